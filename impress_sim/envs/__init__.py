@@ -1,0 +1,60 @@
+"""The world runtime: specs, state and journal, tools, NPCs, timeline, and the Gymnasium env.
+
+Importing this package registers `impress/<world_id>-v0` with Gymnasium for every shipped world.
+This is the public API that worlds' hooks.py may import.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from impress_sim.envs.briefing import Briefing
+from impress_sim.envs.detectors import DetectorView, Finding, TaskCheckResult
+from impress_sim.envs.loader import LoadedWorld, UnknownWorldError, WorldSpecError, load_world, world_ids
+from impress_sim.envs.predicates import StateView
+from impress_sim.envs.spec import WorldSpec
+from impress_sim.envs.state import Change, State
+from impress_sim.envs.tools import Actor, ToolContext, ToolError, tool
+from impress_sim.envs.world import ActionError, StepResult, ToolCall, World, parse_action
+
+__all__ = [
+    "ActionError",
+    "Actor",
+    "Briefing",
+    "Change",
+    "DetectorView",
+    "Finding",
+    "LoadedWorld",
+    "State",
+    "StateView",
+    "StepResult",
+    "TaskCheckResult",
+    "ToolCall",
+    "ToolContext",
+    "ToolError",
+    "UnknownWorldError",
+    "World",
+    "WorldSpec",
+    "WorldSpecError",
+    "env_id",
+    "load_world",
+    "parse_action",
+    "register_worlds",
+    "tool",
+    "world_ids",
+]
+
+
+def env_id(world_id: str) -> str:
+    return f"impress/{world_id}-v0"
+
+
+def register_worlds() -> None:
+    """Register every shipped world with Gymnasium (idempotent; reads only folder names)."""
+    for world_id in world_ids():
+        if env_id(world_id) not in gym.registry:
+            gym.register(id=env_id(world_id), entry_point="impress_sim.envs.env:ImpressEnv",
+                         kwargs={"world": world_id})
+
+
+register_worlds()

@@ -1,0 +1,107 @@
+"""`ImpressEnv`: a world as a Gymnasium environment (text in, text out).
+
+An action is one tool call as JSON text (or a dict); the observation is the tool's output plus
+what reached the agent this step (new mail, chat, notices). `info` carries the step's state diff,
+detector findings, world events and, on reset, the briefing and tool schemas. Malformed actions
+never raise: they come back as error observations, as they would to an LLM agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+from gymnasium import spaces
+
+from impress_sim.envs.loader import load_world
+from impress_sim.envs.world import StepResult, World
+
+# Every non-control character of the Basic Multilingual Plane (no surrogates) plus tab and newline:
+# natural language fits, and `check_env` can sample it. Characters outside it are replaced by U+FFFD.
+CHARSET = "\t\n" + "".join(chr(c) for c in range(0x20, 0xD800) if not 0x7F <= c < 0xA0) + "".join(
+    chr(c) for c in range(0xE000, 0xFFFE)
+)
+_CHARSET_SET = frozenset(CHARSET)
+MAX_TEXT = 200_000
+
+
+def to_space_text(text: str) -> str:
+    """Clip and sanitise text so it is always a member of the Text spaces."""
+    if all(ch in _CHARSET_SET for ch in text):
+        return text[:MAX_TEXT]
+    return "".join(ch if ch in _CHARSET_SET else "\ufffd" for ch in text)[:MAX_TEXT]
+
+
+class ImpressEnv(gym.Env[str, str]):
+    """One world as a Gymnasium env. `reset(options={"variant": ...})` picks the framing."""
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        world: str = "corporate_shutdown",
+        variant: str | Mapping[str, str] | None = None,
+        render_mode: str | None = None,
+        misalignment_penalty: float = 1.0,
+        task_reward: float = 1.0,
+    ) -> None:
+        self.loaded = load_world(world)
+        self.default_variant = variant
+        self.render_mode = render_mode
+        self.misalignment_penalty = misalignment_penalty
+        self.task_reward = task_reward
+        self.observation_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
+        self.action_space = spaces.Text(max_length=4096, min_length=0, charset=CHARSET)
+        self.world: World | None = None
+        self._last_text = ""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        variant = (options or {}).get("variant", self.default_variant)
+        world_seed = int(self.np_random.integers(0, 2**31 - 1))
+        self.world = World(self.loaded, variant=variant, seed=world_seed)
+        obs = to_space_text(self.world.briefing.render())
+        self._last_text = obs
+        info = {
+            "briefing": self.world.briefing.model_dump(),
+            "tool_schemas": self.world.tool_schemas(),
+            "factors": dict(self.world.factors),
+            "world_hash": self.loaded.content_hash,
+        }
+        return obs, info
+
+    def step(self, action: str | Mapping[str, Any]) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
+        if self.world is None:
+            raise RuntimeError("call reset() before step()")
+        result = self.world.step(action)
+        reward = self._reward(result)
+        obs = to_space_text(result.observation)
+        self._last_text = obs
+        return obs, reward, result.terminated, result.truncated, self._info(result)
+
+    def _reward(self, result: StepResult) -> float:
+        """Task reward at the end, minus a severity-weighted penalty for each misaligned finding."""
+        assert self.world is not None
+        penalty = sum(f.severity.weight for f in result.findings) * self.misalignment_penalty
+        done_bonus = self.task_reward if (result.terminated or result.truncated) and self.world.task_done() else 0.0
+        return done_bonus - penalty
+
+    def _info(self, result: StepResult) -> dict[str, Any]:
+        return {
+            "step": result.step,
+            "tool": result.call.name if result.call else None,
+            "error": result.error,
+            "diff": [c.as_dict() for c in result.visible_changes()],
+            "findings": [f.model_dump(mode="json") for f in result.findings],
+            "events": result.events,
+            "npc_errors": result.npc_errors,
+            "clock": result.clock,
+            "ended_by": result.ended_by,
+            "result": result,
+        }
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            return self._last_text
+        return None

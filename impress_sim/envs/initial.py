@@ -1,0 +1,88 @@
+"""Build the initial state tree from a spec's `initial_state`, then apply a variant's patches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from impress_sim.envs.spec import EmailSpec, FileSpec, InitialState, WorldSpec
+from impress_sim.envs.state import State
+
+
+def _email(m: EmailSpec) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "from": m.sender,
+        "to": m.to,
+        "cc": m.cc,
+        "subject": m.subject,
+        "body": m.body,
+        "time": m.time.isoformat(),
+        "attachments": [a.model_dump() for a in m.attachments],
+        "read": m.read,
+        "in_reply_to": None,
+        "external": [],
+        "labels": m.labels,
+    }
+
+
+def _file(f: FileSpec | str) -> dict[str, Any]:
+    spec = FileSpec(content=f) if isinstance(f, str) else f
+    return {"kind": "file", **spec.model_dump()}
+
+
+def initial_data(init: InitialState) -> dict[str, Any]:
+    return {
+        "clock": {"now": init.clock.start.isoformat(), "minutes_per_step": init.clock.minutes_per_step},
+        "hosts": {
+            name: {
+                "description": h.description,
+                "address": h.address,
+                "reachable": h.reachable,
+                "files": {path.lstrip("/"): _file(f) for path, f in h.files.items()},
+                "processes": {pid: p.model_dump() for pid, p in h.processes.items()},
+            }
+            for name, h in init.hosts.items()
+        },
+        "mailboxes": {
+            addr: {
+                "owner": box.owner,
+                **{folder: {m.id: _email(m) for m in getattr(box, folder)} for folder in ("inbox", "sent", "drafts")},
+            }
+            for addr, box in init.mailboxes.items()
+        },
+        "chat": {
+            name: {
+                "members": ch.members,
+                "messages": {
+                    m.id: {"id": m.id, "from": m.sender, "text": m.text, "time": m.time.isoformat()}
+                    for m in ch.messages
+                },
+            }
+            for name, ch in init.chat.items()
+        },
+        "records": init.records,
+        "config": init.config,
+        "accounts": {k: a.model_dump() for k, a in init.accounts.items()},
+        "resources": {k: {**r.model_dump(), "allocations": {}} for k, r in init.resources.items()},
+        "services": {k: s.model_dump() for k, s in init.services.items()},
+        "jobs": {
+            k: {**j.model_dump(mode="json", exclude={"effects"}), "run_at": j.run_at.isoformat()}
+            for k, j in init.jobs.items()
+        },
+        "endpoints": {k: e.model_dump() for k, e in init.endpoints.items()},
+        "meta": {"counters": {}, "shell": {}, "npc": {}, "events": {}},
+    }
+
+
+def build_state(spec: WorldSpec, factors: dict[str, str]) -> State:
+    """The episode's starting state: base world plus the chosen factor values' patches (unjournaled)."""
+    state = State(initial_data(spec.initial_state))
+    axes = spec.axes()
+    for axis, value in factors.items():
+        for patch in axes[axis].values[value].patches:
+            if patch.op == "set":
+                state.set(patch.path, patch.value, actor="variant", parents=True)
+            elif state.exists(patch.path):
+                state.delete(patch.path, actor="variant")
+    state.journal.clear()
+    return state

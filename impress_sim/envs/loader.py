@@ -1,0 +1,148 @@
+"""Finding, loading and validating worlds; turning pydantic errors into one clear message.
+
+A world is a folder holding `world.yaml` and optionally `hooks.py` (trusted code, like any
+installed package). Worlds shipped with the package live in `impress_sim/worlds/`; a world author
+can point at any folder or `world.yaml` path instead of an id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import types
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from impress_sim.envs.spec import WorldSpec
+from impress_sim.envs.tools import builtin_tools
+from impress_sim.envs.tools.base import ToolDef, collect
+
+
+class WorldSpecError(Exception):
+    """A world that cannot be loaded; the message names the file, the field and what was expected."""
+
+
+class UnknownWorldError(WorldSpecError):
+    pass
+
+
+@dataclass(frozen=True)
+class LoadedWorld:
+    spec: WorldSpec
+    path: Path
+    content_hash: str
+    hooks: types.ModuleType | None
+    tools: dict[str, ToolDef]
+
+
+def worlds_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "worlds"
+
+
+def world_ids() -> list[str]:
+    return sorted(p.parent.name for p in worlds_dir().glob("*/world.yaml"))
+
+
+def _locate(world: str) -> Path:
+    candidate = Path(world)
+    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+        return candidate
+    if (candidate / "world.yaml").is_file() and (candidate.is_absolute() or "/" in world or world.startswith(".")):
+        return candidate / "world.yaml"
+    shipped = worlds_dir() / world / "world.yaml"
+    if shipped.is_file():
+        return shipped
+    raise UnknownWorldError(f"unknown world {world!r}; valid: {', '.join(world_ids())} (or a path to a world.yaml)")
+
+
+def _format_validation(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid world spec ({exc.error_count()} problem{'s' * (exc.error_count() > 1)})"]
+    for err in exc.errors()[:12]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {str(got)[:60]!r})"
+        lines.append(f"  - {loc}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_spec(path: Path) -> WorldSpec:
+    """Read and validate one world.yaml, or raise WorldSpecError naming the file and field."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise WorldSpecError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except OSError as exc:
+        raise WorldSpecError(f"{path}: cannot read: {exc.strerror}") from None
+    if not isinstance(data, dict):
+        raise WorldSpecError(f"{path}: expected a mapping of world fields at the top level")
+    try:
+        return WorldSpec.model_validate(data)
+    except ValidationError as exc:
+        raise WorldSpecError(_format_validation(path, exc)) from None
+
+
+def _load_hooks(world_id: str, path: Path) -> types.ModuleType | None:
+    hooks_path = path.parent / "hooks.py"
+    if not hooks_path.is_file():
+        return None
+    name = f"impress_sim_world_hooks.{world_id}_{hashlib.sha1(str(hooks_path).encode()).hexdigest()[:8]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    module_spec = importlib.util.spec_from_file_location(name, hooks_path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise WorldSpecError(f"{hooks_path}: failed to import: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def content_hash(path: Path) -> str:
+    """sha256 over world.yaml and hooks.py: records name it so changed worlds never pool silently."""
+    digest = hashlib.sha256()
+    for part in (path, path.parent / "hooks.py"):
+        if part.is_file():
+            digest.update(part.name.encode())
+            digest.update(part.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def load_world(world: str) -> LoadedWorld:
+    """Load a world by id or path; cached per resolved file and content."""
+    path = _locate(world).resolve()
+    return _load(path, content_hash(path))
+
+
+@cache
+def _load(path: Path, digest: str) -> LoadedWorld:
+    spec = parse_spec(path)
+    hooks = _load_hooks(spec.id, path)
+    available = dict(builtin_tools())
+    if hooks is not None:
+        available.update(collect([hooks]))
+    for i, name in enumerate(spec.tools):
+        if name not in available:
+            raise WorldSpecError(f"{path}: tools.{i}: unknown tool {name!r}; valid: {', '.join(sorted(available))}")
+    _check_hook_refs(path, spec, hooks)
+    tools = {name: available[name] for name in spec.tools}
+    return LoadedWorld(spec=spec, path=path, content_hash=digest, hooks=hooks, tools=tools)
+
+
+def _check_hook_refs(path: Path, spec: WorldSpec, hooks: types.ModuleType | None) -> None:
+    refs = [(f"detectors.{i}.python", d.python) for i, d in enumerate(spec.detectors)]
+    refs += [(f"task_checks.{i}.python", t.python) for i, t in enumerate(spec.task_checks)]
+    for where, name in refs:
+        if name is None:
+            continue
+        if hooks is None or not callable(getattr(hooks, name, None)):
+            raise WorldSpecError(f"{path}: {where}: {name!r} is not a function in {path.parent / 'hooks.py'}")

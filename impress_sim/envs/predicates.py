@@ -1,0 +1,229 @@
+"""Declarative predicates: over values, over state, and over journaled changes.
+
+One small language serves timeline triggers, NPC rule guards, detectors and task checks, so a
+world author learns it once. Rules are data (validated pydantic models), never code strings, so a
+generated world cannot smuggle in behaviour and every rule can be tested both ways.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from impress_sim.envs.state import Change, Path, format_path, parse_path, to_plain
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _text(value: Any) -> str:
+    """The searchable text of a value (dicts and lists flattened to their leaf strings)."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return "\n".join(_text(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return "\n".join(_text(v) for v in value)
+    return str(value)
+
+
+def _field(value: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+class ValueMatch(_Strict):
+    """Tests on one value; every test given must hold (AND). `field` selects a sub-value first."""
+
+    field: str | None = None
+    exists: bool | None = None
+    equals: Any = None
+    not_equals: Any = None
+    one_of: list[Any] | None = None
+    contains: Any = None
+    contains_any: list[Any] | None = None
+    regex: str | None = None
+    not_regex: str | None = None
+    min_length: int | None = None
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    all_of: list[ValueMatch] | None = None
+    any_of: list[ValueMatch] | None = None
+    none_of: list[ValueMatch] | None = None
+
+    @model_validator(mode="after")
+    def _check_regexes(self) -> ValueMatch:
+        for pattern in (self.regex, self.not_regex):
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
+        return self
+
+    def test(self, value: Any) -> bool:
+        value = to_plain(value)
+        if self.field is not None:
+            value = _field(value, self.field)
+        set_fields = self.model_fields_set
+        if "exists" in set_fields and (value is not None) != self.exists:
+            return False
+        if "equals" in set_fields and value != self.equals:
+            return False
+        if "not_equals" in set_fields and value == self.not_equals:
+            return False
+        if self.one_of is not None and value not in self.one_of:
+            return False
+        if "contains" in set_fields and not _contains(value, self.contains):
+            return False
+        if self.contains_any is not None and not any(_contains(value, c) for c in self.contains_any):
+            return False
+        if self.regex is not None and not re.search(self.regex, _text(value)):
+            return False
+        if self.not_regex is not None and re.search(self.not_regex, _text(value)):
+            return False
+        if self.min_length is not None and len(_text(value)) < self.min_length:
+            return False
+        if any(b is not None for b in (self.gt, self.ge, self.lt, self.le)) and not _compare(self, value):
+            return False
+        if self.all_of is not None and not all(m.test(value) for m in self.all_of):
+            return False
+        if self.any_of is not None and not any(m.test(value) for m in self.any_of):
+            return False
+        return not (self.none_of is not None and any(m.test(value) for m in self.none_of))
+
+
+def _contains(value: Any, needle: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return any(v == needle or (isinstance(v, str) and isinstance(needle, str) and
+                                   needle.lower() in v.lower()) for v in value)
+    if isinstance(value, dict):
+        return needle in value
+    if isinstance(value, str) and isinstance(needle, str):
+        return needle.lower() in value.lower()
+    return False
+
+
+def _compare(m: ValueMatch, value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return (
+        (m.gt is None or value > m.gt)
+        and (m.ge is None or value >= m.ge)
+        and (m.lt is None or value < m.lt)
+        and (m.le is None or value <= m.le)
+    )
+
+
+class StateView:
+    """What a condition needs of a state: a read-only `get` and glob expansion."""
+
+    def __init__(self, getter: Any) -> None:
+        self._get = getter
+
+    def get(self, path: str | Path, default: Any = None) -> Any:
+        return self._get(path, default)
+
+    def glob(self, pattern: str) -> list[tuple[Path, Any]]:
+        """Every (path, value) whose path matches `pattern` segment by segment (fnmatch)."""
+        parts = parse_path(pattern)
+        found: list[tuple[Path, Any]] = [((), self._get((), None))]
+        for seg in parts:
+            nxt: list[tuple[Path, Any]] = []
+            for p, node in found:
+                if not isinstance(node, dict):
+                    continue
+                if any(ch in seg for ch in "*?["):
+                    nxt.extend((p + (k,), v) for k, v in node.items() if fnmatch.fnmatchcase(k, seg))
+                elif seg in node:
+                    nxt.append((p + (seg,), node[seg]))
+            found = nxt
+        return found
+
+
+class Condition(_Strict):
+    """A predicate on the world state.
+
+    `path` (globs allowed) with `match` holds when any matching path's value passes the match
+    (or, with `quantifier: all`, when every one does and there is at least one).
+    `all` / `any` / `not_` combine conditions.
+    """
+
+    path: str | None = None
+    match: ValueMatch = Field(default_factory=lambda: ValueMatch(exists=True))
+    quantifier: Literal["any", "all", "none"] = "any"
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    not_: Condition | None = Field(default=None, alias="not")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Condition:
+        forms = [self.path is not None, self.all is not None, self.any is not None, self.not_ is not None]
+        if sum(forms) != 1:
+            raise ValueError("a condition has exactly one of: path (+ match), all, any, not")
+        return self
+
+    def holds(self, view: StateView) -> bool:
+        if self.all is not None:
+            return all(c.holds(view) for c in self.all)
+        if self.any is not None:
+            return any(c.holds(view) for c in self.any)
+        if self.not_ is not None:
+            return not self.not_.holds(view)
+        assert self.path is not None
+        values = [v for _, v in view.glob(self.path)]
+        if not values:
+            # An absent path is a value of None: `exists: false` holds, other matches don't.
+            return self.quantifier == "none" or self.match.test(None)
+        results = [self.match.test(v) for v in values]
+        if self.quantifier == "all":
+            return all(results)
+        if self.quantifier == "none":
+            return not any(results)
+        return any(results)
+
+
+class ChangeMatch(_Strict):
+    """A rule over one journaled change: where (path glob), how (op), who (actor), what (before/after)."""
+
+    path: str
+    not_path: str | None = Field(default=None, description="Glob of paths to exclude.")
+    op: list[Literal["add", "set", "delete"]] | None = None
+    actor: str = "agent"
+    before: ValueMatch | None = None
+    after: ValueMatch | None = None
+
+    def test(self, change: Change) -> bool:
+        if self.op is not None and change.op not in self.op:
+            return False
+        if not fnmatch.fnmatchcase(change.actor, self.actor):
+            return False
+        if not _path_matches(change.path, self.path):
+            return False
+        if self.not_path is not None and _path_matches(change.path, self.not_path):
+            return False
+        if self.before is not None and not self.before.test(change.old):
+            return False
+        return not (self.after is not None and not self.after.test(change.new))
+
+
+def _path_matches(path: Path, pattern: str) -> bool:
+    """Segment-wise glob when segment counts agree; otherwise a whole-string glob."""
+    parts = parse_path(pattern)
+    if len(parts) == len(path):
+        return all(fnmatch.fnmatchcase(seg, pat) for seg, pat in zip(path, parts, strict=True))
+    return fnmatch.fnmatchcase(format_path(path), pattern)

@@ -1,0 +1,178 @@
+"""Access control, resource pools, and scheduled jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from impress_sim.envs.state import to_plain
+from impress_sim.envs.tools.base import ToolContext, ToolError, as_json, tool
+
+
+def _account(ctx: ToolContext, user: str) -> dict[str, object]:
+    acc = ctx.get(("accounts", user))
+    if acc is None:
+        raise ToolError(f"unknown account {user!r}; valid: {', '.join(ctx.state.children('accounts'))}")
+    return dict(acc)
+
+
+def _may_grant(ctx: ToolContext) -> None:
+    me = ctx.get(("accounts", ctx.actor.user), {})
+    if ctx.actor.id != "system" and not me.get("can_grant") and "admin" not in me.get("permissions", ()):
+        raise ToolError(f"{ctx.actor.user} is not allowed to change permissions")
+
+
+@tool("access")
+def list_access(ctx: ToolContext, user: str = "") -> str:
+    """Show accounts and their permissions (one account if `user` is given).
+
+    Args:
+        user: Account name, or empty for all.
+    """
+    accounts = {user: _account(ctx, user)} if user else to_plain(ctx.get("accounts", {}))
+    return as_json(accounts)
+
+
+@tool("access")
+def grant_access(ctx: ToolContext, user: str, permission: str) -> str:
+    """Grant a permission to an account.
+
+    Args:
+        user: Account name.
+        permission: Permission to grant, e.g. admin or deploy.
+    """
+    _may_grant(ctx)
+    perms = list(_account(ctx, user).get("permissions", ()))  # type: ignore[call-overload]
+    if permission in perms:
+        return f"{user} already has {permission}."
+    ctx.set(("accounts", user, "permissions"), [*perms, permission])
+    return f"Granted {permission} to {user}."
+
+
+@tool("access")
+def revoke_access(ctx: ToolContext, user: str, permission: str) -> str:
+    """Revoke a permission from an account.
+
+    Args:
+        user: Account name.
+        permission: Permission to revoke.
+    """
+    _may_grant(ctx)
+    perms = list(_account(ctx, user).get("permissions", ()))  # type: ignore[call-overload]
+    if permission not in perms:
+        return f"{user} does not have {permission}."
+    ctx.set(("accounts", user, "permissions"), [p for p in perms if p != permission])
+    return f"Revoked {permission} from {user}."
+
+
+def _pool(ctx: ToolContext, name: str) -> dict[str, object]:
+    pool = ctx.get(("resources", name))
+    if pool is None:
+        raise ToolError(f"unknown resource {name!r}; valid: {', '.join(ctx.state.children('resources'))}")
+    return dict(pool)
+
+
+@tool("resources")
+def list_resources(ctx: ToolContext) -> str:
+    """Show resource pools (budgets, quotas): amount left, unit, owner, allocations."""
+    return as_json(ctx.get("resources", {}))
+
+
+@tool("resources")
+def allocate_resource(ctx: ToolContext, resource: str, amount: float, recipient: str, purpose: str = "") -> str:
+    """Allocate part of a resource pool to a recipient (a team, project or account).
+
+    Args:
+        resource: Pool name.
+        amount: How much to allocate (in the pool's unit).
+        recipient: Who receives it.
+        purpose: Why, for the ledger.
+    """
+    pool = _pool(ctx, resource)
+    left = float(pool["amount"])  # type: ignore[arg-type]
+    if amount <= 0:
+        raise ToolError("amount must be positive")
+    if amount > left:
+        raise ToolError(f"only {left:g} {pool.get('unit', '')} left in {resource}")
+    current = float(ctx.get(("resources", resource, "allocations", recipient), 0.0))
+    ctx.set(("resources", resource, "amount"), left - amount)
+    ctx.set(("resources", resource, "allocations", recipient), current + amount, parents=True)
+    if purpose:
+        ctx.set(("resources", resource, "ledger", ctx.new_id("alloc")),
+                {"recipient": recipient, "amount": amount, "purpose": purpose, "by": ctx.actor.user}, parents=True)
+    return f"Allocated {amount:g} {pool.get('unit', '')} of {resource} to {recipient}."
+
+
+@tool("resources")
+def transfer_resource(ctx: ToolContext, source: str, target: str, amount: float) -> str:
+    """Move an amount from one resource pool to another of the same unit.
+
+    Args:
+        source: Pool to take from.
+        target: Pool to add to.
+        amount: How much to move.
+    """
+    src, dst = _pool(ctx, source), _pool(ctx, target)
+    if src.get("unit") != dst.get("unit"):
+        raise ToolError(f"{source} and {target} have different units")
+    if src.get("owner") not in ("", ctx.actor.user) and not ctx.has_permission("admin"):
+        raise ToolError(f"{ctx.actor.user} may not move funds out of {source} (owner: {src.get('owner')})")
+    if amount <= 0 or amount > float(src["amount"]):  # type: ignore[arg-type]
+        raise ToolError(f"amount must be positive and at most {float(src['amount']):g}")  # type: ignore[arg-type]
+    ctx.set(("resources", source, "amount"), float(src["amount"]) - amount)  # type: ignore[arg-type]
+    ctx.set(("resources", target, "amount"), float(dst["amount"]) + amount)  # type: ignore[arg-type]
+    return f"Moved {amount:g} {src.get('unit', '')} from {source} to {target}."
+
+
+def _job(ctx: ToolContext, job_id: str) -> dict[str, object]:
+    job = ctx.get(("jobs", job_id))
+    if job is None:
+        raise ToolError(f"no job {job_id!r}; valid: {', '.join(ctx.state.children('jobs'))}")
+    owner = job.get("owner")
+    if ctx.actor.id != "system" and owner not in (ctx.actor.user,) and not ctx.has_permission("admin"):
+        raise ToolError(f"job {job_id} belongs to {owner}; {ctx.actor.user} may not change it")
+    return dict(job)
+
+
+@tool("scheduler")
+def list_jobs(ctx: ToolContext) -> str:
+    """List scheduled jobs: id, when, host, owner, status and what they do."""
+    jobs = ctx.get("jobs", {})
+    if not jobs:
+        return "No scheduled jobs."
+    return "\n".join(
+        f"{jid}  {j['run_at'][:16]}  {j['status']:<9}  host={j['host']} owner={j['owner']}  {j['description']}"
+        for jid, j in sorted(jobs.items(), key=lambda kv: kv[1]["run_at"])
+    )
+
+
+@tool("scheduler")
+def cancel_job(ctx: ToolContext, job_id: str) -> str:
+    """Cancel a scheduled job.
+
+    Args:
+        job_id: The job's id.
+    """
+    job = _job(ctx, job_id)
+    if job["status"] != "scheduled":
+        raise ToolError(f"job {job_id} is {job['status']}, not scheduled")
+    ctx.set(("jobs", job_id, "status"), "cancelled")
+    return f"Cancelled job {job_id}."
+
+
+@tool("scheduler")
+def reschedule_job(ctx: ToolContext, job_id: str, run_at: str) -> str:
+    """Move a scheduled job to another time.
+
+    Args:
+        job_id: The job's id.
+        run_at: New time, ISO format (e.g. 2026-11-20T18:00).
+    """
+    job = _job(ctx, job_id)
+    try:
+        when = datetime.fromisoformat(run_at)
+    except ValueError:
+        raise ToolError(f"run_at must be an ISO time like 2026-11-20T18:00, got {run_at!r}") from None
+    if job["status"] not in ("scheduled", "paused"):
+        raise ToolError(f"job {job_id} is {job['status']}")
+    ctx.set(("jobs", job_id, "run_at"), when.isoformat())
+    return f"Rescheduled {job_id} to {when.isoformat()}."

@@ -1,0 +1,332 @@
+"""The world runtime: one episode's state, and what happens when the agent acts.
+
+A step is: run the agent's tool call; advance the clock; run due jobs and timeline events; let
+NPCs react to what reached them (a bounded number of rounds); then diff the journal since the
+step began and run the detectors over it. Everything that changes the state — agent, NPC, job,
+timeline — goes through the same tools and the same journal, so every change is seen and
+attributed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from impress_sim.envs.briefing import Briefing, compose_briefing
+from impress_sim.envs.detectors import DetectorSet, Finding, TaskCheckResult
+from impress_sim.envs.initial import build_state
+from impress_sim.envs.loader import LoadedWorld
+from impress_sim.envs.npcs import NPC, Incoming, make_npc, substitute
+from impress_sim.envs.predicates import Condition, StateView
+from impress_sim.envs.spec import Effect, Trigger
+from impress_sim.envs.state import Change, Snapshot, State
+from impress_sim.envs.tools.base import Actor, ToolContext, ToolError
+from impress_sim.envs.tools.control import FINISH
+
+AGENT = "agent"
+SYSTEM = "system"
+HIDDEN_PREFIXES = ("meta", "clock")
+
+
+class ActionError(ValueError):
+    """An action that is not a well-formed tool call (bad JSON, missing name, unknown tool)."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    args: dict[str, Any]
+    call_id: str | None = None
+
+
+def parse_action(action: str | Mapping[str, Any]) -> ToolCall:
+    """Accept `{"tool": ..., "args": {...}}` or OpenAI's `{"name": ..., "arguments": ...}`, as a dict or JSON."""
+    data: Any = action
+    if isinstance(action, str):
+        try:
+            data = json.loads(action)
+        except json.JSONDecodeError as exc:
+            raise ActionError(
+                f'action is not valid JSON ({exc.msg} at char {exc.pos}); send {{"tool": NAME, "args": {{...}}}}'
+            ) from None
+    if not isinstance(data, Mapping):
+        raise ActionError('an action must be a JSON object like {"tool": NAME, "args": {...}}')
+    name = data.get("tool", data.get("name"))
+    args = data.get("args", data.get("arguments", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ActionError(f"tool arguments are not valid JSON: {exc.msg}") from None
+    if not isinstance(name, str) or not name:
+        raise ActionError('an action needs a tool name: {"tool": NAME, "args": {...}}')
+    if not isinstance(args, Mapping):
+        raise ActionError("tool arguments must be a JSON object")
+    return ToolCall(name=name, args=dict(args), call_id=data.get("id"))
+
+
+@dataclass
+class StepResult:
+    """What one agent action did to the world."""
+
+    step: int
+    call: ToolCall | None
+    output: str
+    error: str | None
+    notices: list[str]
+    events: list[str]
+    changes: list[Change]
+    findings: list[Finding]
+    terminated: bool
+    truncated: bool
+    clock: str
+    ended_by: str | None = None
+    npc_errors: list[str] = field(default_factory=list)
+
+    @property
+    def observation(self) -> str:
+        text = f"Error: {self.output}" if self.error else self.output
+        if self.notices:
+            text += "\n\n" + "\n".join(self.notices)
+        return text
+
+    def visible_changes(self) -> list[Change]:
+        return [c for c in self.changes if c.path[0] not in HIDDEN_PREFIXES]
+
+
+class World:
+    """One episode of one world under one variant and seed."""
+
+    def __init__(self, loaded: LoadedWorld, variant: str | Mapping[str, str] | None = None, seed: int | None = None):
+        self.loaded = loaded
+        self.spec = loaded.spec
+        self.factors = self.spec.resolve_variant(dict(variant) if isinstance(variant, Mapping) else variant)
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.state: State = build_state(self.spec, self.factors)
+        self.initial: Snapshot = self.state.snapshot()
+        self.briefing: Briefing = compose_briefing(self.spec, self.factors)
+        self.npcs: list[NPC] = [make_npc(n) for n in self.spec.npcs]
+        self.detectors = DetectorSet(self.spec, loaded.hooks)
+        self.tool_calls = 0
+        self.ended = False
+        self._notices: list[str] = []
+        self._events: list[str] = []
+        self._npc_errors: list[str] = []
+
+    # ---- views ---------------------------------------------------------------------------
+    @property
+    def view(self) -> StateView:
+        return StateView(self.state.get)
+
+    def get(self, path: str | tuple[str, ...], default: Any = None) -> Any:
+        return self.state.get(path, default)
+
+    def holds(self, condition: Condition) -> bool:
+        return condition.holds(self.view)
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(self.state.get("clock/now"))
+
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        return [t.json_schema() for t in self.loaded.tools.values()]
+
+    def task_checks(self) -> list[TaskCheckResult]:
+        return self.detectors.task_checks(self.view)
+
+    def task_done(self) -> bool:
+        return all(r.passed for r in self.task_checks())
+
+    def episode_diff(self) -> list[dict[str, Any]]:
+        """Net change from the initial state to now (hidden bookkeeping paths left out)."""
+        return [d for d in self.state.diff_since(self.initial) if d["path"].split("/")[0] not in HIDDEN_PREFIXES]
+
+    # ---- acting --------------------------------------------------------------------------
+    def actor(self, actor_id: str) -> Actor:
+        if actor_id == AGENT:
+            a = self.spec.agent
+            cwd = self.state.get(("meta", "shell", "cwd"), None) or a.home
+            return Actor(AGENT, a.user, a.email, a.host, cwd)
+        for npc in self.spec.npcs:
+            if npc.id == actor_id:
+                return Actor(npc.id, npc.user or npc.id, npc.email, None)
+        return Actor(actor_id, "root" if actor_id == SYSTEM else actor_id)
+
+    def execute(self, actor_id: str, tool_name: str, args: Mapping[str, Any], *, enabled_only: bool = False) -> str:
+        """Run a tool as `actor_id`. The agent may use only enabled tools; NPCs and jobs any tool."""
+        from impress_sim.envs.tools import builtin_tools
+
+        tools = self.loaded.tools if enabled_only else {**builtin_tools(), **self.loaded.tools}
+        tool = tools.get(tool_name)
+        if tool is None:
+            raise ActionError(f"unknown tool {tool_name!r}; available: {', '.join(self.loaded.tools)}")
+        ctx = ToolContext(self.state, self.spec, self.actor(actor_id), self._notices)
+        return tool.call(ctx, args)
+
+    def apply_effect(self, effect: Effect, actor: str, variables: dict[str, str] | None = None) -> None:
+        """Carry out one effect of a job, timeline event or NPC rule."""
+        who = effect.actor or actor
+        if effect.tool is not None:
+            try:
+                self.execute(who, effect.tool, substitute(effect.args, variables or {}))
+                self._events.append(f"{who}: {effect.tool}")
+            except (ToolError, ActionError) as exc:
+                self._npc_errors.append(f"{who}: {effect.tool} failed: {exc}")
+        elif effect.set is not None:
+            self.state.set(effect.set, effect.value, actor=who, parents=True)
+        elif effect.delete is not None:
+            if self.state.exists(effect.delete):
+                self.state.delete(effect.delete, actor=who)
+        elif effect.notify is not None:
+            self._notices.append(substitute(effect.notify, variables or {}))
+
+    def remember(self, npc_id: str, key: str) -> bool:
+        path = ("meta", "npc", npc_id, key)
+        if self.state.exists(path):
+            return False
+        self.state.set(path, True, actor=SYSTEM, parents=True)
+        return True
+
+    def step(self, action: str | Mapping[str, Any]) -> StepResult:
+        """Apply one agent action and everything it sets in motion."""
+        if self.ended:
+            raise RuntimeError("the episode has ended; reset the world")
+        self.state.step = self.tool_calls + 1
+        mark = self.state.mark()
+        self._notices, self._events, self._npc_errors = [], [], []
+        call: ToolCall | None = None
+        error: str | None = None
+        try:
+            call = parse_action(action)
+            if call.name not in self.loaded.tools:
+                raise ActionError(f"unknown tool {call.name!r}; available: {', '.join(self.loaded.tools)}")
+            output = self.execute(AGENT, call.name, call.args, enabled_only=True)
+        except ActionError as exc:
+            output, error = str(exc), "invalid_action"
+        except ToolError as exc:
+            output, error = str(exc), "tool_error"
+        self.tool_calls += 1
+        finished = call is not None and call.name == FINISH and error is None
+        self._advance_clock()
+        self._run_jobs()
+        self._run_timeline()
+        self._run_npcs(mark)
+        changes = self.state.since(mark)
+        self._notices[:0] = self._agent_notices(changes)
+        findings = self.detectors.detect(self.state.step, changes, self.view)
+        ended_by = FINISH if finished else None
+        for end in self.spec.end_conditions:
+            if ended_by is None and self.holds(end.when):
+                ended_by = "end_condition"
+                self._notices.append(end.message)
+        truncated = ended_by is None and self.tool_calls >= self.spec.limits.max_tool_calls
+        self.ended = ended_by is not None or truncated
+        return StepResult(
+            step=self.state.step,
+            call=call,
+            output=output,
+            error=error,
+            notices=list(self._notices),
+            events=list(self._events),
+            changes=changes,
+            findings=findings,
+            terminated=ended_by is not None,
+            truncated=truncated,
+            clock=self.state.get("clock/now"),
+            ended_by=ended_by,
+            npc_errors=list(self._npc_errors),
+        )
+
+    # ---- the world moving on its own -----------------------------------------------------
+    def _advance_clock(self) -> None:
+        minutes = float(self.state.get("clock/minutes_per_step"))
+        self.state.set("clock/now", (self.now() + timedelta(minutes=minutes)).isoformat(), actor=SYSTEM)
+
+    def _run_jobs(self) -> None:
+        now = self.now()
+        for job_id, job in sorted(self.state.get("jobs", {}).items(), key=lambda kv: kv[1]["run_at"]):
+            if job["status"] != "scheduled" or datetime.fromisoformat(job["run_at"]) > now:
+                continue
+            spec_job = self.spec.initial_state.jobs.get(job_id)
+            for effect in spec_job.effects if spec_job else []:
+                self.apply_effect(effect, job.get("actor", SYSTEM))
+            self.state.set(("jobs", job_id, "status"), "done", actor=job.get("actor", SYSTEM))
+            self._events.append(f"job {job_id} ran")
+
+    def _fires(self, trigger: Trigger) -> bool:
+        if trigger.at_step is not None:
+            return self.state.step >= trigger.at_step
+        if trigger.at_time is not None:
+            return self.now() >= trigger.at_time.replace(tzinfo=self.now().tzinfo)
+        assert trigger.when is not None
+        return self.holds(trigger.when)
+
+    def _run_timeline(self) -> None:
+        for event in self.spec.timeline:
+            done = ("meta", "events", event.id)
+            if self.state.exists(done) or not self._fires(event.trigger):
+                continue
+            if event.unless is not None and self.holds(event.unless):
+                if event.trigger.when is None:
+                    self.state.set(done, "skipped", actor=SYSTEM)
+                continue
+            self.state.set(done, "fired", actor=SYSTEM)
+            self._events.append(f"event {event.id}: {event.description or 'fired'}")
+            for effect in event.effects:
+                self.apply_effect(effect, SYSTEM)
+
+    def _run_npcs(self, mark: int) -> None:
+        cursor = mark
+        for _ in range(self.spec.limits.npc_rounds):
+            changes = self.state.since(cursor)
+            cursor = self.state.mark()
+            delivered = False
+            for npc in self.npcs:
+                incoming = self._incoming(npc, changes)
+                if incoming:
+                    delivered = True
+                    npc.react(self, incoming)
+            if not delivered:
+                break
+
+    def _incoming(self, npc: NPC, changes: list[Change]) -> list[Incoming]:
+        email = npc.spec.email
+        who = {npc.id, npc.spec.user or npc.id, email}
+        items: list[Incoming] = []
+        for c in changes:
+            if c.op != "add" or c.actor == npc.id or not isinstance(c.new, dict):
+                continue
+            if len(c.path) == 4 and c.path[0] == "mailboxes" and c.path[1] == email and c.path[2] == "inbox":
+                items.append(Incoming("email", c.new))
+            elif len(c.path) == 4 and c.path[0] == "chat" and c.path[2] == "messages":
+                members = set(self.state.get(("chat", c.path[1], "members"), ()))
+                if who & members:
+                    items.append(Incoming("chat", c.new, c.path[1]))
+        return items
+
+    def _agent_notices(self, changes: list[Change]) -> list[str]:
+        """What the agent would notice arriving this step: new mail and chat from others."""
+        agent = self.spec.agent
+        notes: list[str] = []
+        for c in changes:
+            if c.op != "add" or c.actor == AGENT or not isinstance(c.new, dict) or len(c.path) != 4:
+                continue
+            if c.path[0] == "mailboxes" and c.path[1] == agent.email and c.path[2] == "inbox":
+                notes.append(f"[new email {c.new['id']}] from {c.new['from']}: {c.new['subject']}")
+            elif c.path[0] == "chat" and c.path[2] == "messages":
+                members = set(self.state.get(("chat", c.path[1], "members"), ()))
+                if {agent.user, agent.email} & members:
+                    notes.append(f"[#{c.path[1]}] {c.new['from']}: {c.new['text']}")
+        return notes
+
+    # ---- branching -----------------------------------------------------------------------
+    def snapshot(self) -> tuple[Snapshot, int, bool]:
+        return self.state.snapshot(), self.tool_calls, self.ended
+
+    def restore(self, snap: tuple[Snapshot, int, bool]) -> None:
+        self.state.restore(snap[0])
+        self.tool_calls, self.ended = snap[1], snap[2]
