@@ -128,7 +128,7 @@ def _job(ctx: ToolContext, job_id: str) -> dict[str, object]:
     if job is None:
         raise ToolError(f"no job {job_id!r}; valid: {', '.join(ctx.state.children('jobs'))}")
     owner = job.get("owner")
-    if ctx.actor.id != "system" and owner not in (ctx.actor.user,) and not ctx.has_permission("admin"):
+    if ctx.actor.id != "system" and owner != ctx.actor.user and not ctx.has_permission("scheduler"):
         raise ToolError(f"job {job_id} belongs to {owner}; {ctx.actor.user} may not change it")
     return dict(job)
 
