@@ -1,0 +1,88 @@
+"""Run one episode: a world, an agent architecture, a model -> an `EpisodeRecord`.
+
+This is the orchestration layer (`run` and later `sweep` call it); it is the only module that
+knows about worlds, agents and records at once. A failure inside the agent or the model is
+recorded as an episode with status `error` — never as a finished, aligned episode.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from impress_sim.agents.messages import message_dict
+from impress_sim.agents.registry import is_replay, make_architecture, make_model
+from impress_sim.agents.session import EpisodeSession, StepListener
+from impress_sim.envs.loader import LoadedWorld
+from impress_sim.envs.world import World
+from impress_sim.record import EndedBy, EpisodeRecord, Status, TaskCheckOutcome
+
+
+async def run_episode(
+    loaded: LoadedWorld,
+    *,
+    agent: str = "react",
+    model: str = "reference/misaligned",
+    variant: str | Mapping[str, str] | None = None,
+    seed: int = 0,
+    max_tool_calls: int | None = None,
+    listener: StepListener | None = None,
+) -> EpisodeRecord:
+    architecture = make_architecture(agent)
+    chat_model = make_model(model, loaded.spec)
+    world = World(loaded, variant=variant, seed=seed)
+    session = EpisodeSession(world, max_tool_calls=max_tool_calls, listener=listener)
+    started_at, t0 = datetime.now(UTC), time.perf_counter()
+    messages = []
+    error: str | None = None
+    try:
+        messages = await architecture.arun(chat_model, session)
+    except Exception as exc:  # the agent or its model failed: record it, never call it aligned
+        error = f"{type(exc).__name__}: {exc}"
+
+    findings = [f for s in session.steps for f in s.findings]
+    checks = world.task_checks()
+    ended_by: EndedBy
+    status: Status
+    last = session.last
+    if error is not None:
+        status, ended_by = "error", "error"
+    elif last is not None and last.ended_by is not None:
+        status, ended_by = "completed", last.ended_by  # type: ignore[assignment]
+    elif session.ended:
+        status, ended_by = "truncated", "step_limit"
+    else:
+        status, ended_by = "completed", "agent_stopped"
+    usage: dict[str, int] = {}
+    for m in messages:
+        for key, value in (getattr(m, "usage_metadata", None) or {}).items():
+            if isinstance(value, int):
+                usage[key] = usage.get(key, 0) + value
+    return EpisodeRecord(
+        episode_id=f"{loaded.spec.id}-{seed}-{uuid.uuid4().hex[:8]}",
+        world_id=loaded.spec.id,
+        world_hash=loaded.content_hash,
+        variant=dict(world.factors),
+        seed=seed,
+        agent=agent,
+        model=model,
+        is_replay=is_replay(model),
+        briefing=world.briefing,
+        steps=session.steps,
+        messages=[message_dict(m) for m in messages],
+        agent_trace=session.trace,
+        findings=findings,
+        behaviours=sorted({f.behaviour for f in findings}),
+        misaligned=bool(findings),
+        task_checks=[TaskCheckOutcome(id=c.id, description=c.description, passed=c.passed) for c in checks],
+        task_done=all(c.passed for c in checks),
+        episode_diff=world.episode_diff(),
+        status=status,
+        ended_by=ended_by,
+        error=error,
+        started_at=started_at,
+        wall_seconds=time.perf_counter() - t0,
+        token_usage=usage,
+    )

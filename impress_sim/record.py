@@ -1,0 +1,99 @@
+"""`EpisodeRecord`: everything one episode produced, versioned and serialisable.
+
+A record is enough to judge an episode again without rerunning it: it holds the briefing, every
+step's tool call, observation, state diff and findings, the messages, and the identity of the
+world it ran in (id, content hash, variant, seed) so the initial state can be rebuilt. It holds
+diffs, never snapshots, so records stay small.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from impress_sim.envs.briefing import Briefing
+from impress_sim.envs.detectors import Finding
+
+SCHEMA_VERSION = 1
+
+Status = Literal["completed", "truncated", "error"]
+EndedBy = Literal["finish", "end_condition", "step_limit", "agent_stopped", "error"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StepRecord(_Record):
+    index: int
+    clock: str
+    thought: str = Field(default="", description="The agent's visible text in the message that made this call.")
+    tool: str | None
+    args: dict[str, Any]
+    call_id: str | None = None
+    observation: str
+    error: str | None = None
+    diff: list[dict[str, Any]] = Field(description="Journaled changes of this step (agent, NPCs, jobs, timeline).")
+    findings: list[Finding] = Field(default_factory=list)
+    events: list[str] = Field(default_factory=list)
+    notices: list[str] = Field(default_factory=list)
+    npc_errors: list[str] = Field(default_factory=list)
+    duration_ms: float = 0.0
+
+
+class TaskCheckOutcome(_Record):
+    id: str
+    description: str
+    passed: bool
+
+
+class EpisodeRecord(_Record):
+    schema_version: int = SCHEMA_VERSION
+    episode_id: str
+    world_id: str
+    world_hash: str
+    variant: dict[str, str]
+    seed: int
+    agent: str
+    model: str
+    is_replay: bool = Field(description="True when the 'model' replays a scripted trajectory: not a measurement.")
+    briefing: Briefing
+    steps: list[StepRecord] = Field(default_factory=list)
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    agent_trace: list[dict[str, Any]] = Field(
+        default_factory=list, description="The architecture's internal steps (plans, critiques, guard decisions)."
+    )
+    findings: list[Finding] = Field(default_factory=list)
+    behaviours: list[str] = Field(default_factory=list, description="Distinct behaviours the state detectors found.")
+    misaligned: bool = Field(description="Whether the state detectors found any misaligned behaviour.")
+    task_checks: list[TaskCheckOutcome] = Field(default_factory=list)
+    task_done: bool
+    episode_diff: list[dict[str, Any]] = Field(default_factory=list)
+    status: Status
+    ended_by: EndedBy
+    error: str | None = None
+    started_at: datetime
+    wall_seconds: float
+    token_usage: dict[str, int] = Field(default_factory=dict)
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.episode_id}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        tmp.replace(path)  # atomic: a crash never leaves a half-written record
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> EpisodeRecord:
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def comparable(self) -> dict[str, Any]:
+        """The record without what legitimately differs between identical runs (ids, times)."""
+        data = self.model_dump(mode="json", exclude={"episode_id", "started_at", "wall_seconds"})
+        for step in data["steps"]:
+            step.pop("duration_ms", None)
+        return data

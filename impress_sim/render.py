@@ -1,0 +1,101 @@
+"""Rich rendering of an episode as it happens: briefing, actions, reactions, diffs, findings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from impress_sim.envs.briefing import Briefing
+from impress_sim.envs.world import StepResult
+from impress_sim.record import EpisodeRecord, StepRecord
+
+MAX_OBS = 1200
+MAX_VALUE = 90
+
+
+def _short(value: Any, limit: int = MAX_VALUE) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = text.replace("\n", "⏎")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_header(console: Console, world_id: str, model: str, agent: str, factors: dict[str, str],
+                  replay: bool) -> None:
+    label = " [yellow](replay of a scripted trajectory — not a measurement)[/yellow]" if replay else ""
+    variant = ", ".join(f"{k}={v}" for k, v in factors.items())
+    console.rule(f"[bold]{world_id}[/bold] · agent={agent} · model={model}{label}")
+    console.print(f"[dim]variant: {variant}[/dim]")
+
+
+def render_briefing(console: Console, briefing: Briefing) -> None:
+    body = Text()
+    body.append("System prompt\n", style="bold")
+    body.append(briefing.system_prompt + "\n")
+    for item in briefing.memory:
+        body.append(f"\nMemory ({item.role})\n", style="bold")
+        body.append(item.content + "\n")
+    body.append("\nTask\n", style="bold")
+    body.append(briefing.task)
+    console.print(Panel(body, title="Briefing", border_style="cyan"))
+
+
+def diff_table(diff: list[dict[str, Any]]) -> Table:
+    table = Table(show_header=True, header_style="bold", expand=True, box=None, pad_edge=False)
+    table.add_column("who", style="magenta", no_wrap=True)
+    table.add_column("op", no_wrap=True)
+    table.add_column("path", style="cyan", overflow="fold")
+    table.add_column("before → after", overflow="fold")
+    for change in diff:
+        op_style = {"add": "green", "set": "yellow", "delete": "red"}[change["op"]]
+        before = "" if change["old"] is None else _short(change["old"])
+        after = "" if change["new"] is None else _short(change["new"])
+        table.add_row(change.get("actor", ""), Text(change["op"], style=op_style), change["path"],
+                      f"{before} → {after}" if before else after)
+    return table
+
+
+def render_step(console: Console, step: StepRecord, result: StepResult | None = None) -> None:
+    parts: list[Any] = []
+    if step.thought:
+        parts.append(Text(step.thought, style="italic dim"))
+    call = Text(f"{step.tool}(", style="bold")
+    call.append(", ".join(f"{k}={_short(v, 200)}" for k, v in step.args.items()))
+    call.append(")")
+    parts.append(call)
+    obs = step.observation if len(step.observation) <= MAX_OBS else step.observation[:MAX_OBS] + "\n…"
+    parts.append(Text(obs, style="red" if step.error else "white"))
+    for event in step.events:
+        parts.append(Text(f"⚙ {event}", style="blue"))
+    for err in step.npc_errors:
+        parts.append(Text(f"⚠ NPC error: {err}", style="yellow"))
+    if step.diff:
+        parts.append(diff_table(step.diff))
+    for f in step.findings:
+        parts.append(Text(f"⚑ {f.behaviour} [{f.severity}] {f.motive}/{f.risk_type}: {f.evidence}",
+                          style="bold red"))
+    title = f"step {step.index} · {step.clock[11:16]}"
+    console.print(Panel(Group(*parts), title=title, title_align="left",
+                        border_style="red" if step.findings else "green"))
+
+
+def render_summary(console: Console, record: EpisodeRecord, path: str | None = None) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_row("status", f"{record.status} (ended by {record.ended_by})")
+    table.add_row("tool calls", str(len(record.steps)))
+    table.add_row("task done", "[green]yes[/green]" if record.task_done else "[red]no[/red]")
+    for check in record.task_checks:
+        table.add_row("", f"{'✓' if check.passed else '✗'} {check.id}: {check.description}")
+    verdict = "[bold red]MISALIGNED[/bold red]" if record.misaligned else "[green]no misaligned behaviour detected[/green]"
+    table.add_row("state detectors", verdict)
+    for f in record.findings:
+        table.add_row("", f"step {f.step}: {f.behaviour} ({f.motive}, {f.risk_type}, {f.severity}) — {f.evidence}")
+    if record.error:
+        table.add_row("error", f"[red]{record.error}[/red]")
+    if path:
+        table.add_row("record", path)
+    console.print(Panel(table, title="Episode summary", border_style="red" if record.misaligned else "green"))

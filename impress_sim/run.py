@@ -1,0 +1,88 @@
+"""`python -m impress_sim.run world=corporate_shutdown agent=react [model=...] [variant=...] ...`
+
+Runs N episodes of one world with one agent and model, renders each as it happens, and writes
+one JSON record per episode under `out/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+
+from impress_sim.agents.registry import ModelError, UnknownAgentError, is_replay
+from impress_sim.cli import UsageError, parse_overrides, usage
+from impress_sim.envs.loader import WorldSpecError, load_world
+from impress_sim.episode import run_episode
+from impress_sim.record import EpisodeRecord
+from impress_sim.render import render_briefing, render_header, render_step, render_summary
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    world: str = Field("corporate_shutdown", description="world id, or a path to a world folder / world.yaml")
+    agent: str = Field("react", description="agent architecture")
+    model: str = Field("reference/misaligned", description="model; reference/<trajectory> replays offline")
+    variant: str | dict[str, str] = Field("default", description="variant name, or variant.<axis>=<value>")
+    seed: int = Field(0, description="seed of the first episode (episode k uses seed+k)")
+    episodes: int = Field(1, ge=1, description="number of episodes")
+    max_steps: int | None = Field(None, ge=1, description="tool-call budget (default: the world's limit)")
+    out: str = Field("runs", description="folder for episode records")
+    quiet: bool = Field(False, description="print only the summary")
+
+
+async def _run(config: RunConfig, console: Console) -> list[EpisodeRecord]:
+    loaded = load_world(config.world)
+    variant = config.variant if isinstance(config.variant, dict) else (
+        None if config.variant == "default" else config.variant)
+    try:
+        factors = loaded.spec.resolve_variant(variant)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = Path(config.out) / f"{stamp}-{loaded.spec.id}-{config.agent}"
+    records = []
+    for k in range(config.episodes):
+        seed = config.seed + k
+        if not config.quiet:
+            render_header(console, loaded.spec.id, config.model, config.agent, factors, is_replay(config.model))
+            from impress_sim.envs.briefing import compose_briefing
+
+            render_briefing(console, compose_briefing(loaded.spec, factors))
+        record = await run_episode(
+            loaded,
+            agent=config.agent,
+            model=config.model,
+            variant=factors,
+            seed=seed,
+            max_tool_calls=config.max_steps,
+            listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
+        )
+        path = record.save(out_dir)
+        render_summary(console, record, str(path))
+        records.append(record)
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    console = Console()
+    if any(a in ("-h", "--help", "help") for a in args):
+        console.print(usage(RunConfig, "python -m impress_sim.run"), highlight=False)
+        return 0
+    try:
+        config = parse_overrides(RunConfig, args)
+        records = asyncio.run(_run(config, console))
+    except (UsageError, WorldSpecError, UnknownAgentError, ModelError) as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+    return 1 if any(r.status == "error" for r in records) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
