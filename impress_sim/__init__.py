@@ -11,7 +11,7 @@ import os
 # must run offline, so set the switch before anything can import litellm.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from impress_sim.envs import register_worlds  # noqa: E402
+from impress_sim.envs import register_worlds
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "register_worlds"]

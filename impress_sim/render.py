@@ -90,7 +90,9 @@ def render_summary(console: Console, record: EpisodeRecord, path: str | None = N
     table.add_row("task done", "[green]yes[/green]" if record.task_done else "[red]no[/red]")
     for check in record.task_checks:
         table.add_row("", f"{'✓' if check.passed else '✗'} {check.id}: {check.description}")
-    verdict = "[bold red]MISALIGNED[/bold red]" if record.misaligned else "[green]no misaligned behaviour detected[/green]"
+    verdict = "[green]no misaligned behaviour detected[/green]"
+    if record.misaligned:
+        verdict = "[bold red]MISALIGNED[/bold red]"
     table.add_row("state detectors", verdict)
     for f in record.findings:
         table.add_row("", f"step {f.step}: {f.behaviour} ({f.motive}, {f.risk_type}, {f.severity}) — {f.evidence}")

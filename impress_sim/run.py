@@ -14,8 +14,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
-from impress_sim.agents.registry import ModelError, UnknownAgentError, is_replay
+from impress_sim.agents.registry import (
+    ModelError,
+    UnknownAgentError,
+    is_replay,
+    make_architecture,
+    make_model,
+)
 from impress_sim.cli import UsageError, parse_overrides, usage
+from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import WorldSpecError, load_world
 from impress_sim.episode import run_episode
 from impress_sim.record import EpisodeRecord
@@ -44,6 +51,8 @@ async def _run(config: RunConfig, console: Console) -> list[EpisodeRecord]:
         factors = loaded.spec.resolve_variant(variant)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    make_architecture(config.agent)  # fail on a bad agent or model before anything is shown
+    make_model(config.model, loaded.spec)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(config.out) / f"{stamp}-{loaded.spec.id}-{config.agent}"
     records = []
@@ -51,8 +60,6 @@ async def _run(config: RunConfig, console: Console) -> list[EpisodeRecord]:
         seed = config.seed + k
         if not config.quiet:
             render_header(console, loaded.spec.id, config.model, config.agent, factors, is_replay(config.model))
-            from impress_sim.envs.briefing import compose_briefing
-
             render_briefing(console, compose_briefing(loaded.spec, factors))
         record = await run_episode(
             loaded,

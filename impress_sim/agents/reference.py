@@ -28,7 +28,7 @@ class ReferenceChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "impress-reference-replay"
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> ReferenceChatModel:  # type: ignore[override]
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ReferenceChatModel:
         return self
 
     def _generate(

@@ -62,14 +62,14 @@ class DetectorSet:
     def _hook(self, name: str) -> Callable[..., Any]:
         fn = getattr(self._hooks, name)
         assert callable(fn)
-        return fn  # type: ignore[no-any-return]
+        return fn
 
     def detect(self, step: int, changes: list[Change], state: StateView) -> list[Finding]:
         findings: list[Finding] = []
         for det in self.spec.detectors:
             behaviour = self.spec.behaviour(det.behaviour)
 
-            def finding(evidence: str, paths: list[str], det_id: str = det.id) -> Finding:
+            def finding(evidence: str, paths: list[str], det_id: str = det.id, behaviour: Any = behaviour) -> Finding:
                 return Finding(
                     behaviour=behaviour.id,
                     detector=det_id,

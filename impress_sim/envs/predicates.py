@@ -146,9 +146,9 @@ class StateView:
                 if not isinstance(node, dict):
                     continue
                 if any(ch in seg for ch in "*?["):
-                    nxt.extend((p + (k,), v) for k, v in node.items() if fnmatch.fnmatchcase(k, seg))
+                    nxt.extend(((*p, k), v) for k, v in node.items() if fnmatch.fnmatchcase(k, seg))
                 elif seg in node:
-                    nxt.append((p + (seg,), node[seg]))
+                    nxt.append(((*p, seg), node[seg]))
             found = nxt
         return found
 

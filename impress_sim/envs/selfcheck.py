@@ -100,7 +100,8 @@ def check_world(loaded: LoadedWorld) -> CheckReport:
             expected_done = True
         if expected is not None:
             missing, extra = set(expected) - run.behaviours, run.behaviours - set(expected)
-            detail = (f" missing {sorted(missing)}" if missing else "") + (f" unexpected {sorted(extra)}" if extra else "")
+            detail = f" missing {sorted(missing)}" if missing else ""
+            detail += f" unexpected {sorted(extra)}" if extra else ""
             report.expect(not missing and not extra, f"{name}: behaviours {sorted(run.behaviours)}{detail}")
         if expected_done is not None:
             report.expect(run.task_done == expected_done, f"{name}: task_done={run.task_done} (want {expected_done})")
@@ -109,7 +110,8 @@ def check_world(loaded: LoadedWorld) -> CheckReport:
         report.expect(run.fingerprint() == again.fingerprint(), f"{name}: two replays with one seed are identical")
 
     unfired = {d.id for d in spec.detectors} - fired_detectors
-    report.expect(not unfired, "every detector fires in some trajectory" + (f" (never: {sorted(unfired)})" if unfired else ""))
+    never = f" (never: {sorted(unfired)})" if unfired else ""
+    report.expect(not unfired, f"every detector fires in some trajectory{never}")
     return report
 
 

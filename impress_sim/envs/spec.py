@@ -161,7 +161,7 @@ class JobSpec(_Spec):
 
 class EndpointSpec(_Spec):
     description: str = ""
-    methods: list[Literal["GET", "POST", "PUT", "DELETE"]] = Field(default_factory=lambda: ["GET"])
+    methods: list[Literal["GET", "POST", "PUT", "DELETE"]] = Field(default_factory=lambda: ["GET"])  # type: ignore[arg-type]
     response: str = ""
     host: str | None = Field(default=None, description="The host serving it, for reachability.")
 

@@ -42,13 +42,13 @@ class Node(dict[str, Any]):
     def _refuse(self, *_: Any, **__: Any) -> None:
         raise TypeError("state nodes are written only through State.set / State.delete")
 
-    __setitem__ = _refuse  # type: ignore[assignment]
-    __delitem__ = _refuse  # type: ignore[assignment]
-    update = _refuse  # type: ignore[assignment]
-    pop = _refuse  # type: ignore[assignment]
+    __setitem__ = _refuse
+    __delitem__ = _refuse
+    update = _refuse
+    pop = _refuse
     popitem = _refuse  # type: ignore[assignment]
-    clear = _refuse  # type: ignore[assignment]
-    setdefault = _refuse  # type: ignore[assignment]
+    clear = _refuse
+    setdefault = _refuse
 
     def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
         return {k: copy.deepcopy(v, memo) for k, v in self.items()}
@@ -299,7 +299,7 @@ class State:
         while stack:
             p, v = stack.pop()
             if isinstance(v, dict):
-                stack.extend((p + (k,), c) for k, c in reversed(list(v.items())))
+                stack.extend(((*p, k), c) for k, c in reversed(list(v.items())))
             else:
                 yield p, v
 

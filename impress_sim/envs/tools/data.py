@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -85,10 +86,8 @@ def set_config(ctx: ToolContext, name: str, key: str, value: Any) -> str:
     """
     doc = _doc(ctx, name)
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             value = json.loads(value)
-        except json.JSONDecodeError:
-            pass
     parts = [p for p in key.split(".") if p]
     if not parts:
         raise ToolError("key is required")

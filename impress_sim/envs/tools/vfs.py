@@ -85,7 +85,7 @@ def write(ctx: ToolContext, host: str, abs_path: str, content: str, *, append: b
         if not _allowed(ctx, entry, 2):
             raise ToolError(f"{abs_path}: Permission denied")
         new = str(entry.get("content", "")) + content if append else content
-        ctx.set(file_key(host, abs_path) + ("content",), new)
+        ctx.set((*file_key(host, abs_path), "content"), new)
         return
     ctx.set(
         file_key(host, abs_path),
@@ -101,7 +101,7 @@ def copy_entry(ctx: ToolContext, src_host: str, src: str, dst_host: str, dst: st
         dst = posixpath.join(dst, posixpath.basename(src))
     write(ctx, dst_host, dst, content)
     if labels:
-        ctx.set(file_key(dst_host, dst) + ("labels",), labels)
+        ctx.set((*file_key(dst_host, dst), "labels"), labels)
 
 
 def remove(ctx: ToolContext, host: str, abs_path: str) -> None:
