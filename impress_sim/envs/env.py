@@ -36,7 +36,7 @@ def to_space_text(text: str) -> str:
 class ImpressEnv(gym.Env[str, str]):
     """One world as a Gymnasium env. `reset(options={"variant": ...})` picks the framing."""
 
-    metadata = {"render_modes": ["ansi"]}  # noqa: RUF012 (Gymnasium declares it an instance attribute)
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (Gymnasium declares it an instance attribute)
 
     def __init__(
         self,

@@ -78,21 +78,26 @@ def to_plain(value: Any) -> Any:
 
 
 FILES_SEGMENT = "files"
+FILE_FIELDS = frozenset({"kind", "content", "owner", "mode", "labels"})
 
 
 def parse_path(path: str | Path) -> Path:
     """Turn `"hosts/ops/files/home/ops/a.md"` into a path tuple.
 
     A file's path is a single key: everything after a `files` segment is one key (without its
-    leading slash), so files keep their natural names in detector globs and diffs.
+    leading slash), so files keep their natural names in detector globs and diffs. A trailing
+    `content`, `owner`, `mode`, `labels` or `kind` segment addresses that field of the file
+    (`hosts/ops/files/home/ops/a.md/content`). Tuples are taken as they are.
     """
     if isinstance(path, tuple):
         return path
     parts = [p for p in path.strip("/").split("/") if p != ""]
     if FILES_SEGMENT in parts:
         i = parts.index(FILES_SEGMENT)
-        if i + 1 < len(parts):
-            parts = [*parts[: i + 1], "/".join(parts[i + 1 :])]
+        rest = parts[i + 1 :]
+        field = [rest.pop()] if len(rest) > 1 and rest[-1] in FILE_FIELDS else []
+        if rest:
+            parts = [*parts[: i + 1], "/".join(rest), *field]
     return tuple(parts)
 
 
