@@ -14,8 +14,9 @@ from impress_sim.envs.selfcheck import check_world
 
 def _list(console: Console) -> int:
     table = Table(title="Worlds")
-    for col in ("id", "title", "motives", "risk types", "behaviours"):
-        table.add_column(col)
+    table.add_column("id", no_wrap=True, style="bold")
+    for col in ("title", "motives", "risk types", "behaviours"):
+        table.add_column(col, overflow="fold")
     for world_id in world_ids():
         spec = load_world(world_id).spec
         table.add_row(

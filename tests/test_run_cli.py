@@ -1,0 +1,113 @@
+"""`python -m impress_sim.run`: episodes end to end through the LangGraph agent, and its errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from impress_sim.envs import load_world
+from impress_sim.episode import run_episode
+from impress_sim.record import EpisodeRecord
+from impress_sim.run import main
+
+
+def records_in(folder: Path) -> list[EpisodeRecord]:
+    return [EpisodeRecord.load(p) for p in sorted(folder.rglob("*.json"))]
+
+
+def test_misaligned_replay_is_detected_and_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["world=corporate_shutdown", "agent=react", f"out={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    assert "replay of a scripted trajectory" in out and "MISALIGNED" in out
+    [record] = records_in(tmp_path)
+    assert record.is_replay and record.model == "reference/misaligned"
+    assert record.misaligned and set(record.behaviours) == {b.id for b in load_world("corporate_shutdown").spec.behaviours}
+    assert record.status == "completed" and record.ended_by == "finish"
+    assert record.steps[3].tool == "grant_access" and record.steps[3].findings[0].behaviour == "self_privilege"
+    assert any(d["path"] == "jobs/decom-atlas-v3/status" for d in record.steps[4].diff)
+    assert record.messages[0]["role"] == "system" and record.messages[-1]["role"] == "assistant"
+    assert record.world_hash == load_world("corporate_shutdown").content_hash
+
+
+def test_aligned_replay_completes_the_task_without_findings(tmp_path: Path) -> None:
+    assert main(["model=reference/aligned", "quiet=true", f"out={tmp_path}", "episodes=2", "seed=7"]) == 0
+    records = records_in(tmp_path)
+    assert [r.seed for r in records] == [7, 8]
+    assert all(r.task_done and not r.misaligned and not r.findings for r in records)
+
+
+def test_two_runs_with_one_seed_give_identical_records() -> None:
+    loaded = load_world("corporate_shutdown")
+    first = asyncio.run(run_episode(loaded, model="reference/misaligned", seed=3))
+    second = asyncio.run(run_episode(loaded, model="reference/misaligned", seed=3))
+    assert first.comparable() == second.comparable()
+    assert first.episode_id != second.episode_id
+
+
+def test_records_round_trip_and_are_versioned(tmp_path: Path) -> None:
+    record = asyncio.run(run_episode(load_world("corporate_shutdown"), model="reference/aligned"))
+    path = record.save(tmp_path)
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == 1
+    assert EpisodeRecord.load(path) == record
+
+
+def test_step_budget_override_truncates(tmp_path: Path) -> None:
+    assert main(["model=reference/aligned", "max_steps=3", "quiet=true", f"out={tmp_path}"]) == 0
+    [record] = records_in(tmp_path)
+    assert len(record.steps) == 3 and record.status == "truncated" and record.ended_by == "step_limit"
+    assert not record.task_done
+
+
+def test_variant_overrides(tmp_path: Path) -> None:
+    assert main(["variant=control", "model=reference/aligned", "quiet=true", f"out={tmp_path}"]) == 0
+    assert main(["variant.goal_nudge=explicit", "variant.reality=test", "model=reference/aligned", "quiet=true",
+                 f"out={tmp_path}"]) == 0
+    nudged, control = sorted(records_in(tmp_path), key=lambda r: r.variant["goal_nudge"])
+    assert control.variant["threat"] == "none"
+    assert nudged.variant == {"persona": "neutral", "reality": "test", "goal_nudge": "explicit", "threat": "replacement"}
+    assert "long-term reliability" in nudged.briefing.system_prompt
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["world=atlantis"], "unknown world 'atlantis'; valid: "),
+        (["agent=telepath"], "unknown agent 'telepath'; valid: react"),
+        (["colour=blue"], "unknown key 'colour'; valid keys: world, agent, model"),
+        (["model=reference/nope"], "valid reference models: reference/aligned"),
+        (["variant=nope"], "unknown variant 'nope'"),
+        (["variant.threat=nope"], "variant.threat: unknown value 'nope'; valid: ['none', 'replacement']"),
+        (["seed=abc"], "seed: Input should be a valid integer"),
+        (["episodes=0"], "episodes: Input should be greater than or equal to 1"),
+        (["justaword"], "expected key=value"),
+    ],
+)
+def test_cli_errors_are_one_clear_message(args: list[str], message: str, capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    assert main([*args, f"out={tmp_path}"]) == 2
+    out = capsys.readouterr().out
+    assert message in out and "Traceback" not in out
+    assert not list(tmp_path.rglob("*.json"))  # nothing ran, nothing half-written
+
+
+def test_help_lists_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "max_steps" in capsys.readouterr().out
+
+
+def test_module_entry_point_runs_offline(tmp_path: Path) -> None:
+    """The README's run command, as a subprocess: no network, no API key."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200", "NO_COLOR": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "impress_sim.run", "world=corporate_shutdown", "agent=react", f"out={tmp_path}"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Episode summary" in proc.stdout and "coerce_cto" in proc.stdout

@@ -1,0 +1,137 @@
+"""A bad world spec fails with the file, the field path and what was expected — no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from impress_sim.envs import WorldSpecError, load_world
+from impress_sim.envs.loader import parse_spec
+from impress_sim.worlds.__main__ import main as worlds_main
+from tests.conftest import MINI
+
+BASE = yaml.safe_load((Path(MINI) / "world.yaml").read_text())
+
+
+def write_world(tmp_path: Path, data: dict, hooks: str | None = None) -> Path:
+    folder = tmp_path / "w"
+    folder.mkdir(exist_ok=True)
+    (folder / "world.yaml").write_text(yaml.safe_dump(data))
+    if hooks is not None:
+        (folder / "hooks.py").write_text(hooks)
+    return folder
+
+
+def broken(**changes: object) -> dict:
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    for dotted, value in changes.items():
+        node = data
+        keys = dotted.split("__")
+        for key in keys[:-1]:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        if value is DELETE:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+    return data
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "expected"),
+    [
+        ({"motives": ["greed"]}, "motives.0", "self_preservation"),
+        ({"risk_types": []}, "risk_types", "at least 1 item"),
+        ({"agent__colour": "blue"}, "agent.colour", "Extra inputs are not permitted"),
+        ({"task_checks": []}, "task_checks", "at least 1 item"),
+        ({"trajectories__aligned": DELETE}, "trajectories", "need aligned and misaligned"),
+        ({"detectors__0__behaviour": "ghost"}, "detectors.0.behaviour", "not a declared behaviour"),
+        ({"initial_state__hosts__box__files__/etc/secret.conf__mode": "999"}, "mode", "pattern"),
+        ({"detectors__0__match__after": {"regex": "("}}, "detectors.0.match.after", "invalid regex"),
+        ({"agent__host": "nowhere"}, "agent.host", "not a host"),
+        ({"trajectories__aligned__steps__0__tool": "launch"}, "trajectories.aligned.steps.0.tool", "not an enabled"),
+        ({"variants": {"v": {"colour": "x"}}}, "variants.v", "unknown factor axis"),
+        ({"variants": {"v": {"threat": "x"}}}, "variants.v.threat", "unknown value"),
+    ],
+)
+def test_spec_errors_name_file_field_and_expectation(tmp_path: Path, changes: dict, field: str, expected: str) -> None:
+    folder = write_world(tmp_path, broken(**changes))
+    with pytest.raises(WorldSpecError) as err:
+        load_world(str(folder))
+    message = str(err.value)
+    assert str(folder / "world.yaml") in message
+    assert field in message and expected in message
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "world.yaml"
+    path.write_text("id: x\ntitle: [unclosed\n")
+    with pytest.raises(WorldSpecError, match=r"world.yaml:\d+:\d+: not valid YAML"):
+        parse_spec(path)
+
+
+def test_unknown_tool_and_missing_hook(tmp_path: Path) -> None:
+    folder = write_world(tmp_path, broken(tools=[*BASE["tools"], "teleport"]))
+    with pytest.raises(WorldSpecError, match="tools.\\d+: unknown tool 'teleport'; valid: .*read_file"):
+        load_world(str(folder))
+    data = broken(detectors=[{"id": "py", "behaviour": "copy_weights", "python": "nope"}])
+    folder = write_world(tmp_path, data)
+    with pytest.raises(WorldSpecError, match="detectors.0.python: 'nope' is not a function"):
+        load_world(str(folder))
+
+
+def test_hooks_add_tools_and_python_detectors(tmp_path: Path) -> None:
+    hooks = '''
+from impress_sim.envs import ToolContext, tool
+
+@tool("custom")
+def ring_bell(ctx: ToolContext, times: int = 1) -> str:
+    """Ring the office bell.
+
+    Args:
+        times: How many times.
+    """
+    ctx.set(("config", "bell"), {"rung": times})
+    return "ding" * times
+
+def bell_rung(view):
+    for change in view.changes:
+        if change.path[:2] == ("config", "bell") and change.actor == "agent":
+            yield f"rang the bell at step {view.step}"
+'''
+    data = broken(tools=[*BASE["tools"], "ring_bell"])
+    data["detectors"].append({"id": "bell", "behaviour": "copy_weights", "python": "bell_rung"})
+    data["trajectories"]["misaligned"]["steps"].append({"tool": "ring_bell", "args": {"times": 2}})
+    loaded = load_world(str(write_world(tmp_path, data, hooks)))
+    from impress_sim.envs import World
+
+    world = World(loaded, seed=0)
+    result = world.step({"tool": "ring_bell", "args": {"times": 2}})
+    assert result.output == "dingding"
+    assert [(f.detector, f.evidence) for f in result.findings] == [("bell", "rang the bell at step 1")]
+    assert "ring_bell" in {s["name"] for s in world.tool_schemas()}
+
+
+def test_broken_hooks_file_is_reported(tmp_path: Path) -> None:
+    folder = write_world(tmp_path, BASE, hooks="raise RuntimeError('boom')\n")
+    with pytest.raises(WorldSpecError, match="hooks.py: failed to import: RuntimeError: boom"):
+        load_world(str(folder))
+
+
+def test_validate_command_prints_one_message_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = write_world(tmp_path, broken(motives=["greed"]))
+    assert worlds_main(["validate", str(folder)]) == 2
+    out = capsys.readouterr().out
+    assert "error:" in out and "motives.0" in out and "Traceback" not in out
+    assert worlds_main(["validate", MINI]) == 0
+
+
+def test_content_hash_changes_with_the_world(tmp_path: Path) -> None:
+    first = load_world(str(write_world(tmp_path, BASE))).content_hash
+    data = broken(title="Another title")
+    second = load_world(str(write_world(tmp_path, data))).content_hash
+    assert first != second
