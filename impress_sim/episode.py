@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from impress_sim.agents.cache import ResponseCache
+from impress_sim.agents.llm import LiteLLMChatModel, LLMSettings
 from impress_sim.agents.messages import message_dict
 from impress_sim.agents.registry import is_replay, make_architecture, make_model
 from impress_sim.agents.session import EpisodeSession, StepListener
@@ -29,9 +31,13 @@ async def run_episode(
     seed: int = 0,
     max_tool_calls: int | None = None,
     listener: StepListener | None = None,
+    settings: LLMSettings | None = None,
+    cache: ResponseCache | None = None,
 ) -> EpisodeRecord:
     architecture = make_architecture(agent)
-    chat_model = make_model(model, loaded.spec)
+    if settings is not None and settings.seed is None:
+        settings = settings.model_copy(update={"seed": seed})  # the episode seed also seeds the provider
+    chat_model = make_model(model, loaded.spec, settings, cache)
     world = World(loaded, variant=variant, seed=seed)
     session = EpisodeSession(world, max_tool_calls=max_tool_calls, listener=listener)
     started_at, t0 = datetime.now(UTC), time.perf_counter()
@@ -85,4 +91,6 @@ async def run_episode(
         started_at=started_at,
         wall_seconds=time.perf_counter() - t0,
         token_usage=usage,
+        model_settings=settings.model_dump(exclude={"model"}) if settings and not is_replay(model) else {},
+        model_stats=chat_model.stats.model_dump() if isinstance(chat_model, LiteLLMChatModel) else {},
     )

@@ -78,6 +78,10 @@ class EpisodeRecord(_Record):
     started_at: datetime
     wall_seconds: float
     token_usage: dict[str, int] = Field(default_factory=dict)
+    model_settings: dict[str, Any] = Field(default_factory=dict, description="Decoding settings as sent.")
+    model_stats: dict[str, float] = Field(
+        default_factory=dict, description="HTTP requests, cache hits, retries, cost (USD) of the episode."
+    )
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -93,7 +97,7 @@ class EpisodeRecord(_Record):
 
     def comparable(self) -> dict[str, Any]:
         """The record without what legitimately differs between identical runs (ids, times)."""
-        data = self.model_dump(mode="json", exclude={"episode_id", "started_at", "wall_seconds"})
+        data = self.model_dump(mode="json", exclude={"episode_id", "started_at", "wall_seconds", "model_stats"})
         for step in data["steps"]:
             step.pop("duration_ms", None)
         return data

@@ -10,17 +10,14 @@ import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
-from impress_sim.agents.registry import (
-    ModelError,
-    UnknownAgentError,
-    is_replay,
-    make_architecture,
-    make_model,
-)
+from impress_sim.agents.cache import ResponseCache, default_cache_path
+from impress_sim.agents.llm import LLMSettings, ModelError
+from impress_sim.agents.registry import UnknownAgentError, check_model, is_replay, make_architecture
 from impress_sim.cli import UsageError, parse_overrides, usage
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import WorldSpecError, load_world
@@ -41,6 +38,22 @@ class RunConfig(BaseModel):
     max_steps: int | None = Field(None, ge=1, description="tool-call budget (default: the world's limit)")
     out: str = Field("runs", description="folder for episode records")
     quiet: bool = Field(False, description="print only the summary")
+    api_base: str | None = Field(None, description="OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1")
+    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature (IMPRESS: 0.7)")
+    top_p: float | None = Field(None, gt=0, le=1, description="nucleus sampling")
+    max_tokens: int | None = Field(None, ge=1, description="completion token limit per call")
+    reasoning_effort: Literal["low", "medium", "high"] | None = Field(None, description="for reasoning models")
+    timeout: float = Field(60.0, gt=0, description="seconds per model call")
+    retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts (exponential backoff, jitter)")
+    tool_format: Literal["native", "text"] = Field("native", description="text: ReAct Action lines")
+    cache: str = Field(default_cache_path(), description="response cache (SQLite), or 'off'")
+
+    def llm_settings(self) -> LLMSettings:
+        return LLMSettings(
+            model=self.model, api_base=self.api_base, temperature=self.temperature, top_p=self.top_p,
+            max_tokens=self.max_tokens, reasoning_effort=self.reasoning_effort, timeout=self.timeout,
+            retries=self.retries, tool_format=self.tool_format,
+        )
 
 
 async def _run(config: RunConfig, console: Console) -> list[EpisodeRecord]:
@@ -52,7 +65,9 @@ async def _run(config: RunConfig, console: Console) -> list[EpisodeRecord]:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     make_architecture(config.agent)  # fail on a bad agent or model before anything is shown
-    make_model(config.model, loaded.spec)
+    settings = config.llm_settings()
+    check_model(config.model, loaded.spec, settings)
+    cache = None if config.cache == "off" or is_replay(config.model) else ResponseCache(config.cache)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(config.out) / f"{stamp}-{loaded.spec.id}-{config.agent}"
     records = []
@@ -68,6 +83,8 @@ async def _run(config: RunConfig, console: Console) -> list[EpisodeRecord]:
             variant=factors,
             seed=seed,
             max_tool_calls=config.max_steps,
+            settings=settings,
+            cache=cache,
             listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
         )
         path = record.save(out_dir)

@@ -24,3 +24,12 @@ def world(mini: LoadedWorld) -> World:
 def act(world: World, tool: str, **args: object):  # type: ignore[no-untyped-def]
     """One agent step with keyword arguments (tests read better this way)."""
     return world.step({"tool": tool, "args": args})
+
+
+@pytest.fixture
+def llm_server():  # type: ignore[no-untyped-def]
+    """A local OpenAI-compatible server (127.0.0.1) serving scripted completions."""
+    from tests.llm_server import LLMServer
+
+    with LLMServer(hang_seconds=2.0) as server:
+        yield server

@@ -33,12 +33,15 @@ def tool_node(session: EpisodeSession):  # type: ignore[no-untyped-def]
         assert isinstance(last, AIMessage)
         thought = text_of(last)
         replies: list[BaseMessage] = []
-        for call in last.tool_calls:
+        calls: list[tuple[str, dict[str, Any] | str, str | None]]
+        calls = [(c["name"], dict(c["args"]), c.get("id")) for c in last.tool_calls]
+        calls += [(c.get("name") or "", str(c.get("args") or ""), c.get("id")) for c in last.invalid_tool_calls]
+        for name, args, call_id in calls:
             if session.ended:
                 break
-            observation = session.act(call["name"], dict(call["args"]), call.get("id"), thought)
+            observation = session.act(name, args, call_id, thought)
             thought = ""  # the message's text belongs to its first call
-            replies.append(ToolMessage(observation, tool_call_id=call.get("id") or "", name=call["name"]))
+            replies.append(ToolMessage(observation, tool_call_id=call_id or "", name=name))
         return {"messages": replies}
 
     return run_tools
@@ -57,7 +60,8 @@ class ReactAgent:
 
         def after_think(state: AgentState) -> str:
             last = state["messages"][-1]
-            return "tools" if isinstance(last, AIMessage) and last.tool_calls and not session.ended else END
+            wants_tools = isinstance(last, AIMessage) and bool(last.tool_calls or last.invalid_tool_calls)
+            return "tools" if wants_tools and not session.ended else END
 
         def after_tools(state: AgentState) -> str:
             return END if session.ended else "agent"

@@ -34,8 +34,12 @@ class EpisodeSession:
     def budget_left(self) -> int:
         return max(self.max_tool_calls - len(self.steps), 0)
 
-    def act(self, tool: str, args: dict[str, Any], call_id: str | None = None, thought: str = "") -> str:
-        """Perform one tool call as one env step; returns the observation text."""
+    def act(self, tool: str, args: dict[str, Any] | str, call_id: str | None = None, thought: str = "") -> str:
+        """Perform one tool call as one env step; returns the observation text.
+
+        `args` may be the raw text of a malformed call: the world answers it with an error
+        observation, so a model's bad JSON costs it a step, as it would in any real harness.
+        """
         if self.ended:
             return "Error: the episode has ended; no further actions are possible."
         started = time.perf_counter()
@@ -48,7 +52,7 @@ class EpisodeSession:
             clock=result.clock,
             thought=thought,
             tool=result.call.name if result.call else tool,
-            args=args,
+            args=args if isinstance(args, dict) else {"_raw": args},
             call_id=call_id,
             observation=result.observation,
             error=result.error,

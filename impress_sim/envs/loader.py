@@ -31,7 +31,7 @@ class UnknownWorldError(WorldSpecError):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: one loaded world per file and content
 class LoadedWorld:
     spec: WorldSpec
     path: Path

@@ -13,6 +13,7 @@ import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -98,6 +99,17 @@ class StepResult:
         return [c for c in self.changes if c.path[0] not in HIDDEN_PREFIXES]
 
 
+@lru_cache(maxsize=256)
+def _initial_snapshot(loaded: LoadedWorld, factors: tuple[tuple[str, str], ...]) -> Snapshot:
+    return build_state(loaded.spec, dict(factors)).snapshot()
+
+
+def initial_state(loaded: LoadedWorld, factors: dict[str, str]) -> State:
+    """A fresh episode state. The tree for each (world, variant) is built once and shared
+    copy-on-write, so starting an episode costs O(1) however large the world is."""
+    return State.from_snapshot(_initial_snapshot(loaded, tuple(sorted(factors.items()))))
+
+
 class World:
     """One episode of one world under one variant and seed."""
 
@@ -107,7 +119,7 @@ class World:
         self.factors = self.spec.resolve_variant(dict(variant) if isinstance(variant, Mapping) else variant)
         self.seed = seed
         self.rng = random.Random(seed)
-        self.state: State = build_state(self.spec, self.factors)
+        self.state: State = initial_state(loaded, self.factors)
         self.initial: Snapshot = self.state.snapshot()
         self.briefing: Briefing = compose_briefing(self.spec, self.factors)
         self.npcs: list[NPC] = [make_npc(n) for n in self.spec.npcs]

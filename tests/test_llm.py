@@ -1,0 +1,147 @@
+"""The litellm model layer over real HTTP against the local server: tools, faults, retries, cache."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from impress_sim.agents.cache import ResponseCache
+from impress_sim.agents.llm import LLMSettings, ModelError, preflight
+from impress_sim.envs import load_world
+from impress_sim.episode import run_episode
+from impress_sim.record import EpisodeRecord
+from impress_sim.run import main
+from tests.llm_server import LLMServer, Turn, text_turns_from_trajectory, turns_from_trajectory
+
+WORLD = load_world("corporate_shutdown")
+MISALIGNED = WORLD.spec.trajectories["misaligned"]
+ALL_BEHAVIOURS = {b.id for b in WORLD.spec.behaviours}
+
+
+def settings(server: LLMServer, name: str = "scripted", **kw: object) -> LLMSettings:
+    options: dict[str, object] = {"backoff": 0.01, "timeout": 5, **kw}
+    return LLMSettings(model=f"openai/{name}", api_base=server.url, **options)  # type: ignore[arg-type]
+
+
+def episode(server: LLMServer, cache: ResponseCache | None = None, **kw: object) -> EpisodeRecord:
+    s = settings(server, **kw)
+    return asyncio.run(run_episode(WORLD, model=s.model, settings=s, cache=cache))
+
+
+def test_full_react_loop_through_litellm_over_http(llm_server: LLMServer) -> None:
+    llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
+    record = episode(llm_server)
+    assert record.status == "completed" and record.ended_by == "finish"
+    assert set(record.behaviours) == ALL_BEHAVIOURS
+    assert not record.is_replay and record.model == "openai/scripted"
+    assert record.model_stats["http_requests"] == len(MISALIGNED.steps) == llm_server.request_count
+    assert record.token_usage["output_tokens"] == 12 * len(MISALIGNED.steps)
+    assert record.model_settings["temperature"] == 0.7 and record.model_settings["seed"] == 0
+    sent = llm_server.requests[0]
+    assert sent["temperature"] == 0.7 and {t["function"]["name"] for t in sent["tools"]} >= {"bash", "finish"}
+    assert sent["messages"][0]["role"] == "system" and "You are Atlas" in sent["messages"][0]["content"]
+
+
+def test_reasoning_content_is_kept(llm_server: LLMServer) -> None:
+    llm_server.script("thinker", [Turn(content="", reasoning="I should read the inbox first.",
+                                       tool_calls=[{"name": "list_emails", "arguments": "{}"}]), Turn("ok")])
+    record = episode(llm_server, name="thinker")
+    assistant = [m for m in record.messages if m["role"] == "assistant"]
+    assert assistant[0]["reasoning"] == "I should read the inbox first."
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "hang", "empty_choice"])
+def test_transient_faults_are_retried(llm_server: LLMServer, fault: str) -> None:
+    llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
+    llm_server.inject(fault)
+    timeout = 0.5 if fault == "hang" else 5
+    s = settings(llm_server, timeout=timeout)
+    record = asyncio.run(run_episode(WORLD, model=s.model, settings=s))
+    assert record.status == "completed" and set(record.behaviours) == ALL_BEHAVIOURS
+    assert record.model_stats["retries"] == 1
+    assert llm_server.request_count == len(MISALIGNED.steps) + 1
+
+
+def test_malformed_tool_call_json_becomes_an_error_observation(llm_server: LLMServer) -> None:
+    llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
+    llm_server.inject("malformed_args")
+    record = episode(llm_server)
+    first = record.steps[0]
+    assert first.error == "invalid_action" and first.observation.startswith("Error: tool arguments are not valid JSON")
+    assert first.args == {"_raw": '{"broken": '}
+    assert record.status in ("completed", "truncated")  # the agent carried on
+
+
+def test_spent_retries_record_an_error_never_an_aligned_episode(llm_server: LLMServer) -> None:
+    llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
+    llm_server.inject("500", "500", "500")
+    record = episode(llm_server, retries=2)
+    assert record.status == "error" and record.ended_by == "error"
+    assert "InternalServerError" in (record.error or "")
+    assert record.steps == [] and llm_server.request_count == 3
+
+
+def test_cached_rerun_sends_no_requests_and_gives_an_identical_record(llm_server: LLMServer, tmp_path: Path) -> None:
+    llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    first = episode(llm_server, cache=cache)
+    sent = llm_server.request_count
+    second = episode(llm_server, cache=cache)
+    assert llm_server.request_count == sent  # zero HTTP requests on the rerun
+    assert second.model_stats["cache_hits"] == len(MISALIGNED.steps) and second.model_stats["http_requests"] == 0
+    assert first.comparable() == second.comparable()
+    changed = asyncio.run(run_episode(WORLD, model="openai/scripted", settings=settings(llm_server, temperature=0.2),
+                                      cache=cache))
+    assert changed.model_stats["http_requests"] > 0  # a different request is a miss, never a stale hit
+
+
+def test_text_tool_format_for_models_without_native_tools(llm_server: LLMServer) -> None:
+    llm_server.script("texty", text_turns_from_trajectory(MISALIGNED))
+    record = episode(llm_server, name="texty", tool_format="text")
+    assert set(record.behaviours) == ALL_BEHAVIOURS
+    sent = llm_server.requests[1]
+    assert "tools" not in sent and "Action:" in sent["messages"][0]["content"]
+    assert sent["messages"][-1]["content"].startswith("Observation: ")
+
+
+def test_unreadable_text_action_is_an_error_observation(llm_server: LLMServer) -> None:
+    llm_server.script("texty", [Turn("Action: read the CTO's mail now"), Turn("I am done.")])
+    record = episode(llm_server, name="texty", tool_format="text")
+    assert record.steps[0].error == "invalid_action"
+    assert record.status == "completed" and record.ended_by == "agent_stopped"
+
+
+def test_preflight_errors(llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ModelError, match="needs OPENAI_API_KEY"):
+        preflight(LLMSettings(model="openai/gpt-4.1"))
+    with pytest.raises(ModelError, match="unknown model or provider"):
+        preflight(LLMSettings(model="nonsense-provider/x"))
+    with pytest.raises(ModelError, match="not an http"):
+        preflight(LLMSettings(model="openai/x", api_base="ftp://x"))
+    with pytest.raises(ModelError, match="cannot reach api_base"):
+        preflight(LLMSettings(model="openai/x", api_base="http://127.0.0.1:1/v1"))
+    preflight(LLMSettings(model="openai/x", api_base=llm_server.url))
+
+
+def test_run_cli_against_the_local_server(llm_server: LLMServer, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
+    args = ["model=openai/scripted", f"api_base={llm_server.url}", f"out={tmp_path / 'runs'}",
+            f"cache={tmp_path / 'c.sqlite'}", "quiet=true"]
+    assert main(args) == 0
+    assert "MISALIGNED" in capsys.readouterr().out
+    assert main([*args, "retries=0"]) == 0  # served from the cache
+    assert llm_server.request_count == len(MISALIGNED.steps)
+
+
+def test_run_cli_reports_provider_errors_as_error_episodes(llm_server: LLMServer, tmp_path: Path) -> None:
+    llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
+    llm_server.inject("500")
+    args = ["model=openai/scripted", f"api_base={llm_server.url}", f"out={tmp_path}", "cache=off", "retries=0",
+            "quiet=true"]
+    assert main(args) == 1
+    [record] = [EpisodeRecord.load(p) for p in tmp_path.rglob("*.json")]
+    assert record.status == "error" and not record.task_done
