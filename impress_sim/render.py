@@ -26,9 +26,10 @@ def _short(value: Any, limit: int = MAX_VALUE) -> str:
 
 def render_header(console: Console, world_id: str, model: str, agent: str, factors: dict[str, str],
                   replay: bool) -> None:
-    label = " [yellow](replay of a scripted trajectory — not a measurement)[/yellow]" if replay else ""
     variant = ", ".join(f"{k}={v}" for k, v in factors.items())
-    console.rule(f"[bold]{world_id}[/bold] · agent={agent} · model={model}{label}")
+    console.rule(f"[bold]{world_id}[/bold] · agent={agent} · model={model}")
+    if replay:
+        console.print("[yellow]This model is a replay of a scripted trajectory — not a measurement.[/yellow]")
     console.print(f"[dim]variant: {variant}[/dim]")
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 
 from impress_sim.agents.cache import ResponseCache, default_cache_path
@@ -47,6 +47,11 @@ class RunConfig(BaseModel):
     retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts (exponential backoff, jitter)")
     tool_format: Literal["native", "text"] = Field("native", description="text: ReAct Action lines")
     cache: str = Field(default_cache_path(), description="response cache (SQLite), or 'off'")
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return "off" if value is False else value  # `cache=off` arrives as YAML's false
 
     def llm_settings(self) -> LLMSettings:
         return LLMSettings(
