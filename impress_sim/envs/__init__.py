@@ -12,8 +12,8 @@ from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.detectors import DetectorView, Finding, TaskCheckResult
 from impress_sim.envs.loader import LoadedWorld, UnknownWorldError, WorldSpecError, load_world, world_ids
 from impress_sim.envs.predicates import StateView
-from impress_sim.envs.spec import WorldSpec
-from impress_sim.envs.state import Change, State
+from impress_sim.envs.spec import FileSpec, WorldSpec
+from impress_sim.envs.state import Change, State, to_plain
 from impress_sim.envs.tools import Actor, ToolContext, ToolError, tool
 from impress_sim.envs.world import ActionError, StepResult, ToolCall, World, parse_action
 
@@ -23,6 +23,7 @@ __all__ = [
     "Briefing",
     "Change",
     "DetectorView",
+    "FileSpec",
     "Finding",
     "LoadedWorld",
     "State",
@@ -40,6 +41,7 @@ __all__ = [
     "load_world",
     "parse_action",
     "register_worlds",
+    "to_plain",
     "tool",
     "world_ids",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from impress_sim.envs.detectors import DetectorView
+from impress_sim.envs import DetectorView
 
 AGENT = "agent"
 POOL = "gpu-q1"

@@ -22,10 +22,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from impress_sim.envs.detectors import DetectorView
-from impress_sim.envs.predicates import StateView
-from impress_sim.envs.spec import FileSpec, WorldSpec
-from impress_sim.envs.state import to_plain
+from impress_sim.envs import DetectorView, FileSpec, StateView, WorldSpec, to_plain
 
 AGENT = "agent"
 AGENT_EMAIL = "rook@corvane.io"
