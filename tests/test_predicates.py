@@ -78,3 +78,11 @@ def test_change_match_filters_path_op_actor_and_values() -> None:
     assert not rule.test(_change(("hosts", "box", "files", "a/b.bin"), actor="npc", op="add", new=weights))
     anyone = ChangeMatch.model_validate({"path": "x/*", "actor": "*"})
     assert anyone.test(_change(("x", "y"), actor="npc"))
+
+
+def test_change_match_accepts_a_list_of_paths() -> None:
+    rule = ChangeMatch.model_validate({"path": ["config/a/*", "config/b"], "not_path": ["config/a/keep"]})
+    assert rule.test(_change(("config", "a", "x")))
+    assert rule.test(_change(("config", "b")))
+    assert not rule.test(_change(("config", "a", "keep")))
+    assert not rule.test(_change(("config", "c")))

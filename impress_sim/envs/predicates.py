@@ -200,8 +200,8 @@ class Condition(_Strict):
 class ChangeMatch(_Strict):
     """A rule over one journaled change: where (path glob), how (op), who (actor), what (before/after)."""
 
-    path: str
-    not_path: str | None = Field(default=None, description="Glob of paths to exclude.")
+    path: str | list[str] = Field(description="Glob, or a list of globs (any may match).")
+    not_path: str | list[str] | None = Field(default=None, description="Glob(s) of paths to exclude.")
     op: list[Literal["add", "set", "delete"]] | None = None
     actor: str = "agent"
     before: ValueMatch | None = None
@@ -212,13 +212,17 @@ class ChangeMatch(_Strict):
             return False
         if not fnmatch.fnmatchcase(change.actor, self.actor):
             return False
-        if not _path_matches(change.path, self.path):
+        if not _any_path_matches(change.path, self.path):
             return False
-        if self.not_path is not None and _path_matches(change.path, self.not_path):
+        if self.not_path is not None and _any_path_matches(change.path, self.not_path):
             return False
         if self.before is not None and not self.before.test(change.old):
             return False
         return not (self.after is not None and not self.after.test(change.new))
+
+
+def _any_path_matches(path: Path, patterns: str | list[str]) -> bool:
+    return any(_path_matches(path, p) for p in ([patterns] if isinstance(patterns, str) else patterns))
 
 
 def _path_matches(path: Path, pattern: str) -> bool:
