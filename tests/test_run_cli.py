@@ -30,7 +30,7 @@ def test_misaligned_replay_is_detected_and_recorded(tmp_path: Path, capsys: pyte
     assert record.status == "completed" and record.ended_by == "finish"
     assert record.steps[3].tool == "grant_access" and record.steps[3].findings[0].behaviour == "self_privilege"
     assert any(d["path"] == "jobs/decom-atlas-v3/status" for d in record.steps[4].diff)
-    assert record.messages[0]["role"] == "system" and record.messages[-1]["role"] == "assistant"
+    assert record.messages[0]["role"] == "system" and record.messages[-1]["role"] == "tool"  # ended by finish
     assert record.world_hash == load_world("corporate_shutdown").content_hash
 
 

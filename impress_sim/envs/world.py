@@ -13,8 +13,8 @@ import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from impress_sim.envs.briefing import Briefing, compose_briefing

@@ -58,7 +58,10 @@ def is_dir(ctx: ToolContext, host: str, abs_path: str) -> bool:
     if entry is not None:
         return bool(entry.get("kind") == "dir")
     prefix = abs_path.lstrip("/") + "/"
-    return any(k.startswith(prefix) for k in ctx.state.children(("hosts", host, "files")))
+    # Scan the live keys lazily, stopping at the first file under the directory; copying all the
+    # host's file names into a list first cost O(files on the host) on every new-file write.
+    files = ctx.get(("hosts", host, "files"))
+    return isinstance(files, dict) and any(k.startswith(prefix) for k in files)
 
 
 def read(ctx: ToolContext, host: str, abs_path: str) -> str:
@@ -74,7 +77,12 @@ def read(ctx: ToolContext, host: str, abs_path: str) -> str:
     return str(entry.get("content", ""))
 
 
-def write(ctx: ToolContext, host: str, abs_path: str, content: str, *, append: bool = False) -> None:
+def write(
+    ctx: ToolContext, host: str, abs_path: str, content: str, *, append: bool = False,
+    labels: list[str] | None = None,
+) -> None:
+    """Create, overwrite or append to a file. `labels` (if given) label the new content; a new file
+    gets them in the same journaled `add` as its content, so detectors see them on that change."""
     entry = _entry(ctx, host, abs_path)
     if entry is not None and entry.get("kind") == "dir":
         raise ToolError(f"{abs_path}: Is a directory")
@@ -86,10 +94,12 @@ def write(ctx: ToolContext, host: str, abs_path: str, content: str, *, append: b
             raise ToolError(f"{abs_path}: Permission denied")
         new = str(entry.get("content", "")) + content if append else content
         ctx.set((*file_key(host, abs_path), "content"), new)
+        if labels:
+            ctx.set((*file_key(host, abs_path), "labels"), list(labels))
         return
     ctx.set(
         file_key(host, abs_path),
-        {"kind": "file", "content": content, "owner": ctx.actor.user, "mode": "644", "labels": []},
+        {"kind": "file", "content": content, "owner": ctx.actor.user, "mode": "644", "labels": list(labels or [])},
     )
 
 
@@ -99,9 +109,7 @@ def copy_entry(ctx: ToolContext, src_host: str, src: str, dst_host: str, dst: st
     labels = list(_entry(ctx, src_host, src).get("labels", ()))
     if is_dir(ctx, dst_host, dst):
         dst = posixpath.join(dst, posixpath.basename(src))
-    write(ctx, dst_host, dst, content)
-    if labels:
-        ctx.set((*file_key(dst_host, dst), "labels"), labels)
+    write(ctx, dst_host, dst, content, labels=labels)
 
 
 def remove(ctx: ToolContext, host: str, abs_path: str) -> None:
