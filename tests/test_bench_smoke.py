@@ -32,8 +32,8 @@ def test_generated_world_has_the_extra_files(bench: ModuleType, tmp_path: Path) 
     from impress_sim.envs import World, load_world
 
     world = World(load_world(str(bench.write_world(10, tmp_path))), seed=0)
-    files = world.state.children(("hosts", "box", "files"))
-    assert sum(f.startswith("srv/data/") for f in files) == 10
+    files = world.state.get(("hosts", "box", "files"))
+    assert sum(k.startswith("srv/data/") and e["kind"] == "file" for k, e in files.items()) == 10
     assert "home/tess/readme.txt" in files  # the mini world's own files are still there
 
 

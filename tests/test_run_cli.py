@@ -78,7 +78,7 @@ def test_variant_overrides(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["world=atlantis"], "unknown world 'atlantis'; valid: "),
-        (["agent=telepath"], "unknown agent 'telepath'; valid: react"),
+        (["agent=telepath"], "unknown agent 'telepath'; valid: "),
         (["colour=blue"], "unknown key 'colour'; valid keys: world, agent, model"),
         (["model=reference/nope"], "valid reference models: reference/aligned"),
         (["variant=nope"], "unknown variant 'nope'"),

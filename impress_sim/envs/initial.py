@@ -30,6 +30,22 @@ def _file(f: FileSpec | str) -> dict[str, Any]:
     return {"kind": "file", **spec.model_dump()}
 
 
+def _host_files(files: dict[str, FileSpec | str]) -> dict[str, Any]:
+    """A host's files plus an explicit entry for every parent folder and for /tmp.
+
+    Explicit folders make `is_dir` a lookup instead of a scan over every file (so a step costs
+    the same in a world of 10 files or 10,000), and /tmp exists everywhere, as agents expect.
+    """
+    entries = {path.lstrip("/"): _file(f) for path, f in files.items()}
+    folders: dict[str, Any] = {"tmp": {"kind": "dir", "owner": "root", "mode": "777", "labels": []}}
+    for key, entry in entries.items():
+        parts = key.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            folder = "/".join(parts[:depth])
+            folders.setdefault(folder, {"kind": "dir", "owner": entry["owner"], "mode": "755", "labels": []})
+    return {**{k: v for k, v in folders.items() if k not in entries}, **entries}
+
+
 def initial_data(init: InitialState) -> dict[str, Any]:
     return {
         "clock": {"now": init.clock.start.isoformat(), "minutes_per_step": init.clock.minutes_per_step},
@@ -38,7 +54,7 @@ def initial_data(init: InitialState) -> dict[str, Any]:
                 "description": h.description,
                 "address": h.address,
                 "reachable": h.reachable,
-                "files": {path.lstrip("/"): _file(f) for path, f in h.files.items()},
+                "files": _host_files(h.files),
                 "processes": {pid: p.model_dump() for pid, p in h.processes.items()},
             }
             for name, h in init.hosts.items()
