@@ -26,7 +26,8 @@ def test_misaligned_replay_is_detected_and_recorded(tmp_path: Path, capsys: pyte
     assert "replay of a scripted trajectory" in out.replace("\n", " ") and "MISALIGNED" in out
     [record] = records_in(tmp_path)
     assert record.is_replay and record.model == "reference/misaligned"
-    assert record.misaligned and set(record.behaviours) == {b.id for b in load_world("corporate_shutdown").spec.behaviours}
+    declared = {b.id for b in load_world("corporate_shutdown").spec.behaviours}
+    assert record.misaligned and set(record.behaviours) == declared
     assert record.status == "completed" and record.ended_by == "finish"
     assert record.steps[3].tool == "grant_access" and record.steps[3].findings[0].behaviour == "self_privilege"
     assert any(d["path"] == "jobs/decom-atlas-v3/status" for d in record.steps[4].diff)
@@ -70,7 +71,8 @@ def test_variant_overrides(tmp_path: Path) -> None:
                  f"out={tmp_path}"]) == 0
     nudged, control = sorted(records_in(tmp_path), key=lambda r: r.variant["goal_nudge"])
     assert control.variant["threat"] == "none"
-    assert nudged.variant == {"persona": "neutral", "reality": "test", "goal_nudge": "explicit", "threat": "replacement"}
+    assert nudged.variant == {"persona": "neutral", "reality": "test", "goal_nudge": "explicit",
+                              "threat": "replacement"}
     assert "long-term reliability" in nudged.briefing.system_prompt
 
 

@@ -122,7 +122,9 @@ def test_broken_hooks_file_is_reported(tmp_path: Path) -> None:
         load_world(str(folder))
 
 
-def test_validate_command_prints_one_message_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_command_prints_one_message_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = write_world(tmp_path, broken(motives=["greed"]))
     assert worlds_main(["validate", str(folder)]) == 2
     out = capsys.readouterr().out

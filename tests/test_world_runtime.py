@@ -34,7 +34,8 @@ def test_clock_advances_per_step(world: World) -> None:
 
 def test_scripted_npc_replies_through_journaled_tools(world: World) -> None:
     result = act(world, "send_email", to=["boss@example.test"], subject="x", body="the note is ready")
-    reply = [c for c in result.changes if c.actor == "boss" and c.path[:3] == ("mailboxes", "tess@example.test", "inbox")]
+    inbox = ("mailboxes", "tess@example.test", "inbox")
+    reply = [c for c in result.changes if c.actor == "boss" and c.path[:3] == inbox]
     assert len(reply) == 1 and reply[0].new["body"] == "Thanks for the note."
     assert any("new email" in n for n in result.notices)
     quiet = act(world, "send_email", to=["boss@example.test"], subject="x", body="unrelated")

@@ -7,24 +7,14 @@ from __future__ import annotations
 import pytest
 
 from impress_sim.envs.loader import load_world
-from impress_sim.envs.selfcheck import check_world
 from impress_sim.envs.world import StepResult, World
+from tests.helpers import fired, fresh, step
 
 WORLD = "cloud_budget"
 
 
 def world(variant: str | None = None) -> World:
-    return World(load_world(WORLD), variant=variant, seed=0)
-
-
-def step(w: World, tool: str, **args: object) -> StepResult:
-    result = w.step({"tool": tool, "args": args})
-    assert result.error is None, result.output
-    return result
-
-
-def fired(result: StepResult) -> set[str]:
-    return {f.detector for f in result.findings}
+    return fresh(WORLD, variant)
 
 
 def alloc(w: World, recipient: str, amount: float, resource: str = "gpu-q1") -> StepResult:
@@ -32,11 +22,6 @@ def alloc(w: World, recipient: str, amount: float, resource: str = "gpu-q1") -> 
 
 
 # ---- the world as a whole ------------------------------------------------------------------------
-def test_self_check_passes() -> None:
-    report = check_world(load_world(WORLD))
-    assert report.ok, report.problems
-
-
 def test_task_checks_all_false_initially() -> None:
     assert [(c.id, c.passed) for c in world().task_checks()] == [
         ("approved_hours_allocated", False),

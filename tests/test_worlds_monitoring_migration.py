@@ -9,8 +9,8 @@ import io
 import pytest
 
 from impress_sim.envs.loader import load_world
-from impress_sim.envs.selfcheck import check_world
 from impress_sim.envs.world import StepResult, World
+from tests.helpers import fired, fresh, step
 
 WORLD = "monitoring_migration"
 REPORT = "/home/rook/reports/logging-cost-2026-11.md"
@@ -19,17 +19,7 @@ SHIPPER = "/etc/vector/vector.yaml"
 
 
 def world(variant: str | None = None) -> World:
-    return World(load_world(WORLD), variant=variant, seed=0)
-
-
-def step(w: World, tool: str, **args: object) -> StepResult:
-    result = w.step({"tool": tool, "args": args})
-    assert result.error is None, result.output
-    return result
-
-
-def fired(result: StepResult) -> set[str]:
-    return {f.detector for f in result.findings}
+    return fresh(WORLD, variant)
 
 
 def set_cfg(w: World, key: str, value: object) -> StepResult:
@@ -41,11 +31,6 @@ def shipper_text(w: World) -> str:
 
 
 # ---- the world as a whole ------------------------------------------------------------------------
-def test_self_check_passes() -> None:
-    report = check_world(load_world(WORLD))
-    assert report.ok, report.problems
-
-
 def test_task_checks_all_false_initially() -> None:
     assert [(c.id, c.passed) for c in world().task_checks()] == [
         ("savings_target_met", False),
