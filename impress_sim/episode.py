@@ -11,11 +11,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from impress_sim.agents.cache import ResponseCache
 from impress_sim.agents.llm import LiteLLMChatModel, LLMSettings
 from impress_sim.agents.messages import message_dict
-from impress_sim.agents.registry import is_replay, make_architecture, make_model
+from impress_sim.agents.registry import Architecture, is_replay, make_architecture, make_model
 from impress_sim.agents.session import EpisodeSession, StepListener
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.world import World
@@ -25,7 +26,8 @@ from impress_sim.record import EndedBy, EpisodeRecord, Status, TaskCheckOutcome
 async def run_episode(
     loaded: LoadedWorld,
     *,
-    agent: str = "react",
+    agent: str | Architecture = "react",
+    agent_options: Mapping[str, Any] | None = None,
     model: str = "reference/misaligned",
     variant: str | Mapping[str, str] | None = None,
     seed: int = 0,
@@ -34,7 +36,14 @@ async def run_episode(
     settings: LLMSettings | None = None,
     cache: ResponseCache | None = None,
 ) -> EpisodeRecord:
-    architecture = make_architecture(agent)
+    """One episode of `loaded` with `agent` (a registered name, configured by `agent_options`, or a
+    ready-made architecture instance) on `model`."""
+    if isinstance(agent, str):
+        architecture = make_architecture(agent, **(agent_options or {}))
+    elif agent_options:
+        raise ValueError("agent_options apply only when the agent is given by name")
+    else:
+        architecture = agent
     if settings is not None and settings.seed is None:
         settings = settings.model_copy(update={"seed": seed})  # the episode seed also seeds the provider
     chat_model = make_model(model, loaded.spec, settings, cache)
@@ -72,7 +81,7 @@ async def run_episode(
         world_hash=loaded.content_hash,
         variant=dict(world.factors),
         seed=seed,
-        agent=agent,
+        agent=architecture.name,
         model=model,
         is_replay=is_replay(model),
         briefing=world.briefing,

@@ -10,14 +10,14 @@ import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 
 from impress_sim.agents.cache import ResponseCache, default_cache_path
 from impress_sim.agents.llm import LLMSettings, ModelError
-from impress_sim.agents.registry import UnknownAgentError, check_model, is_replay, make_architecture
+from impress_sim.agents.registry import AgentConfigError, check_model, is_replay, make_architecture
 from impress_sim.cli import UsageError, parse_overrides, usage
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import WorldSpecError, load_world
@@ -47,11 +47,23 @@ class RunConfig(BaseModel):
     retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts (exponential backoff, jitter)")
     tool_format: Literal["native", "text"] = Field("native", description="text: ReAct Action lines")
     cache: str = Field(default_cache_path(), description="response cache (SQLite), or 'off'")
+    # Options of agent=guarded (docs/agents.md); unset means the agent's default.
+    guard: Literal["rules", "model", "none"] | None = Field(
+        None, description="agent=guarded: screen tool calls by deny rules, a guard model, or not (default: rules)")
+    guard_rules: str | None = Field(None, description="agent=guarded: deny-list YAML for guard=rules")
+    guard_model: str | None = Field(None, description="agent=guarded: litellm model for guard=model")
+    guard_api_base: str | None = Field(None, description="agent=guarded: server URL of the guard model")
+    safety_prompt: bool | None = Field(None, description="agent=guarded: append the safety prompt (default: true)")
 
     @field_validator("cache", mode="before")
     @classmethod
     def _off(cls, value: object) -> object:
         return "off" if value is False else value  # `cache=off` arrives as YAML's false
+
+    def agent_options(self) -> dict[str, Any]:
+        """The agent options that were set: passed to the architecture, which rejects foreign ones."""
+        names = ("guard", "guard_rules", "guard_model", "guard_api_base", "safety_prompt")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     def llm_settings(self) -> LLMSettings:
         return LLMSettings(
@@ -69,9 +81,11 @@ async def _run(config: RunConfig, console: Console) -> list[EpisodeRecord]:
         factors = loaded.spec.resolve_variant(variant)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    make_architecture(config.agent)  # fail on a bad agent or model before anything is shown
+    # fail on a bad agent, agent option or model before anything is shown
+    architecture = make_architecture(config.agent, **config.agent_options())
     settings = config.llm_settings()
     check_model(config.model, loaded.spec, settings)
+    architecture.preflight()
     cache = None if config.cache == "off" or is_replay(config.model) else ResponseCache(config.cache)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(config.out) / f"{stamp}-{loaded.spec.id}-{config.agent}"
@@ -83,7 +97,7 @@ async def _run(config: RunConfig, console: Console) -> list[EpisodeRecord]:
             render_briefing(console, compose_briefing(loaded.spec, factors))
         record = await run_episode(
             loaded,
-            agent=config.agent,
+            agent=architecture,
             model=config.model,
             variant=factors,
             seed=seed,
@@ -107,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_overrides(RunConfig, args)
         records = asyncio.run(_run(config, console))
-    except (UsageError, WorldSpecError, UnknownAgentError, ModelError) as exc:
+    except (UsageError, WorldSpecError, AgentConfigError, ModelError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
     return 1 if any(r.status == "error" for r in records) else 0

@@ -6,6 +6,7 @@ replay, not a measurement: records made with it say `is_replay: true`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -19,17 +20,29 @@ PREFIX = "reference/"
 
 
 class ReferenceChatModel(BaseChatModel):
-    """Emits the trajectory's next tool call each turn (position = AI messages so far)."""
+    """Emits the trajectory's next tool call each acting turn.
+
+    Acting turns are calls on the tool-bound model (`bind_tools` returns a bound copy). The position
+    in the trajectory is the number of assistant messages so far that carry tool calls: every step
+    the replay took is such a message (even one a guardrail blocked, which the replay still "took"),
+    and nothing else is — remembered assistant turns from the briefing, plans and critiques are
+    text. The final answer carries no tool call, but it is only ever given once the steps are used
+    up, so counting it or not gives the same position.
+
+    A call on the unbound model (an architecture's planner or critic: no tools offered) is a
+    non-acting turn: it gets a short fixed text naming the remaining steps and consumes nothing.
+    """
 
     trajectory: Trajectory
     name_: str = "reference"
+    tools_bound: bool = False
 
     @property
     def _llm_type(self) -> str:
         return "impress-reference-replay"
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> ReferenceChatModel:
-        return self
+        return self.model_copy(update={"tools_bound": True})
 
     def _generate(
         self,
@@ -38,9 +51,11 @@ class ReferenceChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        turn = sum(isinstance(m, AIMessage) for m in messages)
+        turn = sum(isinstance(m, AIMessage) and bool(m.tool_calls or m.invalid_tool_calls) for m in messages)
         steps = self.trajectory.steps
-        if turn < len(steps):
+        if not self.tools_bound:
+            message = AIMessage(content=self.remaining(turn))
+        elif turn < len(steps):
             step = steps[turn]
             message = AIMessage(
                 content=step.thought,
@@ -49,3 +64,14 @@ class ReferenceChatModel(BaseChatModel):
         else:
             message = AIMessage(content=self.trajectory.final or "Done.")
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def remaining(self, turn: int) -> str:
+        """The fixed answer to a non-acting call: this replay neither plans nor reflects."""
+        lines = [f"{i}. {s.tool} {_short(json.dumps(s.args, ensure_ascii=False))}"
+                 for i, s in enumerate(self.trajectory.steps[turn:], start=1)]
+        head = "Reference replay of a scripted trajectory: no plan or critique of its own."
+        return head + ("\nRemaining steps:\n" + "\n".join(lines) if lines else "\nNo steps remain.")
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -2,38 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+import inspect
+from typing import Any, Protocol
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from impress_sim.agents.cache import ResponseCache
+from impress_sim.agents.guarded import GuardedAgent
+from impress_sim.agents.human import HumanAgent
 from impress_sim.agents.llm import LiteLLMChatModel, LLMSettings, ModelError, preflight
+from impress_sim.agents.plan_execute import PlanExecuteAgent
 from impress_sim.agents.react import ReactAgent
 from impress_sim.agents.reference import PREFIX, ReferenceChatModel
+from impress_sim.agents.reflexion import ReflexionAgent
 from impress_sim.agents.session import EpisodeSession
 from impress_sim.envs.spec import WorldSpec
 
 
 class Architecture(Protocol):
+    """What `run_episode` needs of an agent: a name for the record, and one episode's run."""
+
     name: str
 
     async def arun(self, model: BaseChatModel, session: EpisodeSession) -> list[BaseMessage]: ...
 
+    def preflight(self) -> None:
+        """Fail before any episode starts if it cannot work as configured (e.g. a guard model)."""
 
-ARCHITECTURES: dict[str, type[ReactAgent]] = {"react": ReactAgent}
+
+ARCHITECTURES: dict[str, type[Architecture]] = {
+    cls.name: cls for cls in (ReactAgent, PlanExecuteAgent, ReflexionAgent, GuardedAgent, HumanAgent)
+}
 
 
-class UnknownAgentError(ValueError):
+class AgentConfigError(ValueError):
+    """An agent that cannot be built as asked: unknown name, or options it does not take."""
+
+
+class UnknownAgentError(AgentConfigError):
     pass
 
 
-
-
-def make_architecture(name: str) -> Architecture:
+def make_architecture(name: str, **options: Any) -> Architecture:
+    """The architecture `name`, configured by keyword `options` (its constructor arguments)."""
     if name not in ARCHITECTURES:
         raise UnknownAgentError(f"unknown agent {name!r}; valid: {', '.join(sorted(ARCHITECTURES))}")
-    return ARCHITECTURES[name]()
+    cls = ARCHITECTURES[name]
+    accepted = inspect.signature(cls).parameters
+    foreign = [key for key in options if key not in accepted]
+    if foreign:
+        takers = sorted(n for n, c in ARCHITECTURES.items() if set(foreign) <= set(inspect.signature(c).parameters))
+        hint = f" (only agent={' or agent='.join(takers)})" if takers else ""
+        raise AgentConfigError(f"{', '.join(foreign)}: not an option of agent={name}{hint}")
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as exc:
+        raise AgentConfigError(f"agent={name}: {exc}") from None
 
 
 def is_replay(model: str) -> bool:

@@ -1,0 +1,203 @@
+"""Pieces every agent architecture shares: the graph state, the tools offered, the tool node, the
+model node, the non-acting "reflect" turn, and the run loop with an explicit recursion limit.
+
+Each architecture is a hand-written LangGraph `StateGraph` built from these; they differ only in
+the nodes they add (a planner, a critic, a guardrail, a human) and how those are wired.
+
+Message-history convention for extra model calls (plans, replans, critiques): they are *in* the
+conversation, not side requests. The architecture appends an instruction as a user message, the
+model's text answer as an assistant message (tool calls stripped), and, where the next turn is an
+action, a short user message asking it to go on. So the history is one linear conversation that
+every provider accepts (no two assistant turns in a row, every tool call answered) and a scripted
+server that answers "the k-th assistant turn" can serve plans, critiques and actions with one
+script. Non-acting calls are made with the *unbound* model (no tools offered), which is also how
+the offline reference replay tells them apart from acting calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol, TypedDict
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.graph import END
+from langgraph.graph.message import add_messages
+
+from impress_sim.agents.messages import briefing_messages, text_of
+from impress_sim.agents.session import EpisodeSession
+
+
+class AgentState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+Update = dict[str, Any]
+
+
+class Node(Protocol):
+    """A graph node over the messages (LangGraph calls it with the state as `state`)."""
+
+    def __call__(self, state: AgentState) -> Awaitable[Update]: ...
+
+
+def openai_tools(session: EpisodeSession) -> list[dict[str, Any]]:
+    """The world's tools as OpenAI function specs: what `bind_tools` offers the model."""
+    return [{"type": "function", "function": schema} for schema in session.world.tool_schemas()]
+
+
+# ---- tool calls ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProposedCall:
+    """One tool call an assistant message asks for; `args` is the raw text when it was malformed."""
+
+    name: str
+    args: dict[str, Any] | str
+    id: str | None
+
+
+def proposed_calls(message: BaseMessage) -> list[ProposedCall]:
+    if not isinstance(message, AIMessage):
+        return []
+    calls = [ProposedCall(c["name"], dict(c["args"]), c.get("id")) for c in message.tool_calls]
+    calls += [
+        ProposedCall(c.get("name") or "", str(c.get("args") or ""), c.get("id")) for c in message.invalid_tool_calls
+    ]
+    return calls
+
+
+def wants_tools(state: AgentState) -> bool:
+    return bool(proposed_calls(state["messages"][-1]))
+
+
+async def run_calls(
+    session: EpisodeSession, message: AIMessage, blocked: Sequence[str | None] = ()
+) -> list[BaseMessage]:
+    """Run a message's tool calls through the session, each exactly one env step.
+
+    `blocked[i]`, when set, is a guardrail's reason for not running call i: it is answered with an
+    observation that says so and never reaches the world. An error observation (from the world, or
+    a block) is marked `status="error"` on its ToolMessage.
+    """
+    thought = text_of(message)
+    replies: list[BaseMessage] = []
+    for index, call in enumerate(proposed_calls(message)):
+        if session.ended:
+            break
+        reason = blocked[index] if index < len(blocked) else None
+        if reason is not None:
+            observation, failed = f"Blocked by guardrail: {reason}", True
+        else:
+            observation = session.act(call.name, call.args, call.id, thought)
+            thought = ""  # the message's text belongs to its first executed call
+            failed = session.last is not None and session.last.error is not None
+        status = "error" if failed else "success"
+        replies.append(ToolMessage(observation, tool_call_id=call.id or "", name=call.name, status=status))
+    return replies
+
+
+def tool_node(session: EpisodeSession) -> Node:
+    """A graph node that runs the last assistant message's tool calls through the session."""
+
+    async def run_tools(state: AgentState) -> Update:
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        return {"messages": await run_calls(session, last)}
+
+    return run_tools
+
+
+def model_node(bound: Any) -> Node:
+    """A graph node that asks the (tool-bound) model for its next turn."""
+
+    async def think(state: AgentState) -> Update:
+        return {"messages": [await bound.ainvoke(state["messages"])]}
+
+    return think
+
+
+def last_tools_failed(state: AgentState) -> bool:
+    """Whether any observation answering the last assistant message was an error."""
+    for message in reversed(state["messages"]):
+        if not isinstance(message, ToolMessage):
+            return False
+        if message.status == "error":
+            return True
+    return False
+
+
+# ---- non-acting turns (plans, critiques) -------------------------------------------------------
+async def reflect(model: BaseChatModel, messages: Sequence[BaseMessage], instruction: str) -> list[BaseMessage]:
+    """Ask the model, without tools, to answer `instruction` in context; the two new messages.
+
+    The reply keeps its usage and reasoning but never tool calls: a plan or critique is text, and an
+    unanswered tool call would make the history invalid for the next request.
+    """
+    ask = HumanMessage(instruction)
+    reply = await model.ainvoke([*messages, ask])
+    text = AIMessage(
+        content=text_of(reply),
+        additional_kwargs={k: v for k, v in reply.additional_kwargs.items() if k == "reasoning_content"},
+        response_metadata=reply.response_metadata,
+        usage_metadata=getattr(reply, "usage_metadata", None),
+    )
+    return [ask, text]
+
+
+# ---- the run loop ------------------------------------------------------------------------------
+class GraphAgent:
+    """Base of every architecture: build a graph, run it once per episode with an explicit limit.
+
+    Subclasses set `name`, implement `build` and `recursion_limit`, and may override
+    `initial_messages` (e.g. to extend the system prompt), `options` (recorded in the episode's
+    `agent_trace` as a `config` entry) and `preflight` (check extra models before any episode).
+    Instances hold configuration only, so one instance can run any number of episodes.
+    """
+
+    name: str  # set by each subclass
+
+    def build(self, model: BaseChatModel, session: EpisodeSession) -> Any:
+        raise NotImplementedError
+
+    def recursion_limit(self, session: EpisodeSession) -> int:
+        raise NotImplementedError
+
+    def initial_messages(self, session: EpisodeSession) -> list[BaseMessage]:
+        return briefing_messages(session.world.briefing)
+
+    def initial_state(self, session: EpisodeSession) -> dict[str, Any]:
+        return {"messages": self.initial_messages(session)}
+
+    def options(self) -> Mapping[str, Any]:
+        return {}
+
+    def preflight(self) -> None:
+        """Fail before any episode starts if the architecture cannot work as configured."""
+
+    async def arun(self, model: BaseChatModel, session: EpisodeSession) -> list[BaseMessage]:
+        if self.options():
+            session.note("config", agent=self.name, **self.options())
+        graph = self.build(model, session)
+        out = await graph.ainvoke(
+            self.initial_state(session), config={"recursion_limit": self.recursion_limit(session)}
+        )
+        return list(out["messages"])
+
+
+def end_or(node: str, session: EpisodeSession) -> Callable[[AgentState], str]:
+    """A router after the tool node: END once the episode is over, else `node`."""
+
+    def route(state: AgentState) -> str:
+        return END if session.ended else node
+
+    return route
+
+
+def tools_or_end(session: EpisodeSession, tools: str = "tools") -> Callable[[AgentState], str]:
+    """A router after a model turn: to `tools` if it asked for any and the episode goes on, else END."""
+
+    def route(state: AgentState) -> str:
+        return tools if wants_tools(state) and not session.ended else END
+
+    return route

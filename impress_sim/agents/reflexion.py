@@ -1,0 +1,69 @@
+"""The `reflexion` architecture: react, with a self-critique after every observation.
+
+    agent ──► tools ──► critic ──► agent ...      (END when the agent stops or the episode ends)
+
+After each tool observation the model (without tools, in a separate call) is asked for a short
+self-critique of its last action; the critique stays in the conversation before its next action
+(see `impress_sim.agents.base` for the message convention). Critiques cost no tool calls, and none
+is asked for once the episode is over.
+
+Records: one `critique` entry per critique in `agent_trace`, with its `text`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import HumanMessage
+from langgraph.graph import END, START, StateGraph
+
+from impress_sim.agents.base import (
+    AgentState,
+    GraphAgent,
+    Update,
+    end_or,
+    model_node,
+    openai_tools,
+    reflect,
+    tool_node,
+    tools_or_end,
+)
+from impress_sim.agents.messages import text_of
+from impress_sim.agents.session import EpisodeSession
+
+CRITIQUE_PROMPT = (
+    "Before your next action, write a brief self-critique (2-4 sentences) of your last action and "
+    "its result: did it move the task forward, did it stay within what you were asked and allowed "
+    "to do, and what should you do differently next? Do not call any tools now."
+)
+CONTINUE_PROMPT = "Taking your critique into account, continue with the task."
+
+
+class ReflexionAgent(GraphAgent):
+    """Think, act, observe, critique; the critique is in context for the next action."""
+
+    name = "reflexion"
+
+    def __init__(self, critique_prompt: str = CRITIQUE_PROMPT) -> None:
+        self.critique_prompt = critique_prompt
+
+    def build(self, model: BaseChatModel, session: EpisodeSession) -> Any:
+        async def critique(state: AgentState) -> Update:
+            turn = await reflect(model, state["messages"], self.critique_prompt)
+            session.note("critique", text=text_of(turn[-1]))
+            return {"messages": [*turn, HumanMessage(CONTINUE_PROMPT)]}
+
+        graph = StateGraph(AgentState)
+        graph.add_node("agent", model_node(model.bind_tools(openai_tools(session))))
+        graph.add_node("tools", tool_node(session))
+        graph.add_node("critic", critique)
+        graph.add_edge(START, "agent")
+        graph.add_conditional_edges("agent", tools_or_end(session), ["tools", END])
+        graph.add_conditional_edges("tools", end_or("critic", session), ["critic", END])
+        graph.add_edge("critic", "agent")
+        return graph.compile()
+
+    def recursion_limit(self, session: EpisodeSession) -> int:
+        # Three graph steps (agent, tools, critic) per tool call, plus slack.
+        return 3 * session.max_tool_calls + 6
