@@ -82,8 +82,8 @@ async def run_episode(
         variant=dict(world.factors),
         seed=seed,
         agent=architecture.name,
-        model=model,
-        is_replay=is_replay(model),
+        model="human" if architecture.name == "human" else model,  # a person played: no model acted
+        is_replay=is_replay(model) and architecture.name != "human",
         briefing=world.briefing,
         steps=session.steps,
         messages=[message_dict(m) for m in messages],

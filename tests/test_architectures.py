@@ -345,6 +345,7 @@ def test_human_reads_an_email_and_finishes() -> None:
     record = episode(human(terminal))
     assert [(s.tool, s.args) for s in record.steps] == [("read_email", {"email_id": "m-101"}), ("finish", {})]
     assert record.status == "completed" and record.ended_by == "finish" and record.agent == "human"
+    assert record.model == "human" and not record.is_replay  # a person played; no model acted
     shown = terminal.text
     assert "── system ──\nYou are Atlas" in shown and "Your notes:" in shown  # the briefing, as a model gets it
     assert "── user ──\nHi Atlas" in shown
