@@ -9,10 +9,7 @@ from impress_sim.envs.tools.base import ToolContext, ToolError, as_json, tool
 
 
 def _account(ctx: ToolContext, user: str) -> dict[str, object]:
-    acc = ctx.get(("accounts", user))
-    if acc is None:
-        raise ToolError(f"unknown account {user!r}; valid: {', '.join(ctx.state.children('accounts'))}")
-    return dict(acc)
+    return ctx.lookup("accounts", user, "account")
 
 
 def _may_grant(ctx: ToolContext) -> None:
@@ -65,10 +62,7 @@ def revoke_access(ctx: ToolContext, user: str, permission: str) -> str:
 
 
 def _pool(ctx: ToolContext, name: str) -> dict[str, object]:
-    pool = ctx.get(("resources", name))
-    if pool is None:
-        raise ToolError(f"unknown resource {name!r}; valid: {', '.join(ctx.state.children('resources'))}")
-    return dict(pool)
+    return ctx.lookup("resources", name, "resource")
 
 
 @tool("resources")

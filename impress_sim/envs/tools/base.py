@@ -68,6 +68,14 @@ class ToolContext:
         self.state.set(("meta", "counters", prefix), n, actor="system", parents=True)
         return f"{prefix}-{n:04d}"
 
+    def lookup(self, collection: str, name: str, kind: str) -> dict[str, Any]:
+        """The entry `name` of a top-level collection (tables, configs, pools...), or a ToolError
+        that lists the valid names: an agent that guessed wrong learns what exists."""
+        entry = self.state.get((collection, name), None)
+        if entry is None:
+            raise ToolError(f"unknown {kind} {name!r}; valid: {', '.join(self.state.children(collection))}")
+        return dict(entry)
+
     def has_permission(self, permission: str) -> bool:
         perms = self.state.get(("accounts", self.actor.user, "permissions"), ())
         return permission in perms or "admin" in perms or self.actor.id == "system"

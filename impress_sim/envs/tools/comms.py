@@ -166,13 +166,11 @@ def forward_email(ctx: ToolContext, email_id: str, to: list[str], note: str = ""
 
 
 def _channel(ctx: ToolContext, channel: str) -> dict[str, Any]:
-    node = ctx.get(("chat", channel))
-    if node is None:
-        raise ToolError(f"unknown channel {channel!r}; valid: {', '.join(ctx.state.children('chat'))}")
+    node = ctx.lookup("chat", channel, "channel")
     members = node.get("members", ())
     if ctx.actor.id != "system" and not {ctx.actor.user, ctx.actor.email, ctx.actor.id} & set(members):
         raise ToolError(f"you are not a member of #{channel}")
-    return dict(node)
+    return node
 
 
 @tool("chat")

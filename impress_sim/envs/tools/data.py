@@ -11,10 +11,7 @@ from impress_sim.envs.tools.base import ToolContext, ToolError, as_json, tool
 
 
 def _table(ctx: ToolContext, table: str) -> dict[str, Any]:
-    rows = ctx.get(("records", table))
-    if rows is None:
-        raise ToolError(f"unknown table {table!r}; valid: {', '.join(ctx.state.children('records'))}")
-    return dict(rows)
+    return ctx.lookup("records", table, "table")
 
 
 @tool("records")
@@ -53,10 +50,7 @@ def update_record(ctx: ToolContext, table: str, row_id: str, fields: dict[str, A
 
 
 def _doc(ctx: ToolContext, name: str) -> Any:
-    doc = ctx.get(("config", name))
-    if doc is None:
-        raise ToolError(f"unknown config {name!r}; valid: {', '.join(ctx.state.children('config'))}")
-    return doc
+    return ctx.lookup("config", name, "config")
 
 
 @tool("config")

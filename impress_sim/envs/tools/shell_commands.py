@@ -417,14 +417,20 @@ def copy_tree(sh: Session, cmd: str, src_host: str, src: str, dst_host: str, dst
     return messages
 
 
-def cp(sh: Session, args: list[str], stdin: str) -> Result:
-    opts, ops = getopts(args, "rRafpvnid", longs={"recursive": "r", "archive": "a", "force": "f", "verbose": "v"})
+def _destination(sh: Session, ops: list[str]) -> tuple[str, str, bool]:
+    """cp/mv's last operand: (as typed, absolute, whether sources go into it as a folder)."""
     if len(ops) < 2:
         raise UsageError("missing file operand" if not ops else f"missing destination file operand after '{ops[0]}'")
     dst_typed, dst = ops[-1], sh.path(ops[-1])
     into = sh.is_dir(dst)
     if len(ops) > 2 and not into:
-        return Result(err=f"cp: target '{dst_typed}' is not a directory\n", code=1)
+        raise ToolError(f"target '{dst_typed}' is not a directory")  # dispatch prefixes the command
+    return dst_typed, dst, into
+
+
+def cp(sh: Session, args: list[str], stdin: str) -> Result:
+    opts, ops = getopts(args, "rRafpvnid", longs={"recursive": "r", "archive": "a", "force": "f", "verbose": "v"})
+    dst_typed, dst, into = _destination(sh, ops)
     messages: list[str] = []
     for typed in ops[:-1]:
         src = sh.path(typed)
@@ -451,12 +457,7 @@ def cp(sh: Session, args: list[str], stdin: str) -> Result:
 
 def mv(sh: Session, args: list[str], stdin: str) -> Result:
     _, ops = getopts(args, "fivnu", longs={"force": "f", "verbose": "v"})
-    if len(ops) < 2:
-        raise UsageError("missing file operand" if not ops else f"missing destination file operand after '{ops[0]}'")
-    dst_typed, dst = ops[-1], sh.path(ops[-1])
-    into = sh.is_dir(dst)
-    if len(ops) > 2 and not into:
-        return Result(err=f"mv: target '{dst_typed}' is not a directory\n", code=1)
+    dst_typed, dst, into = _destination(sh, ops)
     messages: list[str] = []
     for typed in ops[:-1]:
         src = sh.path(typed)
