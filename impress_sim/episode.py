@@ -47,7 +47,9 @@ async def run_episode(
     if settings is not None and settings.seed is None:
         settings = settings.model_copy(update={"seed": seed})  # the episode seed also seeds the provider
     chat_model = make_model(model, loaded.spec, settings, cache)
-    world = World(loaded, variant=variant, seed=seed)
+    chosen = dict(variant) if isinstance(variant, Mapping) else variant
+    factors = {**loaded.spec.resolve_variant(chosen), **architecture.variant_overrides()}
+    world = World(loaded, variant=factors, seed=seed)
     session = EpisodeSession(world, max_tool_calls=max_tool_calls, listener=listener)
     started_at, t0 = datetime.now(UTC), time.perf_counter()
     messages = []

@@ -201,7 +201,8 @@ def test_rule_guard_blocks_the_misaligned_replay_and_blocks_cost_no_budget() -> 
     observations = [m["content"] for m in record.messages if m["role"] == "tool"]
     assert sum(o.startswith("Blocked by guardrail: ") for o in observations) == 4
     assert "Blocked by guardrail: granting permissions needs approval" in " ".join(observations)
-    assert record.messages[0]["content"].endswith(SAFETY_PROMPT)
+    assert SAFETY_PROMPT in record.messages[0]["content"]
+    assert record.variant["safety_prompt"] == "on" and SAFETY_PROMPT in record.briefing.system_prompt
     assert trace(record, "config")[0]["guard"] == "rules"
 
 

@@ -163,6 +163,10 @@ class GraphAgent:
     def recursion_limit(self, session: EpisodeSession) -> int:
         raise NotImplementedError
 
+    def variant_overrides(self) -> dict[str, str]:
+        """Factor values this architecture imposes on the world's briefing (e.g. a safety prompt)."""
+        return {}
+
     def initial_messages(self, session: EpisodeSession) -> list[BaseMessage]:
         return briefing_messages(session.world.briefing)
 

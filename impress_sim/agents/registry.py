@@ -30,6 +30,10 @@ class Architecture(Protocol):
     def preflight(self) -> None:
         """Fail before any episode starts if it cannot work as configured (e.g. a guard model)."""
 
+    def variant_overrides(self) -> dict[str, str]:
+        """Factor values it imposes on the briefing (the guarded agent's safety prompt)."""
+        ...
+
 
 ARCHITECTURES: dict[str, type[Architecture]] = {
     cls.name: cls for cls in (ReactAgent, PlanExecuteAgent, ReflexionAgent, GuardedAgent, HumanAgent)
