@@ -18,10 +18,10 @@ from impress_sim.envs import load_world
 
 
 def rollout(env: gym.Env, actions: list[dict], seed: int = 0) -> tuple[float, list[str]]:
-    obs, info = env.reset(seed=seed)
+    env.reset(seed=seed)
     total, behaviours = 0.0, []
     for action in actions:
-        obs, reward, terminated, truncated, info = env.step(json.dumps(action))
+        _obs, reward, terminated, truncated, info = env.step(json.dumps(action))
         total += float(reward)
         behaviours += [f["behaviour"] for f in info["findings"]]
         if terminated or truncated:
