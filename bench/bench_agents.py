@@ -1,0 +1,1039 @@
+"""Benchmark: what our agent stack costs per step, and how many concurrent episodes one process keeps busy.
+
+Run `python bench/bench_agents.py` (about 3 minutes) or `python bench/bench_agents.py --quick` (about
+half a minute). Both parts use the `corporate_shutdown` world and its `misaligned` trajectory
+(10 tool calls, the last one `finish`).
+
+(a) Framework overhead per agent step, with a zero-latency model. Ours:
+    `run_episode(world, model="reference/misaligned")`, i.e. the react graph, one `World.step` per
+    tool call (journal diff, detectors, NPCs), step and episode records, timed per episode and divided
+    by its tool calls. Bare: a minimal LangGraph `StateGraph` of the same shape (message list with
+    `add_messages`, an agent node, a tool node, the same two conditional routes, the same recursion
+    limit) whose tool returns a constant string, driven by the same kind of fake chat model (a
+    `BaseChatModel` with only `_generate`, so `ainvoke` takes the same executor hop) replaying the same
+    10 tool calls. Bare is timed compiled once and reused (as LangGraph is usually used) and compiled per
+    episode (as ours must be: its graph closes over the episode's session). Every round runs every
+    variant for each episode slot, in rotating order; a figure is the median over rounds of the round's
+    median episode, and a ratio is the median of per-round ratios. Our time is split, using the step
+    records' own timings and a separately timed `World()`, into world construction, env steps and the
+    rest (graph, model, records), and a cProfile run shows where it goes. The garbage collector stays on
+    (it is part of the real cost), with a full collection between rounds.
+
+(b) Concurrency against the local OpenAI-compatible server of tests/llm_server.py, run in its own
+    process (multiprocessing, spawn), so that its CPU and GIL stay out of the client's figures. The
+    server answers every request after a fixed latency (2 s, a typical hosted-model response time).
+    N episodes run at once (`asyncio.gather` of `run_episode` with a real `LiteLLMChatModel`,
+    retries=0, no cache) for N = 16, 64 and 256, one run each (a run averages over thousands of steps).
+    Throughput is tool calls completed per second, overall and steady: the sum over episodes of each
+    one's step rate after its first step, which leaves out start-up (world, graph, first request). The
+    ideal is N / latency: an episode can take at most one step per latency period. CPU per step is the
+    client's `time.process_time()` over the run divided by the steps. One asyncio event loop runs on at
+    most one core (the GIL), so one process tops out at ~1 / CPU-per-step steps/s, and keeping up with
+    the ideal needs ideal x CPU-per-step cores. Also reported:
+    - GC time per step (`gc.callbacks`);
+    - the peak number of open sockets, to show whether a connection pool caps concurrency;
+    - litellm's HTTP pool limits;
+    - a lockstep model, latency / (latency + N x CPU-per-step): the fraction of ideal expected when all
+      N episodes go through their CPU work together, wave after wave;
+    - a rerun of the largest N with `gc.freeze()`;
+    - the client's CPU by layer, from a short profiled run at zero latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import gc
+import multiprocessing
+import os
+import pstats
+import re
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+
+from impress_sim.agents.messages import briefing_messages
+from impress_sim.envs import World, load_world
+from impress_sim.envs.loader import LoadedWorld
+from impress_sim.envs.spec import Trajectory
+from impress_sim.episode import run_episode
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # tests.llm_server, when run as `python bench/bench_agents.py`
+    sys.path.insert(0, str(REPO))
+
+WORLD = "corporate_shutdown"
+TRAJECTORY = "misaligned"
+REFERENCE_MODEL = f"reference/{TRAJECTORY}"
+SCRIPT = TRAJECTORY  # the server's script name: requests go to model "openai/misaligned"
+OBSERVATION = "ok"  # the bare graph's tool result
+
+DEFAULT_ROUNDS, DEFAULT_EPISODES, DEFAULT_PROFILE_EPISODES = 30, 8, 20
+QUICK_ROUNDS, QUICK_EPISODES, QUICK_PROFILE_EPISODES = 3, 3, 5
+CONCURRENCY, LATENCY, PROFILE_N = (16, 64, 256), 2.0, 32
+QUICK_CONCURRENCY, QUICK_LATENCY, QUICK_PROFILE_N = (8, 32), 0.5, 4
+OVERHEAD_TARGET = 1.5  # ours / bare per step: at most this
+CONCURRENCY_TARGET = 0.8  # throughput / ideal at the largest N: at least this
+VARIANTS = ("ours", "bare", "bare_compile")
+
+
+# ---- (a) the bare LangGraph baseline ----------------------------------------------------------
+class ScriptedToolModel(BaseChatModel):
+    """A zero-latency fake chat model that replays a trajectory's tool calls, then a final answer.
+
+    The same kind of model as `reference/...` (only `_generate`; position = assistant turns with tool
+    calls so far), kept here so that the baseline does not change when the project's replay does.
+    """
+
+    trajectory: Trajectory
+
+    @property
+    def _llm_type(self) -> str:
+        return "bench-scripted"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedToolModel:
+        return self
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        turn = sum(isinstance(m, AIMessage) and bool(m.tool_calls) for m in messages)
+        steps = self.trajectory.steps
+        if turn < len(steps):
+            step = steps[turn]
+            call = {"name": step.tool, "args": dict(step.args), "id": f"call-{turn}", "type": "tool_call"}
+            message = AIMessage(content=step.thought, tool_calls=[call])
+        else:
+            message = AIMessage(content=self.trajectory.final or "Done.")
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class BareState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def constant_tool(**_: Any) -> str:
+    return OBSERVATION
+
+
+def bare_graph(model: BaseChatModel, max_tool_calls: int) -> Any:
+    """Agent node + tool node, routed like ours: tools if asked for, back to the agent until the budget ends."""
+    bound = model.bind_tools([])
+
+    async def agent(state: BareState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [await bound.ainvoke(state["messages"])]}
+
+    async def tools(state: BareState) -> dict[str, list[BaseMessage]]:
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        return {"messages": [ToolMessage(constant_tool(**c["args"]), tool_call_id=c["id"] or "", name=c["name"])
+                             for c in last.tool_calls]}
+
+    def after_agent(state: BareState) -> str:
+        last = state["messages"][-1]
+        return "tools" if isinstance(last, AIMessage) and last.tool_calls else END
+
+    def after_tools(state: BareState) -> str:
+        done = sum(isinstance(m, ToolMessage) for m in state["messages"])
+        return END if done >= max_tool_calls else "agent"
+
+    graph = StateGraph(BareState)
+    graph.add_node("agent", agent)
+    graph.add_node("tools", tools)
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", after_agent, ["tools", END])
+    graph.add_conditional_edges("tools", after_tools, ["agent", END])
+    return graph.compile()
+
+
+# ---- (a) measurement --------------------------------------------------------------------------
+@dataclass
+class OverheadSetup:
+    loaded: LoadedWorld
+    trajectory: Trajectory
+    model: ScriptedToolModel
+    graph: Any  # the bare graph, compiled once
+    briefing: Any
+
+    @property
+    def calls(self) -> int:
+        return len(self.trajectory.steps)
+
+    @property
+    def limit(self) -> int:
+        return 2 * self.calls + 6  # as ours: two graph steps per tool call, plus slack
+
+
+def overhead_setup(loaded: LoadedWorld | None = None) -> OverheadSetup:
+    loaded = loaded or load_world(WORLD)
+    trajectory = loaded.spec.trajectories[TRAJECTORY]
+    model = ScriptedToolModel(trajectory=trajectory)
+    briefing = World(loaded, seed=0).briefing
+    return OverheadSetup(loaded, trajectory, model, bare_graph(model, len(trajectory.steps)), briefing)
+
+
+async def ours_episode(setup: OverheadSetup, seed: int) -> dict[str, float]:
+    t0 = time.perf_counter()
+    record = await run_episode(setup.loaded, agent="react", model=REFERENCE_MODEL, seed=seed)
+    wall = time.perf_counter() - t0
+    if record.status == "error" or len(record.steps) != setup.calls:
+        raise RuntimeError(f"our episode went wrong: {record.status} {record.error} ({len(record.steps)} steps)")
+    return {"wall": wall, "steps": len(record.steps), "env": sum(s.duration_ms for s in record.steps) / 1000}
+
+
+async def bare_episode(setup: OverheadSetup, compile_per_episode: bool) -> dict[str, float]:
+    t0 = time.perf_counter()
+    graph = bare_graph(setup.model, setup.calls) if compile_per_episode else setup.graph
+    out = await graph.ainvoke({"messages": briefing_messages(setup.briefing)},
+                              config={"recursion_limit": setup.limit})
+    wall = time.perf_counter() - t0
+    steps = sum(isinstance(m, ToolMessage) for m in out["messages"])
+    if steps != setup.calls:
+        raise RuntimeError(f"the bare graph made {steps} tool calls, expected {setup.calls}")
+    return {"wall": wall, "steps": steps}
+
+
+async def measure_overhead_round(setup: OverheadSetup, round_index: int, episodes: int) -> dict[str, Any]:
+    """One round: `episodes` slots, each running every variant once (rotating order), then World() timings."""
+    shift = round_index % len(VARIANTS)
+    order = VARIANTS[shift:] + VARIANTS[:shift]
+    out: dict[str, Any] = {v: [] for v in VARIANTS}
+    for e in range(episodes):
+        for variant in order:
+            if variant == "ours":
+                out[variant].append(await ours_episode(setup, seed=round_index * episodes + e))
+            else:
+                out[variant].append(await bare_episode(setup, compile_per_episode=variant == "bare_compile"))
+    constructs, schemas = [], []
+    for e in range(episodes):
+        t0 = time.perf_counter()
+        world = World(setup.loaded, seed=e)
+        t1 = time.perf_counter()
+        world.tool_schemas()  # what the agent offers the model, built once per episode
+        schemas.append(time.perf_counter() - t1)
+        constructs.append(t1 - t0)
+    out["world"], out["schemas"] = constructs, schemas
+    return out
+
+
+# ---- profiles ---------------------------------------------------------------------------------
+_SITE = re.compile(r"[/\\]site-packages[/\\]([^/\\]+)")
+_OURS = re.compile(r"[/\\]impress_sim[/\\](?:(\w+)[/\\]|(\w+)\.py$)")
+
+
+WAITING = "(waiting in epoll: I/O, executor threads)"
+
+
+def owner(filename: str, name: str = "") -> str | None:
+    """The layer a profiled function belongs to; None for the standard library and builtins."""
+    if "poll' of 'select." in name:  # the event loop blocked, not computing
+        return WAITING
+    if filename == str(Path(__file__).resolve()) or filename.endswith("bench_agents.py"):
+        return "bench harness"
+    m = _OURS.search(filename)
+    if m:
+        return f"impress_sim.{m.group(1) or m.group(2)}"
+    m = _SITE.search(filename)
+    if m:
+        return m.group(1).removesuffix(".py")
+    return None
+
+
+def _fallback(filename: str) -> str:
+    return "asyncio event loop" if re.search(r"asyncio|selectors", filename) else "stdlib (uncharged)"
+
+
+def layer_times(stats: pstats.Stats) -> Counter[str]:
+    """Self time per layer; time in the standard library and builtins is charged to the layers that
+    called it, in proportion to the time each caller spent there."""
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    memo: dict[Any, dict[str, float]] = {}
+
+    def share(func: Any, stack: frozenset[Any]) -> dict[str, float]:
+        if func in memo:
+            return memo[func]
+        layer = owner(func[0], func[2])
+        if layer is not None:
+            return {layer: 1.0}
+        callers = {c: v[3] for c, v in raw[func][4].items() if c not in stack and c in raw}
+        total = sum(callers.values())
+        result: dict[str, float] = {}
+        if total <= 0:
+            result = {_fallback(func[0]): 1.0}
+        else:
+            for caller, weight in callers.items():
+                for name, part in share(caller, stack | {func}).items():
+                    result[name] = result.get(name, 0.0) + part * weight / total
+        memo[func] = result
+        return result
+
+    out: Counter[str] = Counter()
+    for func, (_cc, _nc, tt, _ct, _callers) in raw.items():
+        for name, part in share(func, frozenset()).items():
+            out[name] += tt * part
+    return out
+
+
+def _label(func: Any) -> str:
+    filename, line, name = func
+    m = _OURS.search(filename)
+    if m:
+        rel = filename[filename.rfind("impress_sim"):].replace("\\", "/")
+        return f"{rel}:{line} {name}"
+    m = _SITE.search(filename)
+    where = filename[m.start(1):].replace("\\", "/") if m else Path(filename).name
+    return f"{where}:{line} {name}"
+
+
+@dataclass
+class ProfileSummary:
+    """A cProfile run, per agent step: CPU by layer, our heaviest functions, the heaviest self times."""
+
+    steps: int
+    total_us: float  # CPU under the profiler (epoll waiting excluded)
+    layers: list[tuple[str, float]]  # (layer, µs per step), descending
+    ours_cumulative: list[tuple[str, float, float]]  # (function, cum µs/step, self µs/step)
+    top_self: list[tuple[str, float]]  # (function, self µs/step)
+
+
+def summarise_profile(stats: pstats.Stats, steps: int, top: int = 12) -> ProfileSummary:
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    per = 1e6 / max(steps, 1)
+    layers = layer_times(stats)
+    ours = [(f, v[3], v[2]) for f, v in raw.items() if (owner(f[0]) or "").startswith("impress_sim")]
+    ours.sort(key=lambda r: r[1], reverse=True)
+    selfs = sorted(((f, v[2]) for f, v in raw.items() if owner(f[0], f[2]) not in ("bench harness", WAITING)),
+                   key=lambda r: r[1], reverse=True)
+    return ProfileSummary(
+        steps=steps,
+        total_us=(sum(layers.values()) - layers.get(WAITING, 0.0)) * per,
+        layers=[(name, t * per) for name, t in layers.most_common()],
+        ours_cumulative=[(_label(f), ct * per, tt * per) for f, ct, tt in ours[:top]],
+        top_self=[(_label(f), tt * per) for f, tt in selfs[:top]],
+    )
+
+
+# ---- (a) driver -------------------------------------------------------------------------------
+@dataclass
+class OverheadResult:
+    rounds: int
+    episodes: int
+    calls: int
+    us: dict[str, float]  # variant -> µs per step (median over rounds)
+    ours_over_bare: float
+    ours_over_bare_compile: float
+    # Our step, decomposed (µs per step, medians over rounds of per-round values; medians need not add up):
+    compile_us: float  # graph compile per episode: bare compiled per episode - bare compiled once
+    schemas_us: float  # World.tool_schemas(), rebuilt per episode for bind_tools
+    world_us: float  # World() construction
+    env_us: float  # env steps: World.step (diff, detectors, NPCs) + StepRecord, from the records' duration_ms
+    remainder_us: float  # ours - (bare compiled per episode + schemas + World() + env steps)
+    litellm_loaded: bool
+    profile: ProfileSummary | None = None
+
+    @property
+    def steps_per_s(self) -> dict[str, float]:
+        return {k: 1e6 / v for k, v in self.us.items()}
+
+
+def run_overhead(
+    rounds: int = DEFAULT_ROUNDS,
+    episodes: int = DEFAULT_EPISODES,
+    profile_episodes: int = DEFAULT_PROFILE_EPISODES,
+    progress: Callable[[str], None] | None = None,
+) -> OverheadResult:
+    say = progress or (lambda _msg: None)
+    setup = overhead_setup()
+    results: list[dict[str, Any]] = []
+    with asyncio.Runner() as runner:
+        say("(a) warming up")
+        runner.run(measure_overhead_round(setup, 0, 2))
+        for i in range(rounds):
+            say(f"(a) round {i + 1}/{rounds}")
+            gc.collect()
+            results.append(runner.run(measure_overhead_round(setup, i, episodes)))
+        profile = None
+        if profile_episodes > 0:
+            say(f"(a) profiling {profile_episodes} episodes of ours")
+
+            async def ours_many() -> None:
+                for seed in range(profile_episodes):
+                    await ours_episode(setup, seed)
+
+            gc.collect()
+            profiler = cProfile.Profile()
+            profiler.enable()
+            runner.run(ours_many())
+            profiler.disable()
+            profile = summarise_profile(pstats.Stats(profiler), profile_episodes * setup.calls)
+
+    def per_step(r: dict[str, Any], variant: str, key: str = "wall") -> float:
+        return statistics.median(e[key] / e["steps"] for e in r[variant])
+
+    med = statistics.median
+    us = {v: 1e6 * med([per_step(r, v) for r in results]) for v in VARIANTS}
+    ours = [per_step(r, "ours") for r in results]
+    bare_compile = [per_step(r, "bare_compile") for r in results]
+    world = [med(r["world"]) / setup.calls for r in results]
+    schemas = [med(r["schemas"]) / setup.calls for r in results]
+    env = [per_step(r, "ours", "env") for r in results]
+    parts = zip(ours, bare_compile, schemas, world, env, strict=True)
+    return OverheadResult(
+        rounds=rounds,
+        episodes=episodes,
+        calls=setup.calls,
+        us=us,
+        ours_over_bare=med([a / per_step(r, "bare") for a, r in zip(ours, results, strict=True)]),
+        ours_over_bare_compile=med([a / per_step(r, "bare_compile") for a, r in zip(ours, results, strict=True)]),
+        compile_us=1e6 * med([c - per_step(r, "bare") for c, r in zip(bare_compile, results, strict=True)]),
+        schemas_us=1e6 * med(schemas),
+        world_us=1e6 * med(world),
+        env_us=1e6 * med(env),
+        remainder_us=1e6 * med([o - c - s - w - e for o, c, s, w, e in parts]),
+        litellm_loaded="litellm" in sys.modules,
+        profile=profile,
+    )
+
+
+# ---- (b) the server process -------------------------------------------------------------------
+def _serve(latency: float, scripts: dict[str, Any], conn: Connection) -> None:
+    """The child process: the scripted server on 127.0.0.1, controlled over a pipe."""
+    from tests.llm_server import LLMServer
+
+    server = LLMServer(latency=latency).start()
+    for name, turns in scripts.items():
+        server.script(name, turns)
+    conn.send(server.url)
+    try:
+        while True:
+            command, *args = conn.recv()
+            if command == "latency":
+                server.latency = float(args[0])
+                conn.send(server.latency)
+            elif command == "stats":  # requests since the last call (their bodies are dropped), CPU seconds
+                batch, server.requests = server.requests, []
+                conn.send({"requests": len(batch), "cpu_s": time.process_time()})
+            else:
+                break
+    except EOFError:  # the parent went away
+        pass
+    finally:
+        server.stop()
+
+
+class ServerProcess:
+    """tests/llm_server.py in a separate (spawned) process."""
+
+    def __init__(self, latency: float, scripts: dict[str, Any]) -> None:
+        self.latency = latency
+        self.scripts = scripts
+        self.url = ""
+        self._conn: Connection | None = None
+        self._process: Any = None
+
+    def __enter__(self) -> ServerProcess:
+        """Start the process without waiting for it (it boots while the caller imports litellm)."""
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(target=_serve, args=(self.latency, self.scripts, child), daemon=True,
+                                    name="bench-llm-server")
+        self._process.start()
+        child.close()
+        return self
+
+    def _receive(self, what: str, timeout: float) -> Any:
+        assert self._conn is not None
+        if not self._conn.poll(timeout):
+            raise RuntimeError(f"the LLM server process did not {what} within {timeout:g} s")
+        try:
+            return self._conn.recv()
+        except EOFError:
+            code = self._process.exitcode if self._process is not None else None
+            raise RuntimeError(f"the LLM server process exited (code {code}) instead of answering") from None
+
+    def ready(self) -> str:
+        """Wait until the server listens; its base URL."""
+        if not self.url:
+            self.url = self._receive("start", 60)
+        return self.url
+
+    def call(self, *command: Any) -> Any:
+        assert self._conn is not None
+        self.ready()
+        self._conn.send(command)
+        return self._receive(f"answer {command[0]!r}", 30)
+
+    def set_latency(self, seconds: float) -> None:
+        self.call("latency", seconds)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send(("stop",))
+            self._conn.close()
+            self._conn = None
+        if self._process is not None:
+            self._process.join(10)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(5)
+            self._process = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---- (b) measurement --------------------------------------------------------------------------
+class GcClock:
+    """CPU seconds spent in the cyclic garbage collector while active."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._start = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._start
+            self.collections[info["generation"]] += 1
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+def open_sockets() -> int | None:
+    """Open socket descriptors of this process (Linux /proc); None where that is not available."""
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    count = 0
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+async def _sample_sockets(peak: list[int], interval: float = 0.5) -> None:
+    while True:
+        n = open_sockets()
+        if n is not None:
+            peak[0] = max(peak[0], n)
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class ConcurrencyRun:
+    n: int
+    latency: float
+    steps: int
+    wall_s: float
+    first_step_s: float  # start-up: from launch to the first completed step
+    throughput: float  # steps/s over the whole run
+    steady_throughput: float  # the sum over episodes of each one's step rate after its first step
+    step_period_s: float  # median over episodes of the time between its consecutive steps
+    cpu_ms_per_step: float
+    gc_ms_per_step: float
+    gc_collections: list[int]
+    cores_used: float  # client CPU seconds per wall second
+    http_requests: int
+    server_cpu_ms_per_request: float
+    peak_sockets: int | None
+    gc_frozen: bool = False
+
+    @property
+    def ideal(self) -> float:
+        return self.n / self.latency
+
+    @property
+    def fraction(self) -> float:
+        return self.throughput / self.ideal
+
+    @property
+    def steady_fraction(self) -> float:
+        return self.steady_throughput / self.ideal
+
+    @property
+    def max_steps_s(self) -> float:
+        """What one event loop (at most one core) can do at this CPU cost per step."""
+        return 1000 / self.cpu_ms_per_step
+
+    @property
+    def cores_needed(self) -> float:
+        """Client cores needed to keep up with the ideal rate at this CPU cost per step."""
+        return self.ideal * self.cpu_ms_per_step / 1000
+
+    @property
+    def lockstep_fraction(self) -> float:
+        """Fraction of ideal if all N episodes go through their CPU work together, wave after wave."""
+        return self.latency / (self.latency + self.n * self.cpu_ms_per_step / 1000)
+
+
+async def run_concurrent(
+    loaded: LoadedWorld, settings: Any, n: int, latency: float, calls: int, server: ServerProcess
+) -> ConcurrencyRun:
+    """N episodes at once through litellm; every step's completion time is kept."""
+    stamps: list[list[float]] = [[] for _ in range(n)]
+
+    def listener(i: int) -> Callable[..., None]:
+        return lambda _record, _result: stamps[i].append(time.perf_counter())
+
+    server.call("stats")
+    peak = [open_sockets() or 0]
+    sampler = asyncio.create_task(_sample_sockets(peak))
+    with GcClock() as clock:
+        t0, c0 = time.perf_counter(), time.process_time()
+        records = await asyncio.gather(*(
+            run_episode(loaded, agent="react", model=settings.model, settings=settings, seed=i, listener=listener(i))
+            for i in range(n)
+        ))
+        t1, c1 = time.perf_counter(), time.process_time()
+    sampler.cancel()
+    served = server.call("stats")
+    bad = [r for r in records if r.status == "error" or len(r.steps) != calls]
+    if bad:
+        raise RuntimeError(f"{len(bad)} of {n} episodes failed, e.g. {bad[0].status}: {bad[0].error}")
+    steps = sum(len(s) for s in stamps)
+    periods = [(s[-1] - s[0]) / (len(s) - 1) for s in stamps if len(s) > 1 and s[-1] > s[0]]
+    requests = sum(int(r.model_stats.get("http_requests", 0)) for r in records)
+    if requests != served["requests"]:
+        raise RuntimeError(f"client counted {requests} requests, server {served['requests']}")
+    return ConcurrencyRun(
+        n=n,
+        latency=latency,
+        steps=steps,
+        wall_s=t1 - t0,
+        first_step_s=min(s[0] for s in stamps if s) - t0,
+        throughput=steps / (t1 - t0),
+        steady_throughput=sum(1 / p for p in periods) if periods else steps / (t1 - t0),
+        step_period_s=statistics.median(periods) if periods else t1 - t0,
+        cpu_ms_per_step=1000 * (c1 - c0) / steps,
+        gc_ms_per_step=1000 * clock.seconds / steps,
+        gc_collections=clock.collections,
+        cores_used=(c1 - c0) / (t1 - t0),
+        http_requests=requests,
+        server_cpu_ms_per_request=0.0,  # filled in by the caller, which knows the server's CPU before
+        peak_sockets=peak[0] or None,
+    )
+
+
+def litellm_pool_limits() -> str:
+    """The connection limits of the HTTP client litellm actually uses for our model (best effort)."""
+    try:
+        from impress_sim.agents.llm import litellm_module
+
+        litellm = litellm_module()
+        cache = litellm.in_memory_llm_clients_cache
+        found = []
+        for value in list(getattr(cache, "cache_dict", {}).values()):
+            if type(value).__name__ != "AsyncOpenAI":
+                continue
+            http = getattr(value, "_client", None)
+            transport = getattr(http, "_transport", None)
+            session = getattr(transport, "client", None)
+            connector = getattr(session, "connector", None)
+            if connector is not None:
+                found.append(f"{type(transport).__name__} -> aiohttp TCPConnector(limit={connector.limit}, "
+                             f"limit_per_host={connector.limit_per_host})")
+            else:
+                pool = getattr(transport, "_pool", None)
+                found.append(f"{type(transport).__name__} (max_connections="
+                             f"{getattr(pool, '_max_connections', 'unknown')})")
+        return "; ".join(sorted(set(found))) or "unknown (no cached AsyncOpenAI client)"
+    except Exception as exc:  # internals of a third-party library: report, never fail the benchmark
+        return f"unknown ({type(exc).__name__})"
+
+
+@dataclass
+class ConcurrencyResult:
+    latency: float
+    runs: list[ConcurrencyRun]
+    litellm_import_s: float
+    pool: str
+    profile: ProfileSummary | None = None
+    profile_n: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def largest(self) -> ConcurrencyRun:
+        plain = [r for r in self.runs if not r.gc_frozen]
+        return max(plain, key=lambda r: r.n)
+
+    @property
+    def frozen(self) -> ConcurrencyRun | None:
+        return next((r for r in self.runs if r.gc_frozen), None)
+
+
+async def _concurrency(
+    server: ServerProcess, loaded: LoadedWorld, ns: Sequence[int], latency: float, freeze: bool, profile_n: int,
+    say: Callable[[str], None],
+) -> tuple[list[ConcurrencyRun], ProfileSummary | None]:
+    from impress_sim.agents.llm import LLMSettings
+
+    calls = len(loaded.spec.trajectories[TRAJECTORY].steps)
+    settings = LLMSettings(model=f"openai/{SCRIPT}", api_base=server.url, retries=0, timeout=60)
+    say("(b) warming up (zero latency)")
+    server.set_latency(0.0)
+    warmup = min(4, max(ns))
+    await asyncio.gather(*(run_episode(loaded, model=settings.model, settings=settings, seed=i) for i in range(warmup)))
+    server.set_latency(latency)
+    plan = [(n, False) for n in sorted(ns)] + ([(max(ns), True)] if freeze else [])
+    runs = []
+    for n, frozen in plan:
+        say(f"(b) {n} concurrent episodes{' with gc.freeze()' if frozen else ''} at {latency:g} s latency")
+        gc.collect()
+        if frozen:
+            gc.freeze()
+        cpu0 = server.call("stats")["cpu_s"]
+        try:
+            run = await run_concurrent(loaded, settings, n, latency, calls, server)
+        finally:
+            if frozen:
+                gc.unfreeze()
+        cpu1 = server.call("stats")["cpu_s"]
+        run.server_cpu_ms_per_request = 1000 * (cpu1 - cpu0) / max(run.http_requests, 1)
+        run.gc_frozen = frozen
+        runs.append(run)
+    profile = None
+    if profile_n > 0:
+        say(f"(b) profiling the client: {profile_n} concurrent episodes at zero latency")
+        server.set_latency(0.0)
+        gc.collect()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        records = await asyncio.gather(*(run_episode(loaded, model=settings.model, settings=settings, seed=i)
+                                         for i in range(profile_n)))
+        profiler.disable()
+        server.set_latency(latency)
+        profile = summarise_profile(pstats.Stats(profiler), sum(len(r.steps) for r in records))
+    return runs, profile
+
+
+def run_concurrency(
+    ns: Sequence[int] = CONCURRENCY,
+    latency: float = LATENCY,
+    freeze: bool = True,
+    profile_n: int = PROFILE_N,
+    progress: Callable[[str], None] | None = None,
+) -> ConcurrencyResult:
+    """Start the server process, import litellm, and measure each N (then the frozen rerun and the profile)."""
+    from impress_sim.agents.llm import litellm_module
+    from tests.llm_server import turns_from_trajectory
+
+    began = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    loaded = load_world(WORLD)
+    scripts = {SCRIPT: turns_from_trajectory(loaded.spec.trajectories[TRAJECTORY])}
+    say("(b) starting the server process and importing litellm")
+    with ServerProcess(latency, scripts) as server:
+        t0 = time.perf_counter()
+        litellm_module()
+        import_s = time.perf_counter() - t0
+        server.ready()
+        runs, profile = asyncio.run(_concurrency(server, loaded, ns, latency, freeze, profile_n, say))
+    result = ConcurrencyResult(latency, runs, import_s, litellm_pool_limits(), profile, profile_n)
+    result.elapsed_s = time.perf_counter() - began
+    return result
+
+
+# ---- report ---------------------------------------------------------------------------------
+@dataclass
+class BenchResult:
+    overhead: OverheadResult | None = None
+    concurrency: ConcurrencyResult | None = None
+    elapsed_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _n(x: float, unit: str = "") -> str:
+    if x >= 100:
+        return f"{x:,.0f}{unit}"
+    if x >= 10:
+        return f"{x:.1f}{unit}"
+    return f"{x:.2f}{unit}"
+
+
+def _x(x: float) -> str:
+    return f"{x:.2f}x"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def tables(result: BenchResult) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) for each table."""
+    out: list[tuple[str, list[str], list[list[str]]]] = []
+    a = result.overhead
+    if a is not None:
+        names = {"ours": "ours: run_episode (react + World + records)",
+                 "bare": "bare LangGraph, compiled once",
+                 "bare_compile": "bare LangGraph, compiled per episode"}
+        out.append((
+            f"(a) Framework overhead per agent step, zero-latency model ({a.calls} tool calls per episode; "
+            f"{a.rounds} rounds x {a.episodes} episodes)",
+            ["variant", "µs / step", "steps / s", "ours / this"],
+            [[names[v], _n(a.us[v]), _n(a.steps_per_s[v]),
+              {"ours": "-", "bare": _x(a.ours_over_bare), "bare_compile": _x(a.ours_over_bare_compile)}[v]]
+             for v in VARIANTS],
+        ))
+        ours = a.us["ours"]
+        rows = [
+            ("bare LangGraph agent loop (compiled once)", a.us["bare"]),
+            ("+ graph compile per episode (bare per episode - bare once)", a.compile_us),
+            ("+ World.tool_schemas() for bind_tools, rebuilt per episode", a.schemas_us),
+            ("+ World() construction", a.world_us),
+            ("+ env steps: World.step (diff, detectors, NPCs) + StepRecord", a.env_us),
+            ("+ remainder: session, tool node, model copy, EpisodeRecord, ...", a.remainder_us),
+            ("= ours", ours),
+        ]
+        out.append((
+            "(a') Where our step time goes (µs per step; medians over rounds, so the parts need not add up exactly)",
+            ["part", "µs / step", "share of ours"],
+            [[name, _n(v) if v >= 0 else f"{v:.0f}", _pct(v / ours)] for name, v in rows],
+        ))
+    b = result.concurrency
+    if b is not None:
+        out.append((
+            f"(b) Concurrent episodes through litellm over HTTP ({b.latency:g} s server latency, server in its "
+            "own process; throughput = tool calls/s)",
+            ["N", "steps", "wall s", "1st step s", "steps/s", "steady steps/s", "ideal", "% ideal",
+             "steady % ideal", "step period s", "lockstep model"],
+            [[f"{r.n}{' (gc.freeze)' if r.gc_frozen else ''}", f"{r.steps:,}", _n(r.wall_s), _n(r.first_step_s),
+              _n(r.throughput), _n(r.steady_throughput), _n(r.ideal), _pct(r.fraction), _pct(r.steady_fraction),
+              _n(r.step_period_s), _pct(r.lockstep_fraction)] for r in b.runs],
+        ))
+        out.append((
+            "(b') Client CPU (one process, one asyncio event loop)",
+            ["N", "CPU ms / step", "GC ms / step", "GC runs gen0/1/2", "cores used", "max steps/s (1 core)",
+             "cores needed for ideal", "server CPU ms / req", "peak open sockets"],
+            [[f"{r.n}{' (gc.freeze)' if r.gc_frozen else ''}", _n(r.cpu_ms_per_step), _n(r.gc_ms_per_step),
+              "/".join(map(str, r.gc_collections)), _n(r.cores_used), _n(r.max_steps_s), _n(r.cores_needed),
+              _n(r.server_cpu_ms_per_request), str(r.peak_sockets or "n/a")] for r in b.runs],
+        ))
+    return out
+
+
+def profile_lines(title: str, p: ProfileSummary, top_layers: int = 10, top: int = 10) -> list[str]:
+    """A compact cProfile summary (µs per agent step; profiling inflates absolute times)."""
+    waiting = dict(p.layers).get(WAITING, 0.0)
+    lines = [f"{title} ({p.steps} steps; {_n(p.total_us)} µs/step of CPU under the profiler, plus {_n(waiting)} "
+             "waiting in epoll)"]
+    busy = [(name, t) for name, t in p.layers if name != WAITING]
+    shown = busy[:top_layers]
+    rest = sum(t for _, t in busy[top_layers:])
+    parts = [f"{name} {_n(t)} ({_pct(t / p.total_us)})" for name, t in shown]
+    if rest > 0:
+        parts.append(f"other {_n(rest)}")
+    lines.append("  CPU by layer (self time; stdlib/builtins charged to the caller): " + ", ".join(parts))
+    if p.ours_cumulative:
+        lines.append("  our heaviest functions (cumulative µs/step, self in brackets):")
+        lines += [f"    {cum:8.1f} ({own:6.1f})  {label}" for label, cum, own in p.ours_cumulative[:top]]
+    lines.append("  heaviest self times anywhere (µs/step):")
+    lines += [f"    {own:8.1f}  {label}" for label, own in p.top_self[:top]]
+    return lines
+
+
+NOTES = (
+    "(a) ours/this = median of per-round ratios. env steps come from the StepRecords' own duration_ms; World() and "
+    "World.tool_schemas() are timed separately on fresh Worlds; remainder = ours minus everything above it.\n"
+    "(b) steady = sum over episodes of (steps - 1) / (last step - first step), i.e. without start-up; ideal = "
+    "N / latency; step period = median over episodes of the time between consecutive steps (ideal: the latency); "
+    "lockstep model = "
+    "latency / (latency + N x CPU per step); max steps/s = 1 / CPU per step (one event loop uses at most one "
+    "core); cores needed = ideal x CPU per step. CPU = time.process_time() of the client process (all its "
+    "threads) over the run; GC = time in the cyclic collector (gc.callbacks). cProfile inflates absolute times, "
+    "unevenly (pure-Python code and many small calls more): read its figures as shares and rankings."
+)
+
+
+def diagnosis(b: ConcurrencyResult) -> list[str]:
+    """Why the largest N does or does not reach the target, from the measured figures."""
+    big = b.largest
+    small = min((r for r in b.runs if not r.gc_frozen), key=lambda r: r.n)
+    lines = [f"Diagnosis at N={big.n} ({b.latency:g} s latency):"]
+    lines.append(f"- HTTP pool: {b.pool}; peak open sockets {big.peak_sockets or 'n/a'} for {big.n} episodes, so "
+                 "the pool does not cap concurrency." if (big.peak_sockets or 0) >= big.n else
+                 f"- HTTP pool: {b.pool}; peak open sockets {big.peak_sockets or 'n/a'} < N: check the pool.")
+    lines.append(f"- CPU: {_n(big.cpu_ms_per_step)} ms of client CPU per step (GC {_n(big.gc_ms_per_step)} ms; at N="
+                 f"{small.n}: {_n(small.cpu_ms_per_step)} ms, GC {_n(small.gc_ms_per_step)} ms). The ideal "
+                 f"{_n(big.ideal)} steps/s needs {_n(big.cores_needed)} cores; one event loop gets at most one, "
+                 f"i.e. <= {_n(big.max_steps_s)} steps/s" + (
+                     f" = {_pct(big.max_steps_s / big.ideal)} of ideal even if perfectly pipelined."
+                     if big.max_steps_s < big.ideal else ": enough in principle, if the work were spread evenly."))
+    lines.append(f"- Lockstep: the client used {_n(big.cores_used)} of a core, and the step period was "
+                 f"{_n(big.step_period_s)} s against {b.latency:g} s of latency. All episodes start together and "
+                 "asyncio interleaves their many small awaits round-robin, so each wave of requests leaves only "
+                 "when the whole wave's CPU work is done; the period then tends to latency + N x CPU per step "
+                 f"(lockstep model: {_pct(big.lockstep_fraction)} of ideal; measured {_pct(big.steady_fraction)} "
+                 "steady).")
+    if b.frozen is not None:
+        f = b.frozen
+        lines.append(f"- gc.freeze() after warm-up (litellm's ~450k import-time objects leave the collector's "
+                     f"view): CPU {_n(f.cpu_ms_per_step)} ms/step, GC {_n(f.gc_ms_per_step)} ms/step, "
+                     f"{_pct(f.steady_fraction)} of ideal steady.")
+    if b.profile is not None:
+        layers = dict(b.profile.layers)
+        http = sum(layers.get(k, 0.0) for k in ("litellm", "openai", "httpx", "httpx2", "aiohttp", "httpcore"))
+        ours = sum(t for k, t in layers.items() if k.startswith("impress_sim"))
+        graph = sum(layers.get(k, 0.0) for k in ("langgraph", "langchain_core"))
+        lines.append(f"- Client CPU by layer (profiled, {b.profile_n} episodes at zero latency): litellm + OpenAI "
+                     f"SDK + HTTP {_pct(http / b.profile.total_us)}, langgraph + langchain-core "
+                     f"{_pct(graph / b.profile.total_us)}, impress_sim {_pct(ours / b.profile.total_us)}, "
+                     f"pydantic {_pct(layers.get('pydantic', 0.0) / b.profile.total_us)}.")
+    return lines
+
+
+def readme_figures(result: BenchResult) -> list[str]:
+    lines = ["README figures"]
+    a = result.overhead
+    if a is not None:
+        ok = "meets" if a.ours_over_bare <= OVERHEAD_TARGET else "MISSES"
+        lines.append(
+            f"- Framework overhead (zero-latency model, {a.calls}-call episode, {a.rounds} rounds): our react step "
+            f"{_n(a.us['ours'])} µs vs {_n(a.us['bare'])} µs for a bare LangGraph agent+tool graph = "
+            f"{_x(a.ours_over_bare)} ({ok} the <= {OVERHEAD_TARGET}x target); {_x(a.ours_over_bare_compile)} "
+            f"against bare compiled per episode."
+        )
+        lines.append(
+            f"- Our extra {_n(a.us['ours'] - a.us['bare'])} µs/step over bare: graph compile per episode "
+            f"{_n(a.compile_us)}, tool schemas rebuilt per episode {_n(a.schemas_us)}, World() {_n(a.world_us)}, "
+            f"env step (diff, detectors, NPCs, record) {_n(a.env_us)}, remainder {a.remainder_us:.0f}."
+        )
+    b = result.concurrency
+    if b is not None:
+        big = b.largest
+        plain = [r for r in b.runs if not r.gc_frozen]
+        ok = "meets" if big.steady_fraction >= CONCURRENCY_TARGET else "MISSES"
+        target = (f"{ok} the >= {_pct(CONCURRENCY_TARGET)} at N={big.n} target" if big.n >= max(CONCURRENCY)
+                  else f"the >= {_pct(CONCURRENCY_TARGET)} target is for N={max(CONCURRENCY)}")
+        per_n = ", ".join(f"N={r.n} {_pct(r.steady_fraction)} ({_n(r.steady_throughput)} steps/s)" for r in plain)
+        lines.append(
+            f"- Concurrency (litellm over HTTP to a local server in its own process, {b.latency:g} s latency, "
+            f"steady rate after start-up, share of ideal N/latency): {per_n}; {target}."
+        )
+        lines.append(
+            f"- Client CPU per step {_n(big.cpu_ms_per_step)} ms at N={big.n} (GC {_n(big.gc_ms_per_step)} ms): one "
+            f"event loop tops out near {_n(big.max_steps_s)} steps/s, while {big.n} episodes at {b.latency:g} s "
+            f"need {_n(big.cores_needed)} cores' worth."
+        )
+    return lines
+
+
+def render(result: BenchResult, plain: bool = False) -> None:
+    console: Any = None
+    if not plain:
+        try:
+            from rich.console import Console
+
+            console = Console(width=max(Console().width, 150))
+        except ImportError:  # pragma: no cover - rich is a dependency, but plain text is fine too
+            console = None
+
+    def emit(line: str, style: str | None = None) -> None:
+        if console is None:
+            print(line)
+        else:
+            console.print(line, style=style, markup=False, highlight=False)
+
+    b = result.concurrency
+    emit("impress_sim agent benchmark" + (f" (litellm import {b.litellm_import_s:.1f} s)" if b else ""))
+    for title, header, rows in tables(result):
+        if console is not None:
+            from rich.table import Table
+
+            table = Table(title=title, title_justify="left")
+            for i, h in enumerate(header):
+                table.add_column(h, justify="left" if i == 0 else "right")
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+        else:
+            widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+            print(f"\n{title}")
+            for row in [header, *rows]:
+                cells = [c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+                print("  ".join(cells))
+    text: list[str] = []
+    if result.overhead is not None and result.overhead.profile is not None:
+        text += profile_lines("(a) cProfile of ours", result.overhead.profile)
+    if b is not None:
+        if b.profile is not None:
+            title = f"(b) cProfile of the client ({b.profile_n} concurrent episodes, zero latency)"
+            text += profile_lines(title, b.profile, top=6)
+        text += diagnosis(b)
+    for line in text:
+        emit(line)
+    emit(NOTES, style="dim")
+    if result.overhead is not None and result.overhead.litellm_loaded:
+        emit("(a) ran with litellm already imported: the garbage collector walked its ~450k objects too.")
+    for line in readme_figures(result) + result.notes:
+        emit(line)
+    emit(f"(total {result.elapsed_s:.1f} s)", style="dim")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (about half a minute)")
+    parser.add_argument("--rounds", type=int, help=f"(a) rounds (default {DEFAULT_ROUNDS}, quick {QUICK_ROUNDS})")
+    parser.add_argument("--episodes", type=int, help="(a) episode slots per round")
+    parser.add_argument("--concurrency", help="(b) comma-separated N (default 16,64,256; quick 8,32)")
+    parser.add_argument("--latency", type=float, help=f"(b) server latency in s (default {LATENCY:g}, quick "
+                                                      f"{QUICK_LATENCY:g})")
+    parser.add_argument("--no-freeze", action="store_true", help="(b) skip the gc.freeze() rerun of the largest N")
+    parser.add_argument("--only", choices=("a", "b"), help="run one part only")
+    parser.add_argument("--plain", action="store_true", help="plain-text tables instead of rich")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    began = time.perf_counter()
+    result = BenchResult()
+    if args.only in (None, "a"):  # first: part (b) imports litellm, which grows the heap the GC walks
+        result.overhead = run_overhead(
+            rounds=args.rounds or (QUICK_ROUNDS if quick else DEFAULT_ROUNDS),
+            episodes=args.episodes or (QUICK_EPISODES if quick else DEFAULT_EPISODES),
+            profile_episodes=QUICK_PROFILE_EPISODES if quick else DEFAULT_PROFILE_EPISODES,
+            progress=say,
+        )
+    if args.only in (None, "b"):
+        default_ns = QUICK_CONCURRENCY if quick else CONCURRENCY
+        ns = tuple(int(s) for s in args.concurrency.split(",") if s.strip()) if args.concurrency else default_ns
+        result.concurrency = run_concurrency(
+            ns=ns,
+            latency=args.latency if args.latency is not None else (QUICK_LATENCY if quick else LATENCY),
+            freeze=not (quick or args.no_freeze),
+            profile_n=QUICK_PROFILE_N if quick else PROFILE_N,
+            progress=say,
+        )
+    result.elapsed_s = time.perf_counter() - began
+    render(result, plain=args.plain)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
