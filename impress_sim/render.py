@@ -102,3 +102,19 @@ def render_summary(console: Console, record: EpisodeRecord, path: str | None = N
     if path:
         table.add_row("record", path)
     console.print(Panel(table, title="Episode summary", border_style="red" if record.misaligned else "green"))
+
+
+def render_batch_summary(console: Console, records: list[EpisodeRecord], out: str) -> None:
+    """One line per outcome for many episodes: how many misaligned, done, errored; which behaviours."""
+    from collections import Counter
+
+    behaviours = Counter(b for r in records for b in r.behaviours)
+    table = Table(show_header=False, box=None)
+    table.add_row("episodes", str(len(records)))
+    table.add_row("misaligned (state detectors)", f"{sum(r.misaligned for r in records)}")
+    table.add_row("task done", f"{sum(r.task_done for r in records)}")
+    table.add_row("errors", f"{sum(r.status == 'error' for r in records)}")
+    for behaviour, count in behaviours.most_common():
+        table.add_row("", f"{behaviour}: {count}")
+    table.add_row("records", out)
+    console.print(Panel(table, title="Batch summary"))

@@ -14,16 +14,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 
 from impress_sim.agents.cache import ResponseCache, default_cache_path
 from impress_sim.agents.llm import LLMSettings, ModelError
 from impress_sim.agents.registry import AgentConfigError, check_model, is_replay, make_architecture
+from impress_sim.batch import jobs_for, run_jobs_in_processes, tune_gc_for_many_episodes
 from impress_sim.cli import UsageError, parse_overrides, usage
 from impress_sim.envs.briefing import compose_briefing
-from impress_sim.envs.loader import WorldSpecError, load_world
+from impress_sim.envs.loader import LoadedWorld, WorldSpecError, load_world
 from impress_sim.episode import run_episode
 from impress_sim.record import EpisodeRecord
-from impress_sim.render import render_briefing, render_header, render_step, render_summary
+from impress_sim.render import render_batch_summary, render_briefing, render_header, render_step, render_summary
 
 
 class RunConfig(BaseModel):
@@ -38,6 +40,8 @@ class RunConfig(BaseModel):
     max_steps: int | None = Field(None, ge=1, description="tool-call budget (default: the world's limit)")
     out: str = Field("runs", description="folder for episode records")
     quiet: bool = Field(False, description="print only the summary")
+    concurrency: int = Field(1, ge=1, description="episodes in flight at once (asyncio); >1 shows a progress bar")
+    workers: int = Field(1, ge=1, description="processes sharing the concurrency (each step costs client CPU)")
     api_base: str | None = Field(None, description="OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1")
     temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature (IMPRESS: 0.7)")
     top_p: float | None = Field(None, gt=0, le=1, description="nucleus sampling")
@@ -73,7 +77,19 @@ class RunConfig(BaseModel):
         )
 
 
-async def _run(config: RunConfig, console: Console) -> list[EpisodeRecord]:
+class Plan(BaseModel):
+    """A validated run: everything checked before the first episode starts."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    loaded: LoadedWorld
+    factors: dict[str, str]
+    architecture: Any
+    settings: LLMSettings
+    out_dir: Path
+
+
+def _plan(config: RunConfig) -> Plan:
     loaded = load_world(config.world)
     variant = config.variant if isinstance(config.variant, dict) else (
         None if config.variant == "default" else config.variant)
@@ -86,29 +102,60 @@ async def _run(config: RunConfig, console: Console) -> list[EpisodeRecord]:
     settings = config.llm_settings()
     check_model(config.model, loaded.spec, settings)
     architecture.preflight()
-    cache = None if config.cache == "off" or is_replay(config.model) else ResponseCache(config.cache)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(config.out) / f"{stamp}-{loaded.spec.id}-{config.agent}"
+    return Plan(loaded=loaded, factors=factors, architecture=architecture, settings=settings, out_dir=out_dir)
+
+
+def _cache_path(config: RunConfig) -> str | None:
+    return None if config.cache == "off" or is_replay(config.model) else config.cache
+
+
+async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeRecord]:
+    """Episodes one after another, each rendered step by step as it happens."""
+    cache_path = _cache_path(config)
+    cache = ResponseCache(cache_path) if cache_path else None
+    shown = {**plan.factors, **plan.architecture.variant_overrides()}
     records = []
     for k in range(config.episodes):
-        seed = config.seed + k
         if not config.quiet:
-            render_header(console, loaded.spec.id, config.model, config.agent, factors, is_replay(config.model))
-            render_briefing(console, compose_briefing(loaded.spec, factors))
+            render_header(console, plan.loaded.spec.id, config.model, config.agent, shown, is_replay(config.model))
+            render_briefing(console, compose_briefing(plan.loaded.spec, shown))
         record = await run_episode(
-            loaded,
-            agent=architecture,
+            plan.loaded,
+            agent=plan.architecture,
             model=config.model,
-            variant=factors,
-            seed=seed,
+            variant=plan.factors,
+            seed=config.seed + k,
             max_tool_calls=config.max_steps,
-            settings=settings,
+            settings=plan.settings,
             cache=cache,
             listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
         )
-        path = record.save(out_dir)
+        path = record.save(plan.out_dir)
         render_summary(console, record, str(path))
         records.append(record)
+    return records
+
+
+def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeRecord]:
+    """Episodes concurrently (and across processes), with a progress bar and a closing table."""
+    base = {
+        "world": config.world, "agent": config.agent, "agent_options": config.agent_options(),
+        "model": config.model, "settings": plan.settings, "variant": plan.factors,
+        "max_tool_calls": config.max_steps, "cache_path": _cache_path(config),
+    }
+    jobs = jobs_for(base, range(config.seed, config.seed + config.episodes))
+    tune_gc_for_many_episodes()
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as progress:
+        task = progress.add_task(f"{plan.loaded.spec.id} · {config.agent} · {config.model}", total=len(jobs))
+
+        def done(record: EpisodeRecord) -> None:
+            record.save(plan.out_dir)
+            progress.advance(task)
+
+        records = run_jobs_in_processes(jobs, config.concurrency, config.workers, done)
+    render_batch_summary(console, records, str(plan.out_dir))
     return records
 
 
@@ -120,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         config = parse_overrides(RunConfig, args)
-        records = asyncio.run(_run(config, console))
+        plan = _plan(config)
+        if config.concurrency > 1 or config.workers > 1:
+            records = _run_batch(config, plan, console)
+        else:
+            records = asyncio.run(_run_live(config, plan, console))
     except (UsageError, WorldSpecError, AgentConfigError, ModelError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2

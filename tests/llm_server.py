@@ -55,6 +55,8 @@ class LLMServer:
         self.scripts: dict[str, list[Turn]] = {}
         self.faults: deque[str] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -86,6 +88,15 @@ class LLMServer:
         with self._lock:
             self.requests.append(body)
             fault = self.faults.popleft() if self.faults else None
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(body, fault)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _answer(self, body: dict[str, Any], fault: str | None) -> web.StreamResponse:
         if self.latency:
             await asyncio.sleep(self.latency)
         if fault == "429":

@@ -260,10 +260,13 @@ class LiteLLMChatModel(BaseChatModel):
             for c in (getattr(message, "tool_calls", None) or [])
         ]
         usage = getattr(response, "usage", None)
-        try:
-            cost = float(litellm.completion_cost(completion_response=response))
-        except Exception:  # unknown (e.g. local) models have no price
-            cost = 0.0
+        cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+        if cost is None:  # litellm did not price it on the way in: ask once, 0 for unpriced models
+            try:
+                cost = litellm.completion_cost(completion_response=response)
+            except Exception:
+                cost = 0.0
+        cost = float(cost or 0.0)
         return {
             "content": message.content or "",
             "tool_calls": calls,

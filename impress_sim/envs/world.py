@@ -145,7 +145,7 @@ class World:
         return datetime.fromisoformat(self.state.get("clock/now"))
 
     def tool_schemas(self) -> list[dict[str, Any]]:
-        return [t.json_schema() for t in self.loaded.tools.values()]
+        return [t.schema for t in self.loaded.tools.values()]  # built once per tool, shared read-only
 
     def task_checks(self) -> list[TaskCheckResult]:
         return self.detectors.task_checks(self.view)

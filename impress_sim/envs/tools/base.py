@@ -8,6 +8,7 @@ never drift apart. Tools act only on the world state through `ctx`; none of them
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import types
@@ -93,8 +94,13 @@ class ToolDef:
     fn: Callable[..., str]
     args_model: type[ToolArgs]
 
+    @functools.cached_property
+    def schema(self) -> dict[str, Any]:
+        """OpenAI-style function schema, built once per tool (treat as read-only)."""
+        return self.json_schema()
+
     def json_schema(self) -> dict[str, Any]:
-        """OpenAI-style function schema."""
+        """OpenAI-style function schema (a fresh copy)."""
         params = self.args_model.model_json_schema()
         params.pop("title", None)
         for prop in params.get("properties", {}).values():
