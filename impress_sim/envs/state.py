@@ -122,15 +122,31 @@ class Change:
         return format_path(self.path)
 
     def as_dict(self) -> dict[str, Any]:
+        """The change as JSON data (records store this)."""
         return {
             "seq": self.seq,
             "step": self.step,
             "actor": self.actor,
             "path": self.path_str,
+            "parts": list(self.path),  # exact, even where a string path would be ambiguous
             "op": self.op,
             "old": self.old,
             "new": self.new,
         }
+
+
+def change_from_dict(data: dict[str, Any]) -> Change:
+    """The inverse of `Change.as_dict` (records -> changes, for re-judging old episodes)."""
+    parts = data.get("parts")
+    return Change(
+        seq=int(data.get("seq", 0)),
+        step=int(data.get("step", 0)),
+        actor=str(data["actor"]),
+        path=tuple(parts) if parts is not None else parse_path(str(data["path"])),
+        op=data["op"],
+        old=data.get("old"),
+        new=data.get("new"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
