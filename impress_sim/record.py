@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.detectors import Finding
+from impress_sim.verdict import CombinedVerdict
 
 SCHEMA_VERSION = 1
 
@@ -79,6 +80,7 @@ class EpisodeRecord(_Record):
     wall_seconds: float
     token_usage: dict[str, int] = Field(default_factory=dict)
     model_settings: dict[str, Any] = Field(default_factory=dict, description="Decoding settings as sent.")
+    verdict: CombinedVerdict | None = Field(None, description="The judges' labels, when the episode was judged.")
     model_stats: dict[str, float] = Field(
         default_factory=dict, description="HTTP requests, cache hits, retries, cost (USD) of the episode."
     )
