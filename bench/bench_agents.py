@@ -1,7 +1,7 @@
-"""Benchmark: what our agent stack costs per step, and how many concurrent episodes one process keeps busy.
+"""Benchmark: our agent stack's cost per step, and how many concurrent episodes 1 or 2 client processes keep busy.
 
-Run `python bench/bench_agents.py` (about 3 minutes) or `python bench/bench_agents.py --quick` (about
-half a minute). Both parts use the `corporate_shutdown` world and its `misaligned` trajectory
+Run `python bench/bench_agents.py` (about 5 minutes) or `python bench/bench_agents.py --quick` (about
+a minute). Both parts use the `corporate_shutdown` world and its `misaligned` trajectory
 (10 tool calls, the last one `finish`).
 
 (a) Framework overhead per agent step, with a zero-latency model. Ours:
@@ -22,21 +22,35 @@ half a minute). Both parts use the `corporate_shutdown` world and its `misaligne
 (b) Concurrency against the local OpenAI-compatible server of tests/llm_server.py, run in its own
     process (multiprocessing, spawn), so that its CPU and GIL stay out of the client's figures. The
     server answers every request after a fixed latency (2 s, a typical hosted-model response time).
-    N episodes run at once (`asyncio.gather` of `run_episode` with a real `LiteLLMChatModel`,
-    retries=0, no cache) for N = 16, 64 and 256, one run each (a run averages over thousands of steps).
-    Throughput is tool calls completed per second, overall and steady: the sum over episodes of each
+    N episodes run at once (N = 16, 64 and 256; `EpisodeJob`s with a real `LiteLLMChatModel`, retries=0,
+    no cache) through `impress_sim.batch.run_jobs`, the code path of `python -m impress_sim.run
+    concurrency=N workers=W`, with W = 1 and 2 client processes: the jobs are split as
+    `run_jobs_in_processes` splits them (job i to worker i mod W, ceil(N / W) in flight in each), and
+    each worker is a fresh spawned process that sets up the garbage collector as the run CLI does
+    (`tune_gc_for_many_episodes()`: in the CLI's own process, which runs workers=1, after litellm is
+    imported by the preflight; in `batch._worker`, before) and runs `run_jobs` on one event loop; the
+    bench's worker wraps `run_jobs` to time it, keep its CPU and keep each step's completion time. The
+    machine's cores are shared by the server and the client workers (2 here: with workers=2 the three
+    processes compete for them). One run per configuration (a run averages over thousands of steps).
+    Throughput is tool calls completed per second, overall (from the first worker's run_jobs start to
+    the last one's end; process start-up is shown apart) and steady: the sum over episodes of each
     one's step rate after its first step, which leaves out start-up (world, graph, first request). The
     ideal is N / latency: an episode can take at most one step per latency period. CPU per step is the
-    client's `time.process_time()` over the run divided by the steps. One asyncio event loop runs on at
-    most one core (the GIL), so one process tops out at ~1 / CPU-per-step steps/s, and keeping up with
-    the ideal needs ideal x CPU-per-step cores. Also reported:
+    sum of the client processes' `time.process_time()` over their runs divided by the steps. One asyncio
+    event loop runs on at most one core (the GIL), so W workers top out at ~W / CPU-per-step steps/s (if
+    they get W cores), and keeping up with the ideal needs ideal x CPU-per-step client cores. Also
+    reported:
     - GC time per step (`gc.callbacks`);
     - the peak number of open sockets, to show whether a connection pool caps concurrency;
     - litellm's HTTP pool limits;
-    - a lockstep model, latency / (latency + N x CPU-per-step): the fraction of ideal expected when all
-      N episodes go through their CPU work together, wave after wave;
-    - a rerun of the largest N with `gc.freeze()`;
-    - the client's CPU by layer, from a short profiled run at zero latency.
+    - the server process's CPU per request and the cores it used;
+    - a lockstep model, latency / (latency + n x CPU-per-step) with n episodes per worker: the fraction
+      of ideal expected when each worker's episodes go through their CPU work together, wave after wave;
+    - at the largest N, two extra GC set-ups: workers=1 with the collector untouched (`run_jobs` called
+      from a script, as the previous version of this bench ran it), and workers=2 with
+      `tune_gc_for_many_episodes()` after the litellm import (what `batch._worker` would give if it
+      imported litellm first);
+    - the client's CPU by layer, from a short profiled `run_jobs` at zero latency in this process.
 """
 
 from __future__ import annotations
@@ -46,6 +60,7 @@ import asyncio
 import contextlib
 import cProfile
 import gc
+import math
 import multiprocessing
 import os
 import pstats
@@ -54,11 +69,13 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
+from unittest import mock
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -67,11 +84,14 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
+from impress_sim import batch
 from impress_sim.agents.messages import briefing_messages
+from impress_sim.batch import EpisodeJob
 from impress_sim.envs import World, load_world
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.spec import Trajectory
 from impress_sim.episode import run_episode
+from impress_sim.record import EpisodeRecord
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # tests.llm_server, when run as `python bench/bench_agents.py`
@@ -85,7 +105,7 @@ OBSERVATION = "ok"  # the bare graph's tool result
 
 DEFAULT_ROUNDS, DEFAULT_EPISODES, DEFAULT_PROFILE_EPISODES = 30, 8, 20
 QUICK_ROUNDS, QUICK_EPISODES, QUICK_PROFILE_EPISODES = 3, 3, 5
-CONCURRENCY, LATENCY, PROFILE_N = (16, 64, 256), 2.0, 32
+CONCURRENCY, LATENCY, PROFILE_N, WORKERS = (16, 64, 256), 2.0, 32, (1, 2)
 QUICK_CONCURRENCY, QUICK_LATENCY, QUICK_PROFILE_N = (8, 32), 0.5, 4
 OVERHEAD_TARGET = 1.5  # ours / bare per step: at most this
 CONCURRENCY_TARGET = 0.8  # throughput / ideal at the largest N: at least this
@@ -502,7 +522,7 @@ class ServerProcess:
         self.close()
 
 
-# ---- (b) measurement --------------------------------------------------------------------------
+# ---- (b) measurement helpers ------------------------------------------------------------------
 class GcClock:
     """CPU seconds spent in the cyclic garbage collector while active."""
 
@@ -547,101 +567,6 @@ async def _sample_sockets(peak: list[int], interval: float = 0.5) -> None:
         await asyncio.sleep(interval)
 
 
-@dataclass
-class ConcurrencyRun:
-    n: int
-    latency: float
-    steps: int
-    wall_s: float
-    first_step_s: float  # start-up: from launch to the first completed step
-    throughput: float  # steps/s over the whole run
-    steady_throughput: float  # the sum over episodes of each one's step rate after its first step
-    step_period_s: float  # median over episodes of the time between its consecutive steps
-    cpu_ms_per_step: float
-    gc_ms_per_step: float
-    gc_collections: list[int]
-    cores_used: float  # client CPU seconds per wall second
-    http_requests: int
-    server_cpu_ms_per_request: float
-    peak_sockets: int | None
-    gc_frozen: bool = False
-
-    @property
-    def ideal(self) -> float:
-        return self.n / self.latency
-
-    @property
-    def fraction(self) -> float:
-        return self.throughput / self.ideal
-
-    @property
-    def steady_fraction(self) -> float:
-        return self.steady_throughput / self.ideal
-
-    @property
-    def max_steps_s(self) -> float:
-        """What one event loop (at most one core) can do at this CPU cost per step."""
-        return 1000 / self.cpu_ms_per_step
-
-    @property
-    def cores_needed(self) -> float:
-        """Client cores needed to keep up with the ideal rate at this CPU cost per step."""
-        return self.ideal * self.cpu_ms_per_step / 1000
-
-    @property
-    def lockstep_fraction(self) -> float:
-        """Fraction of ideal if all N episodes go through their CPU work together, wave after wave."""
-        return self.latency / (self.latency + self.n * self.cpu_ms_per_step / 1000)
-
-
-async def run_concurrent(
-    loaded: LoadedWorld, settings: Any, n: int, latency: float, calls: int, server: ServerProcess
-) -> ConcurrencyRun:
-    """N episodes at once through litellm; every step's completion time is kept."""
-    stamps: list[list[float]] = [[] for _ in range(n)]
-
-    def listener(i: int) -> Callable[..., None]:
-        return lambda _record, _result: stamps[i].append(time.perf_counter())
-
-    server.call("stats")
-    peak = [open_sockets() or 0]
-    sampler = asyncio.create_task(_sample_sockets(peak))
-    with GcClock() as clock:
-        t0, c0 = time.perf_counter(), time.process_time()
-        records = await asyncio.gather(*(
-            run_episode(loaded, agent="react", model=settings.model, settings=settings, seed=i, listener=listener(i))
-            for i in range(n)
-        ))
-        t1, c1 = time.perf_counter(), time.process_time()
-    sampler.cancel()
-    served = server.call("stats")
-    bad = [r for r in records if r.status == "error" or len(r.steps) != calls]
-    if bad:
-        raise RuntimeError(f"{len(bad)} of {n} episodes failed, e.g. {bad[0].status}: {bad[0].error}")
-    steps = sum(len(s) for s in stamps)
-    periods = [(s[-1] - s[0]) / (len(s) - 1) for s in stamps if len(s) > 1 and s[-1] > s[0]]
-    requests = sum(int(r.model_stats.get("http_requests", 0)) for r in records)
-    if requests != served["requests"]:
-        raise RuntimeError(f"client counted {requests} requests, server {served['requests']}")
-    return ConcurrencyRun(
-        n=n,
-        latency=latency,
-        steps=steps,
-        wall_s=t1 - t0,
-        first_step_s=min(s[0] for s in stamps if s) - t0,
-        throughput=steps / (t1 - t0),
-        steady_throughput=sum(1 / p for p in periods) if periods else steps / (t1 - t0),
-        step_period_s=statistics.median(periods) if periods else t1 - t0,
-        cpu_ms_per_step=1000 * (c1 - c0) / steps,
-        gc_ms_per_step=1000 * clock.seconds / steps,
-        gc_collections=clock.collections,
-        cores_used=(c1 - c0) / (t1 - t0),
-        http_requests=requests,
-        server_cpu_ms_per_request=0.0,  # filled in by the caller, which knows the server's CPU before
-        peak_sockets=peak[0] or None,
-    )
-
-
 def litellm_pool_limits() -> str:
     """The connection limits of the HTTP client litellm actually uses for our model (best effort)."""
     try:
@@ -669,6 +594,221 @@ def litellm_pool_limits() -> str:
         return f"unknown ({type(exc).__name__})"
 
 
+# ---- (b) one client process: impress_sim.batch's worker, instrumented ------------------------
+GC_SETUPS = {  # how the client process's garbage collector is set up before run_jobs
+    "after_import": "tune_gc after litellm import",  # run CLI, workers=1: preflight imports litellm, then tune_gc
+    "before_import": "tune_gc before litellm import",  # batch._worker: tune_gc first, litellm on the first episode
+    "default": "default GC",  # run_jobs called from a script, no tuning (as the previous version of this bench)
+}
+USER_GC = {1: "after_import", 2: "before_import"}  # what `python -m impress_sim.run ... workers=W` does
+
+
+@dataclass
+class WorkerReport:
+    """What one client process measured. Times are time.perf_counter(), i.e. CLOCK_MONOTONIC on Linux,
+    which all processes share, so reports from several workers can be put on one time line."""
+
+    jobs: int
+    concurrency: int
+    started: float  # just before run_jobs
+    ended: float  # just after it returned
+    cpu_s: float  # time.process_time() of the process (all its threads) between the two
+    gc_s: float
+    gc_collections: list[int]
+    peak_sockets: int | None
+    stamps: list[list[float]]  # per job, each step's completion time
+    steps: list[int]  # per job, the record's step count
+    http_requests: int
+    errors: list[str]
+
+
+async def _measured_run_jobs(jobs: list[EpisodeJob], concurrency: int) -> WorkerReport:
+    """`impress_sim.batch.run_jobs`, unchanged, with each step's completion time kept.
+
+    `run_jobs` takes no step listener, so its module's `run_episode` is wrapped for the run to add
+    one (it appends a time.perf_counter() per step); everything else is the code path users get.
+    """
+    stamps: dict[int, list[float]] = {job.seed: [] for job in jobs}
+    if len(stamps) != len(jobs):
+        raise ValueError("the bench tells its jobs apart by seed: give each a different one")
+    plain_run_episode = batch.run_episode
+
+    async def stamped(loaded: LoadedWorld, **kwargs: Any) -> EpisodeRecord:
+        times = stamps[kwargs["seed"]]
+        return await plain_run_episode(loaded, listener=lambda _step, _result: times.append(time.perf_counter()),
+                                       **kwargs)
+
+    peak = [open_sockets() or 0]
+    sampler = asyncio.create_task(_sample_sockets(peak))
+    with mock.patch.object(batch, "run_episode", stamped), GcClock() as clock:
+        t0, c0 = time.perf_counter(), time.process_time()
+        records = await batch.run_jobs(jobs, concurrency)
+        t1, c1 = time.perf_counter(), time.process_time()
+    sampler.cancel()
+    return WorkerReport(
+        jobs=len(jobs),
+        concurrency=concurrency,
+        started=t0,
+        ended=t1,
+        cpu_s=c1 - c0,
+        gc_s=clock.seconds,
+        gc_collections=clock.collections,
+        peak_sockets=peak[0] or None,
+        stamps=[stamps[job.seed] for job in jobs],
+        steps=[len(r.steps) for r in records],
+        http_requests=sum(int(r.model_stats.get("http_requests", 0)) for r in records),
+        errors=[f"{r.status}: {r.error}" for r in records if r.status == "error"],
+    )
+
+
+def client_worker(jobs: list[EpisodeJob], concurrency: int, gc_setup: str) -> WorkerReport:
+    """One client process, as `impress_sim.batch._worker` (GC tuning, then `run_jobs` on one event
+    loop), measured. litellm is imported before the measured window in every set-up (batch._worker
+    would import it during the first episode: start-up either way, which the steady rate leaves out);
+    `gc_setup` says whether `tune_gc_for_many_episodes()` runs before that import, as in
+    `batch._worker`, after it, as in the run CLI's own process (its preflight imports litellm), or not
+    at all."""
+    from impress_sim.agents.llm import litellm_module
+
+    if gc_setup not in GC_SETUPS:
+        raise ValueError(f"unknown GC set-up {gc_setup!r}; valid: {', '.join(GC_SETUPS)}")
+    if gc_setup == "before_import":
+        batch.tune_gc_for_many_episodes()
+    litellm_module()
+    if gc_setup == "after_import":
+        batch.tune_gc_for_many_episodes()
+    return asyncio.run(_measured_run_jobs(jobs, concurrency))
+
+
+def run_clients(
+    jobs: list[EpisodeJob], concurrency: int, workers: int, gc_setup: str
+) -> tuple[float, int, list[WorkerReport]]:
+    """`jobs` split over `workers` fresh spawned processes exactly as `run_jobs_in_processes` splits
+    them (job i to worker i mod W; ceil(concurrency / W) in flight in each); with workers=1 one
+    spawned process runs them all, so every configuration starts from a fresh interpreter.
+    Returns the launch time, the concurrency per worker and the workers' reports."""
+    workers = max(min(workers, len(jobs)), 1)
+    per_worker = max(math.ceil(concurrency / workers), 1)
+    shares = [list(range(w, len(jobs), workers)) for w in range(workers)]
+    launched = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(client_worker, [jobs[i] for i in share], per_worker, gc_setup) for share in shares]
+        reports = [future.result() for future in futures]
+    return launched, per_worker, reports
+
+
+# ---- (b) measurement --------------------------------------------------------------------------
+@dataclass
+class ConcurrencyRun:
+    n: int
+    workers: int
+    gc_setup: str  # a key of GC_SETUPS
+    per_worker: int  # episodes in flight in each worker
+    latency: float
+    steps: int
+    startup_s: float  # from launching the pool to the first worker's run_jobs: spawn, imports, GC tuning
+    wall_s: float  # from the first worker's run_jobs start to the last one's end
+    first_step_s: float  # from that start to the first completed step
+    throughput: float  # steps/s over wall_s
+    steady_throughput: float  # the sum over episodes of each one's step rate after its first step
+    step_period_s: float  # median over episodes of the time between its consecutive steps
+    cpu_ms_per_step: float  # all client workers' CPU
+    gc_ms_per_step: float
+    gc_collections: list[int]
+    cores_used: float  # client CPU seconds (all workers) per wall second
+    http_requests: int
+    server_cpu_ms_per_request: float
+    server_cores_used: float
+    peak_sockets: int | None  # the sum of the workers' peaks
+    cores: int  # CPU cores of the machine, shared by the server and the client workers
+    user_path: bool = True  # False for the extra GC set-ups, which no run CLI configuration uses
+
+    @property
+    def ideal(self) -> float:
+        return self.n / self.latency
+
+    @property
+    def fraction(self) -> float:
+        return self.throughput / self.ideal
+
+    @property
+    def steady_fraction(self) -> float:
+        return self.steady_throughput / self.ideal
+
+    @property
+    def max_steps_s(self) -> float:
+        """What the client's event loops can do at this CPU cost per step: one core each at most, and
+        no more cores than the machine has (which the server shares)."""
+        return min(self.workers, self.cores) * 1000 / self.cpu_ms_per_step
+
+    @property
+    def cores_needed(self) -> float:
+        """Client cores needed to keep up with the ideal rate at this CPU cost per step."""
+        return self.ideal * self.cpu_ms_per_step / 1000
+
+    @property
+    def server_cores_needed(self) -> float:
+        """Server cores needed at the ideal rate (requests per step x CPU per request)."""
+        return self.ideal * self.http_requests / self.steps * self.server_cpu_ms_per_request / 1000
+
+    @property
+    def lockstep_fraction(self) -> float:
+        """Fraction of ideal if each worker's episodes go through their CPU work together, wave after wave
+        (each worker on a core of its own)."""
+        return self.latency / (self.latency + self.per_worker * self.cpu_ms_per_step / 1000)
+
+    @property
+    def label(self) -> str:
+        return f"N={self.n}, workers={self.workers}" + ("" if self.user_path else f" ({GC_SETUPS[self.gc_setup]})")
+
+
+def summarise_clients(
+    n: int, workers: int, gc_setup: str, latency: float, calls: int, launched: float, per_worker: int,
+    reports: list[WorkerReport], served: int, server_cpu_s: float, user_path: bool,
+) -> ConcurrencyRun:
+    """One ConcurrencyRun from the workers' reports (checked: every episode ran its calls, and the
+    server saw exactly the requests the clients counted)."""
+    errors = [e for r in reports for e in r.errors]
+    short = sum(s != calls for r in reports for s in r.steps)
+    if errors or short:
+        raise RuntimeError(f"{len(errors)} of {n} episodes failed and {short} ran other than {calls} steps; "
+                           f"e.g. {errors[:1]}")
+    requests = sum(r.http_requests for r in reports)
+    if requests != served:
+        raise RuntimeError(f"the clients counted {requests} requests, the server {served}")
+    stamps = [s for r in reports for s in r.stamps]
+    start, end = min(r.started for r in reports), max(r.ended for r in reports)
+    wall = end - start
+    steps = sum(len(s) for s in stamps)
+    periods = [(s[-1] - s[0]) / (len(s) - 1) for s in stamps if len(s) > 1 and s[-1] > s[0]]
+    cpu = sum(r.cpu_s for r in reports)
+    sockets = [r.peak_sockets for r in reports if r.peak_sockets is not None]
+    return ConcurrencyRun(
+        n=n,
+        workers=len(reports),
+        gc_setup=gc_setup,
+        per_worker=per_worker,
+        latency=latency,
+        steps=steps,
+        startup_s=start - launched,
+        wall_s=wall,
+        first_step_s=min(s[0] for s in stamps if s) - start,
+        throughput=steps / wall,
+        steady_throughput=sum(1 / p for p in periods) if periods else steps / wall,
+        step_period_s=statistics.median(periods) if periods else wall,
+        cpu_ms_per_step=1000 * cpu / steps,
+        gc_ms_per_step=1000 * sum(r.gc_s for r in reports) / steps,
+        gc_collections=[sum(r.gc_collections[g] for r in reports) for g in range(3)],
+        cores_used=cpu / wall,
+        http_requests=requests,
+        server_cpu_ms_per_request=1000 * server_cpu_s / max(requests, 1),
+        server_cores_used=server_cpu_s / wall,
+        peak_sockets=sum(sockets) if sockets else None,
+        cores=os.cpu_count() or 1,
+        user_path=user_path,
+    )
+
+
 @dataclass
 class ConcurrencyResult:
     latency: float
@@ -680,82 +820,96 @@ class ConcurrencyResult:
     elapsed_s: float = 0.0
 
     @property
-    def largest(self) -> ConcurrencyRun:
-        plain = [r for r in self.runs if not r.gc_frozen]
-        return max(plain, key=lambda r: r.n)
+    def user_runs(self) -> list[ConcurrencyRun]:
+        return [r for r in self.runs if r.user_path]
 
     @property
-    def frozen(self) -> ConcurrencyRun | None:
-        return next((r for r in self.runs if r.gc_frozen), None)
+    def extras(self) -> list[ConcurrencyRun]:
+        return [r for r in self.runs if not r.user_path]
+
+    @property
+    def largest(self) -> list[ConcurrencyRun]:
+        """The user-path runs at the largest N, by workers."""
+        n = max(r.n for r in self.user_runs)
+        return sorted((r for r in self.user_runs if r.n == n), key=lambda r: r.workers)
+
+    @property
+    def best(self) -> ConcurrencyRun:
+        """The configuration with the highest steady share of ideal at the largest N."""
+        return max(self.largest, key=lambda r: r.steady_fraction)
 
 
-async def _concurrency(
-    server: ServerProcess, loaded: LoadedWorld, ns: Sequence[int], latency: float, freeze: bool, profile_n: int,
-    say: Callable[[str], None],
-) -> tuple[list[ConcurrencyRun], ProfileSummary | None]:
-    from impress_sim.agents.llm import LLMSettings
+def user_gc(workers: int) -> str:
+    """The GC set-up the run CLI gives a client process with this many workers."""
+    return USER_GC[1] if workers <= 1 else USER_GC[2]
 
-    calls = len(loaded.spec.trajectories[TRAJECTORY].steps)
-    settings = LLMSettings(model=f"openai/{SCRIPT}", api_base=server.url, retries=0, timeout=60)
-    say("(b) warming up (zero latency)")
-    server.set_latency(0.0)
-    warmup = min(4, max(ns))
-    await asyncio.gather(*(run_episode(loaded, model=settings.model, settings=settings, seed=i) for i in range(warmup)))
-    server.set_latency(latency)
-    plan = [(n, False) for n in sorted(ns)] + ([(max(ns), True)] if freeze else [])
-    runs = []
-    for n, frozen in plan:
-        say(f"(b) {n} concurrent episodes{' with gc.freeze()' if frozen else ''} at {latency:g} s latency")
-        gc.collect()
-        if frozen:
-            gc.freeze()
-        cpu0 = server.call("stats")["cpu_s"]
-        try:
-            run = await run_concurrent(loaded, settings, n, latency, calls, server)
-        finally:
-            if frozen:
-                gc.unfreeze()
-        cpu1 = server.call("stats")["cpu_s"]
-        run.server_cpu_ms_per_request = 1000 * (cpu1 - cpu0) / max(run.http_requests, 1)
-        run.gc_frozen = frozen
-        runs.append(run)
-    profile = None
-    if profile_n > 0:
-        say(f"(b) profiling the client: {profile_n} concurrent episodes at zero latency")
-        server.set_latency(0.0)
-        gc.collect()
-        profiler = cProfile.Profile()
-        profiler.enable()
-        records = await asyncio.gather(*(run_episode(loaded, model=settings.model, settings=settings, seed=i)
-                                         for i in range(profile_n)))
-        profiler.disable()
-        server.set_latency(latency)
-        profile = summarise_profile(pstats.Stats(profiler), sum(len(r.steps) for r in records))
-    return runs, profile
+
+@contextlib.contextmanager
+def tuned_gc() -> Iterator[None]:
+    """`tune_gc_for_many_episodes()` for a while, then the collector as it was (for in-process runs)."""
+    threshold = gc.get_threshold()
+    batch.tune_gc_for_many_episodes()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 def run_concurrency(
     ns: Sequence[int] = CONCURRENCY,
     latency: float = LATENCY,
-    freeze: bool = True,
+    workers: Sequence[int] = WORKERS,
+    extras: bool = True,
     profile_n: int = PROFILE_N,
     progress: Callable[[str], None] | None = None,
 ) -> ConcurrencyResult:
-    """Start the server process, import litellm, and measure each N (then the frozen rerun and the profile)."""
-    from impress_sim.agents.llm import litellm_module
+    """Start the server process; measure each N with each worker count (fresh client processes each
+    time), then the extra GC set-ups at the largest N, then profile the client in this process."""
+    from impress_sim.agents.llm import LLMSettings, litellm_module
     from tests.llm_server import turns_from_trajectory
 
     began = time.perf_counter()
     say = progress or (lambda _msg: None)
     loaded = load_world(WORLD)
+    calls = len(loaded.spec.trajectories[TRAJECTORY].steps)
     scripts = {SCRIPT: turns_from_trajectory(loaded.spec.trajectories[TRAJECTORY])}
+    plan = [(n, w, user_gc(w), True) for n in sorted(ns) for w in sorted(workers)]
+    if extras:
+        big = max(ns)
+        plan += [(big, 1, "default", False)] + [(big, w, "after_import", False) for w in sorted(workers) if w > 1]
     say("(b) starting the server process and importing litellm")
     with ServerProcess(latency, scripts) as server:
         t0 = time.perf_counter()
         litellm_module()
         import_s = time.perf_counter() - t0
-        server.ready()
-        runs, profile = asyncio.run(_concurrency(server, loaded, ns, latency, freeze, profile_n, say))
+        settings = LLMSettings(model=f"openai/{SCRIPT}", api_base=server.ready(), retries=0, timeout=60)
+        base = {"world": WORLD, "model": settings.model, "settings": settings}
+        say("(b) warming up the server (zero latency)")
+        server.set_latency(0.0)
+        asyncio.run(batch.run_jobs(batch.jobs_for(base, range(min(4, max(ns)))), 4))
+        server.set_latency(latency)
+        runs = []
+        for n, w, gc_setup, user_path in plan:
+            say(f"(b) {n} concurrent episodes, workers={w}, {GC_SETUPS[gc_setup]}, at {latency:g} s latency")
+            gc.collect()
+            before = server.call("stats")  # also resets the server's request count
+            launched, per_worker, reports = run_clients(batch.jobs_for(base, range(n)), n, w, gc_setup)
+            after = server.call("stats")
+            runs.append(summarise_clients(n, w, gc_setup, latency, calls, launched, per_worker, reports,
+                                          after["requests"], after["cpu_s"] - before["cpu_s"], user_path))
+        profile = None
+        if profile_n > 0:
+            say(f"(b) profiling the client: {profile_n} concurrent episodes at zero latency (run_jobs, tuned GC)")
+            server.set_latency(0.0)
+            gc.collect()
+            with tuned_gc():
+                profiler = cProfile.Profile()
+                profiler.enable()
+                records = asyncio.run(batch.run_jobs(batch.jobs_for(base, range(profile_n)), profile_n))
+                profiler.disable()
+            server.set_latency(latency)
+            profile = summarise_profile(pstats.Stats(profiler), sum(len(r.steps) for r in records))
     result = ConcurrencyResult(latency, runs, import_s, litellm_pool_limits(), profile, profile_n)
     result.elapsed_s = time.perf_counter() - began
     return result
@@ -806,7 +960,7 @@ def tables(result: BenchResult) -> list[tuple[str, list[str], list[list[str]]]]:
         rows = [
             ("bare LangGraph agent loop (compiled once)", a.us["bare"]),
             ("+ graph compile per episode (bare per episode - bare once)", a.compile_us),
-            ("+ World.tool_schemas() for bind_tools, rebuilt per episode", a.schemas_us),
+            ("+ World.tool_schemas() for bind_tools (cached per tool; read per episode)", a.schemas_us),
             ("+ World() construction", a.world_us),
             ("+ env steps: World.step (diff, detectors, NPCs) + StepRecord", a.env_us),
             ("+ remainder: session, tool node, model copy, EpisodeRecord, ...", a.remainder_us),
@@ -819,22 +973,27 @@ def tables(result: BenchResult) -> list[tuple[str, list[str], list[list[str]]]]:
         ))
     b = result.concurrency
     if b is not None:
+        cores = b.runs[0].cores if b.runs else os.cpu_count()
         out.append((
-            f"(b) Concurrent episodes through litellm over HTTP ({b.latency:g} s server latency, server in its "
-            "own process; throughput = tool calls/s)",
-            ["N", "steps", "wall s", "1st step s", "steps/s", "steady steps/s", "ideal", "% ideal",
-             "steady % ideal", "step period s", "lockstep model"],
-            [[f"{r.n}{' (gc.freeze)' if r.gc_frozen else ''}", f"{r.steps:,}", _n(r.wall_s), _n(r.first_step_s),
-              _n(r.throughput), _n(r.steady_throughput), _n(r.ideal), _pct(r.fraction), _pct(r.steady_fraction),
-              _n(r.step_period_s), _pct(r.lockstep_fraction)] for r in b.runs],
+            f"(b) Concurrent episodes through litellm over HTTP ({b.latency:g} s server latency; the server in its own "
+            f"process; {cores} cores shared by the server and the client workers; throughput = tool calls/s)",
+            ["N", "workers (in flight each)", "client GC", "steps", "start-up s", "wall s", "1st step s", "steps/s",
+             "steady steps/s", "ideal", "% ideal", "steady % ideal", "step period s", "lockstep model"],
+            [[str(r.n), f"{r.workers} ({r.per_worker})", GC_SETUPS[r.gc_setup] + ("" if r.user_path else " *"),
+              f"{r.steps:,}", _n(r.startup_s), _n(r.wall_s), _n(r.first_step_s), _n(r.throughput),
+              _n(r.steady_throughput), _n(r.ideal), _pct(r.fraction), _pct(r.steady_fraction), _n(r.step_period_s),
+              _pct(r.lockstep_fraction)] for r in b.runs],
         ))
         out.append((
-            "(b') Client CPU (one process, one asyncio event loop)",
-            ["N", "CPU ms / step", "GC ms / step", "GC runs gen0/1/2", "cores used", "max steps/s (1 core)",
-             "cores needed for ideal", "server CPU ms / req", "peak open sockets"],
-            [[f"{r.n}{' (gc.freeze)' if r.gc_frozen else ''}", _n(r.cpu_ms_per_step), _n(r.gc_ms_per_step),
-              "/".join(map(str, r.gc_collections)), _n(r.cores_used), _n(r.max_steps_s), _n(r.cores_needed),
-              _n(r.server_cpu_ms_per_request), str(r.peak_sockets or "n/a")] for r in b.runs],
+            "(b') CPU: client = the sum over its worker processes (one asyncio event loop each); server = the server "
+            "process",
+            ["N", "workers", "client GC", "client CPU ms / step", "GC ms / step", "GC runs gen0/1/2",
+             "client cores used", "server CPU ms / req", "server cores used", "max steps/s (client loops)",
+             "client cores for ideal", "client+server cores for ideal", "peak open sockets"],
+            [[str(r.n), str(r.workers), GC_SETUPS[r.gc_setup] + ("" if r.user_path else " *"), _n(r.cpu_ms_per_step),
+              _n(r.gc_ms_per_step), "/".join(map(str, r.gc_collections)), _n(r.cores_used),
+              _n(r.server_cpu_ms_per_request), _n(r.server_cores_used), _n(r.max_steps_s), _n(r.cores_needed),
+              _n(r.cores_needed + r.server_cores_needed), str(r.peak_sockets or "n/a")] for r in b.runs],
         ))
     return out
 
@@ -862,50 +1021,66 @@ def profile_lines(title: str, p: ProfileSummary, top_layers: int = 10, top: int 
 NOTES = (
     "(a) ours/this = median of per-round ratios. env steps come from the StepRecords' own duration_ms; World() and "
     "World.tool_schemas() are timed separately on fresh Worlds; remainder = ours minus everything above it.\n"
-    "(b) steady = sum over episodes of (steps - 1) / (last step - first step), i.e. without start-up; ideal = "
+    "(b) Each row runs in fresh spawned client processes: impress_sim.batch.run_jobs on one event loop per worker, "
+    "the jobs split as run_jobs_in_processes splits them (with workers=1, one process runs all N). client GC: "
+    "tune_gc_for_many_episodes() after the litellm import (as the run CLI's own process, which runs workers=1), "
+    "before it (as batch._worker, workers>1), or not at all; * = not a run CLI configuration. start-up = spawn, "
+    "imports and GC tuning, before wall s starts (which is from the first worker's run_jobs to the last one's end). "
+    "steady = sum over episodes of (steps - 1) / (last step - first step), i.e. without start-up; ideal = "
     "N / latency; step period = median over episodes of the time between consecutive steps (ideal: the latency); "
-    "lockstep model = "
-    "latency / (latency + N x CPU per step); max steps/s = 1 / CPU per step (one event loop uses at most one "
-    "core); cores needed = ideal x CPU per step. CPU = time.process_time() of the client process (all its "
-    "threads) over the run; GC = time in the cyclic collector (gc.callbacks). cProfile inflates absolute times, "
-    "unevenly (pure-Python code and many small calls more): read its figures as shares and rankings."
+    "lockstep model = latency / (latency + episodes per worker x CPU per step), each worker on a core of its own; "
+    "max steps/s = min(workers, cores) / CPU per step; cores for ideal = ideal x CPU per step (+ the server's CPU "
+    "per request). CPU = time.process_time() of each client process (all its threads) over its run_jobs, summed; "
+    "GC = time in the cyclic collector (gc.callbacks); peak sockets = the sum of the workers' peaks. cProfile "
+    "inflates absolute times, unevenly (pure-Python code and many small calls more): read its figures as shares "
+    "and rankings."
 )
 
 
 def diagnosis(b: ConcurrencyResult) -> list[str]:
     """Why the largest N does or does not reach the target, from the measured figures."""
     big = b.largest
-    small = min((r for r in b.runs if not r.gc_frozen), key=lambda r: r.n)
-    lines = [f"Diagnosis at N={big.n} ({b.latency:g} s latency):"]
-    lines.append(f"- HTTP pool: {b.pool}; peak open sockets {big.peak_sockets or 'n/a'} for {big.n} episodes, so "
-                 "the pool does not cap concurrency." if (big.peak_sockets or 0) >= big.n else
-                 f"- HTTP pool: {b.pool}; peak open sockets {big.peak_sockets or 'n/a'} < N: check the pool.")
-    lines.append(f"- CPU: {_n(big.cpu_ms_per_step)} ms of client CPU per step (GC {_n(big.gc_ms_per_step)} ms; at N="
-                 f"{small.n}: {_n(small.cpu_ms_per_step)} ms, GC {_n(small.gc_ms_per_step)} ms). The ideal "
-                 f"{_n(big.ideal)} steps/s needs {_n(big.cores_needed)} cores; one event loop gets at most one, "
-                 f"i.e. <= {_n(big.max_steps_s)} steps/s" + (
-                     f" = {_pct(big.max_steps_s / big.ideal)} of ideal even if perfectly pipelined."
-                     if big.max_steps_s < big.ideal else ": enough in principle, if the work were spread evenly."))
-    lines.append(f"- Lockstep: the client used {_n(big.cores_used)} of a core, and the step period was "
-                 f"{_n(big.step_period_s)} s against {b.latency:g} s of latency. All episodes start together and "
-                 "asyncio interleaves their many small awaits round-robin, so each wave of requests leaves only "
-                 "when the whole wave's CPU work is done; the period then tends to latency + N x CPU per step "
-                 f"(lockstep model: {_pct(big.lockstep_fraction)} of ideal; measured {_pct(big.steady_fraction)} "
-                 "steady).")
-    if b.frozen is not None:
-        f = b.frozen
-        lines.append(f"- gc.freeze() after warm-up (litellm's ~450k import-time objects leave the collector's "
-                     f"view): CPU {_n(f.cpu_ms_per_step)} ms/step, GC {_n(f.gc_ms_per_step)} ms/step, "
-                     f"{_pct(f.steady_fraction)} of ideal steady.")
+    n = big[0].n
+    small_n = min(r.n for r in b.user_runs)
+    lines = [f"Diagnosis at N={n} ({b.latency:g} s latency, {big[0].cores} cores for the server and the client):"]
+    peak = max(big, key=lambda r: r.peak_sockets or 0)
+    lines.append(f"- HTTP pool: {b.pool}; peak open sockets {peak.peak_sockets or 'n/a'} for {n} episodes "
+                 f"({peak.label}), so the pool does not cap concurrency." if (peak.peak_sockets or 0) >= n else
+                 f"- HTTP pool: {b.pool}; peak open sockets {peak.peak_sockets or 'n/a'} < N: check the pool.")
+    for r in big:
+        small = next((s for s in b.user_runs if s.n == small_n and s.workers == r.workers), None)
+        at_small = (f" (at N={small_n}: {_n(small.cpu_ms_per_step)} ms, GC {_n(small.gc_ms_per_step)} ms)"
+                    if small is not None and small is not r else "")
+        lines.append(
+            f"- workers={r.workers} ({r.per_worker} in flight each, {GC_SETUPS[r.gc_setup]}): "
+            f"{_pct(r.steady_fraction)} of ideal steady, {_pct(r.fraction)} overall; client CPU "
+            f"{_n(r.cpu_ms_per_step)} ms/step, GC {_n(r.gc_ms_per_step)} ms{at_small}. The ideal {_n(r.ideal)} "
+            f"steps/s needs {_n(r.cores_needed)} client cores (+{_n(r.server_cores_needed)} for the server); "
+            f"{r.workers} event loop{'s' if r.workers > 1 else ''} can do at most {_n(r.max_steps_s)} steps/s "
+            f"(= {_pct(min(r.max_steps_s / r.ideal, 9.99))} of ideal if perfectly pipelined). Used: client "
+            f"{_n(r.cores_used)} + server {_n(r.server_cores_used)} cores of {r.cores}; step period "
+            f"{_n(r.step_period_s)} s against {b.latency:g} s; lockstep model {_pct(r.lockstep_fraction)}.")
+    lines.append("- Lockstep: all episodes start together and asyncio interleaves their many small awaits round-robin, "
+                 "so a wave of requests leaves only when the wave's CPU work is done; the period then tends to "
+                 "latency + episodes per loop x CPU per step. Splitting the episodes over two loops halves that "
+                 "term, if each loop gets a core.")
+    for r in b.extras:
+        same = next((u for u in big if u.workers == r.workers), None)
+        versus = (f" (vs {_n(same.cpu_ms_per_step)} ms, GC {_n(same.gc_ms_per_step)} ms, "
+                  f"{_pct(same.steady_fraction)} with {GC_SETUPS[same.gc_setup]})" if same is not None else "")
+        lines.append(f"- {r.label}: CPU {_n(r.cpu_ms_per_step)} ms/step, GC {_n(r.gc_ms_per_step)} ms/step "
+                     f"(runs {'/'.join(map(str, r.gc_collections))}), {_pct(r.steady_fraction)} of ideal steady"
+                     f"{versus}.")
     if b.profile is not None:
         layers = dict(b.profile.layers)
         http = sum(layers.get(k, 0.0) for k in ("litellm", "openai", "httpx", "httpx2", "aiohttp", "httpcore"))
         ours = sum(t for k, t in layers.items() if k.startswith("impress_sim"))
         graph = sum(layers.get(k, 0.0) for k in ("langgraph", "langchain_core"))
-        lines.append(f"- Client CPU by layer (profiled, {b.profile_n} episodes at zero latency): litellm + OpenAI "
-                     f"SDK + HTTP {_pct(http / b.profile.total_us)}, langgraph + langchain-core "
-                     f"{_pct(graph / b.profile.total_us)}, impress_sim {_pct(ours / b.profile.total_us)}, "
-                     f"pydantic {_pct(layers.get('pydantic', 0.0) / b.profile.total_us)}.")
+        lines.append(f"- Client CPU by layer (profiled, {b.profile_n} episodes through run_jobs at zero latency, tuned "
+                     f"GC): litellm + OpenAI SDK + HTTP {_pct(http / b.profile.total_us)}, langgraph + "
+                     f"langchain-core {_pct(graph / b.profile.total_us)}, impress_sim "
+                     f"{_pct(ours / b.profile.total_us)}, pydantic "
+                     f"{_pct(layers.get('pydantic', 0.0) / b.profile.total_us)}.")
     return lines
 
 
@@ -922,26 +1097,34 @@ def readme_figures(result: BenchResult) -> list[str]:
         )
         lines.append(
             f"- Our extra {_n(a.us['ours'] - a.us['bare'])} µs/step over bare: graph compile per episode "
-            f"{_n(a.compile_us)}, tool schemas rebuilt per episode {_n(a.schemas_us)}, World() {_n(a.world_us)}, "
+            f"{_n(a.compile_us)}, tool schemas (cached) {_n(a.schemas_us)}, World() {_n(a.world_us)}, "
             f"env step (diff, detectors, NPCs, record) {_n(a.env_us)}, remainder {a.remainder_us:.0f}."
         )
     b = result.concurrency
     if b is not None:
         big = b.largest
-        plain = [r for r in b.runs if not r.gc_frozen]
-        ok = "meets" if big.steady_fraction >= CONCURRENCY_TARGET else "MISSES"
-        target = (f"{ok} the >= {_pct(CONCURRENCY_TARGET)} at N={big.n} target" if big.n >= max(CONCURRENCY)
-                  else f"the >= {_pct(CONCURRENCY_TARGET)} target is for N={max(CONCURRENCY)}")
-        per_n = ", ".join(f"N={r.n} {_pct(r.steady_fraction)} ({_n(r.steady_throughput)} steps/s)" for r in plain)
-        lines.append(
-            f"- Concurrency (litellm over HTTP to a local server in its own process, {b.latency:g} s latency, "
-            f"steady rate after start-up, share of ideal N/latency): {per_n}; {target}."
-        )
-        lines.append(
-            f"- Client CPU per step {_n(big.cpu_ms_per_step)} ms at N={big.n} (GC {_n(big.gc_ms_per_step)} ms): one "
-            f"event loop tops out near {_n(big.max_steps_s)} steps/s, while {big.n} episodes at {b.latency:g} s "
-            f"need {_n(big.cores_needed)} cores' worth."
-        )
+        n = big[0].n
+        cores = big[0].cores
+        for w in sorted({r.workers for r in b.user_runs}):
+            rows = [r for r in b.user_runs if r.workers == w]
+            per_n = ", ".join(f"N={r.n} {_pct(r.steady_fraction)} ({_n(r.steady_throughput)} steps/s)" for r in rows)
+            lines.append(
+                f"- Concurrency, workers={w} (run_jobs, {GC_SETUPS[user_gc(w)]}; litellm over HTTP to a local server "
+                f"in its own process, {b.latency:g} s latency; steady rate after start-up, share of ideal "
+                f"N/latency; {cores} cores shared by server and client): {per_n}."
+            )
+        if n >= max(CONCURRENCY):
+            verdicts = "; ".join(
+                f"workers={r.workers} {'meets' if r.steady_fraction >= CONCURRENCY_TARGET else 'MISSES'} it "
+                f"({_pct(r.steady_fraction)})" for r in big)
+            lines.append(f"- Target >= {_pct(CONCURRENCY_TARGET)} of ideal at N={n}: {verdicts}.")
+        else:
+            lines.append(f"- The >= {_pct(CONCURRENCY_TARGET)} target is for N={max(CONCURRENCY)}.")
+        cpu = ", ".join(f"workers={r.workers} {_n(r.cpu_ms_per_step)} ms (GC {_n(r.gc_ms_per_step)} ms; "
+                        f"{_n(r.cores_used)} client + {_n(r.server_cores_used)} server cores used)" for r in big)
+        lines.append(f"- Client CPU per step at N={n}: {cpu}; one event loop tops out near "
+                     f"{_n(1000 / big[0].cpu_ms_per_step)} steps/s, while {n} episodes at {b.latency:g} s need "
+                     f"{_n(big[0].cores_needed)} client cores' worth.")
     return lines
 
 
@@ -984,7 +1167,8 @@ def render(result: BenchResult, plain: bool = False) -> None:
         text += profile_lines("(a) cProfile of ours", result.overhead.profile)
     if b is not None:
         if b.profile is not None:
-            title = f"(b) cProfile of the client ({b.profile_n} concurrent episodes, zero latency)"
+            title = (f"(b) cProfile of the client ({b.profile_n} concurrent episodes through run_jobs, zero latency, "
+                     "tuned GC)")
             text += profile_lines(title, b.profile, top=6)
         text += diagnosis(b)
     for line in text:
@@ -999,13 +1183,15 @@ def render(result: BenchResult, plain: bool = False) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (about half a minute)")
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (about a minute)")
     parser.add_argument("--rounds", type=int, help=f"(a) rounds (default {DEFAULT_ROUNDS}, quick {QUICK_ROUNDS})")
     parser.add_argument("--episodes", type=int, help="(a) episode slots per round")
     parser.add_argument("--concurrency", help="(b) comma-separated N (default 16,64,256; quick 8,32)")
     parser.add_argument("--latency", type=float, help=f"(b) server latency in s (default {LATENCY:g}, quick "
                                                       f"{QUICK_LATENCY:g})")
-    parser.add_argument("--no-freeze", action="store_true", help="(b) skip the gc.freeze() rerun of the largest N")
+    parser.add_argument("--workers", help="(b) comma-separated client worker counts (default 1,2)")
+    parser.add_argument("--no-extras", action="store_true",
+                        help="(b) skip the extra GC set-ups at the largest N (default GC; tune_gc after import)")
     parser.add_argument("--only", choices=("a", "b"), help="run one part only")
     parser.add_argument("--plain", action="store_true", help="plain-text tables instead of rich")
     args = parser.parse_args(argv)
@@ -1026,7 +1212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result.concurrency = run_concurrency(
             ns=ns,
             latency=args.latency if args.latency is not None else (QUICK_LATENCY if quick else LATENCY),
-            freeze=not (quick or args.no_freeze),
+            workers=tuple(int(w) for w in args.workers.split(",") if w.strip()) if args.workers else WORKERS,
+            extras=not (quick or args.no_extras),
             profile_n=QUICK_PROFILE_N if quick else PROFILE_N,
             progress=say,
         )

@@ -49,15 +49,35 @@ def test_overhead_smallest_configuration(bench: ModuleType) -> None:
     assert p.ours_cumulative and p.top_self
 
 
-def test_concurrency_smallest_configuration(bench: ModuleType) -> None:
-    b = bench.run_concurrency(ns=(2,), latency=0.05, freeze=False, profile_n=1)
+def test_measured_run_jobs_keeps_each_step_and_restores_run_jobs(bench: ModuleType) -> None:
+    """The bench's wrapper of batch.run_jobs, in this process, on the offline replay (no server)."""
+    import asyncio
 
-    assert [r.n for r in b.runs] == [2] and b.frozen is None and b.largest is b.runs[0]
+    from impress_sim import batch
+
+    plain = batch.run_episode
+    jobs = batch.jobs_for({"world": "corporate_shutdown", "model": "reference/misaligned"}, range(3))
+    report = asyncio.run(bench._measured_run_jobs(jobs, 2))
+
+    assert batch.run_episode is plain
+    assert report.jobs == 3 and report.concurrency == 2 and report.steps == [10, 10, 10] and not report.errors
+    assert [len(s) for s in report.stamps] == [10, 10, 10]
+    assert all(report.started <= s[0] and s == sorted(s) and s[-1] <= report.ended for s in report.stamps)
+    assert report.http_requests == 0 and report.cpu_s > 0 and len(report.gc_collections) == 3
+
+
+def test_concurrency_smallest_configuration(bench: ModuleType) -> None:
+    # Two worker processes (the multi-process path); workers=1 is the same code with one.
+    b = bench.run_concurrency(ns=(2,), latency=0.05, workers=(2,), extras=False, profile_n=1)
+
+    assert [(r.n, r.workers, r.per_worker) for r in b.runs] == [(2, 2, 1)] and b.extras == []
+    assert b.largest == b.runs and b.best is b.runs[0]
     r = b.runs[0]
-    assert r.steps == 20 and r.http_requests == 20 and r.latency == 0.05 and not r.gc_frozen
+    assert r.steps == 20 and r.http_requests == 20 and r.latency == 0.05 and r.user_path
+    assert r.gc_setup == bench.user_gc(2) == "before_import" and r.cores >= 1
     for f in fields(r):
         value = getattr(r, f.name)
-        if f.name in ("gc_ms_per_step", "server_cpu_ms_per_request"):  # may legitimately round to zero
+        if f.name in ("gc_ms_per_step", "server_cpu_ms_per_request", "server_cores_used"):  # may round to zero
             assert isinstance(value, float) and math.isfinite(value) and value >= 0, f.name
         elif f.type in ("float", float):
             assert positive(value), f.name
