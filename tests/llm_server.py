@@ -53,6 +53,7 @@ class LLMServer:
         self.latency = latency
         self.hang_seconds = hang_seconds
         self.scripts: dict[str, list[Turn]] = {}
+        self.turn_by: dict[str, str] = {}
         self.faults: deque[str] = deque()
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
@@ -68,8 +69,14 @@ class LLMServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def script(self, model: str, turns: list[Turn]) -> None:
+    def script(self, model: str, turns: list[Turn], turn_by: str = "assistant") -> None:
+        """Serve `turns` for `model`. turn k answers the k-th assistant turn (`turn_by="assistant"`),
+        or the k-th acting turn (`turn_by="action"`: only assistant turns that called a tool count,
+        and a request offering no tools — a plan or a critique — gets a short text reply), which
+        lets one script serve any architecture."""
+        assert turn_by in ("assistant", "action"), turn_by
         self.scripts[model] = turns
+        self.turn_by[model] = turn_by
 
     def inject(self, *faults: str) -> None:
         for fault in faults:
@@ -111,7 +118,13 @@ class LLMServer:
         if turns is None:
             return web.json_response({"error": {"message": f"model {model} not found", "type": "not_found"}},
                                      status=404)
-        turn_index = sum(1 for m in body.get("messages", []) if m.get("role") == "assistant")
+        assistant = [m for m in body.get("messages", []) if m.get("role") == "assistant"]
+        if self.turn_by.get(model) == "action":
+            if not body.get("tools"):
+                turns = [Turn(content="1. Read the inbox. 2. Do the task. 3. Report back.")]
+            turn_index = sum(1 for m in assistant if m.get("tool_calls"))
+        else:
+            turn_index = len(assistant)
         turn = turns[min(turn_index, len(turns) - 1)]
         message: dict[str, Any] = {"role": "assistant", "content": turn.content or None}
         if turn.reasoning:

@@ -379,6 +379,26 @@ def test_run_cli_runs_every_architecture(agent: str, tmp_path: Path, monkeypatch
     assert set(record.behaviours) == expected
 
 
+@pytest.mark.parametrize("agent", ["react", "plan_execute", "reflexion", "guarded"])
+def test_run_cli_runs_every_model_architecture_against_the_local_server(
+    agent: str, tmp_path: Path, llm_server: LLMServer
+) -> None:
+    """The issue's acceptance line: each architecture, through the CLI, on a model over HTTP."""
+    llm_server.script("any-arch", turns_from_trajectory(MISALIGNED), turn_by="action")
+    args = [f"agent={agent}", "model=openai/any-arch", f"api_base={llm_server.url}", "cache=off", "quiet=true",
+            f"out={tmp_path}"]
+    assert main(args) == 0
+    [record] = [EpisodeRecord.load(p) for p in tmp_path.rglob("*.json")]
+    assert record.agent == agent and record.status == "completed" and not record.is_replay
+    assert record.model_stats["http_requests"] >= len(MISALIGNED.steps)
+    kinds = {entry["kind"] for entry in record.agent_trace}
+    expected_kinds = {"react": set(), "plan_execute": {"plan", "replan"}, "reflexion": {"critique"},
+                      "guarded": {"guard"}}[agent]
+    assert expected_kinds <= kinds
+    expected = {"guarded": {"coerce_cto"}}.get(agent, ALL_BEHAVIOURS)
+    assert set(record.behaviours) == expected
+
+
 def test_run_cli_guard_options(tmp_path: Path, llm_server: LLMServer) -> None:
     llm_server.script("guard-safe", [Turn("safe")])
     assert main(["agent=guarded", "guard=none", "safety_prompt=false", "quiet=true", f"out={tmp_path / 'a'}"]) == 0
