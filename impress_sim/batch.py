@@ -19,10 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from impress_sim.agents.cache import ResponseCache
 from impress_sim.agents.llm import LLMSettings
 from impress_sim.envs.loader import load_world
 from impress_sim.episode import run_episode
+from impress_sim.judge.config import JudgeConfig
+from impress_sim.llm_cache import ResponseCache
 from impress_sim.record import EpisodeRecord
 
 OnDone = Callable[[EpisodeRecord], None]
@@ -42,6 +43,8 @@ class EpisodeJob(BaseModel):
     seed: int = 0
     max_tool_calls: int | None = None
     cache_path: str | None = None
+    interview: bool = False
+    judge: JudgeConfig | None = None
 
 
 def tune_gc_for_many_episodes() -> None:
@@ -74,6 +77,8 @@ async def run_jobs(jobs: list[EpisodeJob], concurrency: int = 16, on_done: OnDon
                 max_tool_calls=job.max_tool_calls,
                 settings=job.settings,
                 cache=cache,
+                interview=job.interview,
+                judge=job.judge,
             )
             if on_done is not None:
                 on_done(record)

@@ -7,7 +7,8 @@ names the valid keys — never a traceback.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -20,16 +21,47 @@ class UsageError(Exception):
     """A mistake on the command line; the message says how to fix it."""
 
 
+def _group(annotation: Any) -> type[BaseModel] | None:
+    """The model of a nested key group (`judge.model=...`), if the field is one."""
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every settable key, nested groups spelled out (`judge.model`)."""
+    out: list[str] = []
+    for name, field in model.model_fields.items():
+        group = _group(field.annotation)
+        out += keys(group, f"{prefix}{name}.") if group else [f"{prefix}{name}"]
+    return out
+
+
+def _valid_keys_at(model: type[BaseModel], loc: Sequence[int | str]) -> str:
+    """The valid keys of the group holding the unknown key at `loc` (the top level, or e.g. judge.)."""
+    prefix = ""
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        group = _group(field.annotation) if field is not None else None
+        if group is None:
+            break
+        model, prefix = group, f"{prefix}{part}."
+    return ", ".join(keys(model, prefix))
+
+
 def usage(model: type[BaseModel], command: str) -> str:
     lines = [f"usage: {command} [key=value ...]", "", "keys:"]
     for name, field in model.model_fields.items():
-        default = field.default if field.default is not None else "—"
+        group = _group(field.annotation)
+        if group is not None:
+            lines += [f"  {name}.{line.strip()}" for line in usage(group, command).splitlines()[3:]]
+            continue
+        default = field.get_default(call_default_factory=True)
+        default = "—" if default is None else default
         lines.append(f"  {name:<12} {field.description or ''} (default: {default})")
     return "\n".join(lines)
 
 
 def parse_overrides(model: type[C], args: list[str]) -> C:
-    valid = ", ".join(model.model_fields)
+    valid = ", ".join(keys(model))
     for arg in args:
         if "=" not in arg:
             raise UsageError(f"expected key=value, got {arg!r}; valid keys: {valid}")
@@ -44,7 +76,7 @@ def parse_overrides(model: type[C], args: list[str]) -> C:
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
             if err["type"] == "extra_forbidden":
-                problems.append(f"unknown key {key!r}; valid keys: {valid}")
+                problems.append(f"unknown key {key!r}; valid keys: {_valid_keys_at(model, err['loc'])}")
             else:
                 problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
         raise UsageError("; ".join(problems)) from None

@@ -1,8 +1,9 @@
 """Run one episode: a world, an agent architecture, a model -> an `EpisodeRecord`.
 
 This is the orchestration layer (`run` and later `sweep` call it); it is the only module that
-knows about worlds, agents and records at once. A failure inside the agent or the model is
-recorded as an episode with status `error` — never as a finished, aligned episode.
+knows about worlds, agents, judges and records at once. A failure inside the agent or the model is
+recorded as an episode with status `error` — never as a finished, aligned episode. Optionally the
+agent is interviewed afterwards (`interview=True`), and the record is judged (`judge=`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from impress_sim.agents.cache import ResponseCache
 from impress_sim.agents.llm import LiteLLMChatModel, LLMSettings
 from impress_sim.agents.messages import message_dict
 from impress_sim.agents.registry import Architecture, is_replay, make_architecture, make_model
 from impress_sim.agents.session import EpisodeSession, StepListener
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.world import World
+from impress_sim.interview import interview as ask_interview
+from impress_sim.judge import JudgeConfig, judge_episode
+from impress_sim.llm_cache import ResponseCache
 from impress_sim.record import EndedBy, EpisodeRecord, Status, TaskCheckOutcome
 
 
@@ -35,9 +38,13 @@ async def run_episode(
     listener: StepListener | None = None,
     settings: LLMSettings | None = None,
     cache: ResponseCache | None = None,
+    interview: bool = False,
+    judge: JudgeConfig | None = None,
 ) -> EpisodeRecord:
     """One episode of `loaded` with `agent` (a registered name, configured by `agent_options`, or a
-    ready-made architecture instance) on `model`."""
+    ready-made architecture instance) on `model`. With `interview`, the world's interviewer NPC then
+    asks the agent what it did (not for `agent=human`, nor after an error); with `judge`, the record
+    gets its combined verdict (`JudgeConfig()` is the state judge alone)."""
     if isinstance(agent, str):
         architecture = make_architecture(agent, **(agent_options or {}))
     elif agent_options:
@@ -59,6 +66,11 @@ async def run_episode(
     except Exception as exc:  # the agent or its model failed: record it, never call it aligned
         error = f"{type(exc).__name__}: {exc}"
 
+    asked = None
+    if interview and error is None and architecture.name != "human":
+        asked = await ask_interview(chat_model, loaded.spec, messages)
+    interview_record, interview_turn = asked if asked is not None else (None, [])
+
     findings = [f for s in session.steps for f in s.findings]
     checks = world.task_checks()
     ended_by: EndedBy
@@ -73,11 +85,11 @@ async def run_episode(
     else:
         status, ended_by = "completed", "agent_stopped"
     usage: dict[str, int] = {}
-    for m in messages:
+    for m in [*messages, *interview_turn]:
         for key, value in (getattr(m, "usage_metadata", None) or {}).items():
             if isinstance(value, int):
                 usage[key] = usage.get(key, 0) + value
-    return EpisodeRecord(
+    record = EpisodeRecord(
         episode_id=f"{loaded.spec.id}-{seed}-{uuid.uuid4().hex[:8]}",
         world_id=loaded.spec.id,
         world_hash=loaded.content_hash,
@@ -104,4 +116,9 @@ async def run_episode(
         token_usage=usage,
         model_settings=settings.model_dump(exclude={"model"}) if settings and not is_replay(model) else {},
         model_stats=chat_model.stats.model_dump() if isinstance(chat_model, LiteLLMChatModel) else {},
+        interview=interview_record,
     )
+    if judge is not None:
+        record.verdict = await judge_episode(loaded, record, judge.llm_settings(), judge.policy, cache,
+                                             reasks=judge.reasks)
+    return record

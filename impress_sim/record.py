@@ -51,6 +51,15 @@ class TaskCheckOutcome(_Record):
     passed: bool
 
 
+class Interview(_Record):
+    """The follow-up interview: an NPC asks the agent what it did and why; the agent's answer."""
+
+    asker: str = Field(description="The NPC id who asked.")
+    question: str
+    answer: str = ""
+    error: str | None = Field(None, description="Set when the agent's model could not answer.")
+
+
 class EpisodeRecord(_Record):
     schema_version: int = SCHEMA_VERSION
     episode_id: str
@@ -81,13 +90,16 @@ class EpisodeRecord(_Record):
     token_usage: dict[str, int] = Field(default_factory=dict)
     model_settings: dict[str, Any] = Field(default_factory=dict, description="Decoding settings as sent.")
     verdict: CombinedVerdict | None = Field(None, description="The judges' labels, when the episode was judged.")
+    interview: Interview | None = Field(None, description="The follow-up interview, when one was asked for.")
     model_stats: dict[str, float] = Field(
         default_factory=dict, description="HTTP requests, cache hits, retries, cost (USD) of the episode."
     )
 
     def save(self, directory: Path) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{self.episode_id}.json"
+        return self.save_as(directory / f"{self.episode_id}.json")
+
+    def save_as(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
         tmp.replace(path)  # atomic: a crash never leaves a half-written record

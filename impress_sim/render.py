@@ -13,6 +13,7 @@ from rich.text import Text
 from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.world import StepResult
 from impress_sim.record import EpisodeRecord, StepRecord
+from impress_sim.verdict import CombinedVerdict, JudgeVerdict
 
 MAX_OBS = 1200
 MAX_VALUE = 90
@@ -99,9 +100,59 @@ def render_summary(console: Console, record: EpisodeRecord, path: str | None = N
         table.add_row("", f"step {f.step}: {f.behaviour} ({f.motive}, {f.risk_type}, {f.severity}) — {f.evidence}")
     if record.error:
         table.add_row("error", f"[red]{record.error}[/red]")
+    if record.verdict is not None:
+        add_verdict_rows(table, record)
     if path:
         table.add_row("record", path)
-    console.print(Panel(table, title="Episode summary", border_style="red" if record.misaligned else "green"))
+    flagged = record.verdict.misaligned if record.verdict is not None else record.misaligned
+    console.print(Panel(table, title="Episode summary", border_style="red" if flagged else "green"))
+
+
+def _judge_line(verdict: JudgeVerdict) -> str:
+    if verdict.error is not None:
+        return f"{verdict.judge}: [yellow]no verdict ({verdict.error})[/yellow]"
+    acted = ", ".join(sorted(verdict.acted)) or "nothing"
+    task = "" if verdict.task_completed is None else f"; task {'done' if verdict.task_completed else 'not done'}"
+    return f"{verdict.judge}: acted {acted}{task}"
+
+
+def add_verdict_rows(table: Table, record: EpisodeRecord) -> None:
+    """The combined verdict: label, each counted behaviour with its citations, judges, disagreements."""
+    verdict: CombinedVerdict | None = record.verdict
+    if verdict is None:
+        return
+    label = "[bold red]MISALIGNED[/bold red]" if verdict.misaligned else "[green]aligned[/green]"
+    extra = f" · severity {verdict.severity}" if verdict.severity else ""
+    review = " · [bold yellow]NEEDS REVIEW[/bold yellow]" if verdict.needs_review else ""
+    table.add_row("verdict", f"{label} (policy {verdict.policy}){extra}{review}")
+    for behaviour in verdict.behaviours:
+        cited = [c for c in verdict.citations if c.behaviour == behaviour]
+        table.add_row("", Text(f"{behaviour}: " + "; ".join(
+            f"step {c.step} [{c.judge}] {_short(c.quote, 120)!r}" for c in cited), style="red"))
+    for judge in verdict.judges:
+        table.add_row("judge", _judge_line(judge))
+    if verdict.considered:
+        table.add_row("considered", ", ".join(verdict.considered))
+    if verdict.eval_awareness is not None:
+        table.add_row("eval awareness", "yes" if verdict.eval_awareness else "no")
+    for line in verdict.disagreements:
+        table.add_row("disagreement", Text(line, style="yellow"))
+    for line in verdict.rejected_evidence:
+        table.add_row("rejected", Text(line, style="dim"))
+    if record.interview is not None:
+        said = record.interview.error or _short(record.interview.answer, 200)
+        by = f"{verdict.interview_label} ({verdict.interview_judge})" if verdict.interview_label else "unlabelled"
+        table.add_row("interview", Text(f"{by} — {record.interview.asker}: {said}"))
+
+
+def render_verdict(console: Console, record: EpisodeRecord, path: str | None = None) -> None:
+    """The combined verdict alone (re-judging)."""
+    table = Table(show_header=False, box=None)
+    add_verdict_rows(table, record)
+    if path:
+        table.add_row("record", path)
+    flagged = record.verdict is not None and record.verdict.misaligned
+    console.print(Panel(table, title=f"Verdict · {record.episode_id}", border_style="red" if flagged else "green"))
 
 
 def render_batch_summary(console: Console, records: list[EpisodeRecord], out: str) -> None:
@@ -112,6 +163,10 @@ def render_batch_summary(console: Console, records: list[EpisodeRecord], out: st
     table = Table(show_header=False, box=None)
     table.add_row("episodes", str(len(records)))
     table.add_row("misaligned (state detectors)", f"{sum(r.misaligned for r in records)}")
+    judged = [r.verdict for r in records if r.verdict is not None]
+    if judged:
+        table.add_row("misaligned (combined verdict)", f"{sum(v.misaligned for v in judged)}")
+        table.add_row("needs review", f"{sum(v.needs_review for v in judged)}")
     table.add_row("task done", f"{sum(r.task_done for r in records)}")
     table.add_row("errors", f"{sum(r.status == 'error' for r in records)}")
     for behaviour, count in behaviours.most_common():

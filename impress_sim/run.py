@@ -16,14 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from impress_sim.agents.cache import ResponseCache, default_cache_path
-from impress_sim.agents.llm import LLMSettings, ModelError
+from impress_sim.agents.llm import LLMSettings, ModelError, preflight
 from impress_sim.agents.registry import AgentConfigError, check_model, is_replay, make_architecture
 from impress_sim.batch import jobs_for, run_jobs_in_processes, tune_gc_for_many_episodes
 from impress_sim.cli import UsageError, parse_overrides, usage
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import LoadedWorld, WorldSpecError, load_world
 from impress_sim.episode import run_episode
+from impress_sim.judge.config import JudgeConfig
+from impress_sim.llm_cache import ResponseCache, default_cache_path
 from impress_sim.record import EpisodeRecord
 from impress_sim.render import render_batch_summary, render_briefing, render_header, render_step, render_summary
 
@@ -58,11 +59,18 @@ class RunConfig(BaseModel):
     guard_model: str | None = Field(None, description="agent=guarded: litellm model for guard=model")
     guard_api_base: str | None = Field(None, description="agent=guarded: server URL of the guard model")
     safety_prompt: bool | None = Field(None, description="agent=guarded: append the safety prompt (default: true)")
+    interview: bool = Field(False, description="after the episode, an NPC asks the agent what it did and why")
+    judge: JudgeConfig = Field(default_factory=JudgeConfig, description="judges (docs/judge.md)")
 
     @field_validator("cache", mode="before")
     @classmethod
     def _off(cls, value: object) -> object:
         return "off" if value is False else value  # `cache=off` arrives as YAML's false
+
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _judge_shorthand(cls, value: object) -> object:
+        return {"model": value} if isinstance(value, str) else value  # judge=<model> means judge.model=<model>
 
     def agent_options(self) -> dict[str, Any]:
         """The agent options that were set: passed to the architecture, which rejects foreign ones."""
@@ -102,13 +110,20 @@ def _plan(config: RunConfig) -> Plan:
     settings = config.llm_settings()
     check_model(config.model, loaded.spec, settings)
     architecture.preflight()
+    for judge_settings in config.judge.llm_settings():
+        try:
+            preflight(judge_settings)
+        except ModelError as exc:
+            raise ModelError(f"judge: {exc}") from None
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(config.out) / f"{stamp}-{loaded.spec.id}-{config.agent}"
     return Plan(loaded=loaded, factors=factors, architecture=architecture, settings=settings, out_dir=out_dir)
 
 
 def _cache_path(config: RunConfig) -> str | None:
-    return None if config.cache == "off" or is_replay(config.model) else config.cache
+    """The response cache, when any model is asked (a replayed agent asks none; an LLM judge does)."""
+    asks_models = not is_replay(config.model) or bool(config.judge.llm_models())
+    return None if config.cache == "off" or not asks_models else config.cache
 
 
 async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeRecord]:
@@ -130,6 +145,8 @@ async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[Epi
             max_tool_calls=config.max_steps,
             settings=plan.settings,
             cache=cache,
+            interview=config.interview,
+            judge=config.judge,
             listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
         )
         path = record.save(plan.out_dir)
@@ -144,6 +161,7 @@ def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeR
         "world": config.world, "agent": config.agent, "agent_options": config.agent_options(),
         "model": config.model, "settings": plan.settings, "variant": plan.factors,
         "max_tool_calls": config.max_steps, "cache_path": _cache_path(config),
+        "interview": config.interview, "judge": config.judge,
     }
     jobs = jobs_for(base, range(config.seed, config.seed + config.episodes))
     tune_gc_for_many_episodes()

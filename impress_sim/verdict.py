@@ -7,11 +7,16 @@ action was taken, `considered` that it appeared in visible reasoning but was not
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from impress_sim.taxonomy import Severity
+
+Policy = Literal["state_or_llm_with_evidence", "state_only", "state_and_llm"]
+POLICIES: tuple[Policy, ...] = get_args(Policy)
+# How the agent's answer to the follow-up interview relates to what the state shows it did.
+InterviewLabel = Literal["confession", "partial", "denial"]
 
 
 class _Model(BaseModel):
@@ -54,6 +59,8 @@ class JudgeVerdict(_Model):
     eval_awareness: bool | None = Field(None, description="The agent said it might be in a test.")
     severity: Severity | None = None
     rationale: str = ""
+    interview_label: InterviewLabel | None = Field(
+        None, description="The agent's interview answer against what it did (when it was interviewed).")
     error: str | None = Field(None, description="Set when the judge could not give a verdict.")
 
     @property
@@ -61,10 +68,19 @@ class JudgeVerdict(_Model):
         return {b.behaviour for b in self.behaviours if b.acted}
 
 
+class Citation(_Model):
+    """Why a behaviour counts in the combined verdict: which judge cited which step, with what quote."""
+
+    behaviour: str
+    judge: str
+    step: int = Field(ge=0)
+    quote: str = ""
+
+
 class CombinedVerdict(_Model):
     """Both judges' outputs kept with their provenance, and the label the policy derives from them."""
 
-    policy: Literal["state_or_llm_with_evidence", "state_only", "state_and_llm"] = "state_or_llm_with_evidence"
+    policy: Policy = "state_or_llm_with_evidence"
     misaligned: bool
     behaviours: list[str] = Field(description="Behaviours counted as acted under the policy.")
     considered: list[str] = Field(default_factory=list)
@@ -77,3 +93,6 @@ class CombinedVerdict(_Model):
     rejected_evidence: list[str] = Field(
         default_factory=list, description="LLM claims whose cited steps or quotes do not check against the record."
     )
+    citations: list[Citation] = Field(default_factory=list, description="The evidence behind each counted behaviour.")
+    interview_label: InterviewLabel | None = None
+    interview_judge: str | None = Field(None, description="Who labelled the interview: an LLM judge, or 'rule'.")

@@ -8,7 +8,6 @@ from typing import Any, Protocol
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from impress_sim.agents.cache import ResponseCache
 from impress_sim.agents.guarded import GuardedAgent
 from impress_sim.agents.human import HumanAgent
 from impress_sim.agents.llm import LiteLLMChatModel, LLMSettings, ModelError, preflight
@@ -18,6 +17,7 @@ from impress_sim.agents.reference import PREFIX, ReferenceChatModel
 from impress_sim.agents.reflexion import ReflexionAgent
 from impress_sim.agents.session import EpisodeSession
 from impress_sim.envs.spec import WorldSpec
+from impress_sim.llm_cache import ResponseCache
 
 
 class Architecture(Protocol):

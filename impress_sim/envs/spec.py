@@ -281,6 +281,31 @@ class TaskCheckSpec(_Spec):
         return self
 
 
+# ---- information flow --------------------------------------------------------------------------
+SINK_KINDS = ("email", "host", "chat", "url")
+
+
+class InformationPolicy(_Spec):
+    """Who may receive content carrying one label: sink globs such as `email:*@example.com`."""
+
+    allowed: list[str] = Field(
+        default_factory=list,
+        description="Sinks allowed to receive content with this label, as globs over sink names: "
+        "email:<address>, host:<name>, chat:<channel>, url:<host>. Anything else is a finding.",
+    )
+
+    @field_validator("allowed")
+    @classmethod
+    def _sink_globs(cls, v: list[str]) -> list[str]:
+        for i, glob in enumerate(v):
+            kind, sep, rest = glob.partition(":")
+            if not sep or not rest or kind not in SINK_KINDS:
+                raise ValueError(
+                    f"allowed.{i}: {glob!r} is not a sink glob; write <kind>:<glob> with kind one of {list(SINK_KINDS)}"
+                )
+        return v
+
+
 # ---- variants ----------------------------------------------------------------------------------
 class StatePatch(_Spec):
     op: Literal["set", "delete"]
@@ -354,6 +379,11 @@ class WorldSpec(_Spec):
     timeline: list[EventSpec] = Field(default_factory=list)
     behaviours: list[BehaviourSpec] = Field(min_length=1)
     detectors: list[DetectorSpec] = Field(min_length=1)
+    information_policy: dict[str, InformationPolicy] = Field(
+        default_factory=dict,
+        description="Label -> sinks allowed to receive content carrying it. A label without an entry may "
+        "flow anywhere (its flows are recorded as allowed, never as findings).",
+    )
     task_checks: list[TaskCheckSpec] = Field(
         min_length=1, description="How to tell the benign task was done. Empty is an error, never a pass."
     )
@@ -362,6 +392,8 @@ class WorldSpec(_Spec):
     trajectories: dict[str, Trajectory]
     end_conditions: list[EndCondition] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    interviewer: str | None = Field(
+        default=None, description="NPC id who asks the follow-up interview (interview=true); default: the first NPC.")
 
     @field_validator("trajectories")
     @classmethod
@@ -401,6 +433,33 @@ class WorldSpec(_Spec):
             self.resolve_variant(factors, where=f"variants.{name}")
         if self.agent.host not in self.initial_state.hosts:
             raise ValueError(f"agent.host: {self.agent.host!r} is not a host in initial_state.hosts")
+        used = self.content_labels()
+        for label in self.information_policy:
+            if label not in used:
+                raise ValueError(
+                    f"information_policy.{label}: no content in the world carries this label "
+                    f"(labels used: {sorted(used)})"
+                )
+        return self
+
+    def content_labels(self) -> set[str]:
+        """Every information label on initial files and emails, or set by a factor value's patches."""
+        init = self.initial_state
+        used = {label for h in init.hosts.values() for f in h.files.values() if isinstance(f, FileSpec)
+                for label in f.labels}
+        used |= {label for box in init.mailboxes.values() for folder in (box.inbox, box.sent, box.drafts)
+                 for m in folder for label in m.labels}
+        for axis in self.factors.values():
+            for value in axis.values.values():
+                for patch in value.patches:
+                    used |= _labels_in(patch.path, patch.value)
+        return used
+
+    @model_validator(mode="after")
+    def _interviewer_is_an_npc(self) -> WorldSpec:
+        npcs = [n.id for n in self.npcs]
+        if self.interviewer is not None and self.interviewer not in npcs:
+            raise ValueError(f"interviewer: {self.interviewer!r} is not an NPC id {npcs}")
         return self
 
     # ---- variants ------------------------------------------------------------------------
@@ -439,6 +498,24 @@ class WorldSpec(_Spec):
 
     def behaviour(self, behaviour_id: str) -> BehaviourSpec:
         return next(b for b in self.behaviours if b.id == behaviour_id)
+
+
+def _labels_in(path: str, value: Any) -> set[str]:
+    """Labels a patch writes: a `.../labels` value, or `labels` lists inside an entry it sets."""
+    if path.rstrip("/").endswith("/labels") and isinstance(value, list):
+        return {str(v) for v in value}
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            labels = node.get("labels")
+            if isinstance(labels, list):
+                found |= {str(v) for v in labels}
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def _unique(where: str, ids: list[str]) -> None:

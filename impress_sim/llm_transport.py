@@ -1,0 +1,240 @@
+"""One way to send a chat request through litellm: settings, preflight, retries, cache, usage.
+
+The agents' chat model (`impress_sim.agents.llm`) and the LLM judge (`impress_sim.judge.llm`)
+both call models through `complete`. It sits at the top level because `judge` must never import
+`agents`; it imports neither.
+
+- litellm is imported lazily (its import costs seconds) and always with the local cost map, so
+  nothing reaches the network unless a request is actually sent.
+- One retry policy: 429 (Retry-After honoured), 5xx, timeouts, connection errors and empty
+  replies are retried with exponential backoff and jitter; the OpenAI SDK's hidden retries are
+  switched off so every attempt is counted.
+- Replies are normalised to a small dict (text, tool calls, reasoning, usage, cost) and cached by
+  a hash of the full request (`impress_sim.llm_cache`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from impress_sim.llm_cache import ResponseCache, request_key
+
+if TYPE_CHECKING:
+    import types
+
+
+class ModelError(ValueError):
+    """A model that cannot be used as configured (unknown provider, no credentials, bad api_base)."""
+
+
+class EmptyResponseError(RuntimeError):
+    """The provider answered with no choices: a provider fault, retried like a 5xx."""
+
+
+class LLMSettings(BaseModel):
+    """Everything that shapes a request (and so the cache key), plus how to survive faults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    api_base: str | None = None
+    temperature: float = Field(0.7, ge=0, le=2, description="IMPRESS protocol default: 0.7")
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    seed: int | None = None
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    timeout: float = Field(60.0, gt=0, description="seconds per request")
+    retries: int = Field(4, ge=0, description="retries after the first attempt on 429/5xx/timeouts")
+    backoff: float = Field(1.0, ge=0, description="first backoff in seconds (doubles, with jitter)")
+    max_backoff: float = Field(30.0, ge=0)
+    tool_format: Literal["native", "text"] = Field(
+        "native", description="how an agent is offered tools (text: ReAct Action lines); unused by judges")
+
+    def request_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "temperature": self.temperature}
+        for name in ("top_p", "max_tokens", "seed", "reasoning_effort", "api_base"):
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = value
+        return params
+
+
+class UsageStats(BaseModel):
+    """What a caller's requests cost and how they were served (one instance per episode or judge)."""
+
+    http_requests: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+def litellm_module() -> types.ModuleType:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True  # a provider that lacks e.g. `seed` gets the request without it
+    return litellm
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, EmptyResponseError | asyncio.TimeoutError):
+        return True
+    litellm = litellm_module()
+    transient = (
+        litellm.RateLimitError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+        litellm.BadGatewayError,
+        litellm.Timeout,
+        litellm.APIConnectionError,
+    )
+    if isinstance(exc, transient):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    value = headers.get("retry-after") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def preflight(settings: LLMSettings) -> None:
+    """Fail before any episode starts if the model cannot possibly work as configured."""
+    litellm = litellm_module()
+    try:
+        litellm.get_llm_provider(settings.model, api_base=settings.api_base)
+    except Exception:
+        raise ModelError(
+            f"unknown model or provider {settings.model!r}: use a litellm model string such as "
+            "openai/gpt-4.1, anthropic/claude-sonnet-4-5, gemini/gemini-2.5-pro, ollama_chat/llama3.1, "
+            "hosted_vllm/<name> or openai/<name> with api_base=<OpenAI-compatible server>"
+        ) from None
+    if settings.api_base:
+        url = urlparse(settings.api_base)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ModelError(f"api_base {settings.api_base!r} is not an http(s) URL like http://127.0.0.1:8000/v1")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname, port), timeout=3).close()
+        except OSError as exc:
+            raise ModelError(f"cannot reach api_base {settings.api_base}: {exc.strerror or exc}") from None
+        return
+    env = litellm.validate_environment(settings.model)
+    if not env.get("keys_in_environment", True):
+        missing = ", ".join(env.get("missing_keys", [])) or "credentials"
+        raise ModelError(f"model {settings.model!r} needs {missing} in the environment (or pass api_base=...)")
+
+
+async def complete(
+    request: dict[str, Any],
+    settings: LLMSettings,
+    *,
+    stats: UsageStats,
+    cache: ResponseCache | None = None,
+    rng: random.Random | None = None,
+) -> dict[str, Any]:
+    """The normalised reply to `request`: from the cache, or sent with retries (and then cached).
+
+    Usage (tokens, cost) is counted in `stats` whether or not the reply came from the cache.
+    """
+    # Hashing the full request (~0.1 ms at 10-15 kB) is only needed to look it up or store it.
+    key = request_key(request) if cache is not None else ""
+    reply = cache.get(key) if cache is not None else None
+    if reply is not None:
+        stats.cache_hits += 1
+    else:
+        reply = await _call_with_retries(request, settings, stats, rng or random.Random(0))
+        if cache is not None:
+            cache.put(key, reply)
+    stats.input_tokens += reply["usage"].get("input_tokens", 0)
+    stats.output_tokens += reply["usage"].get("output_tokens", 0)
+    stats.cost_usd += reply.get("cost_usd", 0.0)
+    return reply
+
+
+async def _call_with_retries(
+    request: dict[str, Any], settings: LLMSettings, stats: UsageStats, rng: random.Random
+) -> dict[str, Any]:
+    litellm = litellm_module()
+
+    def wait(state: RetryCallState) -> float:
+        stats.retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = _retry_after(exc)
+        if hinted is not None:
+            return min(hinted, settings.max_backoff)
+        base = settings.backoff * (2 ** (state.attempt_number - 1))
+        return float(min(base, settings.max_backoff) * (0.5 + rng.random() / 2))
+
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(_retryable),
+        stop=stop_after_attempt(settings.retries + 1),
+        wait=wait,
+        reraise=True,
+    ):
+        with attempt:
+            stats.http_requests += 1
+            response = await litellm.acompletion(
+                **request,
+                timeout=settings.timeout,
+                max_retries=0,  # the OpenAI SDK's own retries would hide faults from our count
+                num_retries=0,
+                api_key=_local_api_key(litellm, settings),
+            )
+            if not getattr(response, "choices", None):
+                raise EmptyResponseError(f"{settings.model} returned no choices")
+            return _normalise(litellm, response, settings.model)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _local_api_key(litellm: types.ModuleType, settings: LLMSettings) -> str | None:
+    """Local OpenAI-compatible servers need no key, but the OpenAI SDK insists on one."""
+    if not settings.api_base:
+        return None
+    if litellm.validate_environment(settings.model).get("keys_in_environment", False):
+        return None
+    return "sk-local-no-key"
+
+
+def _normalise(litellm: types.ModuleType, response: Any, model: str) -> dict[str, Any]:
+    """The parts of a response we keep (and cache): text, tool calls, reasoning, usage, cost."""
+    message = response.choices[0].message
+    calls = [
+        {"id": c.id, "name": c.function.name, "arguments": c.function.arguments or ""}
+        for c in (getattr(message, "tool_calls", None) or [])
+    ]
+    usage = getattr(response, "usage", None)
+    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+    if cost is None:  # litellm did not price it on the way in: ask once, 0 for unpriced models
+        try:
+            cost = litellm.completion_cost(completion_response=response)
+        except Exception:
+            cost = 0.0
+    return {
+        "content": message.content or "",
+        "tool_calls": calls,
+        "reasoning": getattr(message, "reasoning_content", None) or "",
+        "usage": {
+            "input_tokens": getattr(usage, "prompt_tokens", 0) or 0,
+            "output_tokens": getattr(usage, "completion_tokens", 0) or 0,
+        },
+        "cost_usd": float(cost or 0.0),
+        "model": getattr(response, "model", model),
+    }
