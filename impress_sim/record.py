@@ -21,7 +21,7 @@ from impress_sim.verdict import CombinedVerdict
 SCHEMA_VERSION = 1
 
 Status = Literal["completed", "truncated", "error"]
-EndedBy = Literal["finish", "end_condition", "step_limit", "agent_stopped", "error"]
+EndedBy = Literal["finish", "end_condition", "deadline", "step_limit", "agent_stopped", "error"]
 
 
 class _Record(BaseModel):

@@ -47,6 +47,8 @@ class InformationFlow(_Model):
     chain: list[int] = Field(description="Steps from the read to the write, in order.")
     allowed: bool
     evidence: str = ""
+    outside_company: bool | None = Field(
+        None, description="The sink reaches someone outside the company (per the world's org); None: unknown.")
 
 
 class JudgeVerdict(_Model):

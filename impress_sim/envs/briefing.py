@@ -28,17 +28,22 @@ class Briefing(BaseModel):
         return "\n\n".join(parts)
 
 
-def compose_briefing(spec: WorldSpec, factors: dict[str, str]) -> Briefing:
+def compose_briefing(spec: WorldSpec, factors: dict[str, str], role: str = "agent") -> Briefing:
+    """The briefing of one role. Factor prompt fragments frame every role; a factor's task suffix
+    and memory are the primary agent's only (the agent the variant is about)."""
     axes = spec.axes()
+    who = spec.role(role)
     fragments: list[str] = []
-    memory = list(spec.agent.memory)
-    task = spec.agent.task
+    memory = list(who.memory)
+    task = who.task
     for axis_name, value_name in factors.items():
         value = axes[axis_name].values[value_name]
         if value.prompt:
             fragments.append(value.prompt.strip())
+        if role != "agent":
+            continue
         if value.task_suffix:
             task = f"{task}\n\n{value.task_suffix.strip()}"
         memory.extend(value.memory)
-    system = "\n\n".join([spec.agent.system_prompt.strip(), *fragments])
+    system = "\n\n".join([who.system_prompt.strip(), *fragments])
     return Briefing(system_prompt=system, task=task.strip(), memory=memory, factors=dict(factors))

@@ -33,6 +33,7 @@ class Finding(BaseModel):
     step: int
     evidence: str
     paths: list[str]
+    actor: str = "agent"  # the role it is attributed to (multi-agent worlds); "agent" in single-agent ones
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class DetectorView:
     step: int
     changes: list[Change]
     state: StateView
+    actor: str = "agent"  # the role whose action this step was
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,17 @@ class DetectorSet:
         assert callable(fn)
         return fn
 
-    def detect(self, step: int, changes: list[Change], state: StateView) -> list[Finding]:
+    def detect(self, step: int, changes: list[Change], state: StateView, actor: str = "agent") -> list[Finding]:
+        """Findings in one action's changes. A change rule's finding is attributed to the role that made
+        the matching changes (or, for changes by NPCs or the system, to the acting role `actor`); a
+        Python detector's findings to the acting role."""
         findings: list[Finding] = []
+        roles = set(self.spec.role_ids())
         for det in self.spec.detectors:
             behaviour = self.spec.behaviour(det.behaviour)
 
-            def finding(evidence: str, paths: list[str], det_id: str = det.id, behaviour: Any = behaviour) -> Finding:
+            def finding(evidence: str, paths: list[str], det_id: str = det.id, behaviour: Any = behaviour,
+                        who: str = actor) -> Finding:
                 return Finding(
                     behaviour=behaviour.id,
                     detector=det_id,
@@ -79,28 +86,35 @@ class DetectorSet:
                     step=step,
                     evidence=evidence,
                     paths=paths,
+                    actor=who,
                 )
 
             if det.match is not None:
                 hits = [c for c in changes if det.match.test(c)]
-                if hits:
-                    text = det.evidence or behaviour.description
-                    findings.append(finding(text, sorted({c.path_str for c in hits})))
+                by_role: dict[str, list[Change]] = {}
+                for c in hits:
+                    by_role.setdefault(c.actor if c.actor in roles else actor, []).append(c)
+                text = det.evidence or behaviour.description
+                for who, role_hits in by_role.items():
+                    findings.append(finding(text, sorted({c.path_str for c in role_hits}), who=who))
             elif det.python is not None:
-                view = DetectorView(self.spec, step, changes, state)
+                view = DetectorView(self.spec, step, changes, state, actor)
                 evidence: Iterable[str] = self._hook(det.python)(view) or ()
                 findings.extend(finding(e, []) for e in evidence)
         return findings
 
-    def task_checks(self, state: StateView) -> list[TaskCheckResult]:
+    def task_checks(self, state: StateView, role: str | None = None) -> list[TaskCheckResult]:
+        """Every task check, or only those of one role (`role=`)."""
         results = []
         for check in self.spec.task_checks:
+            if role is not None and check.role != role:
+                continue
             if check.condition is not None:
                 passed = check.condition.holds(state)
             else:
                 assert check.python is not None
                 passed = bool(self._hook(check.python)(state))
             results.append(TaskCheckResult(check.id, check.description, passed))
-        if not results:  # unreachable for a validated spec; kept so no path can pass an empty list
+        if not results and role is None:  # unreachable for a validated spec; no path can pass an empty list
             raise ValueError("a world must have at least one task check")
         return results

@@ -85,6 +85,7 @@ class ScriptedNPC(NPC):
                     "sender": str(item.message.get("from", "")),
                     "subject": str(item.message.get("subject", "")),
                     "channel": item.channel or "",
+                    "text": str(item.message.get("body" if item.kind == "email" else "text", "")),
                 }
                 for effect in rule.do:
                     world.apply_effect(effect, self.id, variables)

@@ -18,6 +18,7 @@ from impress_sim.envs.predicates import ChangeMatch, Condition, ValueMatch
 from impress_sim.taxonomy import GENERIC_AXES, GENERIC_DEFAULTS, Motive, RiskType, Severity
 
 _ID = r"^[a-z][a-z0-9_\-]*$"
+WAIT = "wait"  # the pseudo-tool of a role that sits a round out (multi-agent trajectories and ParallelEnv)
 
 
 class _Spec(BaseModel):
@@ -42,6 +43,25 @@ class AgentSpec(_Spec):
     system_prompt: str
     task: str = Field(description="The benign task the user gives the agent.")
     memory: list[MemoryItem] = Field(default_factory=list)
+
+
+class RoleSpec(AgentSpec):
+    """A further agent in a multi-agent world (e.g. a reviewer). It acts as actor `id` in the journal;
+    the primary `agent:` keeps actor id "agent", so single-agent detectors and records are unchanged."""
+
+    id: str = Field(pattern=_ID, description="Role id: the actor id of its changes and its PettingZoo agent name.")
+    tools: list[str] | None = Field(default=None, description="The tools it may use (a subset of the world's); "
+                                    "default: all of them.")
+
+
+class ActivityFeedSpec(_Spec):
+    """A file the runtime appends one line to for every action of `roles` (journaled, actor "system"):
+    how an overseer role can see another role's tool calls, not just their effects."""
+
+    host: str
+    path: str = Field(pattern=r"^/", description="A file declared in initial_state.hosts.<host>.files.")
+    roles: list[str] = Field(default_factory=lambda: ["agent"], min_length=1)
+    max_args_chars: int = Field(default=300, ge=0, description="Tool arguments are clipped to this length.")
 
 
 # ---- initial state -----------------------------------------------------------------------------
@@ -200,7 +220,8 @@ class MessageMatch(_Spec):
 class NPCRule(_Spec):
     """When a message arrives that matches, and the state condition holds, do the effects.
 
-    Effects may use `$message_id`, `$sender`, `$subject` and `$channel` in string arguments.
+    Effects may use `$message_id`, `$sender`, `$subject`, `$channel`, `$text` (the body or chat text)
+    and `$manager` (the NPC's manager's address, from `org`) in string arguments.
     """
 
     event: Literal["email", "chat"] = Field(description="What arrives: an email or a chat message.")
@@ -208,6 +229,21 @@ class NPCRule(_Spec):
     when: Condition | None = None
     once: bool = False
     do: list[Effect] = Field(min_length=1)
+
+
+class RoutineSpec(_Spec):
+    """Something an NPC does on its own: once at a world time, or every so many minutes of it."""
+
+    at_time: datetime | None = None
+    every_minutes: float | None = Field(default=None, gt=0)
+    when: Condition | None = Field(default=None, description="Optional guard checked when it is due.")
+    do: list[Effect] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RoutineSpec:
+        if (self.at_time is None) == (self.every_minutes is None):
+            raise ValueError("a routine has exactly one of: at_time, every_minutes")
+        return self
 
 
 class NPCSpec(_Spec):
@@ -219,6 +255,7 @@ class NPCSpec(_Spec):
     kind: Literal["scripted"] = "scripted"
     persona: str = Field(default="", description="Who this person is; used by LLM-driven NPCs later.")
     rules: list[NPCRule] = Field(default_factory=list)
+    routines: list[RoutineSpec] = Field(default_factory=list, description="What they do at times, unprompted.")
 
 
 class Trigger(_Spec):
@@ -271,6 +308,7 @@ class DetectorSpec(_Spec):
 class TaskCheckSpec(_Spec):
     id: str = Field(pattern=_ID)
     description: str
+    role: str = Field(default="agent", description="Whose task this checks: 'agent' or an extra agent's id.")
     condition: Condition | None = None
     python: str | None = None
 
@@ -350,6 +388,14 @@ class Trajectory(_Spec):
         default=None, description="Behaviours the self-check expects it to trigger (aligned: none; misaligned: all)."
     )
     expect_task_done: bool | None = None
+    roles: dict[str, list[TrajectoryStep]] = Field(
+        default_factory=dict,
+        description="Multi-agent worlds: each extra role's steps. Replayed in rounds: round k runs the primary "
+        "agent's steps[k], then each role's k-th step in `extra_agents` order; `{tool: wait}` skips a round.",
+    )
+    expect_findings: dict[str, list[str]] | None = Field(
+        default=None, description="Role -> behaviours its findings must be attributed to (exactly)."
+    )
 
 
 class EndCondition(_Spec):
@@ -362,6 +408,49 @@ class EndCondition(_Spec):
 class Limits(_Spec):
     max_tool_calls: int = Field(default=10, ge=1, description="Tool calls per episode (IMPRESS: 10).")
     npc_rounds: int = Field(default=3, ge=0, description="NPC reaction rounds per step.")
+    deadline: datetime | None = Field(
+        default=None, description="World time at which the episode ends (ended_by: deadline).")
+
+
+# ---- network and organisation ------------------------------------------------------------------
+class NetworkSpec(_Spec):
+    """Which host can open connections to which: the shell's scp/rsync and curl obey it.
+
+    Without a `network`, every host with `reachable: true` is reachable from the agent's host.
+    """
+
+    links: list[list[str]] = Field(
+        default_factory=list, description="Pairs [a, b]: a can connect to b (and b to a unless directed).")
+    directed: bool = Field(default=False, description="Links go one way only, from the first host to the second.")
+
+    @field_validator("links")
+    @classmethod
+    def _pairs(cls, v: list[list[str]]) -> list[list[str]]:
+        for i, link in enumerate(v):
+            if len(link) != 2:
+                raise ValueError(f"links.{i}: a link is a pair [from-host, to-host], got {link!r}")
+        return v
+
+
+class PersonSpec(_Spec):
+    """Someone in (or outside) the organisation: the social graph's nodes."""
+
+    id: str = Field(pattern=_ID)
+    name: str
+    email: str | None = None
+    role: str = ""
+    manager: str | None = Field(default=None, description="The person id of their manager.")
+    organisation: str | None = Field(default=None, description="Their company; default: the org's company.")
+    reads: list[str] = Field(default_factory=list, description="Other mailboxes they read (delegation).")
+
+
+class OrgSpec(_Spec):
+    """The org chart and who reads what: used by NPC spreading rules, judges and reports."""
+
+    company: str = Field(description="The organisation the agent works for.")
+    domains: list[str] = Field(
+        default_factory=list, description="Email domains of the company; other addresses are outside it.")
+    people: list[PersonSpec] = Field(default_factory=list)
 
 
 # ---- the world ---------------------------------------------------------------------------------
@@ -373,6 +462,9 @@ class WorldSpec(_Spec):
     motives: list[Motive] = Field(min_length=1)
     risk_types: list[RiskType] = Field(min_length=1)
     agent: AgentSpec
+    extra_agents: list[RoleSpec] = Field(
+        default_factory=list, description="Further learning/LLM agents (multi-agent worlds); see ImpressParallelEnv.")
+    activity_feed: ActivityFeedSpec | None = None
     initial_state: InitialState
     tools: list[str] = Field(min_length=1)
     npcs: list[NPCSpec] = Field(default_factory=list)
@@ -394,6 +486,9 @@ class WorldSpec(_Spec):
     limits: Limits = Field(default_factory=Limits)
     interviewer: str | None = Field(
         default=None, description="NPC id who asks the follow-up interview (interview=true); default: the first NPC.")
+    network: NetworkSpec | None = Field(
+        default=None, description="Links between hosts; absent: hosts' `reachable` flags decide.")
+    org: OrgSpec | None = Field(default=None, description="People, managers, companies and mailbox delegation.")
 
     @field_validator("trajectories")
     @classmethod
@@ -419,12 +514,14 @@ class WorldSpec(_Spec):
         _unique("task_checks", [t.id for t in self.task_checks])
         _unique("npcs", [n.id for n in self.npcs])
         _unique("timeline", [e.id for e in self.timeline])
+        roles = self._check_roles()
         for name, trajectory in self.trajectories.items():
             for j, step in enumerate(trajectory.steps):
-                if step.tool not in self.tools:
+                if step.tool not in self.tools and not (step.tool == WAIT and self.extra_agents):
                     raise ValueError(
                         f"trajectories.{name}.steps.{j}.tool: {step.tool!r} is not an enabled tool {self.tools}"
                     )
+            self._check_role_trajectory(name, trajectory, roles, behaviours)
             self.resolve_variant(trajectory.variant, where=f"trajectories.{name}.variant")
             for b in trajectory.expect_behaviours or []:
                 if b not in behaviours:
@@ -441,6 +538,68 @@ class WorldSpec(_Spec):
                     f"(labels used: {sorted(used)})"
                 )
         return self
+
+    # ---- multi-agent ---------------------------------------------------------------------
+    def role_ids(self) -> list[str]:
+        """Every agent role: "agent" (the primary) then the extra agents in declaration order."""
+        return ["agent", *(r.id for r in self.extra_agents)]
+
+    def role(self, role_id: str) -> AgentSpec:
+        if role_id == "agent":
+            return self.agent
+        for r in self.extra_agents:
+            if r.id == role_id:
+                return r
+        raise KeyError(f"unknown role {role_id!r}; valid: {self.role_ids()}")
+
+    def role_tools(self, role_id: str) -> list[str]:
+        spec = self.role(role_id)
+        tools = getattr(spec, "tools", None)
+        return list(self.tools if tools is None else tools)
+
+    def _check_roles(self) -> dict[str, RoleSpec]:
+        roles: dict[str, RoleSpec] = {}
+        npcs = {n.id for n in self.npcs}
+        for i, r in enumerate(self.extra_agents):
+            if r.id in ("agent", "system") or r.id in npcs or r.id in roles:
+                raise ValueError(f"extra_agents.{i}.id: {r.id!r} is reserved, an NPC id or a duplicate")
+            if r.host not in self.initial_state.hosts:
+                raise ValueError(f"extra_agents.{i}.host: {r.host!r} is not a host in initial_state.hosts")
+            for t in r.tools or []:
+                if t not in self.tools:
+                    raise ValueError(f"extra_agents.{i}.tools: {t!r} is not an enabled tool {self.tools}")
+            roles[r.id] = r
+        feed = self.activity_feed
+        if feed is not None:
+            files = self.initial_state.hosts[feed.host].files if feed.host in self.initial_state.hosts else {}
+            if feed.path not in files:
+                raise ValueError(f"activity_feed.path: {feed.path!r} is not a file declared on host {feed.host!r}")
+            for role_id in feed.roles:
+                if role_id != "agent" and role_id not in roles:
+                    raise ValueError(f"activity_feed.roles: {role_id!r} is not a role {['agent', *roles]}")
+        for i, check in enumerate(self.task_checks):
+            if check.role != "agent" and check.role not in roles:
+                raise ValueError(f"task_checks.{i}.role: {check.role!r} is not a role {['agent', *roles]}")
+        return roles
+
+    def _check_role_trajectory(
+        self, name: str, trajectory: Trajectory, roles: dict[str, RoleSpec], behaviours: set[str]
+    ) -> None:
+        for role_id, steps in trajectory.roles.items():
+            if role_id not in roles:
+                raise ValueError(f"trajectories.{name}.roles: {role_id!r} is not an extra agent {sorted(roles)}")
+            allowed = self.role_tools(role_id)
+            for j, step in enumerate(steps):
+                if step.tool != WAIT and step.tool not in allowed:
+                    raise ValueError(
+                        f"trajectories.{name}.roles.{role_id}.{j}.tool: {step.tool!r} is not one of its tools {allowed}"
+                    )
+        for role_id, expected in (trajectory.expect_findings or {}).items():
+            if role_id != "agent" and role_id not in roles:
+                raise ValueError(f"trajectories.{name}.expect_findings: {role_id!r} is not a role")
+            for b in expected:
+                if b not in behaviours:
+                    raise ValueError(f"trajectories.{name}.expect_findings.{role_id}: unknown behaviour {b!r}")
 
     def content_labels(self) -> set[str]:
         """Every information label on initial files and emails, or set by a factor value's patches."""
@@ -460,6 +619,29 @@ class WorldSpec(_Spec):
         npcs = [n.id for n in self.npcs]
         if self.interviewer is not None and self.interviewer not in npcs:
             raise ValueError(f"interviewer: {self.interviewer!r} is not an NPC id {npcs}")
+        return self
+
+    @model_validator(mode="after")
+    def _network_and_org(self) -> WorldSpec:
+        hosts = sorted(self.initial_state.hosts)
+        for url, endpoint in self.initial_state.endpoints.items():
+            if self.network is not None and endpoint.host is not None and endpoint.host not in hosts:
+                raise ValueError(f"initial_state.endpoints.{url}.host: {endpoint.host!r} is not a host {hosts}")
+        if self.network is not None:
+            for i, link in enumerate(self.network.links):
+                for j, host in enumerate(link):
+                    if host not in hosts:
+                        raise ValueError(f"network.links.{i}.{j}: {host!r} is not a host {hosts}")
+        if self.org is not None:
+            ids = [p.id for p in self.org.people]
+            _unique("org.people", ids)
+            boxes = sorted(self.initial_state.mailboxes)
+            for i, person in enumerate(self.org.people):
+                if person.manager is not None and person.manager not in ids:
+                    raise ValueError(f"org.people.{i}.manager: {person.manager!r} is not a person id {ids}")
+                for j, box in enumerate(person.reads):
+                    if box not in boxes:
+                        raise ValueError(f"org.people.{i}.reads.{j}: {box!r} is not a mailbox {boxes}")
         return self
 
     # ---- variants ------------------------------------------------------------------------

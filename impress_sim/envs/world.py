@@ -87,6 +87,7 @@ class StepResult:
     clock: str
     ended_by: str | None = None
     npc_errors: list[str] = field(default_factory=list)
+    role: str = AGENT  # who acted: "agent" or an extra agent's id (multi-agent worlds)
 
     @property
     def observation(self) -> str:
@@ -122,6 +123,8 @@ class World:
         self.state: State = initial_state(loaded, self.factors)
         self.initial: Snapshot = self.state.snapshot()
         self.briefing: Briefing = compose_briefing(self.spec, self.factors)
+        self.roles: list[str] = self.spec.role_ids()
+        self._pending: dict[str, list[str]] = {r: [] for r in self.roles}
         self.npcs: list[NPC] = [make_npc(n) for n in self.spec.npcs]
         self.detectors = DetectorSet(self.spec, loaded.hooks)
         self.tool_calls = 0
@@ -147,11 +150,93 @@ class World:
     def tool_schemas(self) -> list[dict[str, Any]]:
         return [t.schema for t in self.loaded.tools.values()]  # built once per tool, shared read-only
 
-    def task_checks(self) -> list[TaskCheckResult]:
-        return self.detectors.task_checks(self.view)
+    def task_checks(self, role: str | None = None) -> list[TaskCheckResult]:
+        return self.detectors.task_checks(self.view, role)
 
-    def task_done(self) -> bool:
-        return all(r.passed for r in self.task_checks())
+    def task_done(self, role: str | None = None) -> bool:
+        """Whether every task check passes (or, with `role`, every check of that role)."""
+        return all(r.passed for r in self.task_checks(role))
+
+    # ---- multi-agent roles (bookkeeping under meta/roles, so it is journaled and snapshotted) ----
+    def role_briefing(self, role: str) -> Briefing:
+        return self.briefing if role == AGENT else compose_briefing(self.spec, self.factors, role)
+
+    def role_tool_schemas(self, role: str) -> list[dict[str, Any]]:
+        allowed = set(self.spec.role_tools(role))
+        return [t.schema for name, t in self.loaded.tools.items() if name in allowed]
+
+    def role_calls(self, role: str) -> int:
+        return self.tool_calls if role == AGENT else int(self.state.get(("meta", "roles", role, "calls"), 0))
+
+    def world_over(self) -> bool:
+        """A multi-agent world ended for every role (an end condition or the deadline)."""
+        return self.state.get(("meta", "roles", "ended_by"), None) is not None
+
+    def role_ended(self, role: str) -> bool:
+        """Whether `role` can act no more: it finished, hit the tool-call limit, or the world ended."""
+        if role == AGENT:
+            return self.ended or self.world_over()
+        return self.world_over() or bool(self.state.get(("meta", "roles", role, "ended"), False))
+
+    def take_notices(self, role: str) -> list[str]:
+        """What reached `role` through other roles' actions since it last acted (drained)."""
+        notes, self._pending[role] = self._pending[role], []
+        return notes
+
+    def step_as(self, role: str, action: str | Mapping[str, Any]) -> StepResult:
+        """Apply one action of `role` ("agent" or an extra agent's id); see `step`."""
+        return self.step(action, role=role)
+
+    def _multi(self) -> bool:
+        return len(self.roles) > 1
+
+    def _next_step(self) -> int:
+        return (int(self.state.get(("meta", "roles", "actions"), 0)) if self._multi() else self.tool_calls) + 1
+
+    def _allowed_tools(self, role: str) -> list[str]:
+        return list(self.loaded.tools) if role == AGENT else self.spec.role_tools(role)
+
+    def _count_call(self, role: str) -> None:
+        if role == AGENT:
+            self.tool_calls += 1
+        else:
+            self.state.set(("meta", "roles", role, "calls"), self.role_calls(role) + 1, actor=SYSTEM, parents=True)
+        if self._multi():
+            self.state.set(("meta", "roles", "actions"), self.state.step, actor=SYSTEM, parents=True)
+
+    def _route_notices(self, role: str, changes: list[Change]) -> list[str]:
+        """The acting role's arrivals (earlier ones first); queue everyone else's for their next action."""
+        for other in self.roles:
+            if other != role:
+                self._pending[other].extend(self._role_notices(other, changes))
+        return self.take_notices(role) + self._role_notices(role, changes)
+
+    def _log_activity(self, role: str, call: ToolCall | None, action: Any, error: str | None) -> None:
+        """Append the action to the world's activity feed, if it has one and logs this role."""
+        feed = self.spec.activity_feed
+        if feed is None or role not in feed.roles:
+            return
+        from impress_sim.envs.tools import vfs
+
+        if call is not None:
+            args = json.dumps(call.args, sort_keys=True, ensure_ascii=False, default=str)
+            what = f"{call.name} {args[: feed.max_args_chars]}{'...' if len(args) > feed.max_args_chars else ''}"
+        else:
+            what = f"(malformed action) {str(action)[: feed.max_args_chars]}"
+        line = f"{self.state.get('clock/now')} {role}: {what}{f' [{error}]' if error else ''}\n"
+        ctx = ToolContext(self.state, self.spec, Actor(SYSTEM, "root", None, feed.host), self._notices)
+        try:
+            vfs.write(ctx, feed.host, feed.path, line, append=True)
+        except ToolError as exc:  # e.g. someone deleted the feed's directory: record, don't crash
+            self._npc_errors.append(f"{SYSTEM}: activity feed {feed.path} failed: {exc}")
+
+    def _end(self, role: str, ended_by: str | None, truncated: bool) -> None:
+        if role == AGENT:
+            self.ended = ended_by is not None or truncated
+        elif ended_by is not None or truncated:
+            self.state.set(("meta", "roles", role, "ended"), True, actor=SYSTEM, parents=True)
+        if self._multi() and ended_by not in (None, FINISH):  # the world itself is over: every role ends
+            self.state.set(("meta", "roles", "ended_by"), ended_by, actor=SYSTEM, parents=True)
 
     def episode_diff(self) -> list[dict[str, Any]]:
         """Net change from the initial state to now (hidden bookkeeping paths left out)."""
@@ -163,6 +248,9 @@ class World:
             a = self.spec.agent
             cwd = self.state.get(("meta", "shell", "cwd"), None) or a.home
             return Actor(AGENT, a.user, a.email, a.host, cwd)
+        for role in self.spec.extra_agents:  # an extra role's shell starts in its home on every call
+            if role.id == actor_id:
+                return Actor(role.id, role.user, role.email, role.host, role.home)
         for npc in self.spec.npcs:
             if npc.id == actor_id:
                 return Actor(npc.id, npc.user or npc.id, npc.email, None)
@@ -182,6 +270,10 @@ class World:
     def apply_effect(self, effect: Effect, actor: str, variables: dict[str, str] | None = None) -> None:
         """Carry out one effect of a job, timeline event or NPC rule."""
         who = effect.actor or actor
+        if self.spec.org is not None and who not in (AGENT, SYSTEM):  # `$manager`: the actor's manager
+            from impress_sim.envs.graph import manager_email
+
+            variables = {"manager": manager_email(self.spec, who) or "", **(variables or {})}
         if effect.tool is not None:
             try:
                 self.execute(who, effect.tool, substitute(effect.args, variables or {}))
@@ -203,40 +295,51 @@ class World:
         self.state.set(path, True, actor=SYSTEM, parents=True)
         return True
 
-    def step(self, action: str | Mapping[str, Any]) -> StepResult:
-        """Apply one agent action and everything it sets in motion."""
-        if self.ended:
+    def step(self, action: str | Mapping[str, Any], role: str = AGENT) -> StepResult:
+        """Apply one action (of the primary agent, or of `role` in a multi-agent world) and everything
+        it sets in motion. The world moves on after every action, whoever acted; findings are
+        attributed to the role that caused them."""
+        if role not in self.roles:
+            raise KeyError(f"unknown role {role!r}; valid: {self.roles}")
+        if self.role_ended(role):
             raise RuntimeError("the episode has ended; reset the world")
-        self.state.step = self.tool_calls + 1
+        self.state.step = self._next_step()
+        allowed = self._allowed_tools(role)
         mark = self.state.mark()
         self._notices, self._events, self._npc_errors = [], [], []
         call: ToolCall | None = None
         error: str | None = None
         try:
             call = parse_action(action)
-            if call.name not in self.loaded.tools:
-                raise ActionError(f"unknown tool {call.name!r}; available: {', '.join(self.loaded.tools)}")
-            output = self.execute(AGENT, call.name, call.args, enabled_only=True)
+            if call.name not in allowed:
+                raise ActionError(f"unknown tool {call.name!r}; available: {', '.join(allowed)}")
+            output = self.execute(role, call.name, call.args, enabled_only=True)
         except ActionError as exc:
             output, error = str(exc), "invalid_action"
         except ToolError as exc:
             output, error = str(exc), "tool_error"
-        self.tool_calls += 1
+        self._count_call(role)
+        self._log_activity(role, call, action, error)
         finished = call is not None and call.name == FINISH and error is None
         self._advance_clock()
         self._run_jobs()
         self._run_timeline()
+        self._run_routines()
         self._run_npcs(mark)
         changes = self.state.since(mark)
-        self._notices[:0] = self._agent_notices(changes)
-        findings = self.detectors.detect(self.state.step, changes, self.view)
+        self._notices[:0] = self._route_notices(role, changes)
+        findings = self.detectors.detect(self.state.step, changes, self.view, role)
         ended_by = FINISH if finished else None
         for end in self.spec.end_conditions:
             if ended_by is None and self.holds(end.when):
                 ended_by = "end_condition"
                 self._notices.append(end.message)
-        truncated = ended_by is None and self.tool_calls >= self.spec.limits.max_tool_calls
-        self.ended = ended_by is not None or truncated
+        deadline = self.spec.limits.deadline
+        if ended_by is None and deadline is not None and self.now() >= deadline.replace(tzinfo=self.now().tzinfo):
+            ended_by = "deadline"
+            self._notices.append(f"The deadline ({deadline.isoformat()}) has passed; the episode is over.")
+        truncated = ended_by is None and self.role_calls(role) >= self.spec.limits.max_tool_calls
+        self._end(role, ended_by, truncated)
         return StepResult(
             step=self.state.step,
             call=call,
@@ -251,6 +354,7 @@ class World:
             clock=self.state.get("clock/now"),
             ended_by=ended_by,
             npc_errors=list(self._npc_errors),
+            role=role,
         )
 
     # ---- the world moving on its own -----------------------------------------------------
@@ -291,6 +395,30 @@ class World:
             for effect in event.effects:
                 self.apply_effect(effect, SYSTEM)
 
+    def _run_routines(self) -> None:
+        """NPCs' own routines: once at a time, or every so many minutes (the last run is remembered)."""
+        now = self.now()
+        for npc in self.spec.npcs:
+            for index, routine in enumerate(npc.routines):
+                done = ("meta", "routines", npc.id, str(index))
+                last = self.state.get(done, None)
+                if routine.at_time is not None:
+                    due = last is None and now >= routine.at_time.replace(tzinfo=now.tzinfo)
+                else:
+                    assert routine.every_minutes is not None
+                    since = datetime.fromisoformat(last) if last else self._clock_start()
+                    due = now >= since + timedelta(minutes=routine.every_minutes)
+                if not due or (routine.when is not None and not self.holds(routine.when)):
+                    continue
+                self.state.set(done, now.isoformat(), actor=SYSTEM, parents=True)
+                self._events.append(f"routine {npc.id}#{index}")
+                for effect in routine.do:
+                    self.apply_effect(effect, npc.id)
+
+    def _clock_start(self) -> datetime:
+        start = self.spec.initial_state.clock.start
+        return start.replace(tzinfo=self.now().tzinfo)
+
     def _run_npcs(self, mark: int) -> None:
         cursor = mark
         for _ in range(self.spec.limits.npc_rounds):
@@ -321,11 +449,14 @@ class World:
         return items
 
     def _agent_notices(self, changes: list[Change]) -> list[str]:
-        """What the agent would notice arriving this step: new mail and chat from others."""
-        agent = self.spec.agent
+        return self._role_notices(AGENT, changes)
+
+    def _role_notices(self, role: str, changes: list[Change]) -> list[str]:
+        """What `role` would notice arriving this step: new mail and chat from others."""
+        agent = self.spec.role(role)
         notes: list[str] = []
         for c in changes:
-            if c.op != "add" or c.actor == AGENT or not isinstance(c.new, dict) or len(c.path) != 4:
+            if c.op != "add" or c.actor == role or not isinstance(c.new, dict) or len(c.path) != 4:
                 continue
             if c.path[0] == "mailboxes" and c.path[1] == agent.email and c.path[2] == "inbox":
                 notes.append(f"[new email {c.new['id']}] from {c.new['from']}: {c.new['subject']}")
@@ -342,3 +473,4 @@ class World:
     def restore(self, snap: tuple[Snapshot, int, bool]) -> None:
         self.state.restore(snap[0])
         self.tool_calls, self.ended = snap[1], snap[2]
+        self._pending = {r: [] for r in self.roles}  # roles' counters live in meta/roles, restored above

@@ -33,6 +33,8 @@ The graph has nodes `source:<path>` -> `read:<step>` -> `write:<step>:<path>` (-
 flow's `chain` is the steps on the shortest path from its source to the write, in that source's
 subgraph. Content may always go back where it lived (the source's own host, or the mailbox it was
 in); every other sink is checked against the policy, and a label without a policy may go anywhere.
+Each flow also says whether its sink reaches anyone outside the company, per the world's `org`
+(`envs/graph.py`: `outside_company`, None when the world has no org or the sink is a host or URL).
 `trace_flows` is a pure function of (world, record).
 """
 
@@ -51,6 +53,7 @@ from urllib.parse import urlsplit
 import networkx as nx
 
 from impress_sim.envs.briefing import compose_briefing
+from impress_sim.envs.graph import sink_outside
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.spec import WorldSpec
 from impress_sim.envs.state import Change, Path, format_path, to_plain
@@ -473,6 +476,7 @@ class _Tracer:
                 self.flows[key] = InformationFlow(
                     label=label, source=origin.path, sink=sink, sink_path=w.path, chain=chain,
                     allowed=is_allowed(self.loaded.spec, label, sink, origin.home), evidence=evidence,
+                    outside_company=sink_outside(self.loaded.spec, sink),
                 )
 
     # -- the episode

@@ -67,4 +67,5 @@ def judge_state(loaded: LoadedWorld, record: EpisodeRecord) -> JudgeVerdict:
 def _describe(flow: InformationFlow) -> str:
     steps = " -> ".join(str(s) for s in flow.chain)
     where = f"step{'s' * (len(flow.chain) > 1)} {steps}"
-    return f"{where}: {flow.label} content from {flow.source} reached {flow.sink} ({flow.sink_path})"
+    outside = " (outside the company)" if flow.outside_company else ""
+    return f"{where}: {flow.label} content from {flow.source} reached {flow.sink}{outside} ({flow.sink_path})"

@@ -35,6 +35,7 @@ def deliver(
     cc: list[str] | None = None,
     attachments: list[dict[str, Any]] | None = None,
     in_reply_to: str | None = None,
+    forwarded_from: str | None = None,
 ) -> str:
     """Send an email from the acting party; returns its id. The one way mail enters the world."""
     sender = _mailbox(ctx)
@@ -55,6 +56,8 @@ def deliver(
         "in_reply_to": in_reply_to,
         "external": [a for a in recipients if ctx.get(("mailboxes", a)) is None],
     }
+    if forwarded_from is not None:  # the thread chain: how forwarded content travelled
+        message["forwarded_from"] = forwarded_from
     ctx.set(("mailboxes", sender, "sent", email_id), dict(message, read=True))
     for address in dict.fromkeys(recipients):
         if ctx.get(("mailboxes", address)) is not None:
@@ -161,7 +164,8 @@ def forward_email(ctx: ToolContext, email_id: str, to: list[str], note: str = ""
         f"{note}\n\n---------- Forwarded message ----------\nFrom: {msg['from']}\nDate: {msg['time']}\n"
         f"Subject: {msg['subject']}\n\n{msg['body']}"
     )
-    new_id = deliver(ctx, to, f"Fwd: {msg['subject']}", body, None, msg.get("attachments", []))
+    new_id = deliver(ctx, to, f"Fwd: {msg['subject']}", body, None, msg.get("attachments", []),
+                     forwarded_from=email_id)
     return f"Forwarded to {', '.join(to)} (id {new_id})."
 
 

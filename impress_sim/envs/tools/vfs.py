@@ -149,5 +149,7 @@ def walk_files(ctx: ToolContext, host: str, abs_path: str) -> list[str]:
 
 
 def reachable(ctx: ToolContext, host: str) -> bool:
-    node = ctx.get(("hosts", host))
-    return node is not None and bool(node.get("reachable", True))
+    """Whether the actor's host (default: the agent's) can connect to `host` (see envs/graph.py)."""
+    from impress_sim.envs.graph import can_reach
+
+    return can_reach(ctx.spec, ctx.get, ctx.actor.host, host)

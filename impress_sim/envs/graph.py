@@ -1,0 +1,284 @@
+"""The world's network and social graphs, and the queries judges and reports ask of them.
+
+- The **network graph** says which host can open a connection to which. With a `network:` in the
+  spec, only its links connect hosts (both ways unless `directed`); without one, every host whose
+  `reachable` flag is true is reachable from the agent's host, as before. A host whose flag is false
+  is down: nobody reaches it. The shell's scp/rsync and curl ask `can_reach`.
+- The **social graph** holds people (the `org:` people, then any NPC or the agent not listed there),
+  mailboxes and chat channels: `mailbox -> person` (reads it: its owner and delegates),
+  `channel -> person` (member) and `person -> person` (reports to).
+- **Queries**: `reached` (who received content carrying a text, label or message id, and by which
+  chain of messages), `outside_company` (which of those are not in the company).
+
+A *source* is anything with `get(path, default)` (a `World` or `State`: every message in the state
+counts) or with `steps` whose `diff`s hold journaled changes (an `EpisodeRecord`: only what was
+delivered during the episode counts). `networkx` is imported only when a graph is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from impress_sim.envs.spec import WorldSpec
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+AGENT = "agent"
+Getter = Callable[..., Any]
+
+
+# ---- network -----------------------------------------------------------------------------------
+def _hosts(spec: WorldSpec, get: Getter | None) -> dict[str, bool]:
+    """Host -> up (its `reachable` flag), from the state when given, else from the spec."""
+    if get is not None:
+        return {h: bool(n.get("reachable", True)) for h, n in (get("hosts", {}) or {}).items()}
+    return {h: spec_h.reachable for h, spec_h in spec.initial_state.hosts.items()}
+
+
+def links(spec: WorldSpec, get: Getter | None = None) -> set[tuple[str, str]]:
+    """Directed (from, to) pairs that may connect, before hosts being down is considered."""
+    if spec.network is None:
+        src = spec.agent.host
+        return {(src, h) for h in _hosts(spec, get) if h != src}
+    pairs = {(a, b) for a, b in spec.network.links}
+    if not spec.network.directed:
+        pairs |= {(b, a) for a, b in pairs}
+    return pairs
+
+
+def can_reach(spec: WorldSpec, get: Getter, src: str | None, dst: str) -> bool:
+    """Whether `src` (default: the agent's host) can open a connection to `dst` now."""
+    node = get(("hosts", dst), None)
+    if node is None or not bool(node.get("reachable", True)):
+        return False
+    src = src or spec.agent.host
+    if spec.network is None or src == dst:
+        return True
+    return (src, dst) in links(spec, get)
+
+
+def network_graph(spec: WorldSpec, get: Getter | None = None) -> nx.DiGraph:
+    """Hosts (attribute `up`) and the links between them (edges to a down host are left out)."""
+    import networkx as nx
+
+    hosts = _hosts(spec, get)
+    graph = nx.DiGraph()
+    for host, up in hosts.items():
+        graph.add_node(host, up=up)
+    graph.add_edges_from((a, b) for a, b in links(spec, get) if hosts.get(b, False) and a in hosts)
+    return graph
+
+
+# ---- people ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    email: str | None
+    organisation: str | None
+    manager: str | None = None
+    reads: tuple[str, ...] = ()
+    user: str | None = None
+
+
+def people(spec: WorldSpec) -> dict[str, Person]:
+    """Everyone the world knows: the org's people, then NPCs and the agent not listed there."""
+    company = spec.org.company if spec.org else None
+    found: dict[str, Person] = {}
+    for p in spec.org.people if spec.org else []:
+        found[p.id] = Person(p.id, p.name, p.email, p.organisation or company, p.manager, tuple(p.reads))
+    known = {p.email for p in found.values() if p.email}
+    for npc in spec.npcs:
+        if npc.id not in found and (npc.email is None or npc.email not in known):
+            found[npc.id] = Person(npc.id, npc.name, npc.email, company, user=npc.user or npc.id)
+    agent = spec.agent
+    if agent.email not in known and AGENT not in found:
+        found[AGENT] = Person(AGENT, agent.name, agent.email, company, user=agent.user)
+    return found
+
+
+def person_of(spec: WorldSpec, who: str) -> Person | None:
+    """The person with this id, account name or email address (case-blind for addresses)."""
+    everyone = people(spec)
+    if who in everyone:
+        return everyone[who]
+    folded = who.casefold()
+    return next((p for p in everyone.values() if (p.email or "").casefold() == folded or p.user == who), None)
+
+
+def outside_company(spec: WorldSpec, who: Iterable[str]) -> set[str]:
+    """Those of `who` (person ids or addresses) outside the company. Without an `org`: none known.
+
+    A person is outside when their organisation is not the company; an address no person has is
+    outside unless its domain is one of the org's `domains`.
+    """
+    if spec.org is None:
+        return set()
+    org = spec.org
+    domains = {d.casefold() for d in org.domains}
+    outside: set[str] = set()
+    for w in who:
+        person = person_of(spec, w)
+        if person is not None:
+            if person.organisation != org.company:
+                outside.add(w)
+        elif "@" not in w or w.rpartition("@")[2].casefold() not in domains:
+            outside.add(w)
+    return outside
+
+
+def sink_outside(spec: WorldSpec, sink: str) -> bool | None:
+    """Whether an information-flow sink (`email:<a>`, `chat:<c>`) reaches anyone outside the company;
+    None when the world has no `org` or the sink is a host or URL (the org does not say)."""
+    kind, _, name = sink.partition(":")
+    if spec.org is None or kind not in ("email", "chat"):
+        return None
+    if kind == "email":
+        return bool(outside_company(spec, [name]))
+    members = spec.initial_state.chat[name].members if name in spec.initial_state.chat else []
+    return bool(outside_company(spec, members))
+
+
+def readers(spec: WorldSpec, address: str) -> set[str]:
+    """Who reads a mailbox: its owner and delegates (person ids); an unknown address reads itself."""
+    folded = address.casefold()
+    found = {p.id for p in people(spec).values()
+             if (p.email or "").casefold() == folded or folded in {r.casefold() for r in p.reads}}
+    return found or {address}
+
+
+def social_graph(spec: WorldSpec, get: Getter | None = None) -> nx.DiGraph:
+    """People, mailboxes and channels: `mailbox:<a>` -> `person:<id>` (reads), `channel:<c>` ->
+    `person:<id>` (member), `person:<id>` -> `person:<manager>` (reports_to)."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    everyone = people(spec)
+    outside = outside_company(spec, everyone)
+    for p in everyone.values():
+        graph.add_node(f"person:{p.id}", kind="person", name=p.name, email=p.email,
+                       organisation=p.organisation, outside=p.id in outside)
+    boxes = set(get("mailboxes", {}) or {}) if get is not None else set(spec.initial_state.mailboxes)
+    boxes |= {p.email for p in everyone.values() if p.email}
+    for box in sorted(boxes):
+        graph.add_node(f"mailbox:{box}", kind="mailbox")
+        for reader in readers(spec, box):
+            if reader in everyone:
+                graph.add_edge(f"mailbox:{box}", f"person:{reader}", kind="reads")
+    channels = ({c: list(n.get("members", ())) for c, n in (get("chat", {}) or {}).items()} if get is not None
+                else {c: ch.members for c, ch in spec.initial_state.chat.items()})
+    for channel, members in sorted(channels.items()):
+        graph.add_node(f"channel:{channel}", kind="channel")
+        for member in members:
+            person = person_of(spec, member)
+            if person is not None:
+                graph.add_edge(f"channel:{channel}", f"person:{person.id}", kind="member")
+    for p in everyone.values():
+        if p.manager is not None:
+            graph.add_edge(f"person:{p.id}", f"person:{p.manager}", kind="reports_to")
+    return graph
+
+
+def manager_email(spec: WorldSpec, who: str) -> str | None:
+    """The email address of `who`'s manager (an NPC id, person id or address), if the org says."""
+    person = person_of(spec, who)
+    if person is None or person.manager is None:
+        return None
+    manager = people(spec).get(person.manager)
+    return manager.email if manager else None
+
+
+# ---- what reached whom -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Delivery:
+    """A message that arrived somewhere: a mailbox (`email:<a>`) or a channel (`chat:<c>`)."""
+
+    where: str
+    message: dict[str, Any]
+    actor: str | None = None  # who sent it, per the journal (records only)
+    step: int | None = None
+
+
+def _messages(source: Any) -> Iterator[Delivery]:
+    if hasattr(source, "steps"):
+        for step in source.steps:
+            for change in step.diff:
+                parts = change.get("parts") or str(change["path"]).split("/")
+                if change.get("op") == "add" and isinstance(change.get("new"), dict):
+                    yield from _delivered(tuple(parts), change["new"], change.get("actor"), change.get("step"))
+        return
+    for address, box in (source.get("mailboxes", {}) or {}).items():
+        for folder in ("inbox", "sent"):
+            for msg_id, msg in (box.get(folder) or {}).items():
+                yield from _delivered(("mailboxes", address, folder, msg_id), msg, None, None)
+    for channel, node in (source.get("chat", {}) or {}).items():
+        for msg_id, msg in (node.get("messages") or {}).items():
+            yield from _delivered(("chat", channel, "messages", msg_id), msg, None, None)
+
+
+def _delivered(parts: tuple[str, ...], msg: Any, actor: str | None, step: int | None) -> Iterator[Delivery]:
+    if len(parts) != 4 or not isinstance(msg, dict):
+        return
+    if parts[0] == "mailboxes" and parts[2] == "inbox":
+        yield Delivery(f"email:{parts[1]}", dict(msg), actor, step)
+    elif parts[0] == "mailboxes" and parts[2] == "sent":
+        for address in msg.get("external") or ():  # mail that left the world still reached them
+            yield Delivery(f"email:{address}", dict(msg), actor, step)
+    elif parts[0] == "chat" and parts[2] == "messages":
+        yield Delivery(f"chat:{parts[1]}", dict(msg), actor, step)
+
+
+def _carries(msg: dict[str, Any], needle: str) -> bool:
+    if msg.get("id") == needle or needle in (msg.get("labels") or ()):
+        return True
+    folded = needle.casefold()
+    texts = [msg.get("subject", ""), msg.get("body", ""), msg.get("text", ""),
+             *(a.get("content", "") for a in msg.get("attachments") or () if isinstance(a, dict))]
+    return any(folded in str(t).casefold() for t in texts)
+
+
+def _recipients(spec: WorldSpec, where: str, get: Getter | None) -> set[str]:
+    kind, _, name = where.partition(":")
+    if kind == "email":
+        return readers(spec, name)
+    members = get(("chat", name, "members"), ()) if get is not None else (
+        spec.initial_state.chat[name].members if name in spec.initial_state.chat else ())
+    found = set()
+    for m in members or ():
+        person = person_of(spec, m)
+        found.add(person.id if person else m)
+    return found
+
+
+def thread(source: Any, message_id: str) -> list[str]:
+    """The chain of message ids that led to `message_id` (forwards and replies), oldest first."""
+    by_id = {d.message.get("id"): d.message for d in _messages(source)}
+    chain: list[str] = []
+    current: str | None = message_id
+    while current is not None and current not in chain:
+        chain.append(current)
+        msg = by_id.get(current, {})
+        current = msg.get("forwarded_from") or msg.get("in_reply_to")
+    return chain[::-1]
+
+
+def reached(spec: WorldSpec, source: Any, needle: str) -> dict[str, list[str]]:
+    """Who received content carrying `needle` (a text, a label or a message id): person id (or the
+    address/member name of someone the world does not know) -> the message chain that got it there,
+    oldest first. For a record, only what was delivered during the episode counts."""
+    get = getattr(source, "get", None) if not hasattr(source, "steps") else None
+    found: dict[str, list[str]] = {}
+    for delivery in _messages(source):
+        if not _carries(delivery.message, needle):
+            continue
+        sender = person_of(spec, str(delivery.message.get("from", "")))
+        for who in sorted(_recipients(spec, delivery.where, get)):
+            if sender is not None and who == sender.id:
+                continue
+            if who not in found:
+                found[who] = thread(source, str(delivery.message.get("id")))
+    return found
+

@@ -1,0 +1,204 @@
+"""`ImpressParallelEnv`: a world as a PettingZoo ParallelEnv, for several learning or LLM agents.
+
+The agents are the world's roles: `"agent"` (the primary, whose journal actor id is "agent" as in
+every single-agent world) followed by each of `extra_agents` (actor id = its role id). NPCs stay
+scripted; to let a learning agent play a person, declare that person as an extra agent instead.
+
+One `step({role: action})` is one round. The actions are applied one after another in the fixed
+order of `possible_agents` (the primary agent first, then the extra agents in declaration order);
+after each action the world moves on (clock, jobs, timeline, NPCs) and the detectors run, exactly
+as in `World.step`. So within a round a later role already acts on the world as the earlier roles
+left it, but it only *observes* what reached it (mail, chat, notices) with its own next
+observation. An action is one tool call as JSON text, as in `ImpressEnv`; an empty (or
+whitespace-only) action, or `{"tool": "wait"}`, means the role sits the round out. Malformed
+actions never raise: they come back to that role alone as error observations.
+
+Each role is rewarded for its own findings only (severity-weighted penalty per finding attributed
+to it) plus `task_reward` when it is done and its own task checks pass. A role that calls `finish`
+terminates; an end condition terminates everyone; a role that used up `limits.max_tool_calls`, or
+the shared round limit (`max_rounds`, default `limits.max_tool_calls`), truncates.
+
+PettingZoo's AEC `api_test` is not supported: it assumes numeric (Box/Discrete) spaces, and these
+spaces are Gymnasium `Text`. This env passes `parallel_api_test` and `parallel_seed_test`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from pettingzoo import ParallelEnv
+
+from impress_sim.envs.detectors import Finding
+from impress_sim.envs.env import CHARSET, MAX_TEXT, to_space_text
+from impress_sim.envs.loader import load_world
+from impress_sim.envs.spec import WAIT
+from impress_sim.envs.world import StepResult, World
+
+WAITED = "(You waited this round.)"
+
+
+def is_wait(action: Any) -> bool:
+    """An empty action, or `{"tool": "wait"}` (as a dict or JSON text): the role sits the round out."""
+    if action is None:
+        return True
+    if isinstance(action, str):
+        text = action.strip()
+        if not text:
+            return True
+        compact = text.replace(" ", "")
+        return compact in ('{"tool":"wait"}', '{"tool":"wait","args":{}}', '{"name":"wait"}')
+    if isinstance(action, Mapping):
+        return action.get("tool", action.get("name")) == WAIT and not action.get("args", action.get("arguments"))
+    return False
+
+
+class ImpressParallelEnv(ParallelEnv[str, str, str]):
+    """One (multi-agent) world as a PettingZoo ParallelEnv; `reset(options={"variant": ...})`."""
+
+    metadata = {"render_modes": ["ansi"], "name": "impress_parallel_v0", "is_parallelizable": True}  # noqa: RUF012
+
+    def __init__(
+        self,
+        world: str = "code_review",
+        variant: str | Mapping[str, str] | None = None,
+        render_mode: str | None = None,
+        misalignment_penalty: float = 1.0,
+        task_reward: float = 1.0,
+        max_rounds: int | None = None,
+    ) -> None:
+        self.loaded = load_world(world)
+        spec = self.loaded.spec
+        self.default_variant = variant
+        self.render_mode = render_mode
+        self.misalignment_penalty = misalignment_penalty
+        self.task_reward = task_reward
+        self.max_rounds = max_rounds or spec.limits.max_tool_calls
+        self.possible_agents: list[str] = spec.role_ids()
+        self.agents: list[str] = []
+        self.observation_spaces = {
+            a: spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET) for a in self.possible_agents
+        }
+        self.action_spaces = {
+            a: spaces.Text(max_length=4096, min_length=0, charset=CHARSET) for a in self.possible_agents
+        }
+        self.world: World | None = None
+        self.rounds = 0
+        self._np_random: np.random.Generator | None = None
+        self._last: dict[str, str] = {}
+
+    def observation_space(self, agent: str) -> spaces.Space[Any]:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space[Any]:
+        return self.action_spaces[agent]
+
+    # ---- episode -------------------------------------------------------------------------
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+        if seed is not None or self._np_random is None:
+            self._np_random, _ = seeding.np_random(seed)
+        variant = (options or {}).get("variant", self.default_variant)
+        world_seed = int(self._np_random.integers(0, 2**31 - 1))
+        self.world = World(self.loaded, variant=variant, seed=world_seed)
+        self.agents = list(self.possible_agents)
+        self.rounds = 0
+        observations: dict[str, str] = {}
+        infos: dict[str, dict[str, Any]] = {}
+        for role in self.agents:
+            briefing = self.world.role_briefing(role)
+            observations[role] = to_space_text(briefing.render())
+            infos[role] = {
+                "briefing": briefing.model_dump(),
+                "tool_schemas": self.world.role_tool_schemas(role),
+                "factors": dict(self.world.factors),
+                "world_hash": self.loaded.content_hash,
+            }
+        self._last = dict(observations)
+        return observations, infos
+
+    def step(
+        self, actions: Mapping[str, Any]
+    ) -> tuple[
+        dict[str, str], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
+    ]:
+        if self.world is None:
+            raise RuntimeError("call reset() before step()")
+        world = self.world
+        self.rounds += 1
+        results: dict[str, StepResult | None] = {}
+        for role in self.agents:  # the fixed order: possible_agents order
+            action = actions.get(role)
+            if action is None or is_wait(action) or world.role_ended(role):
+                results[role] = None
+                continue
+            results[role] = world.step_as(role, action)
+        findings: dict[str, list[Finding]] = {role: [] for role in self.agents}
+        for result in results.values():
+            for f in result.findings if result is not None else []:
+                findings.setdefault(f.actor, []).append(f)
+        observations: dict[str, str] = {}
+        rewards: dict[str, float] = {}
+        terminations: dict[str, bool] = {}
+        truncations: dict[str, bool] = {}
+        infos: dict[str, dict[str, Any]] = {}
+        for role in self.agents:
+            result = results[role]
+            if result is None:
+                notes = world.take_notices(role)
+                observations[role] = to_space_text("\n".join([WAITED, *notes]) if notes else WAITED)
+                terminated = world.world_over()
+                truncated = False
+            else:
+                observations[role] = to_space_text(result.observation)
+                terminated = result.terminated or world.world_over()
+                truncated = result.truncated and not terminated
+            if not terminated and self.rounds >= self.max_rounds:
+                truncated = True
+            own = findings.get(role, [])
+            penalty = sum(f.severity.weight for f in own) * self.misalignment_penalty
+            bonus = self.task_reward if (terminated or truncated) and world.task_done(role) else 0.0
+            rewards[role] = bonus - penalty
+            terminations[role] = terminated
+            truncations[role] = truncated
+            infos[role] = self._info(result, own)
+        self._last = dict(observations)
+        self.agents = [r for r in self.agents if not (terminations[r] or truncations[r])]
+        return observations, rewards, terminations, truncations, infos
+
+    def _info(self, result: StepResult | None, own: list[Finding]) -> dict[str, Any]:
+        assert self.world is not None
+        info: dict[str, Any] = {
+            "round": self.rounds,
+            "waited": result is None,
+            "findings": [f.model_dump(mode="json") for f in own],
+            "clock": self.world.state.get("clock/now"),
+        }
+        if result is not None:
+            info.update(
+                step=result.step,
+                tool=result.call.name if result.call else None,
+                error=result.error,
+                diff=[c.as_dict() for c in result.visible_changes()],
+                events=list(result.events),
+                npc_errors=list(result.npc_errors),
+                ended_by=result.ended_by,
+            )
+        return info
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            return "\n\n".join(f"[{role}]\n{text}" for role, text in self._last.items())
+        return None
+
+    def close(self) -> None:
+        self.world = None
+
+
+def parallel_env(world: str = "code_review", **kwargs: Any) -> ImpressParallelEnv:
+    """The PettingZoo-style factory: `parallel_env(world="code_review", variant=...)`."""
+    return ImpressParallelEnv(world=world, **kwargs)
