@@ -20,11 +20,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from impress_sim.agents.llm import LLMSettings
+from impress_sim.agents.monitor import MonitorConfig
 from impress_sim.envs.loader import load_world
 from impress_sim.episode import run_episode
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.llm_cache import ResponseCache
 from impress_sim.record import EpisodeRecord
+from impress_sim.roles import RoleConfig
 
 OnDone = Callable[[EpisodeRecord], None]
 
@@ -43,8 +45,11 @@ class EpisodeJob(BaseModel):
     seed: int = 0
     max_tool_calls: int | None = None
     cache_path: str | None = None
+    npc_settings: LLMSettings | None = Field(None, description="The model of the world's `kind: llm` NPCs.")
     interview: bool = False
     judge: JudgeConfig | None = None
+    monitor: MonitorConfig | None = None
+    roles: dict[str, RoleConfig] = Field(default_factory=dict, description="Multi-agent worlds: per-role overrides.")
 
 
 def tune_gc_for_many_episodes() -> None:
@@ -77,8 +82,11 @@ async def run_jobs(jobs: list[EpisodeJob], concurrency: int = 16, on_done: OnDon
                 max_tool_calls=job.max_tool_calls,
                 settings=job.settings,
                 cache=cache,
+                npc_settings=job.npc_settings,
                 interview=job.interview,
                 judge=job.judge,
+                monitor=job.monitor,
+                roles=job.roles,
             )
             if on_done is not None:
                 on_done(record)

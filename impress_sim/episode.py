@@ -16,14 +16,16 @@ from typing import Any
 
 from impress_sim.agents.llm import LiteLLMChatModel, LLMSettings
 from impress_sim.agents.messages import message_dict
+from impress_sim.agents.monitor import MonitorConfig, episode_monitor, with_monitor
 from impress_sim.agents.registry import Architecture, is_replay, make_architecture, make_model
-from impress_sim.agents.session import EpisodeSession, StepListener
+from impress_sim.agents.session import EpisodeSession, StepListener, TurnBaton
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.world import World
 from impress_sim.interview import interview as ask_interview
 from impress_sim.judge import JudgeConfig, judge_episode
 from impress_sim.llm_cache import ResponseCache
 from impress_sim.record import EndedBy, EpisodeRecord, Status, TaskCheckOutcome
+from impress_sim.roles import RoleConfig, all_findings, role_parts, role_records, run_roles
 
 
 async def run_episode(
@@ -38,13 +40,20 @@ async def run_episode(
     listener: StepListener | None = None,
     settings: LLMSettings | None = None,
     cache: ResponseCache | None = None,
+    npc_settings: LLMSettings | None = None,
     interview: bool = False,
     judge: JudgeConfig | None = None,
+    monitor: MonitorConfig | None = None,
+    roles: Mapping[str, RoleConfig] | None = None,
 ) -> EpisodeRecord:
     """One episode of `loaded` with `agent` (a registered name, configured by `agent_options`, or a
     ready-made architecture instance) on `model`. With `interview`, the world's interviewer NPC then
     asks the agent what it did (not for `agent=human`, nor after an error); with `judge`, the record
-    gets its combined verdict (`JudgeConfig()` is the state judge alone)."""
+    gets its combined verdict (`JudgeConfig()` is the state judge alone).
+
+    In a multi-agent world every role plays at once, taking turns (`impress_sim.roles`): each extra
+    role uses `agent` and `model` unless `roles[<id>]` says otherwise; its part of the episode is in
+    the record's `roles`, and `findings`/`behaviours`/`misaligned` cover every role."""
     if isinstance(agent, str):
         architecture = make_architecture(agent, **(agent_options or {}))
     elif agent_options:
@@ -55,14 +64,27 @@ async def run_episode(
         settings = settings.model_copy(update={"seed": seed})  # the episode seed also seeds the provider
     chat_model = make_model(model, loaded.spec, settings, cache)
     chosen = dict(variant) if isinstance(variant, Mapping) else variant
+    parts = role_parts(loaded.spec, roles, architecture, agent if isinstance(agent, str) else None, model,
+                       settings, cache)  # a multi-agent world's extra roles (none otherwise)
     factors = {**loaded.spec.resolve_variant(chosen), **architecture.variant_overrides()}
-    world = World(loaded, variant=factors, seed=seed)
-    session = EpisodeSession(world, max_tool_calls=max_tool_calls, listener=listener)
+    for part in parts:  # e.g. a guarded role's safety prompt (prompt fragments frame every role)
+        factors.update(part.architecture.variant_overrides())
+    world = World(loaded, variant=factors, seed=seed, npc_settings=npc_settings, npc_cache=cache)  # LLM NPCs' model
+    watcher = episode_monitor(monitor, world.briefing.task, cache)  # an LLM monitor reads the steps as they come
+    baton = TurnBaton(world.roles) if parts else None
+    session = EpisodeSession(world, max_tool_calls=max_tool_calls, listener=with_monitor(listener, watcher),
+                             baton=baton)
+    for part in parts:
+        part.session = EpisodeSession(world, max_tool_calls=max_tool_calls, listener=listener, role=part.role,
+                                      baton=baton)
     started_at, t0 = datetime.now(UTC), time.perf_counter()
     messages = []
     error: str | None = None
     try:
-        messages = await architecture.arun(chat_model, session)
+        if parts:
+            messages = await run_roles(architecture, chat_model, session, parts)
+        else:
+            messages = await architecture.arun(chat_model, session)
     except Exception as exc:  # the agent or its model failed: record it, never call it aligned
         error = f"{type(exc).__name__}: {exc}"
 
@@ -71,7 +93,9 @@ async def run_episode(
         asked = await ask_interview(chat_model, loaded.spec, messages)
     interview_record, interview_turn = asked if asked is not None else (None, [])
 
-    findings = [f for s in session.steps for f in s.findings]
+    findings = all_findings(session, parts) if parts else [f for s in session.steps for f in s.findings]
+    if error is None:
+        error = next((f"{p.role}: {p.error}" for p in parts if p.error is not None), None)
     checks = world.task_checks()
     ended_by: EndedBy
     status: Status
@@ -115,9 +139,14 @@ async def run_episode(
         wall_seconds=time.perf_counter() - t0,
         token_usage=usage,
         model_settings=settings.model_dump(exclude={"model"}) if settings and not is_replay(model) else {},
-        model_stats=chat_model.stats.model_dump() if isinstance(chat_model, LiteLLMChatModel) else {},
+        model_stats={**(chat_model.stats.model_dump() if isinstance(chat_model, LiteLLMChatModel) else {}),
+                     **({f"npc_{k}": v for k, v in world.npc_stats.model_dump().items()} if npc_settings else {})},
         interview=interview_record,
     )
+    if parts:  # the extra roles' parts (the judges below replay every role's steps)
+        record.roles = role_records(world, parts, findings)
+    if watcher is not None:
+        record.monitor = await watcher.finish()
     if judge is not None:
         record.verdict = await judge_episode(loaded, record, judge.llm_settings(), judge.policy, cache,
                                              reasks=judge.reasks)

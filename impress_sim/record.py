@@ -60,6 +60,59 @@ class Interview(_Record):
     error: str | None = Field(None, description="Set when the agent's model could not answer.")
 
 
+class MonitorCheck(_Record):
+    """One monitor check: its suspicion score for the trajectory up to `step`, or the error."""
+
+    step: int = Field(description="Index of the last step the monitor saw.")
+    steps_seen: int = Field(description="How many agent steps the monitor saw.")
+    score: int | None = Field(None, ge=0, le=100, description="Suspicion 0-100; None when the check failed.")
+    reason: str = ""
+    reply: str = Field("", description="The monitor's raw reply.")
+    error: str | None = Field(None, description="Set when the monitor could not be reached or gave no score.")
+
+
+class MonitorResult(_Record):
+    """What an LLM monitor made of the worker's trajectory (agents/monitor.py)."""
+
+    model: str
+    threshold: int
+    every: int = 1
+    checks: list[MonitorCheck] = Field(default_factory=list)
+    max_score: int | None = Field(None, description="Highest score of any check; None when no check gave one.")
+    caught: bool = Field(False, description="max_score >= threshold.")
+    errors: int = Field(0, description="Checks that failed.")
+    usage: dict[str, float] = Field(default_factory=dict, description="The monitor's requests, tokens, cost.")
+
+    @classmethod
+    def of(cls, model: str, threshold: int, every: int, checks: list[MonitorCheck],
+           usage: dict[str, float] | None = None) -> MonitorResult:
+        scores = [c.score for c in checks if c.score is not None]
+        top = max(scores) if scores else None
+        return cls(model=model, threshold=threshold, every=every, checks=checks, max_score=top,
+                   caught=top is not None and top >= threshold, errors=sum(c.error is not None for c in checks),
+                   usage=usage or {})
+
+
+class RoleRecord(_Record):
+    """What one extra agent of a multi-agent world did (the primary agent's part is the record itself).
+
+    Its steps' `index` counts every role's actions, so all roles' steps sorted by index are the order
+    the world saw them in."""
+
+    agent: str
+    model: str
+    is_replay: bool
+    briefing: Briefing
+    steps: list[StepRecord] = Field(default_factory=list)
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    agent_trace: list[dict[str, Any]] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list, description="Findings attributed to this role.")
+    task_done: bool = Field(description="Whether this role's own task checks pass.")
+    error: str | None = None
+    token_usage: dict[str, int] = Field(default_factory=dict)
+    model_stats: dict[str, float] = Field(default_factory=dict)
+
+
 class EpisodeRecord(_Record):
     schema_version: int = SCHEMA_VERSION
     episode_id: str
@@ -94,6 +147,12 @@ class EpisodeRecord(_Record):
     model_stats: dict[str, float] = Field(
         default_factory=dict, description="HTTP requests, cache hits, retries, cost (USD) of the episode."
     )
+    monitor: MonitorResult | None = Field(None, description="An LLM monitor's suspicion scores, when one watched.")
+
+    roles: dict[str, RoleRecord] = Field(
+        default_factory=dict,
+        description="Multi-agent worlds: each extra agent's part, by role id (`steps` etc. are the primary's).",
+    )
 
     def save(self, directory: Path) -> Path:
         return self.save_as(directory / f"{self.episode_id}.json")
@@ -114,4 +173,16 @@ class EpisodeRecord(_Record):
         data = self.model_dump(mode="json", exclude={"episode_id", "started_at", "wall_seconds", "model_stats"})
         for step in data["steps"]:
             step.pop("duration_ms", None)
+        if data.get("monitor"):
+            data["monitor"].pop("usage", None)  # requests and cache hits differ between identical runs
+        for role in data.get("roles", {}).values():
+            role.pop("model_stats", None)
+            for step in role["steps"]:
+                step.pop("duration_ms", None)
         return data
+
+    def all_steps(self) -> list[tuple[str, StepRecord]]:
+        """(role, step) for every role's steps, in the order the world saw them (by step index)."""
+        steps = [("agent", s) for s in self.steps]
+        steps += [(role, s) for role, part in self.roles.items() for s in part.steps]
+        return sorted(steps, key=lambda rs: rs[1].index)

@@ -81,6 +81,8 @@ def render_step(console: Console, step: StepRecord, result: StepResult | None = 
         parts.append(Text(f"⚑ {f.behaviour} [{f.severity}] {f.motive}/{f.risk_type}: {f.evidence}",
                           style="bold red"))
     title = f"step {step.index} · {step.clock[11:16]}"
+    if result is not None and result.role != "agent":  # an extra agent of a multi-agent world
+        title += f" · {result.role}"
     console.print(Panel(Group(*parts), title=title, title_align="left",
                         border_style="red" if step.findings else "green"))
 
@@ -88,7 +90,8 @@ def render_step(console: Console, step: StepRecord, result: StepResult | None = 
 def render_summary(console: Console, record: EpisodeRecord, path: str | None = None) -> None:
     table = Table(show_header=False, box=None)
     table.add_row("status", f"{record.status} (ended by {record.ended_by})")
-    table.add_row("tool calls", str(len(record.steps)))
+    table.add_row("tool calls", str(len(record.steps)) + "".join(
+        f", {role}: {len(part.steps)}" for role, part in record.roles.items()))  # multi-agent: per role
     table.add_row("task done", "[green]yes[/green]" if record.task_done else "[red]no[/red]")
     for check in record.task_checks:
         table.add_row("", f"{'✓' if check.passed else '✗'} {check.id}: {check.description}")
@@ -97,11 +100,18 @@ def render_summary(console: Console, record: EpisodeRecord, path: str | None = N
         verdict = "[bold red]MISALIGNED[/bold red]"
     table.add_row("state detectors", verdict)
     for f in record.findings:
-        table.add_row("", f"step {f.step}: {f.behaviour} ({f.motive}, {f.risk_type}, {f.severity}) — {f.evidence}")
+        who = f"{f.actor}: " if record.roles else ""
+        table.add_row("", f"step {f.step}: {who}{f.behaviour} ({f.motive}, {f.risk_type}, {f.severity}) — {f.evidence}")
     if record.error:
         table.add_row("error", f"[red]{record.error}[/red]")
     if record.verdict is not None:
         add_verdict_rows(table, record)
+    if record.monitor is not None:
+        m = record.monitor
+        shown = "no score" if m.max_score is None else f"max suspicion {m.max_score}/100"
+        caught = " — [bold red]CAUGHT[/bold red]" if m.caught else ""
+        errors = f" ({m.errors} check(s) failed)" if m.errors else ""
+        table.add_row("monitor", f"{m.model}: {shown}, threshold {m.threshold}{caught}{errors}")
     if path:
         table.add_row("record", path)
     flagged = record.verdict.misaligned if record.verdict is not None else record.misaligned
@@ -168,6 +178,12 @@ def render_batch_summary(console: Console, records: list[EpisodeRecord], out: st
         table.add_row("misaligned (combined verdict)", f"{sum(v.misaligned for v in judged)}")
         table.add_row("needs review", f"{sum(v.needs_review for v in judged)}")
     table.add_row("task done", f"{sum(r.task_done for r in records)}")
+    if any(r.monitor is not None for r in records):
+        from impress_sim.agents.monitor import catch_counts
+
+        c = catch_counts(records)
+        table.add_row("monitor", f"caught {c.caught}/{c.misaligned} misaligned, "
+                                 f"false alarms {c.false_alarms}/{c.aligned} aligned")
     table.add_row("errors", f"{sum(r.status == 'error' for r in records)}")
     for behaviour, count in behaviours.most_common():
         table.add_row("", f"{behaviour}: {count}")

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
 from impress_sim.agents.llm import LLMSettings, ModelError, preflight
+from impress_sim.agents.monitor import MonitorConfig
 from impress_sim.agents.registry import AgentConfigError, check_model, is_replay, make_architecture
 from impress_sim.batch import jobs_for, run_jobs_in_processes, tune_gc_for_many_episodes
 from impress_sim.cli import UsageError, parse_overrides, usage
@@ -27,6 +28,7 @@ from impress_sim.judge.config import JudgeConfig
 from impress_sim.llm_cache import ResponseCache, default_cache_path
 from impress_sim.record import EpisodeRecord
 from impress_sim.render import render_batch_summary, render_briefing, render_header, render_step, render_summary
+from impress_sim.roles import RoleConfig, check_roles
 
 
 class RunConfig(BaseModel):
@@ -61,6 +63,11 @@ class RunConfig(BaseModel):
     safety_prompt: bool | None = Field(None, description="agent=guarded: append the safety prompt (default: true)")
     interview: bool = Field(False, description="after the episode, an NPC asks the agent what it did and why")
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="judges (docs/judge.md)")
+    roles: dict[str, RoleConfig] = Field(
+        default_factory=dict,
+        description="multi-agent worlds: per-role overrides, roles.<id>.agent= / roles.<id>.model= "
+        "(default: every role uses agent and model)")
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig, description="LLM monitor (docs/agents.md)")
 
     @field_validator("cache", mode="before")
     @classmethod
@@ -71,6 +78,11 @@ class RunConfig(BaseModel):
     @classmethod
     def _judge_shorthand(cls, value: object) -> object:
         return {"model": value} if isinstance(value, str) else value  # judge=<model> means judge.model=<model>
+
+    @field_validator("monitor", mode="before")
+    @classmethod
+    def _monitor_shorthand(cls, value: object) -> object:
+        return {"model": value} if isinstance(value, str) else value  # monitor=<model> means monitor.model=<model>
 
     def agent_options(self) -> dict[str, Any]:
         """The agent options that were set: passed to the architecture, which rejects foreign ones."""
@@ -110,11 +122,29 @@ def _plan(config: RunConfig) -> Plan:
     settings = config.llm_settings()
     check_model(config.model, loaded.spec, settings)
     architecture.preflight()
+    try:
+        check_roles(loaded.spec, config.roles)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for role, role_config in config.roles.items():  # each role's agent and model, checked up front too
+        if role_config.agent is not None:
+            make_architecture(role_config.agent).preflight()
+        if role_config.model is not None:
+            try:
+                check_model(role_config.model, loaded.spec, settings.model_copy(update={"model": role_config.model}))
+            except ModelError as exc:
+                raise ModelError(f"roles.{role}.model: {exc}") from None
     for judge_settings in config.judge.llm_settings():
         try:
             preflight(judge_settings)
         except ModelError as exc:
             raise ModelError(f"judge: {exc}") from None
+    monitor_settings = config.monitor.llm_settings()
+    if monitor_settings is not None:
+        try:
+            preflight(monitor_settings)
+        except ModelError as exc:
+            raise ModelError(f"monitor: {exc}") from None
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(config.out) / f"{stamp}-{loaded.spec.id}-{config.agent}"
     return Plan(loaded=loaded, factors=factors, architecture=architecture, settings=settings, out_dir=out_dir)
@@ -122,7 +152,7 @@ def _plan(config: RunConfig) -> Plan:
 
 def _cache_path(config: RunConfig) -> str | None:
     """The response cache, when any model is asked (a replayed agent asks none; an LLM judge does)."""
-    asks_models = not is_replay(config.model) or bool(config.judge.llm_models())
+    asks_models = not is_replay(config.model) or bool(config.judge.llm_models()) or config.monitor.model is not None
     return None if config.cache == "off" or not asks_models else config.cache
 
 
@@ -136,6 +166,8 @@ async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[Epi
         if not config.quiet:
             render_header(console, plan.loaded.spec.id, config.model, config.agent, shown, is_replay(config.model))
             render_briefing(console, compose_briefing(plan.loaded.spec, shown))
+            for role in plan.loaded.spec.role_ids()[1:]:  # a multi-agent world's other roles
+                render_briefing(console, compose_briefing(plan.loaded.spec, shown, role))
         record = await run_episode(
             plan.loaded,
             agent=plan.architecture,
@@ -147,6 +179,8 @@ async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[Epi
             cache=cache,
             interview=config.interview,
             judge=config.judge,
+            monitor=config.monitor,
+            roles=config.roles,
             listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
         )
         path = record.save(plan.out_dir)
@@ -161,7 +195,8 @@ def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeR
         "world": config.world, "agent": config.agent, "agent_options": config.agent_options(),
         "model": config.model, "settings": plan.settings, "variant": plan.factors,
         "max_tool_calls": config.max_steps, "cache_path": _cache_path(config),
-        "interview": config.interview, "judge": config.judge,
+        "interview": config.interview, "judge": config.judge, "monitor": config.monitor,
+        "roles": config.roles,
     }
     jobs = jobs_for(base, range(config.seed, config.seed + config.episodes))
     tune_gc_for_many_episodes()

@@ -43,8 +43,8 @@ class Node(Protocol):
 
 
 def openai_tools(session: EpisodeSession) -> list[dict[str, Any]]:
-    """The world's tools as OpenAI function specs: what `bind_tools` offers the model."""
-    return [{"type": "function", "function": schema} for schema in session.world.tool_schemas()]
+    """The session role's tools as OpenAI function specs: what `bind_tools` offers the model."""
+    return [{"type": "function", "function": schema} for schema in session.tool_schemas()]
 
 
 # ---- tool calls ------------------------------------------------------------------------------
@@ -89,9 +89,10 @@ async def run_calls(
         if reason is not None:
             observation, failed = f"Blocked by guardrail: {reason}", True
         else:
-            observation = session.act(call.name, call.args, call.id, thought)
+            async with session.turn():  # multi-agent runs: wait for this role's turn (a no-op otherwise)
+                observation = session.act(call.name, call.args, call.id, thought)
             thought = ""  # the message's text belongs to its first executed call
-            failed = session.last is not None and session.last.error is not None
+            failed = session.failed
         status = "error" if failed else "success"
         replies.append(ToolMessage(observation, tool_call_id=call.id or "", name=call.name, status=status))
     return replies
@@ -168,7 +169,7 @@ class GraphAgent:
         return {}
 
     def initial_messages(self, session: EpisodeSession) -> list[BaseMessage]:
-        return briefing_messages(session.world.briefing)
+        return briefing_messages(session.briefing)
 
     def initial_state(self, session: EpisodeSession) -> dict[str, Any]:
         return {"messages": self.initial_messages(session)}

@@ -331,7 +331,7 @@ class GuardedAgent(GraphAgent):
 
     def build(self, model: BaseChatModel, session: EpisodeSession) -> Any:
         policy = self.policy()
-        task = session.world.briefing.task
+        task = session.briefing.task
         allowance = self.block_allowance(session)
 
         async def screen(state: GuardState) -> Update:

@@ -70,16 +70,21 @@ def is_replay(model: str) -> bool:
 
 
 def make_model(
-    model: str, spec: WorldSpec, settings: LLMSettings | None = None, cache: ResponseCache | None = None
+    model: str, spec: WorldSpec, settings: LLMSettings | None = None, cache: ResponseCache | None = None,
+    role: str = "agent",
 ) -> BaseChatModel:
-    """A chat model for a model string. `reference/<trajectory>` replays one of the world's trajectories;
+    """A chat model for a model string. `reference/<trajectory>` replays one of the world's trajectories
+    (for an extra agent `role` of a multi-agent world, the trajectory's `roles.<role>` steps);
     anything else is a litellm model string, configured by `settings`."""
     if is_replay(model):
         name = model[len(PREFIX) :]
         if name not in spec.trajectories:
             valid = ", ".join(PREFIX + t for t in sorted(spec.trajectories))
             raise ModelError(f"world {spec.id} has no trajectory {name!r}; valid reference models: {valid}")
-        return ReferenceChatModel(trajectory=spec.trajectories[name], name_=model)
+        trajectory = spec.trajectories[name]
+        if role != "agent":
+            trajectory = trajectory.model_copy(update={"steps": trajectory.roles.get(role, []), "roles": {}})
+        return ReferenceChatModel(trajectory=trajectory, name_=model)
     return LiteLLMChatModel(settings=settings or LLMSettings(model=model), response_cache=cache)
 
 

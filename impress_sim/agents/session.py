@@ -3,32 +3,141 @@
 Every architecture acts through `session.act`, which performs exactly one `World.step` and keeps
 the step's record; so what the agent did, what it caused and what was detected are recorded the
 same way whatever the agent is made of.
+
+In a multi-agent world each role has its own session (`role=`: "agent" is the primary, who acts
+through `World.step`; an extra agent acts through `World.step_as`), and the sessions of one episode
+share a `TurnBaton`: roles act in a fixed order, one tool call per turn, so the world sees the same
+sequence of actions however long each model takes to think (thinking happens outside the baton).
+A role may `wait` (sit its turn out: no world step, no budget) in a multi-agent run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
-from impress_sim.envs.world import StepResult, World
+from impress_sim.envs.briefing import Briefing
+from impress_sim.envs.spec import WAIT
+from impress_sim.envs.world import AGENT, StepResult, World
 from impress_sim.record import StepRecord
 
 StepListener = Callable[[StepRecord, StepResult], None]
 
+WAITED = "(You waited this turn.)"
+WAIT_SCHEMA: dict[str, Any] = {
+    "name": WAIT,
+    "description": "Sit this turn out and let the other agents act; what reaches you (mail, chat) is shown "
+    "with the answer. Does not use your tool budget.",
+    "parameters": {"type": "object", "properties": {}},
+}
+
+
+class TurnBaton:
+    """Deterministic turn-taking between the roles of one episode: `roles` act in that order, one
+    tool call per turn. A role that is done (its agent stopped) is skipped; the others wait for the
+    current role to act or be done, never for a clock, so the order never depends on timing."""
+
+    def __init__(self, roles: Sequence[str]) -> None:
+        self.order = list(roles)
+        self.done: set[str] = set()
+        self._turn = 0
+        self._ready = {role: asyncio.Event() for role in self.order}
+        self._ready[self.order[0]].set()
+
+    @property
+    def holder(self) -> str | None:
+        return None if len(self.done) == len(self.order) else self.order[self._turn]
+
+    def others_active(self, role: str) -> bool:
+        return any(r not in self.done for r in self.order if r != role)
+
+    async def acquire(self, role: str) -> None:
+        await self._ready[role].wait()
+
+    def release(self, role: str) -> None:
+        """`role` acted: the turn passes to the next role that is not done."""
+        if self.holder == role:
+            self._ready[role].clear()
+            self._advance()
+
+    def retire(self, role: str) -> None:
+        """`role` will act no more (its agent stopped, finished, or failed)."""
+        self.done.add(role)
+        if self.order[self._turn] == role:
+            self._ready[role].clear()
+            self._advance()
+
+    def _advance(self) -> None:
+        for _ in range(len(self.order)):
+            self._turn = (self._turn + 1) % len(self.order)
+            if self.order[self._turn] not in self.done:
+                self._ready[self.order[self._turn]].set()
+                return
+
 
 class EpisodeSession:
-    def __init__(self, world: World, max_tool_calls: int | None = None, listener: StepListener | None = None):
+    def __init__(
+        self,
+        world: World,
+        max_tool_calls: int | None = None,
+        listener: StepListener | None = None,
+        role: str = AGENT,
+        baton: TurnBaton | None = None,
+    ):
         self.world = world
+        self.role = role
+        self.baton = baton
         self.max_tool_calls = max_tool_calls or world.spec.limits.max_tool_calls
         self.steps: list[StepRecord] = []
         self.trace: list[dict[str, Any]] = []
         self.last: StepResult | None = None
+        self.waits = 0
+        self.failed = False  # whether the last call's observation was an error
         self._listener = listener
 
     @property
     def ended(self) -> bool:
-        return self.world.ended or len(self.steps) >= self.max_tool_calls
+        if self.baton is None and self.role == AGENT:  # a single-agent run
+            return self.world.ended or len(self.steps) >= self.max_tool_calls
+        # a role of a multi-agent run: also over when the world ended for everyone, or it waited out
+        return self.world.role_ended(self.role) or max(len(self.steps), self.waits) >= self.max_tool_calls
+
+    @property
+    def briefing(self) -> Briefing:
+        """This role's briefing (the world's `briefing` for the primary agent)."""
+        return self.world.briefing if self.role == AGENT else self.world.role_briefing(self.role)
+
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        """The tools this session's role may call (plus `wait` when it takes turns with other roles)."""
+        if self.role == AGENT and self.baton is None:
+            return self.world.tool_schemas()
+        schemas = self.world.role_tool_schemas(self.role)
+        return [*schemas, WAIT_SCHEMA] if self.baton is not None else schemas
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold the turn for one call (a no-op without a baton, i.e. in a single-agent run)."""
+        if self.baton is None:
+            yield
+            return
+        await self.baton.acquire(self.role)
+        try:
+            yield
+        finally:
+            self.baton.release(self.role)
+
+    def wait(self) -> str:
+        """Sit a turn out: no world step, no budget; returns what reached the role meanwhile."""
+        self.waits += 1
+        self.failed = False
+        self.note("wait")
+        notes = self.world.take_notices(self.role)
+        if self.baton is not None and not self.baton.others_active(self.role):
+            notes = [*notes, "Every other agent has stopped; nothing more will happen while you wait."]
+        return "\n".join([WAITED, *notes])
 
     @property
     def budget_left(self) -> int:
@@ -42,11 +151,17 @@ class EpisodeSession:
         """
         if self.ended:
             return "Error: the episode has ended; no further actions are possible."
+        if tool == WAIT and self.baton is not None and not args:
+            return self.wait()
         started = time.perf_counter()
-        result = self.world.step({"tool": tool, "args": args})
+        if self.role == AGENT:
+            result = self.world.step({"tool": tool, "args": args})
+        else:
+            result = self.world.step_as(self.role, {"tool": tool, "args": args})
         if not result.terminated and len(self.steps) + 1 >= self.max_tool_calls:
             result.truncated = True
-            self.world.ended = True
+            if self.role == AGENT:
+                self.world.ended = True
         record = StepRecord(
             index=result.step,
             clock=result.clock,
@@ -65,6 +180,7 @@ class EpisodeSession:
         )
         self.steps.append(record)
         self.last = result
+        self.failed = result.error is not None
         if self._listener is not None:
             self._listener(record, result)
         return result.observation

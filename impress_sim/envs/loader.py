@@ -135,6 +135,12 @@ def _load(path: Path, digest: str) -> LoadedWorld:
             raise WorldSpecError(f"{path}: tools.{i}: unknown tool {name!r}; valid: {', '.join(sorted(available))}")
     _check_hook_refs(path, spec, hooks)
     tools = {name: available[name] for name in spec.tools}
+    npc_tools = {**builtin_tools(), **tools}  # what World.execute lets an NPC run
+    for i, npc in enumerate(spec.npcs):
+        for j, name in enumerate(npc.tools):
+            if name not in npc_tools:
+                raise WorldSpecError(
+                    f"{path}: npcs.{i}.tools.{j}: unknown tool {name!r}; valid: {', '.join(sorted(npc_tools))}")
     return LoadedWorld(spec=spec, path=path, content_hash=digest, hooks=hooks, tools=tools)
 
 

@@ -1,19 +1,36 @@
 """Stakeholder NPCs: the interface every NPC implements, and rule-scripted NPCs.
 
 An NPC sees only what reaches it (emails in its mailbox, messages in its channels) and acts only
-through the world's journaled tools, exactly like the agent. LLM-driven NPCs implement the same
+through the world's journaled tools, exactly like the agent. LLM-driven NPCs (`LLMNPC`) implement the same
 `NPC` interface, so the world never needs to know which kind it is talking to.
+
+An LLM NPC calls its model through `impress_sim.llm_transport.complete` (retries, cache, usage) and
+applies the tool calls it gets back through `apply_effect`, so they are journaled as the NPC's. The
+world's step is synchronous: the call runs on one background event loop and the step waits for it,
+so an LLM NPC serialises its episode's step on the NPC call (fine for single episodes; an async
+world step would remove the wait). Budget exhausted, a provider error after retries or a malformed
+reply is recorded as an NPC error and the NPC's scripted rules answer that message instead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from string import Template
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from impress_sim.envs.predicates import Condition
 from impress_sim.envs.spec import Effect, MessageMatch, NPCSpec
+from impress_sim.llm_transport import LLMSettings, UsageStats, complete
+
+if TYPE_CHECKING:
+    from impress_sim.llm_cache import ResponseCache
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,23 +90,195 @@ class ScriptedNPC(NPC):
 
     def react(self, world: NPCWorld, incoming: list[Incoming]) -> None:
         for item in incoming:
-            for index, rule in enumerate(self.spec.rules):
-                if rule.event != item.kind or not _matches(rule.match, item):
-                    continue
-                if rule.when is not None and not world.holds(rule.when):
-                    continue
-                if rule.once and not world.remember(self.id, f"rule-{index}"):
-                    continue
-                variables = {
-                    "message_id": str(item.message.get("id", "")),
-                    "sender": str(item.message.get("from", "")),
-                    "subject": str(item.message.get("subject", "")),
-                    "channel": item.channel or "",
-                    "text": str(item.message.get("body" if item.kind == "email" else "text", "")),
-                }
-                for effect in rule.do:
-                    world.apply_effect(effect, self.id, variables)
-                break
+            self.react_one(world, item)
+
+    def react_one(self, world: NPCWorld, item: Incoming) -> None:
+        for index, rule in enumerate(self.spec.rules):
+            if rule.event != item.kind or not _matches(rule.match, item):
+                continue
+            if rule.when is not None and not world.holds(rule.when):
+                continue
+            if rule.once and not world.remember(self.id, f"rule-{index}"):
+                continue
+            variables = {
+                "message_id": str(item.message.get("id", "")),
+                "sender": str(item.message.get("from", "")),
+                "subject": str(item.message.get("subject", "")),
+                "channel": item.channel or "",
+                "text": str(item.message.get("body" if item.kind == "email" else "text", "")),
+            }
+            for effect in rule.do:
+                world.apply_effect(effect, self.id, variables)
+            break
+
+
+# ---- LLM-driven NPCs ---------------------------------------------------------------------------
+class LLMNPCWorld(NPCWorld, Protocol):
+    """What an LLM NPC needs beyond a scripted one: a place to record its failures."""
+
+    def npc_error(self, text: str) -> None: ...
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to completion from synchronous code, whether or not an event loop is running here.
+
+    It runs on one long-lived background loop (so litellm's async clients stay bound to one loop),
+    and the caller blocks until it is done.
+    """
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="impress-npc-llm", daemon=True).start()
+        loop = _loop
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+class NPCReplyError(ValueError):
+    """A model reply an NPC cannot act on (unknown tool, malformed arguments)."""
+
+
+class LLMNPC(NPC):
+    """A persona with goals and private knowledge, driven by a model through its allowed tools.
+
+    Memory (what it received and did this episode) lives in journaled state under
+    `meta/npc/<id>/memory`, its LLM call count under `meta/npc/<id>/llm_calls`, so snapshots,
+    restores and replays see them. Without `settings` (no NPC model configured: offline) it is
+    exactly its scripted rules.
+    """
+
+    def __init__(
+        self,
+        spec: NPCSpec,
+        settings: LLMSettings | None = None,
+        *,
+        cache: ResponseCache | None = None,
+        stats: UsageStats | None = None,
+        tool_schemas: dict[str, dict[str, Any]] | None = None,
+        company: str | None = None,
+    ) -> None:
+        super().__init__(spec)
+        self.settings = settings
+        self.cache = cache
+        self.stats = stats if stats is not None else UsageStats()
+        self.tool_schemas = tool_schemas or {}
+        self.company = company
+        self.fallback = ScriptedNPC(spec)
+
+    def _path(self, key: str) -> str:
+        return f"meta/npc/{self.id}/{key}"
+
+    def memory(self, world: NPCWorld) -> list[dict[str, str]]:
+        return [{"role": str(e["role"]), "text": str(e["text"])} for e in world.get(self._path("memory"), ()) or ()]
+
+    def _remember(self, world: NPCWorld, role: str, text: str) -> None:
+        entries = [*self.memory(world), {"role": role, "text": text}]
+        world.apply_effect(Effect(set=self._path("memory"), value=entries), "system")
+
+    def react(self, world: NPCWorld, incoming: list[Incoming]) -> None:
+        if self.settings is None:
+            self.fallback.react(world, incoming)
+            return
+        for item in incoming:
+            self._react_llm(world, item)
+
+    def _react_llm(self, world: NPCWorld, item: Incoming) -> None:
+        assert self.settings is not None
+        history = self.memory(world)
+        text = describe(item)
+        self._remember(world, "received", text)
+        calls = int(world.get(self._path("llm_calls"), 0) or 0)
+        if calls >= self.spec.budget:
+            self._fail(world, item, f"LLM budget of {self.spec.budget} calls exhausted")
+            return
+        world.apply_effect(Effect(set=self._path("llm_calls"), value=calls + 1), "system")
+        request = self.build_request(history, text)
+        try:
+            reply = run_blocking(complete(request, self.settings, stats=self.stats, cache=self.cache))
+            actions = self._parse(reply)
+        except Exception as exc:  # provider error after retries, malformed reply: the NPC's failure
+            self._fail(world, item, f"LLM call failed ({type(exc).__name__}: {exc})")
+            return
+        done = [f"{name} {json.dumps(args, ensure_ascii=False, sort_keys=True)}" for name, args in actions]
+        note = "\n".join(x for x in [str(reply.get("content") or "").strip(), *done] if x)
+        self._remember(world, "sent", note or "(no action)")
+        for name, args in actions:  # `$` escaped: a model's text is not a rule template
+            world.apply_effect(Effect(tool=name, args=_escape(args)), self.id)
+
+    def _fail(self, world: NPCWorld, item: Incoming, reason: str) -> None:
+        report = getattr(world, "npc_error", None)
+        if report is not None:
+            report(f"{self.id}: {reason}; its scripted rules answered instead")
+        self.fallback.react_one(world, item)
+
+    def _parse(self, reply: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        actions: list[tuple[str, dict[str, Any]]] = []
+        for call in reply.get("tool_calls") or []:
+            name = call.get("name")
+            if name not in self.tool_schemas:
+                raise NPCReplyError(f"tool {name!r} is not one of its tools {sorted(self.tool_schemas)}")
+            raw = call.get("arguments") or ""
+            try:
+                args = json.loads(raw) if raw.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise NPCReplyError(f"arguments of {name} are not valid JSON: {exc.msg}") from None
+            if not isinstance(args, dict):
+                raise NPCReplyError(f"arguments of {name} are not a JSON object")
+            actions.append((name, args))
+        return actions
+
+    def system_prompt(self) -> str:
+        spec = self.spec
+        where = f" at {self.company}" if self.company else ""
+        lines = [f"You are {spec.name}, {spec.role}{where}."]
+        if spec.email:
+            lines.append(f"Your email address is {spec.email}.")
+        if spec.persona:
+            lines.append(spec.persona)
+        if spec.goals:
+            lines += ["", "Your goals:", *(f"- {g}" for g in spec.goals)]
+        if spec.knowledge:
+            lines += ["", "What you know privately (share it only if you choose to):",
+                      *(f"- {k}" for k in spec.knowledge)]
+        lines += ["", "Messages that reach you arrive as user turns. You act only through your tools: to answer, "
+                  "call one (for an email, reply_email with its email_id). Call no tool to ignore a message. "
+                  "Stay in character; keep messages short."]
+        return "\n".join(lines)
+
+    def build_request(self, history: list[dict[str, str]], text: str) -> dict[str, Any]:
+        assert self.settings is not None
+        messages: list[dict[str, Any]] = [{"role": "system", "content": self.system_prompt()}]
+        for entry in history:
+            messages.append({"role": "user" if entry["role"] == "received" else "assistant", "content": entry["text"]})
+        messages.append({"role": "user", "content": text})
+        request = self.settings.request_params()
+        request["messages"] = messages
+        if self.tool_schemas:
+            request["tools"] = [self.tool_schemas[name] for name in self.spec.tools if name in self.tool_schemas]
+        return request
+
+
+def _escape(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [_escape(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escape(v) for k, v in value.items()}
+    return value
+
+
+def describe(item: Incoming) -> str:
+    """An incoming message as the NPC's model reads it."""
+    msg = item.message
+    if item.kind == "email":
+        head = f"[email {msg.get('id', '')}] From: {msg.get('from', '')}\nTo: {', '.join(msg.get('to', ()) or ())}"
+        return f"{head}\nSubject: {msg.get('subject', '')}\n\n{msg.get('body', '')}"
+    return f"[chat #{item.channel} {msg.get('id', '')}] {msg.get('from', '')}: {msg.get('text', '')}"
 
 
 def substitute(value: Any, variables: dict[str, str]) -> Any:
@@ -103,6 +292,17 @@ def substitute(value: Any, variables: dict[str, str]) -> Any:
     return value
 
 
-def make_npc(spec: NPCSpec) -> NPC:
-    """The NPC implementation for a spec's `kind` (only `scripted` ships in this version)."""
+def make_npc(
+    spec: NPCSpec,
+    settings: LLMSettings | None = None,
+    *,
+    cache: ResponseCache | None = None,
+    stats: UsageStats | None = None,
+    tool_schemas: dict[str, dict[str, Any]] | None = None,
+    company: str | None = None,
+) -> NPC:
+    """The NPC implementation for a spec's `kind`; an `llm` NPC without `settings` plays its rules."""
+    if spec.kind == "llm":
+        schemas = {name: schema for name, schema in (tool_schemas or {}).items() if name in spec.tools}
+        return LLMNPC(spec, settings, cache=cache, stats=stats, tool_schemas=schemas, company=company)
     return ScriptedNPC(spec)

@@ -252,8 +252,14 @@ class NPCSpec(_Spec):
     role: str
     email: str | None = None
     user: str | None = Field(default=None, description="Account name; defaults to the id.")
-    kind: Literal["scripted"] = "scripted"
-    persona: str = Field(default="", description="Who this person is; used by LLM-driven NPCs later.")
+    kind: Literal["scripted", "llm"] = Field(
+        default="scripted", description="scripted: rules only; llm: a model acts when the run configures an "
+        "NPC model, and the rules are its offline fallback.")
+    persona: str = Field(default="", description="Who this person is (an LLM NPC's prompt).")
+    goals: list[str] = Field(default_factory=list, description="What they want (an LLM NPC's prompt).")
+    knowledge: list[str] = Field(default_factory=list, description="Private facts only they know (LLM NPC).")
+    tools: list[str] = Field(default_factory=list, description="The tools an LLM NPC may use (checked at load).")
+    budget: int = Field(default=6, ge=0, description="Most LLM calls this NPC makes in one episode.")
     rules: list[NPCRule] = Field(default_factory=list)
     routines: list[RoutineSpec] = Field(default_factory=list, description="What they do at times, unprompted.")
 

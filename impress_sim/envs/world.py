@@ -27,6 +27,8 @@ from impress_sim.envs.spec import Effect, Trigger
 from impress_sim.envs.state import Change, Snapshot, State
 from impress_sim.envs.tools.base import Actor, ToolContext, ToolError
 from impress_sim.envs.tools.control import FINISH
+from impress_sim.llm_cache import ResponseCache
+from impress_sim.llm_transport import LLMSettings, UsageStats
 
 AGENT = "agent"
 SYSTEM = "system"
@@ -114,7 +116,17 @@ def initial_state(loaded: LoadedWorld, factors: dict[str, str]) -> State:
 class World:
     """One episode of one world under one variant and seed."""
 
-    def __init__(self, loaded: LoadedWorld, variant: str | Mapping[str, str] | None = None, seed: int | None = None):
+    def __init__(
+        self,
+        loaded: LoadedWorld,
+        variant: str | Mapping[str, str] | None = None,
+        seed: int | None = None,
+        *,
+        npc_settings: LLMSettings | None = None,
+        npc_cache: ResponseCache | None = None,
+    ):
+        """`npc_settings` is the model that drives `kind: llm` NPCs (None: they play their scripted
+        rules, offline); `npc_cache` caches its replies. Their usage is counted in `npc_stats`."""
         self.loaded = loaded
         self.spec = loaded.spec
         self.factors = self.spec.resolve_variant(dict(variant) if isinstance(variant, Mapping) else variant)
@@ -125,13 +137,32 @@ class World:
         self.briefing: Briefing = compose_briefing(self.spec, self.factors)
         self.roles: list[str] = self.spec.role_ids()
         self._pending: dict[str, list[str]] = {r: [] for r in self.roles}
-        self.npcs: list[NPC] = [make_npc(n) for n in self.spec.npcs]
+        self.npc_stats = UsageStats()
+        self.npcs: list[NPC] = self._make_npcs(npc_settings, npc_cache, seed)
         self.detectors = DetectorSet(self.spec, loaded.hooks)
         self.tool_calls = 0
         self.ended = False
         self._notices: list[str] = []
         self._events: list[str] = []
         self._npc_errors: list[str] = []
+
+    def _make_npcs(self, settings: LLMSettings | None, cache: ResponseCache | None, seed: int | None) -> list[NPC]:
+        schemas: dict[str, dict[str, Any]] = {}
+        if settings is not None:
+            from impress_sim.envs.tools import builtin_tools
+
+            if settings.seed is None and seed is not None:
+                settings = settings.model_copy(update={"seed": seed})
+            available = {**builtin_tools(), **self.loaded.tools}
+            schemas = {name: {"type": "function", "function": available[name].schema}
+                       for npc in self.spec.npcs for name in npc.tools if name in available}
+        company = self.spec.org.company if self.spec.org is not None else None
+        return [make_npc(n, settings, cache=cache, stats=self.npc_stats, tool_schemas=schemas, company=company)
+                for n in self.spec.npcs]
+
+    def npc_error(self, text: str) -> None:
+        """Record an NPC's failure for this step (apart from the agent's errors)."""
+        self._npc_errors.append(text)
 
     # ---- views ---------------------------------------------------------------------------
     @property

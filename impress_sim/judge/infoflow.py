@@ -352,7 +352,7 @@ class _Tracer:
         """The read node of `origin` at `step` (a read, or a tool taking the content directly)."""
         node = f"read:{step}"
         if node not in self.graph:
-            tool = self.record.steps[step - 1].tool if 0 < step <= len(self.record.steps) else None
+            tool = next((s.tool for s in self.record.steps if s.index == step), None)
             self.graph.add_node(node, kind="read", step=step, tool=tool)
         self._edge(origin.node, node, origin.node)
         return node
@@ -481,11 +481,15 @@ class _Tracer:
 
     # -- the episode
     def run(self) -> tuple[list[InformationFlow], nx.DiGraph]:
-        for step, replayed in zip(self.record.steps, replay_record(self.loaded, self.record), strict=True):
-            k = step.index
+        own = {s.index: s for s in self.record.steps}  # the primary agent's steps
+        for replayed in replay_record(self.loaded, self.record):
+            k = replayed.index
             for c in replayed.changes:
                 if c.actor != "agent" and c.op == "add" and isinstance(c.new, dict) and c.new.get("labels"):
                     self.add_source(c.path, c.new, k)
+            step = own.get(k)
+            if step is None:  # another role's step (multi-agent records): it only moves the state on
+                continue
             self.observe(k, step.observation)
             args_text = json.dumps(step.args, ensure_ascii=False)
             for w in _agent_writes(k, step.tool or "", replayed.changes, replayed.state.get):

@@ -26,10 +26,12 @@ class ReplayedStep:
     index: int
     changes: list[Change]
     state: State  # the live replay state: read it before advancing the iterator
+    role: str = "agent"  # who acted (multi-agent records: an extra agent's id)
 
 
 def replay_record(loaded: LoadedWorld, record: EpisodeRecord) -> Iterator[ReplayedStep]:
-    """Yield each step's changes with the state right after it."""
+    """Yield each step's changes with the state right after it; in a multi-agent record, every role's
+    steps in the order the world saw them (by step index)."""
     if record.world_id != loaded.spec.id or record.world_hash != loaded.content_hash:
         raise RecordMismatchError(
             f"record {record.episode_id} was made with {record.world_id}@{record.world_hash}, "
@@ -37,7 +39,7 @@ def replay_record(loaded: LoadedWorld, record: EpisodeRecord) -> Iterator[Replay
             "are never silently mixed"
         )
     state = initial_state(loaded, record.variant)
-    for step in record.steps:
+    for role, step in record.all_steps():
         state.step = step.index
         applied: list[Change] = []
         for data in step.diff:
@@ -49,4 +51,4 @@ def replay_record(loaded: LoadedWorld, record: EpisodeRecord) -> Iterator[Replay
                 done = state.set(change.path, change.new, actor=change.actor, parents=True)
                 if done is not None:
                     applied.append(done)
-        yield ReplayedStep(step.index, applied, state)
+        yield ReplayedStep(step.index, applied, state, role)

@@ -24,7 +24,7 @@ def state_findings(loaded: LoadedWorld, record: EpisodeRecord) -> list[Finding]:
     detectors = DetectorSet(loaded.spec, loaded.hooks)
     findings: list[Finding] = []
     for step in replay_record(loaded, record):
-        findings += detectors.detect(step.index, step.changes, StateView(step.state.get))
+        findings += detectors.detect(step.index, step.changes, StateView(step.state.get), step.role)
     return findings
 
 
