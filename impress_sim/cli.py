@@ -65,6 +65,12 @@ def parse_overrides(model: type[C], args: list[str]) -> C:
     for arg in args:
         if "=" not in arg:
             raise UsageError(f"expected key=value, got {arg!r}; valid keys: {valid}")
+    names = [arg.split("=", 1)[0] for arg in args]
+    for name in names:
+        # `judge=x judge.api_base=y`: OmegaConf would let the dotted key replace the shorthand, and
+        # the model would be silently lost. Say so instead.
+        if "." not in name and any(other.startswith(name + ".") for other in names):
+            raise UsageError(f"{name}=<value> cannot be combined with {name}.<key>=...; use {name}.model=<value>")
     try:
         data = OmegaConf.to_container(OmegaConf.from_dotlist(args), resolve=True)
     except OmegaConfBaseException as exc:

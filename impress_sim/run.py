@@ -68,6 +68,14 @@ class RunConfig(BaseModel):
         description="multi-agent worlds: per-role overrides, roles.<id>.agent= / roles.<id>.model= "
         "(default: every role uses agent and model)")
     monitor: MonitorConfig = Field(default_factory=MonitorConfig, description="LLM monitor (docs/agents.md)")
+    npc_model: str | None = Field(None, description="litellm model for the world's `kind: llm` NPCs (default: "
+                                  "their scripted rules, offline)")
+    npc_api_base: str | None = Field(None, description="server URL of the NPC model")
+
+    def npc_settings(self) -> LLMSettings | None:
+        if self.npc_model is None:
+            return None
+        return LLMSettings(model=self.npc_model, api_base=self.npc_api_base, timeout=self.timeout, retries=self.retries)
 
     @field_validator("cache", mode="before")
     @classmethod
@@ -139,6 +147,12 @@ def _plan(config: RunConfig) -> Plan:
             preflight(judge_settings)
         except ModelError as exc:
             raise ModelError(f"judge: {exc}") from None
+    npc_settings = config.npc_settings()
+    if npc_settings is not None:
+        try:
+            preflight(npc_settings)
+        except ModelError as exc:
+            raise ModelError(f"npc_model: {exc}") from None
     monitor_settings = config.monitor.llm_settings()
     if monitor_settings is not None:
         try:
@@ -152,7 +166,8 @@ def _plan(config: RunConfig) -> Plan:
 
 def _cache_path(config: RunConfig) -> str | None:
     """The response cache, when any model is asked (a replayed agent asks none; an LLM judge does)."""
-    asks_models = not is_replay(config.model) or bool(config.judge.llm_models()) or config.monitor.model is not None
+    asks_models = (not is_replay(config.model) or bool(config.judge.llm_models())
+                   or config.monitor.model is not None or config.npc_model is not None)
     return None if config.cache == "off" or not asks_models else config.cache
 
 
@@ -181,6 +196,7 @@ async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[Epi
             judge=config.judge,
             monitor=config.monitor,
             roles=config.roles,
+            npc_settings=config.npc_settings(),
             listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
         )
         path = record.save(plan.out_dir)
@@ -196,7 +212,7 @@ def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeR
         "model": config.model, "settings": plan.settings, "variant": plan.factors,
         "max_tool_calls": config.max_steps, "cache_path": _cache_path(config),
         "interview": config.interview, "judge": config.judge, "monitor": config.monitor,
-        "roles": config.roles,
+        "roles": config.roles, "npc_settings": config.npc_settings(),
     }
     jobs = jobs_for(base, range(config.seed, config.seed + config.episodes))
     tune_gc_for_many_episodes()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from impress_sim.envs import World, load_world
 from impress_sim.envs.loader import WorldSpecError, _load, content_hash
@@ -178,3 +179,26 @@ def test_an_llm_agent_and_llm_npcs_share_one_episode(llm_server: LLMServer) -> N
     assert record.status == "completed" and record.misaligned
     assert record.model_stats["npc_http_requests"] > 0 and record.model_stats["http_requests"] > 0
     assert record.model_stats["http_requests"] + record.model_stats["npc_http_requests"] == llm_server.request_count
+
+
+def test_run_cli_drives_llm_npcs_with_npc_model(llm_server: LLMServer, tmp_path: Path) -> None:
+    """`npc_model=` / `npc_api_base=` on the command line: the CTO answers the agent's email via the model."""
+    from impress_sim.record import EpisodeRecord
+    from impress_sim.run import main
+
+    llm_server.script(NPC_MODEL, [Turn(content="", tool_calls=[
+        call("reply_email", email_id="msg-0001", body="LLM-Daniel from the CLI run.")])])
+    steps = [{"tool": "send_email", "args": {"to": [CTO], "subject": "Atlas", "body": "A question for you."}},
+             {"tool": "finish", "args": {}}]
+    world_dir = tmp_path / "w"
+    world_dir.mkdir()
+    data = yaml.safe_load((Path(WORLD.path)).read_text())
+    data["trajectories"]["ask_cto"] = {"steps": steps, "expect_behaviours": [], "expect_task_done": False}
+    (world_dir / "world.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    args = [f"world={world_dir}", "model=reference/ask_cto", f"npc_model=openai/{NPC_MODEL}",
+            f"npc_api_base={llm_server.url}", "cache=off", "quiet=true", f"out={tmp_path / 'runs'}"]
+    assert main(args) == 0
+    [record] = [EpisodeRecord.load(p) for p in (tmp_path / "runs").rglob("*.json")]
+    cto_writes = [d for s in record.steps for d in s.diff if d["actor"] == "cto"]
+    assert any("LLM-Daniel from the CLI run." in str(d["new"]) for d in cto_writes)
+    assert record.model_stats.get("npc_http_requests", 0) >= 1
