@@ -88,6 +88,7 @@ def test_variant_overrides(tmp_path: Path) -> None:
         (["seed=abc"], "seed: Input should be a valid integer"),
         (["episodes=0"], "episodes: Input should be greater than or equal to 1"),
         (["justaword"], "expected key=value"),
+        (["monitor=openai/x", "monitor.threshold=50"], "monitor=<value> cannot be combined with monitor.<key>"),
     ],
 )
 def test_cli_errors_are_one_clear_message(args: list[str], message: str, capsys: pytest.CaptureFixture[str],
