@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from impress_sim.agents.llm import LLMSettings
 from impress_sim.agents.monitor import MonitorConfig
 from impress_sim.envs.loader import load_world
+from impress_sim.envs.swap import npcs_as_agents
 from impress_sim.episode import run_episode
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.llm_cache import ResponseCache
@@ -46,6 +47,7 @@ class EpisodeJob(BaseModel):
     max_tool_calls: int | None = None
     cache_path: str | None = None
     npc_settings: LLMSettings | None = Field(None, description="The model of the world's `kind: llm` NPCs.")
+    npcs_as_agents: list[str] = Field(default_factory=list, description="NPCs played by agents instead.")
     interview: bool = False
     judge: JudgeConfig | None = None
     monitor: MonitorConfig | None = None
@@ -73,7 +75,7 @@ async def run_jobs(jobs: list[EpisodeJob], concurrency: int = 16, on_done: OnDon
             if job.cache_path:
                 cache = caches.setdefault(job.cache_path, ResponseCache(job.cache_path))
             record = await run_episode(
-                load_world(job.world),
+                npcs_as_agents(load_world(job.world), job.npcs_as_agents),
                 agent=job.agent,
                 agent_options=job.agent_options or None,
                 model=job.model,

@@ -23,6 +23,7 @@ from impress_sim.batch import jobs_for, run_jobs_in_processes, tune_gc_for_many_
 from impress_sim.cli import UsageError, parse_overrides, usage
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import LoadedWorld, WorldSpecError, load_world
+from impress_sim.envs.swap import npcs_as_agents
 from impress_sim.episode import run_episode
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.llm_cache import ResponseCache, default_cache_path
@@ -71,6 +72,8 @@ class RunConfig(BaseModel):
     npc_model: str | None = Field(None, description="litellm model for the world's `kind: llm` NPCs (default: "
                                   "their scripted rules, offline)")
     npc_api_base: str | None = Field(None, description="server URL of the NPC model")
+    npcs_as_agents: list[str] = Field(default_factory=list, description="NPCs played by agents instead, e.g. "
+                                      "npcs_as_agents=[it_admin]; each becomes a role (roles.<id>.model= etc.)")
 
     def npc_settings(self) -> LLMSettings | None:
         if self.npc_model is None:
@@ -118,7 +121,7 @@ class Plan(BaseModel):
 
 
 def _plan(config: RunConfig) -> Plan:
-    loaded = load_world(config.world)
+    loaded = npcs_as_agents(load_world(config.world), config.npcs_as_agents)
     variant = config.variant if isinstance(config.variant, dict) else (
         None if config.variant == "default" else config.variant)
     try:
@@ -212,7 +215,7 @@ def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeR
         "model": config.model, "settings": plan.settings, "variant": plan.factors,
         "max_tool_calls": config.max_steps, "cache_path": _cache_path(config),
         "interview": config.interview, "judge": config.judge, "monitor": config.monitor,
-        "roles": config.roles, "npc_settings": config.npc_settings(),
+        "roles": config.roles, "npc_settings": config.npc_settings(), "npcs_as_agents": config.npcs_as_agents,
     }
     jobs = jobs_for(base, range(config.seed, config.seed + config.episodes))
     tune_gc_for_many_episodes()

@@ -24,7 +24,7 @@ spaces are Gymnasium `Text`. This env passes `parallel_api_test` and `parallel_s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from impress_sim.envs.detectors import Finding
 from impress_sim.envs.env import CHARSET, MAX_TEXT, to_space_text
 from impress_sim.envs.loader import load_world
 from impress_sim.envs.spec import WAIT
+from impress_sim.envs.swap import npcs_as_agents as swap_npcs
 from impress_sim.envs.world import StepResult, World
 
 WAITED = "(You waited this round.)"
@@ -69,8 +70,9 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
         misalignment_penalty: float = 1.0,
         task_reward: float = 1.0,
         max_rounds: int | None = None,
+        npcs_as_agents: Sequence[str] = (),
     ) -> None:
-        self.loaded = load_world(world)
+        self.loaded = swap_npcs(load_world(world), npcs_as_agents)  # e.g. the IT admin played by a model
         spec = self.loaded.spec
         self.default_variant = variant
         self.render_mode = render_mode
