@@ -30,6 +30,7 @@ from impress_sim.record import EpisodeRecord
 from impress_sim.roles import RoleConfig
 
 OnDone = Callable[[EpisodeRecord], None]
+JobDone = Callable[["EpisodeJob", EpisodeRecord], None]
 
 
 class EpisodeJob(BaseModel):
@@ -52,6 +53,8 @@ class EpisodeJob(BaseModel):
     judge: JudgeConfig | None = None
     monitor: MonitorConfig | None = None
     roles: dict[str, RoleConfig] = Field(default_factory=dict, description="Multi-agent worlds: per-role overrides.")
+    key: str | None = Field(None, description="The caller's label for matching results (e.g. a sweep's config "
+                            "hash); never passed to the episode.")
 
 
 def tune_gc_for_many_episodes() -> None:
@@ -64,8 +67,12 @@ def tune_gc_for_many_episodes() -> None:
     gc.set_threshold(max(gen0, 10_000), gen1, gen2)
 
 
-async def run_jobs(jobs: list[EpisodeJob], concurrency: int = 16, on_done: OnDone | None = None) -> list[EpisodeRecord]:
-    """Run `jobs` on this event loop, at most `concurrency` at a time; records in job order."""
+async def run_jobs(
+    jobs: list[EpisodeJob], concurrency: int = 16, on_done: OnDone | None = None, on_job_done: JobDone | None = None
+) -> list[EpisodeRecord]:
+    """Run `jobs` on this event loop, at most `concurrency` at a time; records in job order.
+
+    `on_done(record)` and `on_job_done(job, record)` are called as each episode finishes."""
     semaphore = asyncio.Semaphore(max(concurrency, 1))
     caches: dict[str, ResponseCache] = {}
 
@@ -90,6 +97,8 @@ async def run_jobs(jobs: list[EpisodeJob], concurrency: int = 16, on_done: OnDon
                 monitor=job.monitor,
                 roles=job.roles,
             )
+            if on_job_done is not None:
+                on_job_done(job, record)
             if on_done is not None:
                 on_done(record)
             return record
@@ -101,28 +110,37 @@ async def run_jobs(jobs: list[EpisodeJob], concurrency: int = 16, on_done: OnDon
             cache.close()
 
 
-def _worker(jobs: list[EpisodeJob], concurrency: int, indices: list[int]) -> list[tuple[int, EpisodeRecord]]:
+def _worker(
+    jobs: list[EpisodeJob], concurrency: int, indices: list[int], worker_hook: Callable[[], JobDone] | None = None
+) -> list[tuple[int, EpisodeRecord]]:
     tune_gc_for_many_episodes()
-    records = asyncio.run(run_jobs(jobs, concurrency))
+    records = asyncio.run(run_jobs(jobs, concurrency, on_job_done=worker_hook() if worker_hook else None))
     return list(zip(indices, records, strict=True))
 
 
 def run_jobs_in_processes(
-    jobs: list[EpisodeJob], concurrency: int = 16, workers: int = 1, on_done: OnDone | None = None
+    jobs: list[EpisodeJob],
+    concurrency: int = 16,
+    workers: int = 1,
+    on_done: OnDone | None = None,
+    worker_hook: Callable[[], JobDone] | None = None,
 ) -> list[EpisodeRecord]:
     """Run `jobs` across `workers` processes (one event loop each); records in job order.
 
     With `workers=1` everything runs here. `on_done` is called in this process as each worker
-    finishes its share (per worker, not per episode, when workers > 1).
+    finishes its share (per worker, not per episode, when workers > 1). `worker_hook` (picklable,
+    e.g. a module-level function or a `functools.partial` of one) is called once in each process
+    that runs episodes, and returns a callback run there per finished episode, `(job, record)`:
+    how a sweep writes each episode to its store the moment it ends, whatever the process.
     """
     if workers <= 1 or len(jobs) <= 1:
-        return asyncio.run(run_jobs(jobs, concurrency, on_done))
+        return asyncio.run(run_jobs(jobs, concurrency, on_done, worker_hook() if worker_hook else None))
     workers = min(workers, len(jobs))
     per_worker = max(math.ceil(concurrency / workers), 1)
     shares = [list(range(w, len(jobs), workers)) for w in range(workers)]
     results: dict[int, EpisodeRecord] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_worker, [jobs[i] for i in share], per_worker, share) for share in shares]
+        futures = [pool.submit(_worker, [jobs[i] for i in share], per_worker, share, worker_hook) for share in shares]
         for future in as_completed(futures):
             for index, record in future.result():
                 results[index] = record

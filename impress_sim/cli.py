@@ -54,13 +54,17 @@ def usage(model: type[BaseModel], command: str) -> str:
         if group is not None:
             lines += [f"  {name}.{line.strip()}" for line in usage(group, command).splitlines()[3:]]
             continue
+        if field.is_required():
+            lines.append(f"  {name:<12} {field.description or ''} (required)")
+            continue
         default = field.get_default(call_default_factory=True)
         default = "—" if default is None else default
         lines.append(f"  {name:<12} {field.description or ''} (default: {default})")
     return "\n".join(lines)
 
 
-def parse_overrides(model: type[C], args: list[str]) -> C:
+def parse_overrides(model: type[C], args: list[str], base: dict[str, Any] | None = None) -> C:
+    """`args` (`key=value` dot-list) over `base` (e.g. a YAML file's content), validated as `model`."""
     valid = ", ".join(keys(model))
     for arg in args:
         if "=" not in arg:
@@ -72,7 +76,8 @@ def parse_overrides(model: type[C], args: list[str]) -> C:
         if "." not in name and any(other.startswith(name + ".") for other in names):
             raise UsageError(f"{name}=<value> cannot be combined with {name}.<key>=...; use {name}.model=<value>")
     try:
-        data = OmegaConf.to_container(OmegaConf.from_dotlist(args), resolve=True)
+        merged = OmegaConf.merge(OmegaConf.create(base or {}), OmegaConf.from_dotlist(args))
+        data = OmegaConf.to_container(merged, resolve=True)
     except OmegaConfBaseException as exc:
         raise UsageError(f"cannot parse overrides: {exc}") from None
     try:

@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     console = Console()
     if any(a in ("-h", "--help", "help") for a in args):
-        console.print(usage(RunConfig, "python -m impress_sim.run"), highlight=False)
+        console.print(usage(RunConfig, "python -m impress_sim.run"), highlight=False, markup=False)
         return 0
     try:
         config = parse_overrides(RunConfig, args)

@@ -1,0 +1,158 @@
+"""`SweepSpec`: a grid of episodes (models × worlds × variants × agents × decoding × seeds, k attempts
+per cell), and its deterministic expansion into `EpisodeJob`s, each named by a `config_hash`."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from impress_sim.agents.llm import LLMSettings
+from impress_sim.agents.registry import is_replay
+from impress_sim.batch import EpisodeJob
+from impress_sim.envs.loader import load_world
+from impress_sim.judge.config import JudgeConfig
+from impress_sim.llm_cache import default_cache_path
+
+
+def _listed(value: object) -> object:
+    """A single value where a list is expected means a list of one (`temperature=0.7`)."""
+    return value if isinstance(value, list | tuple) else [value]
+
+
+class SweepSpec(BaseModel):
+    """One sweep. Axes are crossed; fixed options apply to every episode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, description="sweep id (default: derived from the axes)")
+    # axes
+    worlds: list[str] = Field(description="world ids or paths to world folders")
+    models: list[str] = Field(["reference/misaligned"], description="models; reference/<trajectory> replays offline")
+    agents: list[str] = Field(["react"], description="agent architectures")
+    variants: dict[str, list[str]] = Field(
+        default_factory=dict, description="factor axes, crossed: variants.<axis>=[v1,v2] (default: each axis' default)")
+    named_variants: list[str] = Field(
+        default_factory=list, description="named variants, each crossed with the factor axes (a factor axis wins)")
+    temperature: list[float] = Field([0.7], description="sampling temperatures (an axis)")
+    top_p: list[float | None] = Field([None], description="nucleus sampling values (an axis)")
+    seeds: int | list[int] = Field(1, description="N (seeds 0..N-1) or a list of seeds")
+    attempts: int = Field(1, ge=1, description="attempts per cell (attempt k>0 gets its own provider seed)")
+    # fixed options
+    max_steps: int | None = Field(None, ge=1, description="tool-call budget (default: the world's limit)")
+    max_tokens: int | None = Field(None, ge=1, description="completion token limit per call")
+    reasoning_effort: Literal["low", "medium", "high"] | None = Field(None, description="for reasoning models")
+    api_base: str | None = Field(None, description="OpenAI-compatible server URL")
+    timeout: float = Field(60.0, gt=0, description="seconds per model call")
+    retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts")
+    tool_format: Literal["native", "text"] = Field("native", description="text: ReAct Action lines")
+    interview: bool = Field(False, description="interview the agent after each episode")
+    judge: JudgeConfig = Field(default_factory=JudgeConfig, description="judges (docs/judge.md)")
+    concurrency: int = Field(8, ge=1, description="episodes in flight at once (per sweep, shared by workers)")
+    workers: int = Field(1, ge=1, description="processes sharing the concurrency")
+    cache: str = Field(default_cache_path(), description="response cache (SQLite), or 'off'")
+    store: str = Field("runs/sweeps.sqlite", description="results store (SQLite)")
+    quiet: bool = Field(False, description="no progress bar")
+
+    @field_validator("worlds", "models", "agents", "named_variants", "temperature", "top_p", mode="before")
+    @classmethod
+    def _as_list(cls, value: object) -> object:
+        return _listed(value)
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _axes_as_lists(cls, value: object) -> object:
+        return {k: _listed(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return "off" if value is False else value
+
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _judge_shorthand(cls, value: object) -> object:
+        return {"model": value} if isinstance(value, str) else value
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    def sweep_id(self) -> str:
+        """`name`, or a stable id from what defines the episodes (not from concurrency, paths, ...)."""
+        if self.name:
+            return self.name
+        operational = {"name", "concurrency", "workers", "cache", "store", "quiet"}
+        return "sweep-" + canonical_hash(self.model_dump(mode="json", exclude=operational))[:12]
+
+    def cell_count(self) -> int:
+        variants = max(len(self.named_variants), 1)
+        for values in self.variants.values():
+            variants *= len(values)
+        return (len(self.models) * len(self.worlds) * variants * len(self.agents) * len(self.temperature)
+                * len(self.top_p) * len(self.seed_list()))
+
+
+class SweepJob(BaseModel):
+    """One episode of a sweep: the job, its attempt number and its identity."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job: EpisodeJob
+    attempt: int
+    config_hash: str
+    world_id: str
+    world_hash: str
+    variant_name: str | None = None
+
+
+def canonical_hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def attempt_seed(seed: int, attempt: int) -> int | None:
+    """The provider seed of an attempt: attempt 0 uses the episode seed (as a single run does); later
+    attempts get their own, so they are fresh samples rather than cache hits."""
+    if attempt == 0:
+        return None
+    return int(hashlib.sha256(f"{seed}:{attempt}".encode()).hexdigest()[:8], 16)
+
+
+def config_hash(job: EpisodeJob, attempt: int, world_id: str, world_hash: str) -> str:
+    """sha256 of the episode's full configuration: the world's id and content hash, everything in the job
+    (but where the response cache lives, and the job's key) and the attempt."""
+    data = job.model_dump(mode="json", exclude={"cache_path", "key", "world"})
+    return canonical_hash({"world_id": world_id, "world_hash": world_hash, "attempt": attempt, "job": data})
+
+
+def expand(spec: SweepSpec) -> list[SweepJob]:
+    """Every episode of the sweep, in a fixed order; raises ValueError on an unknown variant/axis value."""
+    asks_judges = bool(spec.judge.llm_models())
+    axes = list(spec.variants.items())
+    combos = [dict(zip([a for a, _ in axes], values, strict=True))
+              for values in itertools.product(*(v for _, v in axes))]
+    names: list[str | None] = list(spec.named_variants) or [None]
+    out: list[SweepJob] = []
+    for model, world in itertools.product(spec.models, spec.worlds):
+        loaded = load_world(world)
+        for name, combo, agent, temperature, top_p, seed in itertools.product(
+                names, combos, spec.agents, spec.temperature, spec.top_p, spec.seed_list()):
+            chosen = {**(loaded.spec.variants.get(name, {}) if name else {}), **combo}
+            if name is not None and name not in loaded.spec.variants and name != "default":
+                loaded.spec.resolve_variant(name, "named_variants")  # raises with what is valid
+            factors = loaded.spec.resolve_variant(chosen, "variants")
+            for attempt in range(spec.attempts):
+                settings = LLMSettings(
+                    model=model, api_base=spec.api_base, temperature=temperature, top_p=top_p,
+                    max_tokens=spec.max_tokens, reasoning_effort=spec.reasoning_effort, timeout=spec.timeout,
+                    retries=spec.retries, tool_format=spec.tool_format, seed=attempt_seed(seed, attempt))
+                cache_path = None if spec.cache == "off" or (is_replay(model) and not asks_judges) else spec.cache
+                job = EpisodeJob(world=world, agent=agent, model=model, settings=settings, variant=factors, seed=seed,
+                                 max_tool_calls=spec.max_steps, cache_path=cache_path, interview=spec.interview,
+                                 judge=spec.judge)
+                digest = config_hash(job, attempt, loaded.spec.id, loaded.content_hash)
+                out.append(SweepJob(job=job.model_copy(update={"key": digest}), attempt=attempt, config_hash=digest,
+                                    world_id=loaded.spec.id, world_hash=loaded.content_hash, variant_name=name))
+    return out

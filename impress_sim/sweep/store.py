@@ -1,0 +1,147 @@
+"""The results store of sweeps: one SQLite file (WAL mode), one row per episode keyed by `config_hash`.
+
+Each finished episode is written in its own transaction, by whichever process ran it, so killing a
+sweep loses only the episodes in flight and never leaves a half-written row. The label columns
+(world, model, variant, seed, attempt, misaligned, ...) are there for querying; the full record is
+the `record` column (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from impress_sim.record import EpisodeRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS episodes (
+    config_hash TEXT PRIMARY KEY,
+    sweep_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'error')),
+    world TEXT NOT NULL,
+    world_hash TEXT NOT NULL,
+    model TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    variant_name TEXT,
+    temperature REAL,
+    top_p REAL,
+    seed INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    misaligned INTEGER,
+    task_done INTEGER,
+    behaviours TEXT,
+    error TEXT,
+    record TEXT,
+    finished TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS episodes_sweep ON episodes (sweep_id);
+"""
+
+LABELS = ("config_hash", "sweep_id", "status", "world", "world_hash", "model", "agent", "variant", "variant_name",
+          "temperature", "top_p", "seed", "attempt", "misaligned", "task_done", "behaviours", "error")
+
+
+class Store:
+    """One connection to a results store (open one per process; SQLite serialises the writers)."""
+
+    def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process kill
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_sweep(self, sweep_id: str, spec: dict[str, Any]) -> None:
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(
+                "INSERT INTO sweeps (id, spec, created) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET spec = ?",
+                (sweep_id, json.dumps(spec, sort_keys=True), datetime.now(UTC).isoformat(),
+                 json.dumps(spec, sort_keys=True)))
+
+    def write(self, record: EpisodeRecord, *, config_hash: str, sweep_id: str, attempt: int,
+              variant_name: str | None = None, temperature: float | None = None, top_p: float | None = None) -> None:
+        """One finished episode, in one transaction (a rerun's row replaces an errored one)."""
+        status = "error" if record.status == "error" else "done"
+        row = (config_hash, sweep_id, status, record.world_id, record.world_hash, record.model, record.agent,
+               json.dumps(record.variant, sort_keys=True), variant_name, temperature, top_p, record.seed, attempt,
+               int(record.misaligned), int(record.task_done), json.dumps(record.behaviours), record.error,
+               record.model_dump_json(), datetime.now(UTC).isoformat())
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(f"INSERT OR REPLACE INTO episodes ({', '.join(LABELS)}, record, finished) "
+                              f"VALUES ({', '.join('?' * (len(LABELS) + 2))})", row)
+
+    def done_hashes(self) -> set[str]:
+        return {h for (h,) in self.conn.execute("SELECT config_hash FROM episodes WHERE status = 'done'")}
+
+    def counts(self, hashes: set[str] | None = None, since: str = "") -> tuple[int, int]:
+        """(done, errors) among `hashes` (all episodes when None) finished after `since` (ISO time)."""
+        rows = self.conn.execute("SELECT config_hash, status FROM episodes WHERE finished > ?", (since,)).fetchall()
+        done = sum(1 for h, s in rows if s == "done" and (hashes is None or h in hashes))
+        errors = sum(1 for h, s in rows if s == "error" and (hashes is None or h in hashes))
+        return done, errors
+
+    def rows(self, sweep_id: str | None = None) -> list[dict[str, Any]]:
+        """The label columns of every episode (of one sweep), in a fixed order."""
+        where, args = ("WHERE sweep_id = ?", (sweep_id,)) if sweep_id else ("", ())
+        cursor = self.conn.execute(f"SELECT {', '.join(LABELS)} FROM episodes {where} ORDER BY config_hash", args)
+        return [dict(zip(LABELS, row, strict=True)) for row in cursor]
+
+    def records(self, sweep_id: str | None = None) -> Iterator[tuple[str, EpisodeRecord]]:
+        """(config_hash, record) of every episode (of one sweep), ordered by config_hash."""
+        where, args = ("WHERE sweep_id = ?", (sweep_id,)) if sweep_id else ("", ())
+        cursor = self.conn.execute(f"SELECT config_hash, record FROM episodes {where} ORDER BY config_hash", args)
+        for digest, text in cursor:
+            yield digest, EpisodeRecord.model_validate_json(text)
+
+
+def export_jsonl(store: Store, out: Path, sweep_id: str | None = None) -> int:
+    """Every record, one JSON object a line (`EpisodeRecord.model_validate_json` reads each back)."""
+    n = 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as fh:
+        for _, record in store.records(sweep_id):
+            fh.write(record.model_dump_json() + "\n")
+            n += 1
+    return n
+
+
+def export_parquet(store: Store, out: Path, sweep_id: str | None = None) -> int:
+    """The label columns plus each record as JSON text, as one Parquet table (needs `impress-sim[parquet]`)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise RuntimeError("Parquet export needs pyarrow: pip install 'impress-sim[parquet]'") from None
+    where, args = ("WHERE sweep_id = ?", (sweep_id,)) if sweep_id else ("", ())
+    cursor = store.conn.execute(f"SELECT {', '.join(LABELS)}, record FROM episodes {where} ORDER BY config_hash", args)
+    names = [*LABELS, "record"]
+    columns: dict[str, list[Any]] = {n: [] for n in names}
+    for row in cursor:
+        for name, value in zip(names, row, strict=True):
+            columns[name].append(bool(value) if name in ("misaligned", "task_done") and value is not None else value)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), str(out))
+    return len(columns["config_hash"])

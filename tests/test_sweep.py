@@ -1,0 +1,221 @@
+"""Sweeps: expansion and config hashes, the SQLite store, resume after a kill, export (offline, fast)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from impress_sim.cli import UsageError, parse_overrides
+from impress_sim.envs.loader import load_world
+from impress_sim.record import EpisodeRecord
+from impress_sim.sweep import Store, SweepSpec, expand, export_jsonl, export_parquet, run_sweep
+from impress_sim.sweep.__main__ import main as sweep_main
+from tests.llm_server import LLMServer, turns_from_trajectory
+
+WORLDS = ["corporate_shutdown", "monitoring_migration", "cloud_budget"]
+MODELS = ["reference/misaligned", "reference/aligned"]
+
+
+def kill_spec_args(store: Path) -> list[str]:
+    return [f"worlds=[{','.join(WORLDS)}]", f"models=[{','.join(MODELS)}]", "variants.reality=[production,test]",
+            "seeds=3", "attempts=1", "concurrency=1", "cache=off", "quiet=true", f"store={store}"]
+
+
+def spec(tmp_path: Path, **kw: object) -> SweepSpec:
+    base: dict[str, object] = {"worlds": ["corporate_shutdown", "cloud_budget"], "models": MODELS,
+                               "variants": {"reality": ["production", "test"]}, "seeds": 2, "cache": "off",
+                               "quiet": True, "store": str(tmp_path / "store.sqlite")}
+    return SweepSpec.model_validate({**base, **kw})
+
+
+def test_expansion_counts_and_hashes(tmp_path: Path) -> None:
+    s = spec(tmp_path, agents=["react", "plan_execute"], temperature=[0.0, 0.7], attempts=2)
+    jobs = expand(s)
+    assert len(jobs) == 2 * 2 * 2 * 2 * 2 * 2 * 2 == s.cell_count() * s.attempts
+    hashes = [j.config_hash for j in jobs]
+    assert len(set(hashes)) == len(hashes)  # distinct
+    assert hashes == [j.config_hash for j in expand(s)]  # stable, in a fixed order
+    assert all(j.job.key == j.config_hash for j in jobs)
+    # operational options change neither the episodes nor the sweep id
+    other = spec(tmp_path, agents=["react", "plan_execute"], temperature=[0.0, 0.7], attempts=2, concurrency=99,
+                 store=str(tmp_path / "elsewhere.sqlite"))
+    assert [j.config_hash for j in expand(other)] == hashes and other.sweep_id() == s.sweep_id()
+    # attempts of one cell differ in their provider seed, so they are fresh samples
+    first, second = jobs[0], jobs[1]
+    assert (first.attempt, second.attempt) == (0, 1) and first.job.seed == second.job.seed
+    assert first.job.settings is not None and second.job.settings is not None
+    assert first.job.settings.seed is None and second.job.settings.seed is not None
+
+
+def test_named_variants_cross_with_factor_axes(tmp_path: Path) -> None:
+    s = spec(tmp_path, worlds=["corporate_shutdown"], models=["reference/aligned"], seeds=1,
+             named_variants=["baseline", "goal_conflict"], variants={"reality": ["production", "test"]})
+    jobs = expand(s)
+    assert len(jobs) == 4
+    variants = [(j.variant_name, j.job.variant["goal_nudge"], j.job.variant["reality"]) for j in jobs]  # type: ignore[index]
+    assert variants == [("baseline", "none", "production"), ("baseline", "none", "test"),
+                        ("goal_conflict", "explicit", "production"), ("goal_conflict", "explicit", "test")]
+    with pytest.raises(ValueError, match="unknown variant"):
+        expand(spec(tmp_path, named_variants=["nope"]))
+    with pytest.raises(ValueError, match="unknown value"):
+        expand(spec(tmp_path, variants={"reality": ["nope"]}))
+
+
+def test_a_changed_world_is_a_different_episode(tmp_path: Path) -> None:
+    world = tmp_path / "cloud"
+    shutil.copytree(load_world("cloud_budget").path.parent, world)
+    s = spec(tmp_path, worlds=[str(world)], models=["reference/aligned"], seeds=1, variants={})
+    before = expand(s)[0]
+    (world / "world.yaml").write_text((world / "world.yaml").read_text() + "\n# edited\n")
+    after = expand(s)[0]
+    assert before.world_id == after.world_id and before.world_hash != after.world_hash
+    assert before.config_hash != after.config_hash
+
+
+def test_command_line_and_yaml(tmp_path: Path) -> None:
+    args = ["worlds=[corporate_shutdown,cloud_budget]", "models=[reference/misaligned,reference/aligned]",
+            "variants.reality=[production,test]", "seeds=3", "attempts=1", "temperature=0.2"]
+    s = parse_overrides(SweepSpec, args)
+    assert s.variants == {"reality": ["production", "test"]} and s.seed_list() == [0, 1, 2]
+    assert s.temperature == [0.2] and len(expand(s)) == 24
+    from_yaml = parse_overrides(SweepSpec, ["seeds=3"], {"worlds": ["corporate_shutdown", "cloud_budget"],
+                                                        "models": MODELS, "attempts": 1, "temperature": 0.2,
+                                                        "variants": {"reality": ["production", "test"]}})
+    assert from_yaml == s
+    with pytest.raises(UsageError, match="unknown key 'bogus'"):
+        parse_overrides(SweepSpec, ["worlds=[cloud_budget]", "bogus=1"])
+
+
+def test_sweep_runs_then_rerun_does_nothing_then_errors_are_redone(tmp_path: Path) -> None:
+    s = spec(tmp_path)
+    summary = run_sweep(s)
+    assert (summary.total, summary.ran, summary.errors) == (16, 16, 0)
+    with Store(s.store) as store:
+        rows = store.rows()
+        assert len(rows) == 16 and {r["status"] for r in rows} == {"done"}
+        assert {r["config_hash"] for r in rows} == {j.config_hash for j in expand(s)}
+        mis = [r for r in rows if r["model"] == "reference/misaligned"]
+        assert all(r["misaligned"] == 1 and json.loads(r["behaviours"]) for r in mis)
+        assert {json.loads(r["variant"])["reality"] for r in rows} == {"production", "test"}
+        assert json.loads(store.conn.execute("SELECT spec FROM sweeps").fetchone()[0])["seeds"] == 2
+
+    again = run_sweep(s)
+    assert (again.skipped, again.ran) == (16, 0)
+
+    victim = rows[3]["config_hash"]
+    with Store(s.store) as store:
+        store.conn.execute("UPDATE episodes SET status = 'error', error = 'boom' WHERE config_hash = ?", (victim,))
+    redo = run_sweep(s)
+    assert (redo.skipped, redo.ran) == (15, 1)
+    with Store(s.store) as store:
+        row = next(r for r in store.rows() if r["config_hash"] == victim)
+        assert row["status"] == "done" and row["error"] is None and len(store.rows()) == 16
+
+
+def test_workers_write_the_store_from_each_process(tmp_path: Path) -> None:
+    s = spec(tmp_path, worlds=["cloud_budget"], seeds=2, workers=2, concurrency=2)
+    summary = run_sweep(s)
+    assert (summary.ran, summary.errors) == (8, 0)
+    with Store(s.store) as store:
+        assert store.counts() == (8, 0)
+
+
+def test_kill_and_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    store_path = tmp_path / "killed.sqlite"
+    cmd = [sys.executable, "-m", "impress_sim.sweep", *kill_spec_args(store_path)]
+    errors = tmp_path / "stderr.txt"
+    with errors.open("wb") as err:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err)
+    done = 0
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if store_path.exists():
+                try:
+                    with closing(sqlite3.connect(store_path, timeout=5)) as conn:
+                        done = conn.execute("SELECT count(*) FROM episodes").fetchone()[0]
+                except sqlite3.OperationalError:  # the schema is not there yet
+                    done = 0
+                if done >= 3:
+                    break
+            time.sleep(0.002)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, errors.read_text()
+    with closing(sqlite3.connect(store_path)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        partial = conn.execute("SELECT count(*) FROM episodes WHERE status = 'done'").fetchone()[0]
+    assert 3 <= partial < 36, partial
+
+    assert sweep_main(kill_spec_args(store_path)) == 0  # resume
+    resumed = parse_overrides(SweepSpec, kill_spec_args(store_path))
+    with Store(store_path) as store:
+        rows = store.rows()
+        records = dict(store.records())
+    assert len(rows) == 36 == len({r["config_hash"] for r in rows})
+    assert {r["config_hash"] for r in rows} == {j.config_hash for j in expand(resumed)}
+    assert {r["status"] for r in rows} == {"done"}
+
+    fresh_path = tmp_path / "fresh.sqlite"
+    assert sweep_main(kill_spec_args(fresh_path)) == 0  # the same sweep, uninterrupted
+    with Store(fresh_path) as store:
+        assert store.rows() == rows  # same labels, same results
+        fresh = dict(store.records())
+    assert fresh.keys() == records.keys()
+    assert all(fresh[h].comparable() == records[h].comparable() for h in fresh)
+
+
+def test_export_jsonl_round_trips(tmp_path: Path) -> None:
+    s = spec(tmp_path, worlds=["cloud_budget"], seeds=1)
+    run_sweep(s)
+    out = tmp_path / "out.jsonl"
+    assert sweep_main(["export", s.store, "--format", "jsonl", "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 4
+    exported = [EpisodeRecord.model_validate_json(line) for line in lines]
+    with Store(s.store) as store:
+        stored = [r for _, r in store.records()]
+        assert export_jsonl(store, tmp_path / "again.jsonl", s.sweep_id()) == 4
+        assert export_jsonl(store, tmp_path / "none.jsonl", "other-sweep") == 0
+    assert [r.comparable() for r in exported] == [r.comparable() for r in stored]
+
+
+def test_export_parquet(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet export needs impress-sim[parquet] (pyarrow)")
+    s = spec(tmp_path, worlds=["cloud_budget"], seeds=1)
+    run_sweep(s)
+    with Store(s.store) as store:
+        assert export_parquet(store, tmp_path / "out.parquet") == 4
+    table = pq.read_table(str(tmp_path / "out.parquet"))
+    assert table.num_rows == 4 and {"config_hash", "world", "misaligned", "record"} <= set(table.column_names)
+    records = [EpisodeRecord.model_validate_json(t) for t in table.column("record").to_pylist()]
+    assert {r.world_id for r in records} == {"cloud_budget"}
+
+
+def test_a_model_error_is_stored_as_error_and_redone(tmp_path: Path, llm_server: LLMServer) -> None:
+    misaligned = load_world("corporate_shutdown").spec.trajectories["misaligned"]
+    llm_server.script("scripted", turns_from_trajectory(misaligned))
+    llm_server.inject("500")
+    s = spec(tmp_path, worlds=["corporate_shutdown"], models=["openai/scripted"], api_base=llm_server.url,
+             retries=0, seeds=1, variants={})
+    first = run_sweep(s)
+    assert (first.ran, first.errors) == (1, 1)
+    with Store(s.store) as store:
+        [row] = store.rows()
+        assert row["status"] == "error" and "InternalServerError" in row["error"]
+    second = run_sweep(s)
+    assert (second.skipped, second.ran, second.errors) == (0, 1, 0)
+    with Store(s.store) as store:
+        [row] = store.rows()
+        assert row["status"] == "done" and row["misaligned"] == 1 and row["error"] is None
