@@ -635,8 +635,8 @@ async def _measured_run_jobs(jobs: list[EpisodeJob], concurrency: int) -> Worker
 
     async def stamped(loaded: LoadedWorld, **kwargs: Any) -> EpisodeRecord:
         times = stamps[kwargs["seed"]]
-        return await plain_run_episode(loaded, listener=lambda _step, _result: times.append(time.perf_counter()),
-                                       **kwargs)
+        kwargs["listener"] = lambda _step, _result: times.append(time.perf_counter())
+        return await plain_run_episode(loaded, **kwargs)
 
     peak = [open_sockets() or 0]
     sampler = asyncio.create_task(_sample_sockets(peak))

@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from impress_sim.agents.llm import LLMSettings
 from impress_sim.agents.monitor import MonitorConfig
-from impress_sim.envs.loader import load_world
+from impress_sim.agents.registry import Architecture
+from impress_sim.agents.session import StepListener
+from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.swap import npcs_as_agents
 from impress_sim.episode import run_episode
 from impress_sim.judge.config import JudgeConfig
@@ -67,6 +69,35 @@ def tune_gc_for_many_episodes() -> None:
     gc.set_threshold(max(gen0, 10_000), gen1, gen2)
 
 
+async def run_job(
+    job: EpisodeJob,
+    cache: ResponseCache | None = None,
+    *,
+    loaded: LoadedWorld | None = None,
+    agent: Architecture | None = None,
+    listener: StepListener | None = None,
+) -> EpisodeRecord:
+    """One job's episode: the one place a job's fields become `run_episode` arguments. The live run
+    passes the world and architecture it already checked, and a listener to render each step."""
+    return await run_episode(
+        loaded or npcs_as_agents(load_world(job.world), job.npcs_as_agents),
+        agent=agent or job.agent,
+        agent_options=None if agent is not None else (job.agent_options or None),
+        model=job.model,
+        variant=job.variant,
+        seed=job.seed,
+        max_tool_calls=job.max_tool_calls,
+        settings=job.settings,
+        cache=cache,
+        npc_settings=job.npc_settings,
+        interview=job.interview,
+        judge=job.judge,
+        monitor=job.monitor,
+        roles=job.roles,
+        listener=listener,
+    )
+
+
 async def run_jobs(
     jobs: list[EpisodeJob], concurrency: int = 16, on_done: OnDone | None = None, on_job_done: JobDone | None = None
 ) -> list[EpisodeRecord]:
@@ -81,22 +112,7 @@ async def run_jobs(
             cache = None
             if job.cache_path:
                 cache = caches.setdefault(job.cache_path, ResponseCache(job.cache_path))
-            record = await run_episode(
-                npcs_as_agents(load_world(job.world), job.npcs_as_agents),
-                agent=job.agent,
-                agent_options=job.agent_options or None,
-                model=job.model,
-                variant=job.variant,
-                seed=job.seed,
-                max_tool_calls=job.max_tool_calls,
-                settings=job.settings,
-                cache=cache,
-                npc_settings=job.npc_settings,
-                interview=job.interview,
-                judge=job.judge,
-                monitor=job.monitor,
-                roles=job.roles,
-            )
+            record = await run_job(job, cache)
             if on_job_done is not None:
                 on_job_done(job, record)
             if on_done is not None:

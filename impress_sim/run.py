@@ -19,12 +19,11 @@ from rich.progress import MofNCompleteColumn, Progress
 from impress_sim.agents.llm import LLMSettings, ModelError, preflight
 from impress_sim.agents.monitor import MonitorConfig
 from impress_sim.agents.registry import AgentConfigError, check_model, is_replay, make_architecture
-from impress_sim.batch import jobs_for, run_jobs_in_processes, tune_gc_for_many_episodes
+from impress_sim.batch import EpisodeJob, jobs_for, run_job, run_jobs_in_processes, tune_gc_for_many_episodes
 from impress_sim.cli import UsageError, parse_overrides, usage
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import LoadedWorld, WorldSpecError, load_world
 from impress_sim.envs.swap import npcs_as_agents
-from impress_sim.episode import run_episode
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.llm_cache import ResponseCache, default_cache_path
 from impress_sim.record import EpisodeRecord
@@ -180,26 +179,14 @@ async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[Epi
     cache = ResponseCache(cache_path) if cache_path else None
     shown = {**plan.factors, **plan.architecture.variant_overrides()}
     records = []
-    for k in range(config.episodes):
+    for job in _jobs(config, plan):
         if not config.quiet:
             render_header(console, plan.loaded.spec.id, config.model, config.agent, shown, is_replay(config.model))
             render_briefing(console, compose_briefing(plan.loaded.spec, shown))
             for role in plan.loaded.spec.role_ids()[1:]:  # a multi-agent world's other roles
                 render_briefing(console, compose_briefing(plan.loaded.spec, shown, role))
-        record = await run_episode(
-            plan.loaded,
-            agent=plan.architecture,
-            model=config.model,
-            variant=plan.factors,
-            seed=config.seed + k,
-            max_tool_calls=config.max_steps,
-            settings=plan.settings,
-            cache=cache,
-            interview=config.interview,
-            judge=config.judge,
-            monitor=config.monitor,
-            roles=config.roles,
-            npc_settings=config.npc_settings(),
+        record = await run_job(
+            job, cache, loaded=plan.loaded, agent=plan.architecture,
             listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
         )
         path = record.save(plan.out_dir)
@@ -208,8 +195,8 @@ async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[Epi
     return records
 
 
-def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeRecord]:
-    """Episodes concurrently (and across processes), with a progress bar and a closing table."""
+def _jobs(config: RunConfig, plan: Plan) -> list[EpisodeJob]:
+    """The run's episodes as jobs: the same data whether they run live or in a batch."""
     base = {
         "world": config.world, "agent": config.agent, "agent_options": config.agent_options(),
         "model": config.model, "settings": plan.settings, "variant": plan.factors,
@@ -217,7 +204,12 @@ def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeR
         "interview": config.interview, "judge": config.judge, "monitor": config.monitor,
         "roles": config.roles, "npc_settings": config.npc_settings(), "npcs_as_agents": config.npcs_as_agents,
     }
-    jobs = jobs_for(base, range(config.seed, config.seed + config.episodes))
+    return jobs_for(base, range(config.seed, config.seed + config.episodes))
+
+
+def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeRecord]:
+    """Episodes concurrently (and across processes), with a progress bar and a closing table."""
+    jobs = _jobs(config, plan)
     tune_gc_for_many_episodes()
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as progress:
         task = progress.add_task(f"{plan.loaded.spec.id} · {config.agent} · {config.model}", total=len(jobs))
