@@ -16,6 +16,7 @@ the offline reference replay tells them apart from acting calls.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypedDict
@@ -147,7 +148,7 @@ async def reflect(model: BaseChatModel, messages: Sequence[BaseMessage], instruc
 
 
 # ---- the run loop ------------------------------------------------------------------------------
-class GraphAgent:
+class GraphAgent(ABC):
     """Base of every architecture: build a graph, run it once per episode with an explicit limit.
 
     Subclasses set `name`, implement `build` and `recursion_limit`, and may override
@@ -158,11 +159,13 @@ class GraphAgent:
 
     name: str  # set by each subclass
 
+    @abstractmethod
     def build(self, model: BaseChatModel, session: EpisodeSession) -> Any:
-        raise NotImplementedError
+        """The compiled LangGraph graph for one episode."""
 
+    @abstractmethod
     def recursion_limit(self, session: EpisodeSession) -> int:
-        raise NotImplementedError
+        """LangGraph's recursion limit for one episode (never its huge default)."""
 
     def variant_overrides(self) -> dict[str, str]:
         """Factor values this architecture imposes on the world's briefing (e.g. a safety prompt)."""
@@ -177,7 +180,7 @@ class GraphAgent:
     def options(self) -> Mapping[str, Any]:
         return {}
 
-    def preflight(self) -> None:
+    def preflight(self) -> None:  # noqa: B027 (an optional hook: most architectures need no check)
         """Fail before any episode starts if the architecture cannot work as configured."""
 
     async def arun(self, model: BaseChatModel, session: EpisodeSession) -> list[BaseMessage]:
