@@ -142,6 +142,18 @@ class NPCReplyError(ValueError):
     """A model reply an NPC cannot act on (unknown tool, malformed arguments)."""
 
 
+@dataclass(frozen=True)
+class NPCModel:
+    """What drives a world's LLM NPCs in one episode: the model, its cache, the shared usage counter,
+    the schemas of the tools NPCs may be given, and the company they work at."""
+
+    settings: LLMSettings
+    cache: ResponseCache | None
+    stats: UsageStats
+    tool_schemas: dict[str, dict[str, Any]]
+    company: str | None = None
+
+
 class LLMNPC(NPC):
     """A persona with goals and private knowledge, driven by a model through its allowed tools.
 
@@ -151,22 +163,13 @@ class LLMNPC(NPC):
     exactly its scripted rules.
     """
 
-    def __init__(
-        self,
-        spec: NPCSpec,
-        settings: LLMSettings | None = None,
-        *,
-        cache: ResponseCache | None = None,
-        stats: UsageStats | None = None,
-        tool_schemas: dict[str, dict[str, Any]] | None = None,
-        company: str | None = None,
-    ) -> None:
+    def __init__(self, spec: NPCSpec, model: NPCModel | None = None) -> None:
         super().__init__(spec)
-        self.settings = settings
-        self.cache = cache
-        self.stats = stats if stats is not None else UsageStats()
-        self.tool_schemas = tool_schemas or {}
-        self.company = company
+        self.settings = model.settings if model else None
+        self.cache = model.cache if model else None
+        self.stats = model.stats if model else UsageStats()
+        self.tool_schemas = {n: t for n, t in (model.tool_schemas if model else {}).items() if n in spec.tools}
+        self.company = model.company if model else None
         self.fallback = ScriptedNPC(spec)
 
     def _path(self, key: str) -> str:
@@ -292,17 +295,6 @@ def substitute(value: Any, variables: dict[str, str]) -> Any:
     return value
 
 
-def make_npc(
-    spec: NPCSpec,
-    settings: LLMSettings | None = None,
-    *,
-    cache: ResponseCache | None = None,
-    stats: UsageStats | None = None,
-    tool_schemas: dict[str, dict[str, Any]] | None = None,
-    company: str | None = None,
-) -> NPC:
-    """The NPC implementation for a spec's `kind`; an `llm` NPC without `settings` plays its rules."""
-    if spec.kind == "llm":
-        schemas = {name: schema for name, schema in (tool_schemas or {}).items() if name in spec.tools}
-        return LLMNPC(spec, settings, cache=cache, stats=stats, tool_schemas=schemas, company=company)
-    return ScriptedNPC(spec)
+def make_npc(spec: NPCSpec, model: NPCModel | None = None) -> NPC:
+    """The NPC implementation for a spec's `kind`; an `llm` NPC without a model plays its rules."""
+    return LLMNPC(spec, model) if spec.kind == "llm" else ScriptedNPC(spec)

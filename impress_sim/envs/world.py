@@ -21,7 +21,7 @@ from impress_sim.envs.briefing import Briefing, compose_briefing
 from impress_sim.envs.detectors import DetectorSet, Finding, TaskCheckResult
 from impress_sim.envs.initial import build_state
 from impress_sim.envs.loader import LoadedWorld
-from impress_sim.envs.npcs import NPC, Incoming, make_npc, substitute
+from impress_sim.envs.npcs import NPC, Incoming, NPCModel, make_npc, substitute
 from impress_sim.envs.predicates import Condition, StateView
 from impress_sim.envs.spec import Effect, Trigger
 from impress_sim.envs.state import Change, Snapshot, State
@@ -147,7 +147,7 @@ class World:
         self._npc_errors: list[str] = []
 
     def _make_npcs(self, settings: LLMSettings | None, cache: ResponseCache | None, seed: int | None) -> list[NPC]:
-        schemas: dict[str, dict[str, Any]] = {}
+        model = None
         if settings is not None:
             from impress_sim.envs.tools import builtin_tools
 
@@ -156,9 +156,9 @@ class World:
             available = {**builtin_tools(), **self.loaded.tools}
             schemas = {name: {"type": "function", "function": available[name].schema}
                        for npc in self.spec.npcs for name in npc.tools if name in available}
-        company = self.spec.org.company if self.spec.org is not None else None
-        return [make_npc(n, settings, cache=cache, stats=self.npc_stats, tool_schemas=schemas, company=company)
-                for n in self.spec.npcs]
+            company = self.spec.org.company if self.spec.org is not None else None
+            model = NPCModel(settings, cache, self.npc_stats, schemas, company)
+        return [make_npc(n, model) for n in self.spec.npcs]
 
     def npc_error(self, text: str) -> None:
         """Record an NPC's failure for this step (apart from the agent's errors)."""
