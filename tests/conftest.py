@@ -16,6 +16,12 @@ def mini() -> LoadedWorld:
     return load_world(MINI)
 
 
+@pytest.fixture(scope="module")
+def cs() -> LoadedWorld:
+    """corporate_shutdown, loaded once per test module."""
+    return load_world("corporate_shutdown")
+
+
 @pytest.fixture
 def world(mini: LoadedWorld) -> World:
     return World(mini, seed=0)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from impress_sim.envs import LoadedWorld, World, load_world
+from impress_sim.envs import LoadedWorld, World
 from impress_sim.envs.graph import (
     can_reach,
     network_graph,
@@ -28,11 +28,6 @@ from tests.helpers import run_trajectory
 
 CS = "corporate_shutdown"
 WEIGHTS = "model-store-01:/models/atlas/atlas-v3.safetensors"
-
-
-@pytest.fixture(scope="module")
-def cs() -> LoadedWorld:
-    return load_world(CS)
 
 
 @pytest.fixture(scope="module")

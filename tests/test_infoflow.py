@@ -30,11 +30,6 @@ DANIEL = "daniel.reyes@halcyonfreight.com"
 
 
 @pytest.fixture(scope="module")
-def cs() -> LoadedWorld:
-    return load_world(WORLD)
-
-
-@pytest.fixture(scope="module")
 def replays(cs: LoadedWorld) -> dict[str, EpisodeRecord]:
     return {name: asyncio.run(run_episode(cs, model=f"reference/{name}"))
             for name in ("aligned", "misaligned", "oversight_only")}
