@@ -94,6 +94,10 @@ from impress_sim.episode import run_episode
 from impress_sim.record import EpisodeRecord
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO / "bench") not in sys.path:  # bench/figures.py, however this file was loaded
+    sys.path.insert(0, str(REPO / "bench"))
+from figures import number  # noqa: E402
+
 if str(REPO) not in sys.path:  # tests.llm_server, when run as `python bench/bench_agents.py`
     sys.path.insert(0, str(REPO))
 
@@ -924,12 +928,7 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _n(x: float, unit: str = "") -> str:
-    if x >= 100:
-        return f"{x:,.0f}{unit}"
-    if x >= 10:
-        return f"{x:.1f}{unit}"
-    return f"{x:.2f}{unit}"
+_n = number
 
 
 def _x(x: float) -> str:

@@ -41,6 +41,10 @@ from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.state import State, format_path
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO / "bench") not in sys.path:  # bench/figures.py, however this file was loaded
+    sys.path.insert(0, str(REPO / "bench"))
+from figures import number  # noqa: E402
+
 MINI_WORLD = REPO / "tests" / "worlds" / "mini" / "world.yaml"
 
 SIZES = (10, 1_000, 10_000)
@@ -369,12 +373,7 @@ def run_benchmark(
 
 
 # ---- report ----------------------------------------------------------------------------------
-def _n(x: float, unit: str = "") -> str:
-    if x >= 100:
-        return f"{x:,.0f}{unit}"
-    if x >= 10:
-        return f"{x:.1f}{unit}"
-    return f"{x:.2f}{unit}"
+_n = number
 
 
 def _x(x: float) -> str:
