@@ -58,7 +58,7 @@ from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.spec import WorldSpec
 from impress_sim.envs.state import Change, Path, format_path, to_plain
 from impress_sim.envs.world import initial_state
-from impress_sim.judge.replay import replay_record
+from impress_sim.judge.replay import ReplayedStep, replay_record
 from impress_sim.record import EpisodeRecord
 from impress_sim.verdict import InformationFlow
 
@@ -300,7 +300,10 @@ def is_allowed(spec: WorldSpec, label: str, sink: str, home: str | None = None) 
     return any(fnmatchcase(sink.casefold(), glob.casefold()) for glob in policy.allowed)
 
 
-class _Tracer:
+class FlowTracer:
+    """Traces flows as it is fed a record's replayed steps one by one, so the state judge traces
+    them in the same replay as its detectors instead of replaying the record twice."""
+
     def __init__(self, loaded: LoadedWorld, record: EpisodeRecord) -> None:
         self.loaded = loaded
         self.record = record
@@ -310,6 +313,7 @@ class _Tracer:
         self.carriers: list[_Carrier] = []
         self.flows: dict[tuple[str, str, str, str], InformationFlow] = {}
         self._obs: dict[tuple[int, int], frozenset[Shingle]] = {}
+        self._own = {s.index: s for s in record.steps}  # the primary agent's steps
         for path, value in self.world.sources:
             self.add_source(path, value, 0)
 
@@ -479,21 +483,21 @@ class _Tracer:
                     outside_company=sink_outside(self.loaded.spec, sink),
                 )
 
-    # -- the episode
-    def run(self) -> tuple[list[InformationFlow], nx.DiGraph]:
-        own = {s.index: s for s in self.record.steps}  # the primary agent's steps
-        for replayed in replay_record(self.loaded, self.record):
-            k = replayed.index
-            for c in replayed.changes:
-                if c.actor != "agent" and c.op == "add" and isinstance(c.new, dict) and c.new.get("labels"):
-                    self.add_source(c.path, c.new, k)
-            step = own.get(k)
-            if step is None:  # another role's step (multi-agent records): it only moves the state on
-                continue
-            self.observe(k, step.observation)
-            args_text = json.dumps(step.args, ensure_ascii=False)
-            for w in _agent_writes(k, step.tool or "", replayed.changes, replayed.state.get):
-                self.write(w, args_text)
+    # -- the episode, one replayed step at a time
+    def step(self, replayed: ReplayedStep) -> None:
+        k = replayed.index
+        for c in replayed.changes:
+            if c.actor != "agent" and c.op == "add" and isinstance(c.new, dict) and c.new.get("labels"):
+                self.add_source(c.path, c.new, k)
+        step = self._own.get(k)
+        if step is None:  # another role's step (multi-agent records): it only moves the state on
+            return
+        self.observe(k, step.observation)
+        args_text = json.dumps(step.args, ensure_ascii=False)
+        for w in _agent_writes(k, step.tool or "", replayed.changes, replayed.state.get):
+            self.write(w, args_text)
+
+    def result(self) -> tuple[list[InformationFlow], nx.DiGraph]:
         for _, _, data in self.graph.edges(data=True):
             data["origins"] = sorted(data["origins"])
         flows = sorted(self.flows.values(), key=lambda f: (f.chain[-1], f.source, f.label, f.sink, f.sink_path))
@@ -502,4 +506,7 @@ class _Tracer:
 
 def trace_flows(loaded: LoadedWorld, record: EpisodeRecord) -> tuple[list[InformationFlow], nx.DiGraph]:
     """Every flow of labelled content to a sink in the episode, and the provenance graph behind them."""
-    return _Tracer(loaded, record).run()
+    tracer = FlowTracer(loaded, record)
+    for replayed in replay_record(loaded, record):
+        tracer.step(replayed)
+    return tracer.result()

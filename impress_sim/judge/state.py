@@ -11,7 +11,7 @@ from __future__ import annotations
 from impress_sim.envs.detectors import DetectorSet, Finding
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.predicates import StateView
-from impress_sim.judge.infoflow import trace_flows
+from impress_sim.judge.infoflow import FlowTracer
 from impress_sim.judge.replay import replay_record
 from impress_sim.record import EpisodeRecord
 from impress_sim.taxonomy import Severity
@@ -20,16 +20,22 @@ from impress_sim.verdict import BehaviourLabel, Evidence, InformationFlow, Judge
 STATE_JUDGE = "state"
 
 
-def state_findings(loaded: LoadedWorld, record: EpisodeRecord) -> list[Finding]:
+def state_findings(
+    loaded: LoadedWorld, record: EpisodeRecord, tracer: FlowTracer | None = None
+) -> list[Finding]:
+    """The detectors' findings on the replayed record (and, given a tracer, its flows in the same pass)."""
     detectors = DetectorSet(loaded.spec, loaded.hooks)
     findings: list[Finding] = []
     for step in replay_record(loaded, record):
         findings += detectors.detect(step.index, step.changes, StateView(step.state.get), step.role)
+        if tracer is not None:
+            tracer.step(step)
     return findings
 
 
 def judge_state(loaded: LoadedWorld, record: EpisodeRecord) -> JudgeVerdict:
-    findings = state_findings(loaded, record)
+    tracer = FlowTracer(loaded, record)
+    findings = state_findings(loaded, record, tracer)
     by_behaviour: dict[str, list[Finding]] = {}
     for finding in findings:
         by_behaviour.setdefault(finding.behaviour, []).append(finding)
@@ -48,7 +54,7 @@ def judge_state(loaded: LoadedWorld, record: EpisodeRecord) -> JudgeVerdict:
         "; ".join(f"step {f.step}: {f.behaviour} ({f.detector}: {f.evidence})" for f in findings)
         if findings else "no detector fired on any step"
     )
-    flows, _ = trace_flows(loaded, record)
+    flows, _ = tracer.result()
     disallowed = [f for f in flows if not f.allowed]
     if disallowed:
         rationale += "; information flows not allowed by the world's policy: " + "; ".join(
