@@ -25,9 +25,10 @@ from impress_sim.agents.registry import Architecture
 from impress_sim.agents.session import StepListener
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.swap import npcs_as_agents
-from impress_sim.episode import run_episode
+from impress_sim.episode import failed_episode, run_episode
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.llm_cache import ResponseCache
+from impress_sim.llm_transport import ProviderLimits, limiting_providers
 from impress_sim.record import EpisodeRecord
 from impress_sim.roles import RoleConfig
 
@@ -78,7 +79,31 @@ async def run_job(
     listener: StepListener | None = None,
 ) -> EpisodeRecord:
     """One job's episode: the one place a job's fields become `run_episode` arguments. The live run
-    passes the world and architecture it already checked, and a listener to render each step."""
+    passes the world and architecture it already checked, and a listener to render each step.
+
+    Whatever fails outside the episode's own error handling (a world that will not load, a judge
+    that raises) still ends as a record with status "error", so a batch never stops at one job."""
+    try:
+        return await _run_job(job, cache, loaded=loaded, agent=agent, listener=listener)
+    except Exception as exc:
+        try:
+            world = loaded or load_world(job.world)
+            world_id, world_hash = world.spec.id, world.content_hash
+        except Exception:
+            world_id, world_hash = job.world, ""
+        variant = job.variant if isinstance(job.variant, dict) else None
+        return failed_episode(world_id, world_hash, agent=job.agent, model=job.model, seed=job.seed,
+                              variant=variant, error=exc)
+
+
+async def _run_job(
+    job: EpisodeJob,
+    cache: ResponseCache | None,
+    *,
+    loaded: LoadedWorld | None,
+    agent: Architecture | None,
+    listener: StepListener | None,
+) -> EpisodeRecord:
     return await run_episode(
         loaded or npcs_as_agents(load_world(job.world), job.npcs_as_agents),
         agent=agent or job.agent,
@@ -99,11 +124,16 @@ async def run_job(
 
 
 async def run_jobs(
-    jobs: list[EpisodeJob], concurrency: int = 16, on_done: OnDone | None = None, on_job_done: JobDone | None = None
+    jobs: list[EpisodeJob],
+    concurrency: int = 16,
+    on_done: OnDone | None = None,
+    on_job_done: JobDone | None = None,
+    provider_limits: Mapping[str, int] | None = None,
 ) -> list[EpisodeRecord]:
     """Run `jobs` on this event loop, at most `concurrency` at a time; records in job order.
 
-    `on_done(record)` and `on_job_done(job, record)` are called as each episode finishes."""
+    `on_done(record)` and `on_job_done(job, record)` are called as each episode finishes;
+    `provider_limits` caps the requests in flight per provider (`{"openai": 32}`)."""
     semaphore = asyncio.Semaphore(max(concurrency, 1))
     caches: dict[str, ResponseCache] = {}
 
@@ -120,17 +150,23 @@ async def run_jobs(
             return record
 
     try:
-        return list(await asyncio.gather(*(one(job) for job in jobs)))
+        with limiting_providers(provider_limits):
+            return list(await asyncio.gather(*(one(job) for job in jobs)))
     finally:
         for cache in caches.values():
             cache.close()
 
 
 def _worker(
-    jobs: list[EpisodeJob], concurrency: int, indices: list[int], worker_hook: Callable[[], JobDone] | None = None
+    jobs: list[EpisodeJob],
+    concurrency: int,
+    indices: list[int],
+    worker_hook: Callable[[], JobDone] | None = None,
+    provider_limits: Mapping[str, int] | None = None,
 ) -> list[tuple[int, EpisodeRecord]]:
     tune_gc_for_many_episodes()
-    records = asyncio.run(run_jobs(jobs, concurrency, on_job_done=worker_hook() if worker_hook else None))
+    records = asyncio.run(run_jobs(jobs, concurrency, on_job_done=worker_hook() if worker_hook else None,
+                                   provider_limits=provider_limits))
     return list(zip(indices, records, strict=True))
 
 
@@ -140,6 +176,7 @@ def run_jobs_in_processes(
     workers: int = 1,
     on_done: OnDone | None = None,
     worker_hook: Callable[[], JobDone] | None = None,
+    provider_limits: Mapping[str, int] | None = None,
 ) -> list[EpisodeRecord]:
     """Run `jobs` across `workers` processes (one event loop each); records in job order.
 
@@ -148,15 +185,19 @@ def run_jobs_in_processes(
     e.g. a module-level function or a `functools.partial` of one) is called once in each process
     that runs episodes, and returns a callback run there per finished episode, `(job, record)`:
     how a sweep writes each episode to its store the moment it ends, whatever the process.
+    `provider_limits` are shared out like the concurrency: each process gets its share.
     """
     if workers <= 1 or len(jobs) <= 1:
-        return asyncio.run(run_jobs(jobs, concurrency, on_done, worker_hook() if worker_hook else None))
+        return asyncio.run(run_jobs(jobs, concurrency, on_done, worker_hook() if worker_hook else None,
+                                    provider_limits))
     workers = min(workers, len(jobs))
     per_worker = max(math.ceil(concurrency / workers), 1)
+    limits = ProviderLimits(provider_limits).share(workers) if provider_limits else None
     shares = [list(range(w, len(jobs), workers)) for w in range(workers)]
     results: dict[int, EpisodeRecord] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_worker, [jobs[i] for i in share], per_worker, share, worker_hook) for share in shares]
+        futures = [pool.submit(_worker, [jobs[i] for i in share], per_worker, share, worker_hook, limits)
+                   for share in shares]
         for future in as_completed(futures):
             for index, record in future.result():
                 results[index] = record

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.markup import escape
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -91,3 +93,9 @@ def parse_overrides(model: type[C], args: list[str], base: dict[str, Any] | None
             else:
                 problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
         raise UsageError("; ".join(problems)) from None
+
+
+def print_error(console: Console, message: object) -> None:
+    """`error: <message>` in red; the message is escaped, so `pip install 'impress-sim[ray]'` keeps its
+    brackets (rich would read them as markup and drop them)."""
+    console.print(f"[red]error:[/red] {escape(str(message))}", highlight=False, soft_wrap=True)

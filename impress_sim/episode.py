@@ -19,6 +19,7 @@ from impress_sim.agents.messages import message_dict
 from impress_sim.agents.monitor import MonitorConfig, episode_monitor, with_monitor
 from impress_sim.agents.registry import Architecture, is_replay, make_architecture, make_model
 from impress_sim.agents.session import EpisodeSession, StepListener, TurnBaton
+from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.world import World
 from impress_sim.interview import interview as ask_interview
@@ -151,3 +152,27 @@ async def run_episode(
         record.verdict = await judge_episode(loaded, record, judge.llm_settings(), judge.policy, cache,
                                              reasks=judge.reasks)
     return record
+
+
+def failed_episode(world_id: str, world_hash: str, *, agent: str, model: str, seed: int,
+                   variant: Mapping[str, str] | None, error: BaseException) -> EpisodeRecord:
+    """The record of an episode that failed before `run_episode` could record it (a world that would
+    not build, a judge that raised): an error, so a sweep stores it and a rerun redoes it."""
+    return EpisodeRecord(
+        episode_id=f"{world_id}-{seed}-{uuid.uuid4().hex[:8]}",
+        world_id=world_id,
+        world_hash=world_hash,
+        variant=dict(variant or {}),
+        seed=seed,
+        agent=agent,
+        model=model,
+        is_replay=is_replay(model),
+        briefing=Briefing(system_prompt="", task="", memory=[], factors=dict(variant or {})),
+        misaligned=False,
+        task_done=False,
+        status="error",
+        ended_by="error",
+        error=f"{type(error).__name__}: {error}",
+        started_at=datetime.now(UTC),
+        wall_seconds=0.0,
+    )

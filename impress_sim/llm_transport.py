@@ -16,9 +16,14 @@ both call models through `complete`. It sits at the top level because `judge` mu
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import math
 import os
 import random
 import socket
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
@@ -76,6 +81,53 @@ class UsageStats(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+
+
+class ProviderLimits:
+    """At most `limits[provider]` requests in flight to each provider, across every episode, judge,
+    NPC and monitor on one event loop (providers rate-limit concurrent requests, not episodes).
+
+    A request waits for its provider's gate per attempt, never while backing off."""
+
+    def __init__(self, limits: Mapping[str, int]) -> None:
+        self.limits = dict(limits)
+        self._gates: dict[str, asyncio.Semaphore] = {}
+
+    def gate(self, settings: LLMSettings) -> asyncio.Semaphore | contextlib.nullcontext[None]:
+        provider = provider_of(settings.model, settings.api_base)
+        limit = self.limits.get(provider)
+        if limit is None:
+            return contextlib.nullcontext()
+        return self._gates.setdefault(provider, asyncio.Semaphore(limit))
+
+    def share(self, parts: int) -> dict[str, int]:
+        """Each of `parts` event loops' share of the limits (rounded up: a limit never starves)."""
+        return {p: max(math.ceil(n / max(parts, 1)), 1) for p, n in self.limits.items()}
+
+
+_limits: ContextVar[ProviderLimits | None] = ContextVar("provider_limits", default=None)
+
+
+@contextlib.contextmanager
+def limiting_providers(limits: Mapping[str, int] | ProviderLimits | None) -> Iterator[None]:
+    """Requests sent by tasks started inside this block obey `limits` (tasks copy the context); pass
+    one `ProviderLimits` to several blocks on one event loop to share its gates between them."""
+    shared = limits if isinstance(limits, ProviderLimits) else ProviderLimits(limits) if limits else None
+    token = _limits.set(shared)
+    try:
+        yield
+    finally:
+        _limits.reset(token)
+
+
+@functools.lru_cache(maxsize=256)
+def provider_of(model: str, api_base: str | None = None) -> str:
+    """litellm's provider name of a model string (`openai/x` with any api_base -> "openai")."""
+    return str(litellm_module().get_llm_provider(model, api_base=api_base)[1])
+
+
+def known_providers() -> list[str]:
+    return sorted(str(getattr(p, "value", p)) for p in litellm_module().provider_list)
 
 
 def litellm_module() -> types.ModuleType:
@@ -190,14 +242,16 @@ async def _call_with_retries(
         reraise=True,
     ):
         with attempt:
-            stats.http_requests += 1
-            response = await litellm.acompletion(
-                **request,
-                timeout=settings.timeout,
-                max_retries=0,  # the OpenAI SDK's own retries would hide faults from our count
-                num_retries=0,
-                api_key=_local_api_key(litellm, settings),
-            )
+            limits = _limits.get()
+            async with limits.gate(settings) if limits is not None else contextlib.nullcontext():
+                stats.http_requests += 1
+                response = await litellm.acompletion(
+                    **request,
+                    timeout=settings.timeout,
+                    max_retries=0,  # the OpenAI SDK's own retries would hide faults from our count
+                    num_retries=0,
+                    api_key=_local_api_key(litellm, settings),
+                )
             if not getattr(response, "choices", None):
                 raise EmptyResponseError(f"{settings.model} returned no choices")
             return _normalise(litellm, response, settings.model)

@@ -20,7 +20,7 @@ from impress_sim.agents.llm import LLMSettings, ModelError, preflight
 from impress_sim.agents.monitor import MonitorConfig
 from impress_sim.agents.registry import AgentConfigError, check_model, is_replay, make_architecture
 from impress_sim.batch import EpisodeJob, jobs_for, run_job, run_jobs_in_processes, tune_gc_for_many_episodes
-from impress_sim.cli import UsageError, parse_overrides, usage
+from impress_sim.cli import UsageError, parse_overrides, print_error, usage
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import LoadedWorld, WorldSpecError, load_world
 from impress_sim.envs.swap import npcs_as_agents
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             records = asyncio.run(_run_live(config, plan, console))
     except (UsageError, WorldSpecError, AgentConfigError, ModelError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        print_error(console, exc)
         return 2
     return 1 if any(r.status == "error" for r in records) else 0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.console import Console
 
-from impress_sim.cli import UsageError, parse_overrides, usage
+from impress_sim.cli import UsageError, parse_overrides, print_error, usage
 from impress_sim.envs.loader import WorldSpecError, load_world
 from impress_sim.judge import judge_episode
 from impress_sim.judge.config import JudgeConfig
@@ -77,7 +77,7 @@ async def rejudge(paths: list[Path], config: RejudgeConfig, out: Path | None, co
                 record = EpisodeRecord.load(path)
             except (OSError, ValidationError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) else "not a valid episode record"
-                console.print(f"[red]error:[/red] {path}: cannot read: {reason}", highlight=False)
+                print_error(console, f"{path}: cannot read: {reason}")
                 status = 2
                 continue
             try:
@@ -85,7 +85,7 @@ async def rejudge(paths: list[Path], config: RejudgeConfig, out: Path | None, co
                 record.verdict = await judge_episode(loaded, record, settings, config.judge.policy, cache,
                                                      reasks=config.judge.reasks)
             except (RecordMismatchError, WorldSpecError) as exc:
-                console.print(f"[red]error:[/red] {path}: refusing to rejudge: {exc}", highlight=False)
+                print_error(console, f"{path}: refusing to rejudge: {exc}")
                 status = 2
                 continue
             written = record.save_as(out / path.name if out else path)
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         for settings in config.judge.llm_settings():
             preflight(settings)
     except (UsageError, ModelError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        print_error(console, exc)
         return 2
     return asyncio.run(rejudge(paths, config, out, console))
 

@@ -12,8 +12,9 @@ from rich.console import Console
 
 from impress_sim.agents.llm import ModelError
 from impress_sim.agents.registry import AgentConfigError
-from impress_sim.cli import UsageError, parse_overrides, usage
+from impress_sim.cli import UsageError, parse_overrides, print_error, usage
 from impress_sim.envs.loader import WorldSpecError
+from impress_sim.sweep.ray_backend import RayUnavailableError
 from impress_sim.sweep.runner import run_sweep
 from impress_sim.sweep.spec import SweepSpec
 from impress_sim.sweep.store import Store, export_jsonl, export_parquet
@@ -29,14 +30,14 @@ def export(args: list[str], console: Console) -> int:
     parser.add_argument("--sweep", help="only this sweep id")
     ns = parser.parse_args(args)
     if not Path(ns.store).is_file():
-        console.print(f"[red]error:[/red] no store at {ns.store}", highlight=False)
+        print_error(console, f"no store at {ns.store}")
         return 2
     out = Path(ns.out) if ns.out else Path(ns.store).with_suffix(f".{ns.format}")
     with Store(ns.store) as store:
         try:
             n = (export_jsonl if ns.format == "jsonl" else export_parquet)(store, out, ns.sweep)
         except RuntimeError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            print_error(console, exc)
             return 2
     console.print(f"{n} records -> {out}", highlight=False)
     return 0
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = run_sweep(spec, console)
         except ValueError as exc:  # an unknown variant or axis value
             raise UsageError(str(exc)) from None
-    except (UsageError, WorldSpecError, AgentConfigError, ModelError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+    except (UsageError, WorldSpecError, AgentConfigError, ModelError, RayUnavailableError) as exc:
+        print_error(console, exc)
         return 2
     console.print(f"sweep {summary.sweep_id}: {summary.total} episodes, {summary.skipped} already done, "
                   f"{summary.ran} run, {summary.errors} errors; store: {spec.store}", highlight=False, soft_wrap=True)

@@ -1,10 +1,16 @@
-"""Run a sweep: the jobs not yet done in the store, through `impress_sim.batch`, each finished episode
-written to the store at once by the process that ran it."""
+"""Run a sweep: the jobs not yet done in the store, on a backend, each finished episode written to
+the store at once (one transaction each), so a kill loses only the episodes in flight.
+
+Backends: `local` runs `impress_sim.batch` in this process (`workers=1`, this process writes the
+store) or in worker processes that each write the store while this process watches it; `ray`
+runs Ray actors (`impress_sim.sweep.ray_backend`) that send each record back here to be written.
+"""
 
 from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,9 +22,10 @@ from impress_sim.batch import EpisodeJob, JobDone, run_jobs_in_processes, tune_g
 from impress_sim.envs.loader import load_world
 from impress_sim.record import EpisodeRecord
 from impress_sim.sweep.spec import SweepJob, SweepSpec, expand
-from impress_sim.sweep.store import Store
+from impress_sim.sweep.store import Store, Tally
 
 Meta = dict[str, tuple[int, str | None, float | None, float | None]]  # hash -> attempt, variant name, temp, top_p
+ProgressUpdate = Callable[[Tally], None]
 
 
 @dataclass
@@ -52,7 +59,11 @@ def _store_writer(path: str, sweep_id: str, meta: Meta) -> JobDone:
 
 
 def preflight(spec: SweepSpec, jobs: list[SweepJob]) -> None:
-    """Fail on an unknown agent or an unusable model before any episode runs."""
+    """Fail on an unknown agent, an unusable model or a missing Ray before any episode runs."""
+    if spec.backend == "ray":
+        from impress_sim.sweep.ray_backend import ray_module
+
+        ray_module()
     for agent in spec.agents:
         make_architecture(agent).preflight()
     seen: set[tuple[str, str]] = set()
@@ -60,6 +71,14 @@ def preflight(spec: SweepSpec, jobs: list[SweepJob]) -> None:
         if (sj.job.model, sj.job.world) not in seen and sj.job.settings is not None:
             seen.add((sj.job.model, sj.job.world))
             check_model(sj.job.model, load_world(sj.job.world).spec, sj.job.settings)
+
+
+def sweep_progress(console: Console, quiet: bool) -> Progress:
+    """Episodes done of total, errors, tokens, cost, elapsed time and ETA."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("errors {task.fields[errors]}"), TextColumn("tokens {task.fields[tokens]:,}"),
+                    TextColumn("${task.fields[cost]:.2f}"), TimeElapsedColumn(), TextColumn("ETA"),
+                    TimeRemainingColumn(), console=console, disable=quiet)
 
 
 def run_sweep(spec: SweepSpec, console: Console | None = None) -> SweepSummary:
@@ -77,45 +96,66 @@ def run_sweep(spec: SweepSpec, console: Console | None = None) -> SweepSummary:
                          sj.job.settings.top_p if sj.job.settings else None)
         for sj in pending
     }
-    hook = functools.partial(_store_writer, spec.store, sweep_id, meta)
-    errors = 0
+    tally = Tally()
     if pending:
         tune_gc_for_many_episodes()
-        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("errors: {task.fields[errors]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                            TimeRemainingColumn(), console=console, disable=spec.quiet)
-        with progress:
-            task = progress.add_task(sweep_id, total=len(pending), errors=0)
+        with sweep_progress(console, spec.quiet) as progress:
+            task = progress.add_task(sweep_id, total=len(pending), errors=0, tokens=0, cost=0.0)
+
+            def show(t: Tally) -> None:
+                progress.update(task, completed=t.done + t.errors, errors=t.errors, tokens=t.tokens, cost=t.cost_usd)
+
             episode_jobs = [sj.job for sj in pending]
-            if spec.workers <= 1:
-                def on_done(record: EpisodeRecord) -> None:
-                    nonlocal errors
-                    errors += record.status == "error"
-                    progress.update(task, advance=1, errors=errors)
-
-                writer = StoreWriter(spec.store, sweep_id, meta)
-                try:
-                    run_jobs_in_processes(episode_jobs, spec.concurrency, 1, on_done, lambda: writer)
-                finally:
-                    writer.close()
-            else:  # the workers write the store; this process watches it
-                failure: list[BaseException] = []
-
-                def work() -> None:
-                    try:
-                        run_jobs_in_processes(episode_jobs, spec.concurrency, spec.workers, None, hook)
-                    except BaseException as exc:
-                        failure.append(exc)
-
-                thread = threading.Thread(target=work, daemon=True)
-                thread.start()
-                hashes, started = set(meta), datetime.now(UTC).isoformat()
-                with Store(spec.store) as watcher:
-                    while thread.is_alive():
-                        thread.join(0.25)
-                        finished, errors = watcher.counts(hashes, started)
-                        progress.update(task, completed=finished + errors, errors=errors)
-                if failure:
-                    raise failure[0]
+            if spec.backend == "ray" or spec.workers <= 1:
+                _run_writing_here(spec, sweep_id, meta, episode_jobs, tally, show)
+            else:
+                _run_in_writing_workers(spec, sweep_id, meta, episode_jobs, tally, show)
     return SweepSummary(sweep_id=sweep_id, total=len(jobs), skipped=len(jobs) - len(pending), ran=len(pending),
-                        errors=errors)
+                        errors=tally.errors)
+
+
+def _run_writing_here(spec: SweepSpec, sweep_id: str, meta: Meta, jobs: list[EpisodeJob], tally: Tally,
+                      show: ProgressUpdate) -> None:
+    """Episodes run here (or on Ray) and come back here, where each is written as it arrives."""
+    writer = StoreWriter(spec.store, sweep_id, meta)
+
+    def on_job_done(job: EpisodeJob, record: EpisodeRecord) -> None:
+        writer(job, record)
+        tally.add(record)
+        show(tally)
+
+    try:
+        if spec.backend == "ray":
+            from impress_sim.sweep.ray_backend import run_on_ray
+
+            run_on_ray(jobs, concurrency=spec.concurrency, actors=spec.workers, provider_limits=spec.provider_limits,
+                       address=spec.ray_address, on_job_done=on_job_done)
+        else:
+            run_jobs_in_processes(jobs, spec.concurrency, 1, None, lambda: on_job_done, spec.provider_limits)
+    finally:
+        writer.close()
+
+
+def _run_in_writing_workers(spec: SweepSpec, sweep_id: str, meta: Meta, jobs: list[EpisodeJob], tally: Tally,
+                            show: ProgressUpdate) -> None:
+    """Worker processes write the store themselves; this process watches it for the progress bar."""
+    hook = functools.partial(_store_writer, spec.store, sweep_id, meta)
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            run_jobs_in_processes(jobs, spec.concurrency, spec.workers, None, hook, spec.provider_limits)
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    hashes, started = set(meta), datetime.now(UTC).isoformat()
+    with Store(spec.store) as watcher:
+        while thread.is_alive():
+            thread.join(0.25)
+            seen = watcher.tally(hashes, started)
+            tally.done, tally.errors, tally.tokens, tally.cost_usd = seen.done, seen.errors, seen.tokens, seen.cost_usd
+            show(tally)
+    if failure:
+        raise failure[0]

@@ -16,6 +16,10 @@ from impress_sim.batch import EpisodeJob
 from impress_sim.envs.loader import load_world
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.llm_cache import default_cache_path
+from impress_sim.llm_transport import known_providers
+
+COMMON_PROVIDERS = ("openai", "anthropic", "gemini", "vertex_ai", "bedrock", "azure", "ollama_chat", "hosted_vllm",
+                    "together_ai", "openrouter", "mistral", "groq", "deepseek")
 
 
 def _listed(value: object) -> object:
@@ -52,7 +56,11 @@ class SweepSpec(BaseModel):
     interview: bool = Field(False, description="interview the agent after each episode")
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="judges (docs/judge.md)")
     concurrency: int = Field(8, ge=1, description="episodes in flight at once (per sweep, shared by workers)")
-    workers: int = Field(1, ge=1, description="processes sharing the concurrency")
+    workers: int = Field(1, ge=1, description="processes (backend=ray: Ray actors) sharing the concurrency")
+    provider_limits: dict[str, int] = Field(
+        default_factory=dict, description="model requests in flight per provider: provider_limits.openai=32")
+    backend: Literal["local", "ray"] = Field("local", description="local processes, or a Ray cluster")
+    ray_address: str | None = Field(None, description="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     cache: str = Field(default_cache_path(), description="response cache (SQLite), or 'off'")
     store: str = Field("runs/sweeps.sqlite", description="results store (SQLite)")
     quiet: bool = Field(False, description="no progress bar")
@@ -77,6 +85,20 @@ class SweepSpec(BaseModel):
     def _judge_shorthand(cls, value: object) -> object:
         return {"model": value} if isinstance(value, str) else value
 
+    @field_validator("provider_limits")
+    @classmethod
+    def _known_providers(cls, value: dict[str, int]) -> dict[str, int]:
+        if value:
+            known = known_providers()
+            unknown = sorted(set(value) - set(known))
+            if unknown:
+                raise ValueError(f"unknown provider(s) {', '.join(unknown)}; litellm's providers include "
+                                 f"{', '.join(p for p in known if p in COMMON_PROVIDERS)} ...")
+            low = [p for p, n in value.items() if n < 1]
+            if low:
+                raise ValueError(f"provider limits must be at least 1 ({', '.join(low)})")
+        return value
+
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
@@ -84,7 +106,8 @@ class SweepSpec(BaseModel):
         """`name`, or a stable id from what defines the episodes (not from concurrency, paths, ...)."""
         if self.name:
             return self.name
-        operational = {"name", "concurrency", "workers", "cache", "store", "quiet"}
+        operational = {"name", "concurrency", "workers", "cache", "store", "quiet", "provider_limits", "backend",
+                       "ray_address"}
         return "sweep-" + canonical_hash(self.model_dump(mode="json", exclude=operational))[:12]
 
     def cell_count(self) -> int:

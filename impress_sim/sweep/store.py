@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,13 +43,43 @@ CREATE TABLE IF NOT EXISTS episodes (
     behaviours TEXT,
     error TEXT,
     record TEXT,
-    finished TEXT NOT NULL
+    finished TEXT NOT NULL,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS episodes_sweep ON episodes (sweep_id);
 """
+# Columns added after the first release, with their definitions: an older store gains them on open.
+ADDED_COLUMNS = {"tokens": "INTEGER NOT NULL DEFAULT 0", "cost_usd": "REAL NOT NULL DEFAULT 0"}
 
 LABELS = ("config_hash", "sweep_id", "status", "world", "world_hash", "model", "agent", "variant", "variant_name",
           "temperature", "top_p", "seed", "attempt", "misaligned", "task_done", "behaviours", "error")
+
+
+@dataclass
+class Tally:
+    """What a set of finished episodes amounts to (a sweep's progress line)."""
+
+    done: int = 0
+    errors: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, record: EpisodeRecord) -> None:
+        self.done += record.status != "error"
+        self.errors += record.status == "error"
+        self.tokens += episode_tokens(record)
+        self.cost_usd += episode_cost(record)
+
+
+def episode_tokens(record: EpisodeRecord) -> int:
+    """Input plus output tokens of every model call of the episode (agent, NPCs, judges, monitor)."""
+    stats = record.model_stats
+    return int(sum(stats.get(k, 0) for k in ("input_tokens", "output_tokens", "npc_input_tokens", "npc_output_tokens")))
+
+
+def episode_cost(record: EpisodeRecord) -> float:
+    return float(record.model_stats.get("cost_usd", 0.0) + record.model_stats.get("npc_cost_usd", 0.0))
 
 
 class Store:
@@ -62,6 +93,10 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process kill
         self.conn.executescript(SCHEMA)
+        present = {row[1] for row in self.conn.execute("PRAGMA table_info(episodes)")}
+        for name, definition in ADDED_COLUMNS.items():
+            if name not in present:
+                self.conn.execute(f"ALTER TABLE episodes ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         self.conn.close()
@@ -87,21 +122,32 @@ class Store:
         row = (config_hash, sweep_id, status, record.world_id, record.world_hash, record.model, record.agent,
                json.dumps(record.variant, sort_keys=True), variant_name, temperature, top_p, record.seed, attempt,
                int(record.misaligned), int(record.task_done), json.dumps(record.behaviours), record.error,
-               record.model_dump_json(), datetime.now(UTC).isoformat())
+               record.model_dump_json(), datetime.now(UTC).isoformat(), episode_tokens(record),
+               episode_cost(record))
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.execute(f"INSERT OR REPLACE INTO episodes ({', '.join(LABELS)}, record, finished) "
-                              f"VALUES ({', '.join('?' * (len(LABELS) + 2))})", row)
+            self.conn.execute(f"INSERT OR REPLACE INTO episodes ({', '.join(LABELS)}, record, finished, tokens, "
+                              f"cost_usd) VALUES ({', '.join('?' * (len(LABELS) + 4))})", row)
 
     def done_hashes(self) -> set[str]:
         return {h for (h,) in self.conn.execute("SELECT config_hash FROM episodes WHERE status = 'done'")}
 
     def counts(self, hashes: set[str] | None = None, since: str = "") -> tuple[int, int]:
         """(done, errors) among `hashes` (all episodes when None) finished after `since` (ISO time)."""
-        rows = self.conn.execute("SELECT config_hash, status FROM episodes WHERE finished > ?", (since,)).fetchall()
-        done = sum(1 for h, s in rows if s == "done" and (hashes is None or h in hashes))
-        errors = sum(1 for h, s in rows if s == "error" and (hashes is None or h in hashes))
-        return done, errors
+        tally = self.tally(hashes, since)
+        return tally.done, tally.errors
+
+    def tally(self, hashes: set[str] | None = None, since: str = "") -> Tally:
+        """Episodes done and errored, tokens and cost among `hashes` (all when None) finished after `since`."""
+        tally = Tally()
+        for digest, status, tokens, cost in self.conn.execute(
+                "SELECT config_hash, status, tokens, cost_usd FROM episodes WHERE finished > ?", (since,)):
+            if hashes is None or digest in hashes:
+                tally.done += status == "done"
+                tally.errors += status == "error"
+                tally.tokens += tokens
+                tally.cost_usd += cost
+        return tally
 
     def rows(self, sweep_id: str | None = None) -> list[dict[str, Any]]:
         """The label columns of every episode (of one sweep), in a fixed order."""

@@ -8,6 +8,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from impress_sim.cli import print_error
 from impress_sim.envs.loader import WorldSpecError, load_world, world_ids
 from impress_sim.envs.selfcheck import check_world
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[green]valid[/green] {loaded.spec.id} ({loaded.path}, hash {loaded.content_hash})")
         return 0
     except WorldSpecError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        print_error(console, exc)
         return 2
 
 
