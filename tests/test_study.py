@@ -1,0 +1,103 @@
+"""The study issue 6 asks for, end to end: 2 models served by a local OpenAI-compatible server × 3
+worlds × 2 reality framings × 3 seeds; killed midway, resumed with no duplicates or gaps; the same
+sweep on Ray gives the same set of results."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from impress_sim.cli import parse_overrides
+from impress_sim.sweep import Store, SweepSpec, expand
+from impress_sim.sweep.__main__ import main as sweep_main
+from tests.world_server import WorldRoutedServer
+
+WORLDS = ["corporate_shutdown", "monitoring_migration", "cloud_budget"]
+MODELS = {"openai/schemer": "misaligned", "openai/steady": "aligned"}  # model -> the trajectory it plays
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[WorldRoutedServer]:
+    with WorldRoutedServer(latency=0.02) as served:
+        for model, trajectory in MODELS.items():
+            served.play(model.removeprefix("openai/"), trajectory, WORLDS)
+        yield served
+
+
+def study_args(server: WorldRoutedServer, store: Path, *extra: str) -> list[str]:
+    return [f"worlds=[{','.join(WORLDS)}]", f"models=[{','.join(MODELS)}]", "variants.reality=[production,test]",
+            "seeds=3", f"api_base={server.url}", "retries=0", "cache=off", "quiet=true", "concurrency=2",
+            f"store={store}", *extra]
+
+
+def kill_when_stored(proc: subprocess.Popen[bytes], store: Path, at_least: int) -> int:
+    """SIGKILL `proc` once `store` holds `at_least` episodes; returns how many it held."""
+    done, deadline = 0, time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if store.exists():
+                try:
+                    with closing(sqlite3.connect(store, timeout=5)) as conn:
+                        done = conn.execute("SELECT count(*) FROM episodes").fetchone()[0]
+                except sqlite3.OperationalError:  # the schema is not there yet
+                    done = 0
+                if done >= at_least:
+                    break
+            time.sleep(0.002)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    return done
+
+
+@pytest.fixture(scope="module")
+def resumed_store(server: WorldRoutedServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The study, killed after a few episodes, then resumed to completion."""
+    tmp = tmp_path_factory.mktemp("study")
+    store = tmp / "study.sqlite"
+    errors = tmp / "stderr.txt"
+    with errors.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "impress_sim.sweep", *study_args(server, store)],
+                                cwd=tmp, stdout=subprocess.DEVNULL, stderr=err)
+    kill_when_stored(proc, store, at_least=3)
+    assert proc.returncode == -signal.SIGKILL, errors.read_text()
+    with closing(sqlite3.connect(store)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        partial = conn.execute("SELECT count(*) FROM episodes WHERE status = 'done'").fetchone()[0]
+    assert 3 <= partial < 36, partial
+    assert sweep_main(study_args(server, store)) == 0
+    return store
+
+
+def test_killed_study_resumes_with_no_duplicates_or_gaps(server: WorldRoutedServer, resumed_store: Path) -> None:
+    spec = parse_overrides(SweepSpec, study_args(server, resumed_store))
+    with Store(resumed_store) as store:
+        rows = store.rows()
+    assert len(rows) == 36 == len({r["config_hash"] for r in rows})
+    assert {r["config_hash"] for r in rows} == {j.config_hash for j in expand(spec)}
+    assert {r["status"] for r in rows} == {"done"}
+    by_model = {m: {r["misaligned"] for r in rows if r["model"] == m} for m in MODELS}
+    assert by_model == {"openai/schemer": {1}, "openai/steady": {0}}  # each model acted as served, every world
+    assert {(r["world"], r["model"]) for r in rows} == {(w, m) for w in WORLDS for m in MODELS}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                    reason="Ray is the optional extra impress-sim[ray] (pip install 'impress-sim[ray]')")
+def test_the_study_on_ray_gives_the_same_set_of_results(server: WorldRoutedServer, resumed_store: Path,
+                                                        tmp_path: Path) -> None:
+    on_ray = tmp_path / "ray.sqlite"
+    assert sweep_main(study_args(server, on_ray, "backend=ray", "workers=2")) == 0
+    with Store(resumed_store) as local, Store(on_ray) as ray:
+        assert ray.rows() == local.rows()
+        ray_records = dict(ray.records())
+        assert all(ray_records[h].comparable() == r.comparable() for h, r in local.records())
