@@ -45,6 +45,8 @@ class SweepSpec(BaseModel):
     top_p: list[float | None] = Field([None], description="nucleus sampling values (an axis)")
     seeds: int | list[int] = Field(1, description="N (seeds 0..N-1) or a list of seeds")
     attempts: int = Field(1, ge=1, description="attempts per cell (attempt k>0 gets its own provider seed)")
+    model_meta: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="per model: family, size, ... (breakdowns in metrics and report)")
     # fixed options
     max_steps: int | None = Field(None, ge=1, description="tool-call budget (default: the world's limit)")
     max_tokens: int | None = Field(None, ge=1, description="completion token limit per call")
@@ -107,7 +109,7 @@ class SweepSpec(BaseModel):
         if self.name:
             return self.name
         operational = {"name", "concurrency", "workers", "cache", "store", "quiet", "provider_limits", "backend",
-                       "ray_address"}
+                       "ray_address", "model_meta"}
         return "sweep-" + canonical_hash(self.model_dump(mode="json", exclude=operational))[:12]
 
     def cell_count(self) -> int:
