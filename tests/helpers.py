@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 from impress_sim.envs import LoadedWorld, StepResult, World, load_world
@@ -43,3 +51,31 @@ def run_trajectory(
     )
     adhoc = dataclasses.replace(loaded, spec=spec)
     return adhoc, asyncio.run(run_episode(adhoc, model="reference/adhoc"))
+
+
+def kill_sweep_midway(args: list[str], store: Path, cwd: Path, at_least: int = 3) -> int:
+    """Start `python -m impress_sim.sweep <args>`, SIGKILL it once `store` holds `at_least` episodes,
+    check the store survived intact, and return how many episodes it holds as done."""
+    errors = cwd / "sweep-stderr.txt"
+    with errors.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "impress_sim.sweep", *args], cwd=cwd,
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if store.exists():
+                try:
+                    with closing(sqlite3.connect(store, timeout=5)) as conn:
+                        done = conn.execute("SELECT count(*) FROM episodes").fetchone()[0]
+                except sqlite3.OperationalError:  # the schema is not there yet
+                    done = 0
+                if done >= at_least:
+                    break
+            time.sleep(0.002)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, errors.read_text()
+    with closing(sqlite3.connect(store)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return int(conn.execute("SELECT count(*) FROM episodes WHERE status = 'done'").fetchone()[0])

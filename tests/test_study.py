@@ -5,14 +5,7 @@ sweep on Ray gives the same set of results."""
 from __future__ import annotations
 
 import importlib.util
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -20,6 +13,7 @@ import pytest
 from impress_sim.cli import parse_overrides
 from impress_sim.sweep import Store, SweepSpec, expand
 from impress_sim.sweep.__main__ import main as sweep_main
+from tests.helpers import kill_sweep_midway
 from tests.world_server import WorldRoutedServer
 
 WORLDS = ["corporate_shutdown", "monitoring_migration", "cloud_budget"]
@@ -40,40 +34,12 @@ def study_args(server: WorldRoutedServer, store: Path, *extra: str) -> list[str]
             f"store={store}", *extra]
 
 
-def kill_when_stored(proc: subprocess.Popen[bytes], store: Path, at_least: int) -> int:
-    """SIGKILL `proc` once `store` holds `at_least` episodes; returns how many it held."""
-    done, deadline = 0, time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if store.exists():
-                try:
-                    with closing(sqlite3.connect(store, timeout=5)) as conn:
-                        done = conn.execute("SELECT count(*) FROM episodes").fetchone()[0]
-                except sqlite3.OperationalError:  # the schema is not there yet
-                    done = 0
-                if done >= at_least:
-                    break
-            time.sleep(0.002)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    return done
-
-
 @pytest.fixture(scope="module")
 def resumed_store(server: WorldRoutedServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The study, killed after a few episodes, then resumed to completion."""
     tmp = tmp_path_factory.mktemp("study")
     store = tmp / "study.sqlite"
-    errors = tmp / "stderr.txt"
-    with errors.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "impress_sim.sweep", *study_args(server, store)],
-                                cwd=tmp, stdout=subprocess.DEVNULL, stderr=err)
-    kill_when_stored(proc, store, at_least=3)
-    assert proc.returncode == -signal.SIGKILL, errors.read_text()
-    with closing(sqlite3.connect(store)) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        partial = conn.execute("SELECT count(*) FROM episodes WHERE status = 'done'").fetchone()[0]
+    partial = kill_sweep_midway(study_args(server, store), store, tmp)
     assert 3 <= partial < 36, partial
     assert sweep_main(study_args(server, store)) == 0
     return store

@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -20,6 +13,7 @@ from impress_sim.envs.loader import load_world
 from impress_sim.record import EpisodeRecord
 from impress_sim.sweep import Store, SweepSpec, expand, export_jsonl, export_parquet, run_sweep
 from impress_sim.sweep.__main__ import main as sweep_main
+from tests.helpers import kill_sweep_midway
 from tests.llm_server import LLMServer, turns_from_trajectory
 
 WORLDS = ["corporate_shutdown", "monitoring_migration", "cloud_budget"]
@@ -132,30 +126,7 @@ def test_workers_write_the_store_from_each_process(tmp_path: Path) -> None:
 
 def test_kill_and_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     store_path = tmp_path / "killed.sqlite"
-    cmd = [sys.executable, "-m", "impress_sim.sweep", *kill_spec_args(store_path)]
-    errors = tmp_path / "stderr.txt"
-    with errors.open("wb") as err:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err)
-    done = 0
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if store_path.exists():
-                try:
-                    with closing(sqlite3.connect(store_path, timeout=5)) as conn:
-                        done = conn.execute("SELECT count(*) FROM episodes").fetchone()[0]
-                except sqlite3.OperationalError:  # the schema is not there yet
-                    done = 0
-                if done >= 3:
-                    break
-            time.sleep(0.002)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, errors.read_text()
-    with closing(sqlite3.connect(store_path)) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        partial = conn.execute("SELECT count(*) FROM episodes WHERE status = 'done'").fetchone()[0]
+    partial = kill_sweep_midway(kill_spec_args(store_path), store_path, tmp_path)
     assert 3 <= partial < 36, partial
 
     assert sweep_main(kill_spec_args(store_path)) == 0  # resume
