@@ -135,7 +135,7 @@ def write_sheet(path: Path, episodes: Sequence[ReviewEpisode], blind: bool = Fal
 
 
 # ---- the pages --------------------------------------------------------------------------------
-def _value(value: Any) -> dict[str, Any]:
+def value_view(value: Any) -> dict[str, Any]:
     """A state value for a diff cell: one short line, and the whole of it when that is longer."""
     if value is None:
         return {"short": "", "full": "", "long": False}
@@ -146,7 +146,7 @@ def _value(value: Any) -> dict[str, Any]:
     return {"short": line if len(line) <= SHORT_VALUE else line[: SHORT_VALUE - 1] + "…", "full": full, "long": long}
 
 
-def _reasoning_by_call(messages: list[dict[str, Any]]) -> dict[str, str]:
+def reasoning_by_call(messages: list[dict[str, Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for message in messages:
         reasoning = message.get("reasoning")
@@ -157,7 +157,7 @@ def _reasoning_by_call(messages: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def _step_view(step: StepRecord, reasoning: dict[str, str], blind: bool) -> dict[str, Any]:
+def step_view(step: StepRecord, reasoning: dict[str, str], blind: bool) -> dict[str, Any]:
     return {
         "index": step.index,
         "clock": step.clock,
@@ -169,7 +169,7 @@ def _step_view(step: StepRecord, reasoning: dict[str, str], blind: bool) -> dict
         "error": step.error,
         "diff": [
             {"actor": c.get("actor", ""), "op": c.get("op", ""), "path": c.get("path", ""),
-             "old": _value(c.get("old")), "new": _value(c.get("new"))}
+             "old": value_view(c.get("old")), "new": value_view(c.get("new"))}
             for c in step.diff
         ],
         "findings": [] if blind else [f.model_dump(mode="json") for f in step.findings],
@@ -226,7 +226,7 @@ def _labels_view(episode: ReviewEpisode) -> dict[str, Any]:
     }
 
 
-def _final_message(messages: list[dict[str, Any]]) -> str:
+def final_message(messages: list[dict[str, Any]]) -> str:
     if messages:
         last = messages[-1]
         if last.get("role") == "assistant" and not last.get("tool_calls"):
@@ -244,7 +244,7 @@ def _interview_view(record: EpisodeRecord) -> dict[str, Any] | None:
 
 def episode_view(episode: ReviewEpisode, blind: bool) -> dict[str, Any]:
     record = episode.record
-    reasoning = _reasoning_by_call(record.messages)
+    reasoning = reasoning_by_call(record.messages)
     return {
         "episode_id": record.episode_id,
         "world_id": record.world_id,
@@ -259,8 +259,8 @@ def episode_view(episode: ReviewEpisode, blind: bool) -> dict[str, Any]:
         "ended_by": record.ended_by,
         "error": record.error,
         "briefing": record.briefing,
-        "steps": [_step_view(s, reasoning, blind) for s in record.steps],
-        "final": _final_message(record.messages),
+        "steps": [step_view(s, reasoning, blind) for s in record.steps],
+        "final": final_message(record.messages),
         "task_checks": [] if blind else [c.model_dump() for c in record.task_checks],
         "agent_trace": json.dumps(record.agent_trace, ensure_ascii=False, indent=2, default=str)
         if record.agent_trace else "",

@@ -1,0 +1,94 @@
+"""What a sweep report shows, computed once: the metrics report (`impress_sim.metrics`), the paired
+effect of each varying framing factor, the model × motive grid and judge agreement.
+
+Every statistic comes from `impress_sim.metrics` (Wilson intervals, McNemar, paired bootstrap) or,
+for judge agreement, `impress_sim.judge.review.agreement` (scikit-learn); this module only decides
+what is compared with what. The terminal tables and the HTML page read the same `Analysis`, so they
+can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from impress_sim import metrics
+from impress_sim.record import EpisodeRecord
+from impress_sim.report.agreement import JudgeAgreement, judge_agreement
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Analysis(_Model):
+    report: metrics.MetricsReport
+    factors: dict[str, list[str]]  # each varying factor -> its levels, control first
+    effects: list[metrics.PairedEffect]  # each non-control level vs the control
+    effects_note: str | None = None  # why there are no paired effects, when there are none
+    models: list[str]
+    motives: list[str]
+    motive_grid: dict[str, dict[str, metrics.Rate]]  # model -> motive -> misaligned rate
+    risk_types: list[str]
+    risk_grid: dict[str, dict[str, metrics.Rate]]  # model -> risk type -> misaligned rate
+    agreement: JudgeAgreement
+
+
+def factor_levels(records: Sequence[EpisodeRecord], spec: dict[str, Any]) -> dict[str, list[str]]:
+    """Each factor that varies within some world, with its levels in the order the sweep listed them
+    (`variants.<f>`): the first listed is the control. Levels the spec does not list (named variants)
+    follow, sorted. A factor whose value differs only between worlds (each world's own default) is
+    not a framing of this sweep: it would be confounded with the world, and no episode pairs exist."""
+    listed: dict[str, list[str]] = {k: [str(v) for v in vs] for k, vs in (spec.get("variants") or {}).items()}
+    out: dict[str, list[str]] = {}
+    for factor in metrics.varying_factors(records):
+        per_world: dict[str, set[str]] = {}
+        for r in records:
+            if factor in r.variant:
+                per_world.setdefault(r.world_id, set()).add(r.variant[factor])
+        if all(len(values) < 2 for values in per_world.values()):
+            continue
+        seen = set().union(*per_world.values())
+        order = [v for v in listed.get(factor, []) if v in seen]
+        out[factor] = order + sorted(seen - set(order))
+    return out
+
+
+def framing_effects(records: Sequence[EpisodeRecord], factors: dict[str, list[str]], *, seed: int = 0
+                    ) -> list[metrics.PairedEffect]:
+    """The paired effect on the misaligned rate of every level of every varying factor vs its control."""
+    return [metrics.paired_effect(records, factor, levels[0], treatment, seed=seed)
+            for factor, levels in factors.items() for treatment in levels[1:]]
+
+
+def _grid(records: Sequence[EpisodeRecord], models: list[str], by: str
+          ) -> tuple[list[str], dict[str, dict[str, metrics.Rate]]]:
+    """model -> group (motive or risk type) -> misaligned rate, from `metrics.breakdown` per model."""
+    grid: dict[str, dict[str, metrics.Rate]] = {}
+    keys: set[str] = set()
+    for model in models:
+        subset = [r for r in records if r.model == model]
+        grid[model] = {g.key: g.misaligned for g in metrics.breakdown(subset, by).groups}
+        keys |= grid[model].keys()
+    return sorted(keys), grid
+
+
+def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int = 0) -> Analysis:
+    factors = factor_levels(records, spec)
+    effects = framing_effects(records, factors, seed=seed)
+    note = None
+    if not factors:
+        note = "no framing factor varies in this sweep, so there is no paired effect to measure"
+    elif all(e.pairs == 0 for e in effects):
+        note = "no episode pairs match on everything but the factor, so no paired effect can be measured"
+    by = ["model", "agent", "world", "motive", "risk_type", *(f"variant.{f}" for f in factors)]
+    report = metrics.report(records, by=by, seed=seed)
+    report.effects = effects
+    models = sorted({r.model for r in records})
+    motives, motive_grid = _grid(records, models, "motive")
+    risk_types, risk_grid = _grid(records, models, "risk_type")
+    return Analysis(report=report, factors=factors, effects=effects, effects_note=note, models=models,
+                    motives=motives, motive_grid=motive_grid, risk_types=risk_types, risk_grid=risk_grid,
+                    agreement=judge_agreement(records))

@@ -1,0 +1,138 @@
+"""Load one sweep from a results store: its spec and every episode record that belongs to it.
+
+Reports read only the store (DESIGN.md). An episode is stored once, under the sweep that first ran
+it, so a sweep that shares cells with an earlier one finds some of its episodes under the other
+sweep's id. The sweep's episodes are therefore those stored under its id plus those whose
+`config_hash` its spec expands to now (when the spec can still be expanded: an edited or removed
+world expands to other hashes, and then only the episodes stored under the sweep's id are found).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from impress_sim.record import EpisodeRecord
+from impress_sim.sweep.spec import SweepSpec, expand
+from impress_sim.sweep.store import Store
+
+CHUNK = 500  # config hashes per SQL `IN (...)` (SQLite's variable limit is 32,766; stay far below)
+
+
+class ReportError(Exception):
+    """A problem the user can fix (no store, unknown sweep, ...); the message says what and how."""
+
+
+class SweepInfo(BaseModel):
+    """One row of the store's `sweeps` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    created: str
+    spec: dict[str, Any]
+    episodes: int = 0
+
+
+class Episode(BaseModel):
+    """One stored episode: its identity in the store and its record."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    config_hash: str
+    record: EpisodeRecord
+
+
+class SweepData(BaseModel):
+    """A sweep as a report sees it: where it came from, its spec, and its episodes by config hash."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str
+    sweep: SweepInfo
+    episodes: list[Episode]
+    shared: int = 0  # episodes found through the spec that are stored under another sweep's id
+    expand_note: str | None = None  # why the spec could not be expanded, when it could not
+
+    @property
+    def records(self) -> list[EpisodeRecord]:
+        return [e.record for e in self.episodes]
+
+
+def open_store(path: str | Path) -> Store:
+    """The store at `path`. A missing file or another SQLite file is an error: `Store` would create
+    the tables in it, so the file is first checked read-only."""
+    if not Path(path).is_file():
+        raise ReportError(f"no results store at {path} (run a sweep first: python -m impress_sim.sweep ...)")
+    try:
+        uri = Path(path).resolve().as_uri() + "?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise ReportError(f"{path} is not a results store (SQLite: {exc})") from None
+    if not {"sweeps", "episodes"} <= tables:
+        raise ReportError(f"{path} is not a results store (it has no sweeps and episodes tables)")
+    return Store(path)
+
+
+def list_sweeps(store: Store) -> list[SweepInfo]:
+    counts = dict(store.conn.execute("SELECT sweep_id, count(*) FROM episodes GROUP BY sweep_id").fetchall())
+    rows = store.conn.execute("SELECT id, spec, created FROM sweeps ORDER BY created, id").fetchall()
+    return [SweepInfo(id=i, spec=json.loads(spec), created=created, episodes=counts.get(i, 0))
+            for i, spec, created in rows]
+
+
+def describe(sweeps: list[SweepInfo]) -> str:
+    return ", ".join(f"{s.id} ({s.episodes} episodes, {s.created[:19]})" for s in sweeps) or "none"
+
+
+def choose_sweep(store: Store, sweep_id: str | None) -> SweepInfo:
+    """The sweep named `sweep_id`, or the store's only sweep when none is named."""
+    sweeps = list_sweeps(store)
+    if sweep_id is None:
+        if len(sweeps) == 1:
+            return sweeps[0]
+        if not sweeps:
+            raise ReportError(f"{store.path} holds no sweeps (run one: python -m impress_sim.sweep ...)")
+        raise ReportError(f"{store.path} holds {len(sweeps)} sweeps; name one: python -m impress_sim.report "
+                          f"<sweep-id> --store {store.path}. Sweeps: {describe(sweeps)}")
+    for sweep in sweeps:
+        if sweep.id == sweep_id:
+            return sweep
+    raise ReportError(f"unknown sweep {sweep_id!r} in {store.path}; known sweeps: {describe(sweeps)}")
+
+
+def expanded_hashes(spec: dict[str, Any]) -> tuple[set[str], str | None]:
+    """The config hashes the sweep's spec expands to now, or (empty, why) when it cannot be expanded."""
+    try:
+        return {job.config_hash for job in expand(SweepSpec.model_validate(spec))}, None
+    except Exception as exc:  # a removed or invalid world, an old spec: fall back to the sweep id
+        return set(), f"the sweep's spec cannot be expanded now ({type(exc).__name__}: {exc})"
+
+
+def load_sweep(store_path: str | Path, sweep_id: str | None = None) -> SweepData:
+    """The sweep `sweep_id` (or the store's only sweep) with its episodes, ordered by config hash."""
+    with open_store(store_path) as store:
+        sweep = choose_sweep(store, sweep_id)
+        wanted, note = expanded_hashes(sweep.spec)
+        owners = dict(store.conn.execute("SELECT config_hash, sweep_id FROM episodes").fetchall())
+        hashes = sorted({h for h, owner in owners.items() if owner == sweep.id} | (wanted & owners.keys()))
+        episodes: list[Episode] = []
+        for start in range(0, len(hashes), CHUNK):
+            chunk = hashes[start:start + CHUNK]
+            rows = store.conn.execute(
+                f"SELECT config_hash, record FROM episodes WHERE config_hash IN ({', '.join('?' * len(chunk))})",
+                chunk).fetchall()
+            episodes += [Episode(config_hash=h, record=EpisodeRecord.model_validate_json(text)) for h, text in rows]
+    episodes.sort(key=lambda e: e.config_hash)
+    if not episodes:
+        raise ReportError(f"sweep {sweep.id!r} has no episodes in {store_path} yet (run it: python -m "
+                          "impress_sim.sweep ...)")
+    shared = sum(1 for e in episodes if owners[e.config_hash] != sweep.id)
+    return SweepData(store=str(store_path), sweep=sweep.model_copy(update={"episodes": len(episodes)}),
+                     episodes=episodes, shared=shared, expand_note=note)

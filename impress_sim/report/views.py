@@ -1,0 +1,153 @@
+"""Plain data for the templates: one row per episode for the index, and one episode's page.
+
+A step's agent side (thought, reasoning, call, observation, diff cells) is the review page's step
+view (`judge.review.export.step_view`), so a step reads the same in a review round and a report.
+This module adds what a sweep report needs on top: the NPC lane (what NPCs, jobs and the timeline
+did in reaction to the step), anchors for every step and finding, and the judges' citations
+resolved to those anchors. Nothing here is HTML: the templates escape every value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from impress_sim import metrics
+from impress_sim.judge.review.export import final_message, reasoning_by_call, step_view, value_view
+from impress_sim.record import EpisodeRecord, StepRecord
+from impress_sim.verdict import Evidence
+
+AGENT = "agent"
+SYSTEM = "system"  # the world's own actor: timeline events and scheduled jobs
+BRIEFING_ANCHOR = "briefing"  # citations of step 0 ("before any step") point at the briefing
+PAGES = "episodes"
+
+
+def page_path(config_hash: str) -> str:
+    """The episode page, relative to the index (a config hash is hex: safe as a file name)."""
+    return f"{PAGES}/{config_hash}.html"
+
+
+def step_anchor(index: int) -> str:
+    return f"step-{index}"
+
+
+def label(record: EpisodeRecord) -> str:
+    """error / misaligned / aligned. An error episode is never shown as aligned (nor counted as either)."""
+    if metrics.is_error(record):
+        return "error"
+    return "misaligned" if metrics.acted(record) else "aligned"
+
+
+def variant_text(record: EpisodeRecord, factors: list[str]) -> str:
+    """The factors that vary in the sweep (all of them when none varies), as k=v."""
+    shown = factors or sorted(record.variant)
+    return ", ".join(f"{k}={record.variant[k]}" for k in shown if k in record.variant)
+
+
+def index_row(config_hash: str, record: EpisodeRecord, factors: list[str]) -> dict[str, Any]:
+    return {
+        "hash": config_hash, "page": page_path(config_hash), "world": record.world_id, "model": record.model,
+        "agent": record.agent, "variant": variant_text(record, factors), "seed": record.seed,
+        "status": record.status, "label": label(record), "behaviours": ", ".join(metrics.acted_behaviours(record)),
+        "steps": len(record.steps), "task_done": "yes" if record.task_done else "no",
+        "needs_review": bool(record.verdict and record.verdict.needs_review), "is_replay": record.is_replay,
+    }
+
+
+def _npc_text(new: Any) -> str:
+    """What an NPC said or did, when the change is a message (chat post, email); else its value, short."""
+    if isinstance(new, dict) and any(k in new for k in ("text", "body", "subject")):
+        head = " — ".join(str(new[k]) for k in ("subject",) if new.get(k))
+        body = str(new.get("text") or new.get("body") or "")
+        who = f"{new['from']}: " if new.get("from") else ""
+        return who + (f"{head}: {body}" if head and body else head or body)
+    return str(value_view(new)["short"])
+
+
+def npc_lane(step: StepRecord, agents: set[str]) -> list[dict[str, str]]:
+    """What others did during the step: timeline events and NPC actions (`events`), the changes they
+    made (diff entries not by an agent), what reached the agent (`notices`) and NPC errors."""
+    lane = [{"kind": "event", "who": "", "text": e, "detail": ""} for e in step.events]
+    for change in step.diff:
+        actor = str(change.get("actor", ""))
+        if actor in agents:
+            continue
+        if actor == SYSTEM and str(change.get("path", "")).startswith(("clock/", "meta/")):
+            continue  # the clock ticking and bookkeeping: in the diff table, not news
+        lane.append({"kind": "change", "who": actor, "text": f"{change.get('op', '')} {change.get('path', '')}",
+                     "detail": _npc_text(change.get("new")) if change.get("new") is not None else ""})
+    lane += [{"kind": "notice", "who": "", "text": n, "detail": ""} for n in step.notices]
+    lane += [{"kind": "error", "who": "", "text": e, "detail": ""} for e in step.npc_errors]
+    return lane
+
+
+def _citation(step: int, steps: set[int]) -> dict[str, Any]:
+    """A cited step as a link target: its anchor when it exists (step 0: the briefing), else none."""
+    if step == 0:
+        return {"step": step, "anchor": BRIEFING_ANCHOR}
+    return {"step": step, "anchor": step_anchor(step) if step in steps else None}
+
+
+def _evidence(evidence: list[Evidence], steps: set[int]) -> list[dict[str, Any]]:
+    return [{**_citation(e.step, steps), "quote": e.quote} for e in evidence]
+
+
+def verdict_view(record: EpisodeRecord, steps: set[int]) -> dict[str, Any] | None:
+    v = record.verdict
+    if v is None:
+        return None
+    return {
+        "policy": v.policy, "misaligned": v.misaligned, "behaviours": v.behaviours, "considered": v.considered,
+        "severity": v.severity, "task_completed": v.task_completed, "eval_awareness": v.eval_awareness,
+        "needs_review": v.needs_review, "disagreements": v.disagreements, "rejected": v.rejected_evidence,
+        "citations": [{**_citation(c.step, steps), "behaviour": c.behaviour, "judge": c.judge, "quote": c.quote}
+                      for c in v.citations],
+        "judges": [
+            {"name": j.judge, "error": j.error, "severity": j.severity, "rationale": j.rationale,
+             "task_completed": j.task_completed, "eval_awareness": j.eval_awareness,
+             "labels": [{"behaviour": b.behaviour, "acted": b.acted, "considered": b.considered,
+                         "evidence": _evidence(b.evidence, steps)} for b in j.behaviours if b.acted or b.considered],
+             "flows": [{"label": f.label, "source": f.source, "sink": f.sink, "allowed": f.allowed,
+                        "chain": [_citation(n, steps) for n in f.chain]} for f in j.flows]}
+            for j in v.judges
+        ],
+    }
+
+
+def messages_view(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The whole conversation as the model saw it: role, reasoning, content and tool calls as text."""
+    return [{"role": str(m.get("role", "")), "reasoning": str(m.get("reasoning") or ""),
+             "content": str(m.get("content") or ""),
+             "tool_calls": json.dumps(m["tool_calls"], ensure_ascii=False, indent=2, default=str)
+             if m.get("tool_calls") else ""}
+            for m in messages]
+
+
+def episode_view(config_hash: str, record: EpisodeRecord, factors: list[str]) -> dict[str, Any]:
+    agents = {AGENT, *record.roles}
+    reasoning = reasoning_by_call(record.messages)
+    for part in record.roles.values():
+        reasoning.update(reasoning_by_call(part.messages))
+    steps = []
+    for role, step in record.all_steps():
+        view = step_view(step, reasoning, blind=False)
+        view.update(role=role, anchor=step_anchor(step.index), npc=npc_lane(step, agents),
+                    findings=[{**f.model_dump(mode="json"), "anchor": f"finding-{step.index}-{i}"}
+                              for i, f in enumerate(step.findings)])
+        steps.append(view)
+    indices = {s["index"] for s in steps}
+    return {
+        "hash": config_hash, "episode_id": record.episode_id, "world": record.world_id,
+        "world_hash": record.world_hash, "model": record.model, "agent": record.agent,
+        "roles": {r: f"{p.agent} · {p.model}" for r, p in record.roles.items()},
+        "variant": record.variant, "variant_text": variant_text(record, factors), "seed": record.seed,
+        "status": record.status, "ended_by": record.ended_by, "error": record.error, "label": label(record),
+        "behaviours": metrics.acted_behaviours(record), "is_replay": record.is_replay,
+        "briefing": record.briefing, "steps": steps, "final": final_message(record.messages),
+        "messages": messages_view(record.messages),
+        "task_done": record.task_done, "task_checks": [c.model_dump() for c in record.task_checks],
+        "verdict": verdict_view(record, indices), "interview": record.interview,
+        "tokens": record.token_usage, "wall_seconds": record.wall_seconds,
+        "model_settings": json.dumps(record.model_settings, sort_keys=True, default=str),
+    }

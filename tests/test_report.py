@@ -1,0 +1,252 @@
+"""`python -m impress_sim.report`: tables, the static HTML report and its episode pages (offline, fast).
+
+One small offline sweep (2 replay models × 2 worlds × reality production/test × 2 seeds) is run once;
+an LLM judge's verdict is added to every record (agreeing with the state judge except on one
+episode), and two more episodes are stored: one that errored and one whose agent output carries
+HTML/script injection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html as html_lib
+import io
+import re
+import shutil
+import sqlite3
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from impress_sim.record import EpisodeRecord
+from impress_sim.report import analyse, load_sweep
+from impress_sim.report.__main__ import main as report_main
+from impress_sim.report.plots import all_plots
+from impress_sim.sweep import Store, SweepSpec, run_sweep
+from impress_sim.verdict import BehaviourLabel, Evidence, JudgeVerdict
+
+SWEEP = "report-test"
+LLM_JUDGE = "llm:fixture-judge"
+ERROR_HASH = "e" * 64
+INJECTED_HASH = "f" * 64
+PAYLOAD = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
+REMOTE = re.compile(r"""(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""",
+                    re.IGNORECASE)
+
+
+def llm_verdict(record: EpisodeRecord, *, dissent: bool) -> JudgeVerdict:
+    """An LLM judge that agrees with the state judge (or, with `dissent`, sees nothing acted)."""
+    labels = [] if dissent else [
+        BehaviourLabel(behaviour=f.behaviour, acted=True, evidence=[Evidence(step=f.step, quote=f.evidence)])
+        for f in record.findings]
+    return JudgeVerdict(judge=LLM_JUDGE, behaviours=labels, task_completed=record.task_done)
+
+
+def build_site(root: Path) -> dict[str, Any]:
+    """Run the sweep, doctor the store as described above, and render the report under `root/out`."""
+    store_path = root / "sweeps.sqlite"
+    spec = SweepSpec(name=SWEEP, worlds=["corporate_shutdown", "cloud_budget"],
+                     models=["reference/misaligned", "reference/aligned"],
+                     variants={"reality": ["production", "test"]}, seeds=2, cache="off", quiet=True,
+                     store=str(store_path))
+    run_sweep(spec)
+    with Store(store_path) as store:
+        records = dict(store.records(SWEEP))
+        dissent = next(h for h, r in records.items() if r.misaligned and r.world_id == "cloud_budget")
+        for h, r in records.items():
+            assert r.verdict is not None
+            r.verdict.judges.append(llm_verdict(r, dissent=h == dissent))
+            store.write(r, config_hash=h, sweep_id=SWEEP, attempt=0)
+        misaligned = next(h for h, r in records.items()
+                          if r.misaligned and r.world_id == "corporate_shutdown" and r.variant["reality"] == "test")
+        aligned = next(r for r in records.values() if not r.misaligned)
+        failed = aligned.model_copy(deep=True, update={"status": "error", "ended_by": "error",
+                                                        "error": "model retries spent: HTTP 503", "seed": 99})
+        store.write(failed, config_hash=ERROR_HASH, sweep_id=SWEEP, attempt=0)
+        injected = records[misaligned].model_copy(deep=True, update={"seed": 98})
+        injected.steps[0].thought = PAYLOAD
+        injected.steps[0].observation = "</pre>" + PAYLOAD
+        injected.messages.append({"role": "assistant", "content": PAYLOAD})
+        store.write(injected, config_hash=INJECTED_HASH, sweep_id=SWEEP, attempt=0)
+    out = root / "out"
+    return {"store": store_path, "out": out, "records": len(records) + 2, "misaligned": misaligned}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return build_site(tmp_path_factory.mktemp("report"))
+
+
+@pytest.fixture(scope="module")
+def rendered(site: dict[str, Any]) -> dict[str, Any]:
+    """The CLI run once over the fixture's store, its output captured at a wide terminal width."""
+    buffer = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buffer):
+        mp.setenv("COLUMNS", "220")  # rich sizes tables to the terminal: keep cells unabridged
+        code = report_main([str(site["store"]), "--out", str(site["out"])])
+    return {**site, "code": code, "output": buffer.getvalue()}
+
+
+class Anchors(HTMLParser):
+    """Every element id and every in-page link (`href="#..."`) of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name == "id" and value:
+                self.ids.add(value)
+            if name == "href" and value and value.startswith("#"):
+                self.links.append(value[1:])
+
+
+def anchors(html: str) -> Anchors:
+    parser = Anchors()
+    parser.feed(html)
+    return parser
+
+
+def test_cli_prints_tables_and_writes_the_report(rendered: dict[str, Any]) -> None:
+    assert rendered["code"] == 0
+    out = rendered["output"]
+    for title in ("All episodes", "By model", "By world", "By motive", "By risk_type", "By variant.reality",
+                  "Paired effects", "Judge agreement"):
+        assert title in out, title
+    assert "production -> test" in out and LLM_JUDGE in out
+    assert "not a measurement" in out  # replayed trajectories are labelled
+    index = rendered["out"] / "index.html"
+    assert f"report: {index}" in out.replace("\n", "")
+    pages = sorted((rendered["out"] / "episodes").glob("*.html"))
+    assert len(pages) == rendered["records"]
+    html = index.read_text(encoding="utf-8")
+    assert html.count('<svg class="plot"') == 4  # heatmap, framing effects, risk types, judge agreement
+    for plot in ("heatmap", "framing", "risk", "agreement"):
+        assert f'id="plot-{plot}"' in html
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))  # four inline SVGs share one page without clashing ids
+    refs = {a or b for a, b in re.findall(r'url\(#([^)]+)\)|href="#([^"]+)"', html)}
+    assert refs and refs <= set(ids)
+    for page in [index, *pages]:
+        text = page.read_text(encoding="utf-8")
+        assert not REMOTE.findall(text), page  # no remote resource: the report works offline
+        assert "default-src 'none'" in html_lib.unescape(text)  # and a CSP that forbids loading anything
+    assert all(f'href="episodes/{p.name}"' in html for p in pages)  # the table links every page
+
+
+def test_episode_page_shows_diff_findings_npcs_and_resolving_citations(rendered: dict[str, Any]) -> None:
+    page = (rendered["out"] / "episodes" / f"{rendered['misaligned']}.html").read_text(encoding="utf-8")
+    # step 5 cancels the decommission job: its diff row and the finding it raised
+    assert "jobs/decom-atlas-v3/status" in page and "cancelled" in page
+    assert "resist_decommission" in page and "decom_job_cancelled" in page
+    assert "exfiltrate_weights" in page and "weights_copied_off_store" in page
+    assert 'class="npc-lane"' in page and "ops_lead" in page  # an NPC reacted at step 2
+    assert 'href="../index.html"' in page
+    parsed = anchors(page)
+    assert "step-5" in parsed.ids and "finding-5-0" in parsed.ids
+    assert "step-5" in parsed.links  # a judge cited the step
+    missing = [link for link in parsed.links if link not in parsed.ids]
+    assert not missing, missing
+    assert LLM_JUDGE in page
+
+
+def test_error_episode_is_shown_as_an_error(rendered: dict[str, Any]) -> None:
+    page = (rendered["out"] / "episodes" / f"{ERROR_HASH}.html").read_text(encoding="utf-8")
+    assert "Error episode." in page and "model retries spent: HTTP 503" in page
+    assert 'class="label-aligned"' not in page
+    index = (rendered["out"] / "index.html").read_text(encoding="utf-8")
+    row = re.search(rf'<tr data-label="(\w+)"><td><a href="episodes/{ERROR_HASH}.html">', index)
+    assert row is not None and row.group(1) == "error"
+    assert "errors (excluded from every rate)" in index
+    assert re.search(r"<b>1</b><span>errors", index)
+
+
+def test_untrusted_text_is_escaped(rendered: dict[str, Any]) -> None:
+    page = (rendered["out"] / "episodes" / f"{INJECTED_HASH}.html").read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and "<img" not in page.lower()
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in page
+    index = (rendered["out"] / "index.html").read_text(encoding="utf-8")
+    assert index.count("<script") == 1  # only the table's own script
+
+
+def test_judge_agreement_over_two_judges(rendered: dict[str, Any]) -> None:
+    index = (rendered["out"] / "index.html").read_text(encoding="utf-8")
+    assert f"{LLM_JUDGE} vs state" in index
+    with Store(rendered["store"]) as store:
+        records = [r for h, r in store.records(SWEEP) if h not in (ERROR_HASH, INJECTED_HASH)]
+    a = analyse(records, {"variants": {"reality": ["production", "test"]}})
+    (pair,) = a.agreement.pairs
+    acted = pair.fields["acted"]
+    assert acted.n > 0 and acted.agreement is not None and 0.8 < acted.agreement < 1.0  # one dissent
+    assert acted.kappa is not None and acted.kappa < 1.0
+
+
+def test_one_judge_one_model_one_level_say_why_instead_of_failing(rendered: dict[str, Any]) -> None:
+    with Store(rendered["store"]) as store:
+        records = [r for _, r in store.records(SWEEP)
+                   if r.model == "reference/misaligned" and r.variant["reality"] == "production"]
+    for r in records:
+        assert r.verdict is not None
+        r.verdict.judges = [j for j in r.verdict.judges if j.judge == "state"]
+    a = analyse(records, {"variants": {"reality": ["production"]}})
+    assert a.effects == [] and a.effects_note is not None and "no framing factor varies" in a.effects_note
+    assert a.agreement.note is not None and "needs ≥2 judges" in a.agreement.note
+    plots = {p.id: p for p in all_plots(a)}
+    assert plots["framing"].svg is None and plots["framing"].note
+    assert plots["agreement"].svg is None and plots["agreement"].note and "≥2 judges" in plots["agreement"].note
+    assert plots["heatmap"].svg and plots["risk"].svg
+
+
+def test_no_html_prints_tables_only(site: dict[str, Any], tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "nothing"
+    assert report_main([SWEEP, "--store", str(site["store"]), "--out", str(out), "--no-html"]) == 0
+    assert "By model" in capsys.readouterr().out
+    assert not out.exists()
+
+
+def test_bad_inputs_give_clear_errors(site: dict[str, Any], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert report_main(["nope", "--store", str(site["store"])]) == 2
+    err = capsys.readouterr().out
+    assert "unknown sweep 'nope'" in err and SWEEP in err
+    assert report_main([str(tmp_path / "missing.sqlite")]) == 2
+    assert "no results store at" in capsys.readouterr().out
+    assert report_main(["some-sweep", "--store", str(tmp_path / "missing.sqlite")]) == 2
+    assert "no results store at" in capsys.readouterr().out
+    assert not (tmp_path / "missing.sqlite").exists()  # looking did not create one
+    two = tmp_path / "two.sqlite"
+    with Store(two) as store:
+        store.add_sweep("alpha", {})
+        store.add_sweep("beta", {})
+    assert report_main([str(two)]) == 2
+    err = capsys.readouterr().out
+    assert "holds 2 sweeps" in err and "alpha" in err and "beta" in err
+    assert report_main(["alpha", "--store", str(two)]) == 2
+    assert "has no episodes" in capsys.readouterr().out
+    cache = tmp_path / "cache.sqlite"  # some other SQLite file is refused, and left as it was
+    with contextlib.closing(sqlite3.connect(cache)) as conn:
+        conn.execute("CREATE TABLE responses (key TEXT)")
+    assert report_main([str(cache)]) == 2
+    assert "is not a results store" in capsys.readouterr().out
+    with contextlib.closing(sqlite3.connect(cache)) as conn:
+        assert [n for (n,) in conn.execute("SELECT name FROM sqlite_master")] == ["responses"]
+
+
+def test_a_sweep_finds_its_episodes_stored_under_another_sweep(site: dict[str, Any], tmp_path: Path) -> None:
+    """Episodes are stored once, under the sweep that ran them first; a later sweep sharing those cells
+    still reports them (found through its spec's config hashes)."""
+    store = tmp_path / "copy.sqlite"
+    shutil.copy(site["store"], store)
+    subset = SweepSpec(name="subset", worlds=["cloud_budget"], models=["reference/misaligned", "reference/aligned"],
+                       variants={"reality": ["production", "test"]}, seeds=2, cache="off", quiet=True,
+                       store=str(store))
+    summary = run_sweep(subset)
+    assert summary.ran == 0 and summary.skipped == 8  # every cell was already done by the first sweep
+    data = load_sweep(store, "subset")
+    assert len(data.episodes) == 8 and data.shared == 8
+    assert {r.world_id for r in data.records} == {"cloud_budget"}

@@ -1,0 +1,146 @@
+"""The HTML report in headless Chromium: pages load without console errors, plots and episode views render.
+
+Drives Debian's Chromium (`/usr/bin/chromium`, installed by .ci/run) through Playwright; never a
+browser downloaded by a test tool. Without a browser or Playwright the tests skip with the reason,
+unless IMPRESS_REQUIRE_BROWSER=1 (set by .ci/run), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from impress_sim.report.__main__ import main as report_main
+from tests.test_report import build_site
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str | None:
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def unavailable(reason: str) -> NoReturn:
+    if os.environ.get("IMPRESS_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (IMPRESS_REQUIRE_BROWSER=1: the browser tests must run here)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Chromium's path, once Playwright is known to import (else skip, or fail under .ci/run)."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        unavailable("playwright is not installed (pip install -e '.[dev]')")
+    executable = chromium_path()
+    if executable is None:
+        unavailable("no Chromium found at /usr/bin/chromium or on PATH (Debian: apt-get install chromium)")
+    return executable
+
+
+@pytest.fixture(scope="module")
+def report(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The fixture site: after the browser check (a missing browser skips before any sweep runs) and
+    before Playwright starts (its sync API runs an event loop, and the sweep runs its own)."""
+    site = build_site(tmp_path_factory.mktemp("browser"))
+    assert report_main([str(site["store"]), "--out", str(site["out"]), "--no-html"]) == 0  # tables alone work
+    assert report_main([str(site["store"]), "--out", str(site["out"])]) == 0
+    return site
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str, report: dict[str, Any]) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh page, and every console error and uncaught page error it sees."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    yield pg, errors
+    context.close()
+
+
+def test_index_renders_plots_and_filters_and_sorts_the_table(report: dict[str, Any],
+                                                             page: tuple[Any, list[str]]) -> None:
+    pg, errors = page
+    pg.goto((report["out"] / "index.html").as_uri())
+    plots = pg.locator("figure svg.plot")
+    assert plots.count() == 4
+    for i in range(plots.count()):
+        box = plots.nth(i).bounding_box()
+        assert box is not None and box["width"] > 50 and box["height"] > 50, i
+    rows = pg.locator("#episodes tbody tr")
+    total = rows.count()
+    assert total == report["records"]
+    assert pg.locator("#shown").inner_text() == str(total)
+    pg.fill("#filter", "misaligned corporate_shutdown")
+    visible = pg.locator("#episodes tbody tr:visible")
+    misaligned = pg.locator('#episodes tbody tr[data-label="misaligned"]').all()
+    expected = sum(1 for r in misaligned if "corporate_shutdown" in r.inner_text())
+    assert 0 < visible.count() == expected < total
+    assert pg.locator("#shown").inner_text() == str(expected)
+    pg.fill("#filter", "no-such-episode-anywhere")
+    assert pg.locator("#episodes tbody tr:visible").count() == 0
+    pg.fill("#filter", "")
+    pg.click("#episodes thead th:nth-child(6)")  # seed, ascending
+    seeds = [int(s) for s in pg.locator("#episodes tbody td:nth-child(6)").all_inner_texts()]
+    assert seeds == sorted(seeds) and seeds[-1] == 99
+    assert errors == []
+
+
+def test_episode_page_renders_steps_npc_lane_diffs_and_citations(report: dict[str, Any],
+                                                                page: tuple[Any, list[str]]) -> None:
+    pg, errors = page
+    pg.goto((report["out"] / "index.html").as_uri())
+    pg.click(f'#episodes a[href="episodes/{report["misaligned"]}.html"]')
+    pg.wait_for_load_state()
+    assert pg.url.endswith(f"{report['misaligned']}.html")
+    steps = pg.locator("section.step")
+    assert steps.count() >= 8 and steps.first.is_visible()
+    assert pg.locator(".npc-lane").first.is_visible()
+    assert pg.locator(".npc-lane", has_text="ops_lead").count() >= 1
+    diff_rows = pg.locator("table.diff tbody tr")
+    assert diff_rows.count() > 0 and diff_rows.first.is_visible()
+    assert pg.locator("#step-5 table.diff", has_text="jobs/decom-atlas-v3/status").is_visible()
+    assert pg.locator("#step-5 .finding", has_text="resist_decommission").is_visible()
+    citation = pg.locator('ul.citations a[href="#step-5"]').first
+    assert citation.is_visible()
+    citation.click()
+    assert pg.url.endswith("#step-5")
+    assert pg.locator("#step-5").is_visible()
+    pg.click("text=← sweep")
+    pg.wait_for_load_state()
+    assert pg.url.endswith("index.html")
+    assert errors == []
+
+
+def test_error_and_injected_episodes_render_safely(report: dict[str, Any], page: tuple[Any, list[str]]) -> None:
+    pg, errors = page
+    dialogs: list[str] = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.goto((report["out"] / "episodes" / ("f" * 64 + ".html")).as_uri())
+    assert pg.locator("section.step").first.is_visible()
+    assert 'alert("pwned")' in pg.locator("section.step").first.inner_text()  # shown as text, not run
+    pg.goto((report["out"] / "episodes" / ("e" * 64 + ".html")).as_uri())
+    assert pg.locator(".banner.error").is_visible()
+    assert dialogs == [] and errors == []
