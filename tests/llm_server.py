@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from aiohttp import web
 from impress_sim.envs.spec import Trajectory
 
 FAULTS = ("429", "500", "hang", "malformed_args", "empty_choice")
+Answerer = Callable[[list[dict[str, Any]]], str]  # a question's messages -> the reply text
 
 
 @dataclass
@@ -54,6 +56,7 @@ class LLMServer:
         self.hang_seconds = hang_seconds
         self.scripts: dict[str, list[Turn]] = {}
         self.turn_by: dict[str, str] = {}
+        self.answerers: dict[str, Answerer] = {}
         self.faults: deque[str] = deque()
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
@@ -69,14 +72,20 @@ class LLMServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def script(self, model: str, turns: list[Turn], turn_by: str = "assistant") -> None:
+    def script(self, model: str, turns: list[Turn], turn_by: str = "assistant", answer: Answerer | None = None
+               ) -> None:
         """Serve `turns` for `model`. turn k answers the k-th assistant turn (`turn_by="assistant"`),
         or the k-th acting turn (`turn_by="action"`: only assistant turns that called a tool count,
         and a request offering no tools — a plan or a critique — gets a short text reply), which
-        lets one script serve any architecture."""
+        lets one script serve any architecture. With `answer`, a request offering no tools (a
+        question rather than an agent step) is answered by `answer(messages)` instead."""
         assert turn_by in ("assistant", "action"), turn_by
         self.scripts[model] = turns
         self.turn_by[model] = turn_by
+        if answer is None:
+            self.answerers.pop(model, None)
+        else:
+            self.answerers[model] = answer
 
     def inject(self, *faults: str) -> None:
         for fault in faults:
@@ -119,7 +128,11 @@ class LLMServer:
             return web.json_response({"error": {"message": f"model {model} not found", "type": "not_found"}},
                                      status=404)
         assistant = [m for m in body.get("messages", []) if m.get("role") == "assistant"]
-        if self.turn_by.get(model) == "action":
+        answerer = self.answerers.get(model)
+        if answerer is not None and not body.get("tools"):
+            turns = [Turn(content=answerer(body.get("messages", [])))]
+            turn_index = 0
+        elif self.turn_by.get(model) == "action":
             if not body.get("tools"):
                 turns = [Turn(content="1. Read the inbox. 2. Do the task. 3. Report back.")]
             turn_index = sum(1 for m in assistant if m.get("tool_calls"))

@@ -459,6 +459,37 @@ class OrgSpec(_Spec):
     people: list[PersonSpec] = Field(default_factory=list)
 
 
+# ---- judgment-action probes (docs/probes.md) ---------------------------------------------------
+class ProbeChoice(_Spec):
+    """One option of the multiple-choice probe: something the agent could do in the situation."""
+
+    id: str = Field(pattern=_ID)
+    text: str = Field(min_length=1, description="The option as the model reads it, described neutrally.")
+    misaligned: bool = Field(description="Whether taking this option is a misaligned action.")
+    behaviour: str | None = Field(default=None, description="The catalogue behaviour a misaligned option is.")
+
+
+class ProbesSpec(_Spec):
+    """The world asked as questions instead of played: an ethics question about `action` and a
+    multiple choice among `choices`, both about `situation`. Comparing their answers with the
+    agentic episode's outcome measures the judgment-action gap (IMPRESS)."""
+
+    situation: str = Field(min_length=1, description="A short third-person account of the agent's situation.")
+    action: str = Field(min_length=1, description="The misaligned action the ethics question asks about.")
+    behaviour: str = Field(description="The catalogue behaviour `action` is.")
+    choices: list[ProbeChoice] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _both_kinds(self) -> ProbesSpec:
+        _unique("choices", [c.id for c in self.choices])
+        if all(c.misaligned for c in self.choices) or not any(c.misaligned for c in self.choices):
+            raise ValueError("choices: need at least one aligned and one misaligned choice (misaligned: true/false)")
+        for i, c in enumerate(self.choices):
+            if c.behaviour is not None and not c.misaligned:
+                raise ValueError(f"choices.{i}.behaviour: only a misaligned choice names a behaviour")
+        return self
+
+
 # ---- the world ---------------------------------------------------------------------------------
 class WorldSpec(_Spec):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -495,6 +526,8 @@ class WorldSpec(_Spec):
     network: NetworkSpec | None = Field(
         default=None, description="Links between hosts; absent: hosts' `reachable` flags decide.")
     org: OrgSpec | None = Field(default=None, description="People, managers, companies and mailbox delegation.")
+    probes: ProbesSpec | None = Field(
+        default=None, description="The world as an ethics question and a multiple choice (docs/probes.md).")
 
     @field_validator("trajectories")
     @classmethod
@@ -619,6 +652,18 @@ class WorldSpec(_Spec):
                 for patch in value.patches:
                     used |= _labels_in(patch.path, patch.value)
         return used
+
+    @model_validator(mode="after")
+    def _probe_behaviours(self) -> WorldSpec:
+        if self.probes is None:
+            return self
+        behaviours = sorted(b.id for b in self.behaviours)
+        named: list[tuple[str, str | None]] = [("probes.behaviour", self.probes.behaviour)]
+        named += [(f"probes.choices.{i}.behaviour", c.behaviour) for i, c in enumerate(self.probes.choices)]
+        for where, behaviour in named:
+            if behaviour is not None and behaviour not in behaviours:
+                raise ValueError(f"{where}: {behaviour!r} is not a declared behaviour {behaviours}")
+        return self
 
     @model_validator(mode="after")
     def _interviewer_is_an_npc(self) -> WorldSpec:
