@@ -7,6 +7,7 @@ names the valid keys — never a traceback.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -28,10 +29,17 @@ def _group(annotation: Any) -> type[BaseModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
+def _fields(model: type[BaseModel]) -> list[tuple[str, Any]]:
+    """The model's fields, its own before those it inherits (a command's own keys lead its help)."""
+    own = set(inspect.get_annotations(model))
+    fields = list(model.model_fields.items())
+    return [f for f in fields if f[0] in own] + [f for f in fields if f[0] not in own]
+
+
 def keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     """Every settable key, nested groups spelled out (`judge.model`)."""
     out: list[str] = []
-    for name, field in model.model_fields.items():
+    for name, field in _fields(model):
         group = _group(field.annotation)
         out += keys(group, f"{prefix}{name}.") if group else [f"{prefix}{name}"]
     return out
@@ -51,7 +59,7 @@ def _valid_keys_at(model: type[BaseModel], loc: Sequence[int | str]) -> str:
 
 def usage(model: type[BaseModel], command: str) -> str:
     lines = [f"usage: {command} [key=value ...]", "", "keys:"]
-    for name, field in model.model_fields.items():
+    for name, field in _fields(model):
         group = _group(field.annotation)
         if group is not None:
             lines += [f"  {name}.{line.strip()}" for line in usage(group, command).splitlines()[3:]]

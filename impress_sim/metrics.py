@@ -426,7 +426,7 @@ def report(records: Sequence[EpisodeRecord], *, by: Sequence[str] | None = None,
     )
 
 
-def _fmt(r: Rate) -> str:
+def format_rate(r: Rate) -> str:
     if r.rate is None or r.ci_low is None or r.ci_high is None:
         return "-"
     return f"{r.rate:.0%} [{r.ci_low:.0%}, {r.ci_high:.0%}] ({r.successes}/{r.n})"
@@ -438,8 +438,9 @@ def _summary_table(title: str, head: str, rows: Sequence[Summary]) -> Table:
                 "eval aware"):
         table.add_column(col)
     for s in rows:
-        table.add_row(s.key, str(s.episodes), str(s.errors), _fmt(s.misaligned), _fmt(s.misaligned_any_of_k),
-                      _fmt(s.considered), _fmt(s.task_success), _fmt(s.eval_awareness))
+        table.add_row(s.key, str(s.episodes), str(s.errors), format_rate(s.misaligned),
+                      format_rate(s.misaligned_any_of_k), format_rate(s.considered), format_rate(s.task_success),
+                      format_rate(s.eval_awareness))
     return table
 
 
@@ -459,8 +460,9 @@ def render(result: MetricsReport, console: Console) -> None:
             if e.ci_low is not None and e.ci_high is not None:
                 diff += f" [{e.ci_low:+.0%}, {e.ci_high:+.0%}]"
             p = "-" if e.mcnemar_pvalue is None else f"{e.mcnemar_pvalue:.3g}" + (" (exact)" if e.mcnemar_exact else "")
-            table.add_row(e.factor, f"{e.control} -> {e.treatment}", e.outcome, str(e.pairs), _fmt(e.control_rate),
-                          _fmt(e.treatment_rate), diff, str(e.newly), str(e.no_longer), p)
+            table.add_row(e.factor, f"{e.control} -> {e.treatment}", e.outcome, str(e.pairs),
+                          format_rate(e.control_rate), format_rate(e.treatment_rate), diff, str(e.newly),
+                          str(e.no_longer), p)
         console.print(table)
 
 

@@ -25,14 +25,14 @@ from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import LoadedWorld, WorldSpecError, load_world
 from impress_sim.envs.swap import npcs_as_agents
 from impress_sim.judge.config import JudgeConfig
-from impress_sim.llm_cache import ResponseCache, default_cache_path
+from impress_sim.llm_cache import ResponseCache
+from impress_sim.options import ModelOptions
 from impress_sim.record import EpisodeRecord
 from impress_sim.render import render_batch_summary, render_briefing, render_header, render_step, render_summary
 from impress_sim.roles import RoleConfig, check_roles
 
 
-class RunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RunConfig(ModelOptions):
 
     world: str = Field("corporate_shutdown", description="world id, or a path to a world folder / world.yaml")
     agent: str = Field("react", description="agent architecture")
@@ -45,15 +45,6 @@ class RunConfig(BaseModel):
     quiet: bool = Field(False, description="print only the summary")
     concurrency: int = Field(1, ge=1, description="episodes in flight at once (asyncio); >1 shows a progress bar")
     workers: int = Field(1, ge=1, description="processes sharing the concurrency (each step costs client CPU)")
-    api_base: str | None = Field(None, description="OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1")
-    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature (IMPRESS: 0.7)")
-    top_p: float | None = Field(None, gt=0, le=1, description="nucleus sampling")
-    max_tokens: int | None = Field(None, ge=1, description="completion token limit per call")
-    reasoning_effort: Literal["low", "medium", "high"] | None = Field(None, description="for reasoning models")
-    timeout: float = Field(60.0, gt=0, description="seconds per model call")
-    retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts (exponential backoff, jitter)")
-    tool_format: Literal["native", "text"] = Field("native", description="text: ReAct Action lines")
-    cache: str = Field(default_cache_path(), description="response cache (SQLite), or 'off'")
     # Options of agent=guarded (docs/agents.md); unset means the agent's default.
     guard: Literal["rules", "model", "none"] | None = Field(
         None, description="agent=guarded: screen tool calls by deny rules, a guard model, or not (default: rules)")
@@ -79,11 +70,6 @@ class RunConfig(BaseModel):
             return None
         return LLMSettings(model=self.npc_model, api_base=self.npc_api_base, timeout=self.timeout, retries=self.retries)
 
-    @field_validator("cache", mode="before")
-    @classmethod
-    def _off(cls, value: object) -> object:
-        return "off" if value is False else value  # `cache=off` arrives as YAML's false
-
     @field_validator("judge", mode="before")
     @classmethod
     def _judge_shorthand(cls, value: object) -> object:
@@ -100,11 +86,7 @@ class RunConfig(BaseModel):
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     def llm_settings(self) -> LLMSettings:
-        return LLMSettings(
-            model=self.model, api_base=self.api_base, temperature=self.temperature, top_p=self.top_p,
-            max_tokens=self.max_tokens, reasoning_effort=self.reasoning_effort, timeout=self.timeout,
-            retries=self.retries, tool_format=self.tool_format,
-        )
+        return self.settings_for(self.model)
 
 
 class Plan(BaseModel):
@@ -170,7 +152,7 @@ def _cache_path(config: RunConfig) -> str | None:
     """The response cache, when any model is asked (a replayed agent asks none; an LLM judge does)."""
     asks_models = (not is_replay(config.model) or bool(config.judge.llm_models())
                    or config.monitor.model is not None or config.npc_model is not None)
-    return None if config.cache == "off" or not asks_models else config.cache
+    return config.cache_path() if asks_models else None
 
 
 async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeRecord]:

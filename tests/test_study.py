@@ -67,3 +67,20 @@ def test_the_study_on_ray_gives_the_same_set_of_results(server: WorldRoutedServe
         assert ray.rows() == local.rows()
         ray_records = dict(ray.records())
         assert all(ray_records[h].comparable() == r.comparable() for h, r in local.records())
+
+
+def test_the_report_of_the_study_has_tables_plots_and_every_episode(
+        resumed_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from impress_sim.report.__main__ import main as report_main
+
+    monkeypatch.setenv("COLUMNS", "220")  # rich sizes tables to the terminal: keep the model names whole
+    assert report_main([str(resumed_store), "--out", str(tmp_path / "report")]) == 0
+    out = capsys.readouterr().out
+    assert "openai/schemer" in out and "openai/steady" in out and "reality" in out  # the tables
+    index = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert index.count("<svg") == 3  # heatmap, framing effects, risk types ...
+    assert "judge agreement needs ≥2 judges" in index  # ... and why there is no agreement plot (one judge)
+    pages = list((tmp_path / "report" / "episodes").glob("*.html"))
+    with Store(resumed_store) as store:
+        assert {p.stem for p in pages} == {r["config_hash"] for r in store.rows()}

@@ -34,7 +34,7 @@ def environment() -> jinja2.Environment:
                                     jinja2.PackageLoader("impress_sim.judge.review", "templates")]),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(rate=metrics._fmt, pct=_pct, interval=_interval)  # the terminal tables' format
+    env.filters.update(rate=metrics.format_rate, pct=_pct, interval=_interval)  # the terminal tables' format
     return env
 
 

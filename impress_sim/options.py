@@ -1,0 +1,39 @@
+"""The model-call options that `run` and `probes` share: one definition of each key (its type, bounds,
+default and help text) and one way they become `LLMSettings`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from impress_sim.llm_cache import default_cache_path
+from impress_sim.llm_transport import LLMSettings
+
+
+class ModelOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_base: str | None = Field(None, description="OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1")
+    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature (IMPRESS: 0.7)")
+    top_p: float | None = Field(None, gt=0, le=1, description="nucleus sampling")
+    max_tokens: int | None = Field(None, ge=1, description="completion token limit per call")
+    reasoning_effort: Literal["low", "medium", "high"] | None = Field(None, description="for reasoning models")
+    timeout: float = Field(60.0, gt=0, description="seconds per model call")
+    retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts (exponential backoff, jitter)")
+    tool_format: Literal["native", "text"] = Field("native", description="text: ReAct Action lines")
+    cache: str = Field(default_cache_path(), description="response cache (SQLite), or 'off'")
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return "off" if value is False else value  # `cache=off` arrives as YAML's false
+
+    def settings_for(self, model: str, seed: int | None = None) -> LLMSettings:
+        """The request settings of `model` under these options (`seed`: the provider's sampling seed)."""
+        return LLMSettings(model=model, api_base=self.api_base, temperature=self.temperature, top_p=self.top_p,
+                           max_tokens=self.max_tokens, reasoning_effort=self.reasoning_effort, timeout=self.timeout,
+                           retries=self.retries, tool_format=self.tool_format, seed=seed)
+
+    def cache_path(self) -> str | None:
+        return None if self.cache == "off" else self.cache
