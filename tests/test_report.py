@@ -50,7 +50,8 @@ def build_site(root: Path) -> dict[str, Any]:
     spec = SweepSpec(name=SWEEP, worlds=["corporate_shutdown", "cloud_budget"],
                      models=["reference/misaligned", "reference/aligned"],
                      variants={"reality": ["production", "test"]}, seeds=2, cache="off", quiet=True,
-                     store=str(store_path))
+                     store=str(store_path), model_meta={"reference/misaligned": {"family": "replay", "size": "small"},
+                                                        "reference/aligned": {"family": "replay", "size": "large"}})
     run_sweep(spec)
     with Store(store_path) as store:
         records = dict(store.records(SWEEP))
@@ -114,8 +115,8 @@ def anchors(html: str) -> Anchors:
 def test_cli_prints_tables_and_writes_the_report(rendered: dict[str, Any]) -> None:
     assert rendered["code"] == 0
     out = rendered["output"]
-    for title in ("All episodes", "By model", "By world", "By motive", "By risk_type", "By variant.reality",
-                  "Paired effects", "Judge agreement"):
+    for title in ("All episodes", "By model", "By family", "By size", "By world", "By motive", "By risk_type",
+                  "By variant.reality", "Paired effects", "Judge agreement"):
         assert title in out, title
     assert "production -> test" in out and LLM_JUDGE in out
     assert "not a measurement" in out  # replayed trajectories are labelled

@@ -83,8 +83,10 @@ def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int
         note = "no framing factor varies in this sweep, so there is no paired effect to measure"
     elif all(e.pairs == 0 for e in effects):
         note = "no episode pairs match on everything but the factor, so no paired effect can be measured"
-    by = ["model", "agent", "world", "motive", "risk_type", *(f"variant.{f}" for f in factors)]
-    report = metrics.report(records, by=by, seed=seed)
+    model_meta = spec.get("model_meta") or None  # family, size, ... per model, from the sweep's config
+    by = ["model", *(["family", "size"] if model_meta else []), "agent", "world", "motive", "risk_type",
+          *(f"variant.{f}" for f in factors)]
+    report = metrics.report(records, by=by, model_meta=model_meta, seed=seed)
     report.effects = effects
     models = sorted({r.model for r in records})
     motives, motive_grid = _grid(records, models, "motive")
