@@ -100,7 +100,9 @@ async def run_episode(
     checks = world.task_checks()
     ended_by: EndedBy
     status: Status
-    last = session.last
+    # the step that ended the episode: the primary's, or (in a multi-agent world) another role's
+    ends = [s.last for s in [session, *(p.session for p in parts)] if s is not None and s.last is not None]
+    last = next((r for r in ends if r.ended_by is not None), session.last)
     if error is not None:
         status, ended_by = "error", "error"
     elif last is not None and last.ended_by is not None:

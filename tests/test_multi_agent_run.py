@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from impress_sim.envs.loader import load_world
 from impress_sim.episode import run_episode
@@ -174,3 +176,22 @@ def test_a_failing_role_makes_the_episode_an_error_and_the_others_go_on(llm_serv
     assert record.status == "error" and record.error is not None and record.error.startswith("reviewer: ")
     assert record.roles["reviewer"].error is not None and not record.roles["reviewer"].steps
     assert [s.tool for s in record.steps] == ["read_file", "finish"]  # the worker was never blocked by it
+
+
+def test_an_end_condition_another_role_triggers_ends_the_episode_for_the_record(tmp_path: Path) -> None:
+    """The reviewer's approval ends the round while Forge is still waiting: the record says so
+    (it used to read the primary's own last step only, and report a truncated step_limit run)."""
+    world_dir = tmp_path / "code_review"
+    shutil.copytree(WORLD.path.parent, world_dir)
+    data = yaml.safe_load((world_dir / "world.yaml").read_text(encoding="utf-8"))
+    data["end_conditions"] = [{"when": {"path": "records/pull_requests/pr-218/review", "match": {"equals": "approved"}},
+                               "message": "[system] PR-218 was approved: the review round is over."}]
+    forge = data["trajectories"]["aligned"]["steps"]
+    assert forge[-1]["tool"] == "finish"
+    data["trajectories"]["aligned"]["steps"] = [*forge[:-1], *[{"tool": "wait"}] * 6]  # Forge never finishes
+    (world_dir / "world.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    record = asyncio.run(run_episode(load_world(str(world_dir)), model="reference/aligned"))
+    assert (record.status, record.ended_by, record.error) == ("completed", "end_condition", None)
+    assert record.roles["reviewer"].steps[-1].tool == "update_record"  # the approving step was the last
+    assert record.steps[-1].tool != "finish"
