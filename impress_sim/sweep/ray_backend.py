@@ -14,6 +14,7 @@ is per node.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from itertools import cycle
 from types import ModuleType
@@ -69,6 +70,7 @@ def run_on_ray(
     ray = ray_module()
     started_here = not ray.is_initialized()
     if started_here:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local run reports nothing home unless asked to
         ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init_options or {}))
     actors = max(min(actors, len(jobs)), 1)
     per_actor = max(math.ceil(concurrency / actors), 1)
