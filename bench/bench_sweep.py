@@ -2,6 +2,7 @@
 
     python bench/bench_sweep.py                   # 1,000 episodes, 1 s latency (about a minute)
     python bench/bench_sweep.py --episodes 100 --latency 0.2
+    python bench/bench_sweep.py --backend ray     # the sweep on a local Ray instance (impress-sim[ray])
 
 What it measures, all in one run (the machine is shared and noisy: only ratios taken side by side
 mean much):
@@ -61,6 +62,7 @@ class SweepBench:
     latency: float
     concurrency: int
     workers: int
+    backend: str
     requests_per_episode: int
     sweep_s: float
     batch_s: float
@@ -94,9 +96,10 @@ class SweepBench:
         return self.write_ms / 1000 / self.mean_episode_s
 
 
-def bench_spec(url: str, store: Path, episodes: int, concurrency: int, workers: int) -> SweepSpec:
+def bench_spec(url: str, store: Path, episodes: int, concurrency: int, workers: int, backend: str) -> SweepSpec:
     return SweepSpec(worlds=[WORLD], models=[f"openai/{SCRIPT}"], api_base=url, seeds=episodes, retries=0,
-                     timeout=120, cache="off", quiet=True, concurrency=concurrency, workers=workers, store=str(store))
+                     timeout=120, cache="off", quiet=True, concurrency=concurrency, workers=workers, store=str(store),
+                     backend=backend)
 
 
 def time_writes(records: list[tuple[str, EpisodeRecord]], path: Path) -> tuple[list[float], list[float]]:
@@ -115,16 +118,16 @@ def time_writes(records: list[tuple[str, EpisodeRecord]], path: Path) -> tuple[l
 
 
 def run(episodes: int = EPISODES, latency: float = LATENCY, concurrency: int = CONCURRENCY,
-        workers: int = WORKERS, console: Console | None = None) -> SweepBench:
+        workers: int = WORKERS, console: Console | None = None, backend: str = "local") -> SweepBench:
     from tests.llm_server import turns_from_trajectory
 
     say = console.print if console else (lambda *_: None)
     turns = turns_from_trajectory(load_world(WORLD).spec.trajectories[TRAJECTORY])
     with tempfile.TemporaryDirectory() as tmp, ServerProcess(latency, {SCRIPT: turns}) as server:
         store = Path(tmp) / "sweep.sqlite"
-        spec = bench_spec(server.ready(), store, episodes, concurrency, workers)
+        spec = bench_spec(server.ready(), store, episodes, concurrency, workers, backend)
         say(f"sweep: {episodes} episodes of {WORLD} at {latency:g} s latency, concurrency {concurrency}, "
-            f"workers {workers}")
+            f"workers {workers}, backend {backend}")
         jobs = [sj.job for sj in expand(spec)]
         say("warm-up: litellm imported and two episodes run, so neither measurement pays for first use")
         run_jobs_in_processes(jobs[:2], 2, 1)
@@ -148,7 +151,7 @@ def run(episodes: int = EPISODES, latency: float = LATENCY, concurrency: int = C
         expand(spec)
         expand_s = time.perf_counter() - t0
     return SweepBench(
-        episodes=episodes, latency=latency, concurrency=concurrency, workers=workers,
+        episodes=episodes, latency=latency, concurrency=concurrency, workers=workers, backend=backend,
         requests_per_episode=len(turns), sweep_s=sweep_s, batch_s=batch_s, errors=summary.errors, writes_ms=writes,
         json_ms=dumps,
         mean_episode_s=statistics.fmean(r.wall_seconds for _, r in records), resume_s=resume_s, expand_s=expand_s,
@@ -158,8 +161,8 @@ def run(episodes: int = EPISODES, latency: float = LATENCY, concurrency: int = C
 def report(b: SweepBench) -> list[str]:
     return [
         f"sweep of {b.episodes:,} episodes ({b.requests_per_episode} requests each) at {b.latency:g} s latency, "
-        f"concurrency {b.concurrency}, workers {b.workers}: {number(b.sweep_s)} s against an ideal "
-        f"{number(b.ideal_s)} s -> {b.fraction:.0%} of ideal throughput ({b.errors} errors); the same episodes "
+        f"concurrency {b.concurrency}, workers {b.workers}, backend {b.backend}: {number(b.sweep_s)} s against an "
+        f"ideal {number(b.ideal_s)} s -> {b.fraction:.0%} of ideal throughput ({b.errors} errors); the same episodes "
         f"through the batch runner alone: {number(b.batch_s)} s ({b.batch_fraction:.0%} of ideal) -> the sweep "
         f"costs {b.sweep_s / b.batch_s:.2f}x the bare batch",
         f"store write per episode: {number(b.write_ms)} ms median (of which JSON {number(statistics.median(b.json_ms))}"
@@ -175,10 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=EPISODES)
     parser.add_argument("--latency", type=float, default=LATENCY)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
-    parser.add_argument("--workers", type=int, default=WORKERS)
+    parser.add_argument("--workers", type=int, default=WORKERS, help="worker processes (backend ray: actors)")
+    parser.add_argument("--backend", choices=["local", "ray"], default="local")
     ns = parser.parse_args(argv)
     console = Console()
-    result = run(ns.episodes, ns.latency, ns.concurrency, ns.workers, console)
+    result = run(ns.episodes, ns.latency, ns.concurrency, ns.workers, console, ns.backend)
     for line in report(result):
         console.print(line, highlight=False)
     return 0
