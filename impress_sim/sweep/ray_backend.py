@@ -66,13 +66,15 @@ def run_on_ray(
     """Run `jobs` on Ray; `on_job_done(job, record)` is called here as each episode finishes.
 
     Joins `address` (or `RAY_ADDRESS`), else starts a local Ray instance, and shuts down only what
-    it started."""
+    it started. Asks for at most as many actors as the cluster has CPUs (the concurrency is shared
+    among those that run)."""
     ray = ray_module()
     started_here = not ray.is_initialized()
     if started_here:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local run reports nothing home unless asked to
         ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init_options or {}))
-    actors = max(min(actors, len(jobs)), 1)
+    cpus = int(ray.cluster_resources().get("CPU", 1))  # an actor holds one CPU: more would wait forever
+    actors = max(min(actors, len(jobs), cpus), 1)
     per_actor = max(math.ceil(concurrency / actors), 1)
     limits = ProviderLimits(provider_limits).share(actors)
     remote = ray.remote(num_cpus=1, max_concurrency=per_actor)(EpisodeActor)
