@@ -77,6 +77,8 @@ def test_progress_counts_tokens_and_cost_in_the_store(tmp_path: Path) -> None:
         run_sweep(spec)
     with Store(spec.store) as store:
         tally = store.tally()
+        assert store.tally(spec.sweep_id()) == tally and store.tally("another-sweep").done == 0
+        assert store.tally(since="9999").done == 0  # nothing finished after then
     assert (tally.done, tally.errors) == (2, 0)
     assert tally.tokens > 2 * 12 * len(load_world("cloud_budget").spec.trajectories["misaligned"].steps)
 

@@ -150,11 +150,11 @@ def _run_in_writing_workers(spec: SweepSpec, sweep_id: str, meta: Meta, jobs: li
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
-    hashes, started = set(meta), datetime.now(UTC).isoformat()
+    started = datetime.now(UTC).isoformat()  # what this run writes: rows of this sweep finished from now on
     with Store(spec.store) as watcher:
         while thread.is_alive():
             thread.join(0.25)
-            seen = watcher.tally(hashes, started)
+            seen = watcher.tally(sweep_id, started)
             tally.done, tally.errors, tally.tokens, tally.cost_usd = seen.done, seen.errors, seen.tokens, seen.cost_usd
             show(tally)
     if failure:

@@ -132,21 +132,25 @@ class Store:
     def done_hashes(self) -> set[str]:
         return {h for (h,) in self.conn.execute("SELECT config_hash FROM episodes WHERE status = 'done'")}
 
-    def counts(self, hashes: set[str] | None = None, since: str = "") -> tuple[int, int]:
-        """(done, errors) among `hashes` (all episodes when None) finished after `since` (ISO time)."""
-        tally = self.tally(hashes, since)
+    def counts(self, sweep_id: str | None = None, since: str = "") -> tuple[int, int]:
+        """(done, errors) of the episodes (of one sweep) finished after `since` (ISO time)."""
+        tally = self.tally(sweep_id, since)
         return tally.done, tally.errors
 
-    def tally(self, hashes: set[str] | None = None, since: str = "") -> Tally:
-        """Episodes done and errored, tokens and cost among `hashes` (all when None) finished after `since`."""
+    def tally(self, sweep_id: str | None = None, since: str = "") -> Tally:
+        """Episodes done and errored, tokens and cost (of one sweep) finished after `since`: one
+        aggregate query, so a progress bar can ask several times a second of a large store."""
+        where, args = ("AND sweep_id = ?", (since, sweep_id)) if sweep_id else ("", (since,))
         tally = Tally()
-        for digest, status, tokens, cost in self.conn.execute(
-                "SELECT config_hash, status, tokens, cost_usd FROM episodes WHERE finished > ?", (since,)):
-            if hashes is None or digest in hashes:
-                tally.done += status == "done"
-                tally.errors += status == "error"
-                tally.tokens += tokens
-                tally.cost_usd += cost
+        for status, n, tokens, cost in self.conn.execute(
+                f"SELECT status, count(*), total(tokens), total(cost_usd) FROM episodes WHERE finished > ? {where} "
+                "GROUP BY status", args):
+            if status == "done":
+                tally.done = n
+            else:
+                tally.errors = n
+            tally.tokens += int(tokens)
+            tally.cost_usd += cost
         return tally
 
     def rows(self, sweep_id: str | None = None) -> list[dict[str, Any]]:
