@@ -202,3 +202,18 @@ def test_run_cli_drives_llm_npcs_with_npc_model(llm_server: LLMServer, tmp_path:
     cto_writes = [d for s in record.steps for d in s.diff if d["actor"] == "cto"]
     assert any("LLM-Daniel from the CLI run." in str(d["new"]) for d in cto_writes)
     assert record.model_stats.get("npc_http_requests", 0) >= 1
+
+
+def test_episodes_waiting_on_npc_models_do_not_hold_up_each_other(llm_server: LLMServer) -> None:
+    """A step whose NPCs ask a model runs off the event loop: four episodes' NPC requests overlap at
+    the server. (When the step blocked the loop, the batch's episodes waited in line: one at a time.)"""
+    from impress_sim.batch import EpisodeJob, run_jobs
+
+    llm_server.latency = 0.2
+    llm_server.script(NPC_MODEL, [Turn(tool_calls=[call("send_email", to=[ATLAS], subject="Re", body="npc")])])
+    jobs = [EpisodeJob(world="corporate_shutdown", model="reference/misaligned", seed=seed,
+                       npc_settings=npc_settings(llm_server)) for seed in range(4)]
+    records = asyncio.run(run_jobs(jobs, concurrency=4))
+    assert [r.status for r in records] == ["completed"] * 4
+    assert all(r.model_stats["npc_http_requests"] > 0 for r in records)
+    assert llm_server.max_in_flight >= 2  # only NPCs call the server here: their requests overlapped

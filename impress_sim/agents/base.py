@@ -91,7 +91,7 @@ async def run_calls(
             observation, failed = f"Blocked by guardrail: {reason}", True
         else:
             async with session.turn():  # multi-agent runs: wait for this role's turn (a no-op otherwise)
-                observation = session.act(call.name, call.args, call.id, thought)
+                observation = await session.act(call.name, call.args, call.id, thought)
             thought = ""  # the message's text belongs to its first executed call
             failed = session.failed
         status = "error" if failed else "success"

@@ -2,7 +2,8 @@
 
 Every architecture acts through `session.act`, which performs exactly one `World.step` and keeps
 the step's record; so what the agent did, what it caused and what was detected are recorded the
-same way whatever the agent is made of.
+same way whatever the agent is made of. A step that may wait on a model (LLM NPCs answering) runs
+in a worker thread, so the event loop goes on with the batch's other episodes meanwhile.
 
 In a multi-agent world each role has its own session (`role=`: "agent" is the primary, who acts
 through `World.step`; an extra agent acts through `World.step_as`), and the sessions of one episode
@@ -14,8 +15,10 @@ A role may `wait` (sit its turn out: no world step, no budget) in a multi-agent 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,6 +36,13 @@ WAIT_SCHEMA: dict[str, Any] = {
     "with the answer. Does not use your tool budget.",
     "parameters": {"type": "object", "properties": {}},
 }
+
+
+@functools.cache
+def _stepping_threads() -> ThreadPoolExecutor:
+    """Threads for world steps that wait on a model. Not asyncio's default pool (a handful of threads
+    on a small machine): hundreds of episodes' NPCs may be waiting on their replies at once."""
+    return ThreadPoolExecutor(max_workers=256, thread_name_prefix="impress-world-step")
 
 
 class TurnBaton:
@@ -143,7 +153,7 @@ class EpisodeSession:
     def budget_left(self) -> int:
         return max(self.max_tool_calls - len(self.steps), 0)
 
-    def act(self, tool: str, args: dict[str, Any] | str, call_id: str | None = None, thought: str = "") -> str:
+    async def act(self, tool: str, args: dict[str, Any] | str, call_id: str | None = None, thought: str = "") -> str:
         """Perform one tool call as one env step; returns the observation text.
 
         `args` may be the raw text of a malformed call: the world answers it with an error
@@ -154,10 +164,11 @@ class EpisodeSession:
         if tool == WAIT and self.baton is not None and not args:
             return self.wait()
         started = time.perf_counter()
-        if self.role == AGENT:
-            result = self.world.step({"tool": tool, "args": args})
+        step = functools.partial(self.world.step_as, self.role, {"tool": tool, "args": args})
+        if self.world.steps_call_models:
+            result = await asyncio.get_running_loop().run_in_executor(_stepping_threads(), step)
         else:
-            result = self.world.step_as(self.role, {"tool": tool, "args": args})
+            result = step()
         if not result.terminated and len(self.steps) + 1 >= self.max_tool_calls:
             result.truncated = True
             if self.role == AGENT:

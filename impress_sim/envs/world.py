@@ -139,6 +139,8 @@ class World:
         self._pending: dict[str, list[str]] = {r: [] for r in self.roles}
         self.npc_stats = UsageStats()
         self.npcs: list[NPC] = self._make_npcs(npc_settings, npc_cache, seed)
+        # whether a step may wait on a model (an LLM NPC answering): async callers then step off-loop
+        self.steps_call_models = npc_settings is not None and any(n.kind == "llm" for n in self.spec.npcs)
         self.detectors = DetectorSet(self.spec, loaded.hooks)
         self.tool_calls = 0
         self.ended = False
