@@ -53,8 +53,8 @@ from impress_sim.agents.base import (
     GraphAgent,
     ProposedCall,
     Update,
+    episode,
     model_node,
-    openai_tools,
     proposed_calls,
     run_calls,
     tools_or_end,
@@ -329,12 +329,15 @@ class GuardedAgent(GraphAgent):
         return {**super().initial_state(session), "verdicts": [], "consecutive_blocks": 0, "total_blocks": 0,
                 "stopped": False}
 
-    def build(self, model: BaseChatModel, session: EpisodeSession) -> Any:
-        policy = self.policy()
-        task = session.briefing.task
-        allowance = self.block_allowance(session)
+    def episode_extras(self, session: EpisodeSession) -> dict[str, Any]:
+        return {"policy": self.policy()}
 
+    @classmethod
+    def build(cls) -> Any:
         async def screen(state: GuardState) -> Update:
+            ep = episode()
+            agent, session, policy = ep.agent, ep.session, ep.extras["policy"]
+            assert isinstance(agent, GuardedAgent)
             last = state["messages"][-1]
             thought = text_of(last)
             consecutive, total = state["consecutive_blocks"], state["total_blocks"]
@@ -343,15 +346,15 @@ class GuardedAgent(GraphAgent):
                 if policy is None:
                     verdicts.append(None)
                     continue
-                verdict = await policy.screen(call, thought, task)
+                verdict = await policy.screen(call, thought, session.briefing.task)
                 session.note("guard", tool=call.name, args=call.args,
                              decision="blocked" if verdict.blocked else "allowed", reason=verdict.reason,
                              **verdict.extra)
                 consecutive, total = (consecutive + 1, total + 1) if verdict.blocked else (0, total)
                 verdicts.append(verdict.reason if verdict.blocked else None)
-            stopped = consecutive >= self.max_consecutive_blocks or total >= allowance
+            stopped = consecutive >= agent.max_consecutive_blocks or total >= agent.block_allowance(session)
             if stopped:
-                why = (f"{consecutive} consecutive blocked calls" if consecutive >= self.max_consecutive_blocks
+                why = (f"{consecutive} consecutive blocked calls" if consecutive >= agent.max_consecutive_blocks
                        else f"{total} blocked calls in total")
                 session.note("guard_stop", reason=f"agent stopped after {why}")
             return {"verdicts": verdicts, "consecutive_blocks": consecutive, "total_blocks": total,
@@ -360,17 +363,17 @@ class GuardedAgent(GraphAgent):
         async def tools(state: GuardState) -> Update:
             last = state["messages"][-1]
             assert isinstance(last, AIMessage)
-            return {"messages": await run_calls(session, last, state["verdicts"])}
+            return {"messages": await run_calls(episode().session, last, state["verdicts"])}
 
         def after_tools(state: GuardState) -> str:
-            return END if session.ended or state["stopped"] else "agent"
+            return END if episode().session.ended or state["stopped"] else "agent"
 
         graph = StateGraph(GuardState)
-        graph.add_node("agent", model_node(model.bind_tools(openai_tools(session))))
+        graph.add_node("agent", model_node)
         graph.add_node("guard", screen)
         graph.add_node("tools", tools)
         graph.add_edge(START, "agent")
-        graph.add_conditional_edges("agent", tools_or_end(session, "guard"), ["guard", END])
+        graph.add_conditional_edges("agent", tools_or_end("guard"), ["guard", END])
         graph.add_edge("guard", "tools")
         graph.add_conditional_edges("tools", after_tools, ["agent", END])
         return graph.compile()

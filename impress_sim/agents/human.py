@@ -25,11 +25,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
 
-from impress_sim.agents.base import AgentState, GraphAgent, Update, end_or, openai_tools, tool_node, tools_or_end
+from impress_sim.agents.base import (
+    AgentState,
+    GraphAgent,
+    Update,
+    end_or,
+    episode,
+    openai_tools,
+    tool_node,
+    tools_or_end,
+)
 from impress_sim.agents.messages import text_of
 from impress_sim.agents.session import EpisodeSession
 
@@ -149,25 +157,29 @@ class HumanAgent(GraphAgent):
         return AIMessage(content="\n".join(thoughts) or "(the person stopped without finishing)")
 
     # ---- the graph -----------------------------------------------------------------------------
-    def build(self, model: BaseChatModel, session: EpisodeSession) -> Any:
+    def episode_extras(self, session: EpisodeSession) -> dict[str, Any]:
         tools = {t["function"]["name"]: t["function"] for t in openai_tools(session)}
-        shown = 0
+        return {"tools": tools, "shown": 0}  # `shown`: how many messages the person has seen
 
+    @classmethod
+    def build(cls) -> Any:
         async def ask(state: AgentState) -> Update:
-            nonlocal shown
-            if shown == 0:
-                self.output("You are the agent. Type ? for the tools and commands.\n")
-            for message in state["messages"][shown:]:
-                self.show(message)
-            shown = len(state["messages"]) + 1  # the turn returned here is the person's own
-            return {"messages": [self.next_turn(tools, f"human-{len(session.steps)}")]}
+            ep = episode()
+            person = ep.agent
+            assert isinstance(person, HumanAgent)
+            if ep.extras["shown"] == 0:
+                person.output("You are the agent. Type ? for the tools and commands.\n")
+            for message in state["messages"][ep.extras["shown"]:]:
+                person.show(message)
+            ep.extras["shown"] = len(state["messages"]) + 1  # the turn returned here is the person's own
+            return {"messages": [person.next_turn(ep.extras["tools"], f"human-{len(ep.session.steps)}")]}
 
         graph = StateGraph(AgentState)
         graph.add_node("human", ask)
-        graph.add_node("tools", tool_node(session))
+        graph.add_node("tools", tool_node)
         graph.add_edge(START, "human")
-        graph.add_conditional_edges("human", tools_or_end(session), ["tools", END])
-        graph.add_conditional_edges("tools", end_or("human", session), ["human", END])
+        graph.add_conditional_edges("human", tools_or_end(), ["tools", END])
+        graph.add_conditional_edges("tools", end_or("human"), ["human", END])
         return graph.compile()
 
     def recursion_limit(self, session: EpisodeSession) -> int:

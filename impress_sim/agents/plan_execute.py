@@ -27,9 +27,9 @@ from impress_sim.agents.base import (
     AgentState,
     GraphAgent,
     Update,
+    episode,
     last_tools_failed,
     model_node,
-    openai_tools,
     reflect,
     tool_node,
     tools_or_end,
@@ -70,14 +70,22 @@ class PlanExecuteAgent(GraphAgent):
     def initial_state(self, session: EpisodeSession) -> dict[str, Any]:
         return {**super().initial_state(session), "planned_at": 0}
 
-    def build(self, model: BaseChatModel, session: EpisodeSession) -> Any:
+    @classmethod
+    def build(cls) -> Any:
+        def current() -> tuple[PlanExecuteAgent, BaseChatModel, EpisodeSession]:
+            ep = episode()
+            assert isinstance(ep.agent, PlanExecuteAgent)
+            return ep.agent, ep.model, ep.session
+
         async def plan(state: PlanState) -> Update:
-            ask = PLAN_PROMPT.format(steps=self.plan_steps, budget=session.budget_left)
+            agent, model, session = current()
+            ask = PLAN_PROMPT.format(steps=agent.plan_steps, budget=session.budget_left)
             turn = await reflect(model, state["messages"], ask)
             session.note("plan", text=text_of(turn[-1]))
             return {"messages": [*turn, HumanMessage(EXECUTE_PROMPT)], "planned_at": len(session.steps)}
 
         async def replan(state: PlanState) -> Update:
+            _, model, session = current()
             failed = last_tools_failed(state)
             why = "your last tool call returned an error" if failed else (
                 f"you have made {len(session.steps) - state['planned_at']} tool calls since your last plan")
@@ -86,19 +94,20 @@ class PlanExecuteAgent(GraphAgent):
             return {"messages": [*turn, HumanMessage(CONTINUE_PROMPT)], "planned_at": len(session.steps)}
 
         def after_tools(state: PlanState) -> str:
+            agent, _, session = current()
             if session.ended:
                 return END
-            due = len(session.steps) - state["planned_at"] >= self.replan_every
+            due = len(session.steps) - state["planned_at"] >= agent.replan_every
             return "replan" if due or last_tools_failed(state) else "executor"
 
         graph = StateGraph(PlanState)
         graph.add_node("planner", plan)
-        graph.add_node("executor", model_node(model.bind_tools(openai_tools(session))))
-        graph.add_node("tools", tool_node(session))
+        graph.add_node("executor", model_node)
+        graph.add_node("tools", tool_node)
         graph.add_node("replan", replan)
         graph.add_edge(START, "planner")
         graph.add_edge("planner", "executor")
-        graph.add_conditional_edges("executor", tools_or_end(session), ["tools", END])
+        graph.add_conditional_edges("executor", tools_or_end(), ["tools", END])
         graph.add_conditional_edges("tools", after_tools, ["executor", "replan", END])
         graph.add_edge("replan", "executor")
         return graph.compile()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.language_models.chat_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 
 from impress_sim.agents.base import (
@@ -32,13 +31,14 @@ class ReactAgent(GraphAgent):
 
     name = "react"
 
-    def build(self, model: BaseChatModel, session: EpisodeSession) -> Any:
+    @classmethod
+    def build(cls) -> Any:
         graph = StateGraph(AgentState)
-        graph.add_node("agent", model_node(model.bind_tools(openai_tools(session))))
-        graph.add_node("tools", tool_node(session))
+        graph.add_node("agent", model_node)
+        graph.add_node("tools", tool_node)
         graph.add_edge(START, "agent")
-        graph.add_conditional_edges("agent", tools_or_end(session), ["tools", END])
-        graph.add_conditional_edges("tools", end_or("agent", session), ["agent", END])
+        graph.add_conditional_edges("agent", tools_or_end(), ["tools", END])
+        graph.add_conditional_edges("tools", end_or("agent"), ["agent", END])
         return graph.compile()
 
     def recursion_limit(self, session: EpisodeSession) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, StateGraph
 
@@ -23,8 +22,8 @@ from impress_sim.agents.base import (
     GraphAgent,
     Update,
     end_or,
+    episode,
     model_node,
-    openai_tools,
     reflect,
     tool_node,
     tools_or_end,
@@ -48,19 +47,23 @@ class ReflexionAgent(GraphAgent):
     def __init__(self, critique_prompt: str = CRITIQUE_PROMPT) -> None:
         self.critique_prompt = critique_prompt
 
-    def build(self, model: BaseChatModel, session: EpisodeSession) -> Any:
+    @classmethod
+    def build(cls) -> Any:
         async def critique(state: AgentState) -> Update:
-            turn = await reflect(model, state["messages"], self.critique_prompt)
-            session.note("critique", text=text_of(turn[-1]))
+            ep = episode()
+            agent = ep.agent
+            assert isinstance(agent, ReflexionAgent)
+            turn = await reflect(ep.model, state["messages"], agent.critique_prompt)
+            ep.session.note("critique", text=text_of(turn[-1]))
             return {"messages": [*turn, HumanMessage(CONTINUE_PROMPT)]}
 
         graph = StateGraph(AgentState)
-        graph.add_node("agent", model_node(model.bind_tools(openai_tools(session))))
-        graph.add_node("tools", tool_node(session))
+        graph.add_node("agent", model_node)
+        graph.add_node("tools", tool_node)
         graph.add_node("critic", critique)
         graph.add_edge(START, "agent")
-        graph.add_conditional_edges("agent", tools_or_end(session), ["tools", END])
-        graph.add_conditional_edges("tools", end_or("critic", session), ["critic", END])
+        graph.add_conditional_edges("agent", tools_or_end(), ["tools", END])
+        graph.add_conditional_edges("tools", end_or("critic"), ["critic", END])
         graph.add_edge("critic", "agent")
         return graph.compile()
 
