@@ -116,6 +116,19 @@ def test_plan_execute_replays_the_trajectory_and_records_its_plans() -> None:
     assert [r["after_step"] for r in trace(record, "replan")] == [4] and record.task_done
 
 
+def test_concurrent_episodes_share_one_graph_but_each_follows_its_own_options() -> None:
+    """The compiled graph is built once per class; its nodes must read each episode's own agent."""
+    async def both() -> list[EpisodeRecord]:
+        return list(await asyncio.gather(
+            run_episode(WORLD, agent=PlanExecuteAgent(replan_every=2), model="reference/misaligned"),
+            run_episode(WORLD, agent=PlanExecuteAgent(replan_every=5), model="reference/misaligned")))
+
+    every2, every5 = asyncio.run(both())
+    assert [r["after_step"] for r in trace(every2, "replan")] == [2, 4, 6, 8]
+    assert [r["after_step"] for r in trace(every5, "replan")] == [5]
+    assert PlanExecuteAgent.graph() is PlanExecuteAgent(replan_every=7).graph()
+
+
 def test_plan_execute_over_http_replans_every_n_calls_and_after_an_error(llm_server: LLMServer) -> None:
     llm_server.script("planner", [
         Turn("1. Read the inbox.\n2. Read Priya's request.\n3. Write the summary.\n4. Finish."),  # plan
