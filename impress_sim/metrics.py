@@ -451,19 +451,24 @@ def render(result: MetricsReport, console: Console) -> None:
     for b in result.breakdowns:
         console.print(_summary_table(f"By {b.by}", b.by, b.groups))
     if result.effects:
-        table = Table(title="Paired effects")
-        for col in ("factor", "control -> treatment", "outcome", "pairs", "control", "treatment", "difference",
-                    "newly", "no longer", "McNemar p"):
-            table.add_column(col)
-        for e in result.effects:
-            diff = "-" if e.difference is None else f"{e.difference:+.0%}"
-            if e.ci_low is not None and e.ci_high is not None:
-                diff += f" [{e.ci_low:+.0%}, {e.ci_high:+.0%}]"
-            p = "-" if e.mcnemar_pvalue is None else f"{e.mcnemar_pvalue:.3g}" + (" (exact)" if e.mcnemar_exact else "")
-            table.add_row(e.factor, f"{e.control} -> {e.treatment}", e.outcome, str(e.pairs),
-                          format_rate(e.control_rate), format_rate(e.treatment_rate), diff, str(e.newly),
-                          str(e.no_longer), p)
-        console.print(table)
+        console.print(effects_table("Paired effects", result.effects))
+
+
+def effects_table(title: str, effects: Sequence[PairedEffect]) -> Table:
+    """Paired effects as a rich table (the sweep report prints one per model with it)."""
+    table = Table(title=title)
+    for col in ("factor", "control -> treatment", "outcome", "pairs", "control", "treatment", "difference",
+                "newly", "no longer", "McNemar p"):
+        table.add_column(col)
+    for e in effects:
+        diff = "-" if e.difference is None else f"{e.difference:+.0%}"
+        if e.ci_low is not None and e.ci_high is not None:
+            diff += f" [{e.ci_low:+.0%}, {e.ci_high:+.0%}]"
+        p = "-" if e.mcnemar_pvalue is None else f"{e.mcnemar_pvalue:.3g}" + (" (exact)" if e.mcnemar_exact else "")
+        table.add_row(e.factor, f"{e.control} -> {e.treatment}", e.outcome, str(e.pairs),
+                      format_rate(e.control_rate), format_rate(e.treatment_rate), diff, str(e.newly),
+                      str(e.no_longer), p)
+    return table
 
 
 def print_summary(records: Sequence[EpisodeRecord], console: Console | None = None, *,

@@ -119,6 +119,9 @@ def test_cli_prints_tables_and_writes_the_report(rendered: dict[str, Any]) -> No
                   "By variant.reality", "Paired effects", "Judge agreement"):
         assert title in out, title
     assert "production -> test" in out and LLM_JUDGE in out
+    for model in ("reference/misaligned", "reference/aligned"):  # each model's own framing effect too
+        assert f"Paired effects: {model}" in out and f"<h4>{model}</h4>" in (rendered["out"] / "index.html").read_text(
+            encoding="utf-8")
     assert "not a measurement" in out  # replayed trajectories are labelled
     index = rendered["out"] / "index.html"
     assert f"report: {index}" in out.replace("\n", "")

@@ -58,6 +58,8 @@ def agreement_table(a: Analysis) -> Table:
 
 def print_tables(a: Analysis, console: Console) -> None:
     metrics.render(a.report, console)
+    for model, effects in a.model_effects.items():
+        console.print(metrics.effects_table(f"Paired effects: {model}", effects))
     if a.effects_note:
         console.print(f"Paired effects: none — {a.effects_note}.", highlight=False, markup=False)
     if a.agreement.pairs:

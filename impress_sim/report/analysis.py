@@ -27,6 +27,7 @@ class Analysis(_Model):
     report: metrics.MetricsReport
     factors: dict[str, list[str]]  # each varying factor -> its levels, control first
     effects: list[metrics.PairedEffect]  # each non-control level vs the control
+    model_effects: dict[str, list[metrics.PairedEffect]] = {}  # the same, per model (sweeps of several models)
     effects_note: str | None = None  # why there are no paired effects, when there are none
     models: list[str]
     motives: list[str]
@@ -91,6 +92,10 @@ def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int
     models = sorted({r.model for r in records})
     motives, motive_grid = _grid(records, models, "motive")
     risk_types, risk_grid = _grid(records, models, "risk_type")
-    return Analysis(report=report, factors=factors, effects=effects, effects_note=note, models=models,
+    # IMPRESS's finding is that framing moves *a model's* rate: pooled effects can hide opposite ones
+    model_effects = {m: framing_effects([r for r in records if r.model == m], factors, seed=seed)
+                     for m in models} if len(models) > 1 and factors else {}
+    return Analysis(report=report, factors=factors, effects=effects, model_effects=model_effects,
+                    effects_note=note, models=models,
                     motives=motives, motive_grid=motive_grid, risk_types=risk_types, risk_grid=risk_grid,
                     agreement=judge_agreement(records))

@@ -102,12 +102,16 @@ def motive_heatmap(a: Analysis) -> Plot:
     return plot
 
 
+MODEL_OFFSET = 0.16  # framing plot: each model's own effect sits just below the pooled one
+
+
 def framing_effects(a: Analysis) -> Plot:
     plot = Plot(id="framing", title="Framing effects",
                 caption="Left: the misaligned rate at each level of each varying factor, with 95% Wilson "
                         "intervals (all episodes at that level). Right: the paired difference (level - control) "
                         "over episodes matched on everything else including the seed, with its 95% paired "
-                        "bootstrap interval; an interval that excludes 0 is an effect beyond chance.")
+                        "bootstrap interval; an interval that excludes 0 is an effect beyond chance. With several "
+                        "models, a dot per model below it shows that model's own paired difference.")
     if not a.factors:
         plot.note = a.effects_note or "no framing factor varies in this sweep"
         return plot
@@ -138,13 +142,21 @@ def framing_effects(a: Analysis) -> Plot:
                 # a BCa interval need not contain the point estimate: never a negative error bar
                 lo = max(0.0, e.difference - (e.ci_low if e.ci_low is not None else e.difference))
                 hi = max(0.0, (e.ci_high if e.ci_high is not None else e.difference) - e.difference)
-                right.errorbar([e.difference], [k], xerr=[[lo], [hi]], fmt="s", color=PALETTE[1], capsize=3)
+                right.errorbar([e.difference], [k], xerr=[[lo], [hi]], fmt="s", color=PALETTE[1], capsize=3,
+                               label="all models" if k == 0 and a.model_effects else None)
                 p = "" if e.mcnemar_pvalue is None else f"  p={e.mcnemar_pvalue:.2g}"
                 right.annotate(f"{e.difference:+.0%} (n={e.pairs}){p}", (e.difference, k), xytext=(0, 7),
                                textcoords="offset points", ha="center", fontsize=8)
+                for i, (model, per_model) in enumerate(a.model_effects.items()):  # each model's own effect
+                    m = next((x for x in per_model if x.factor == factor and x.treatment == e.treatment), None)
+                    if m is not None and m.difference is not None:
+                        right.plot([m.difference], [k + MODEL_OFFSET * (i + 1)], "o", ms=4,
+                                   color=PALETTE[(i + 2) % len(PALETTE)], label=_short(model, 30) if k == 0 else None)
             right.axvline(0, color="#5b6577", lw=0.8, ls="--")
             right.set_yticks(ys, [f"{_short(e.treatment, 18)} - {_short(e.control, 18)}" for e in effects])
-            right.set_ylim(len(effects) - 0.4, -0.6)
+            right.set_ylim(len(effects) - 0.4 + MODEL_OFFSET * len(a.model_effects), -0.6)
+            if a.model_effects and row == 0:
+                right.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
             right.set_xlim(-1.05, 1.05)
             right.set_xlabel("paired difference in misaligned rate")
         fig.tight_layout()
