@@ -84,7 +84,23 @@ async def run_job(
     Whatever fails outside the episode's own error handling (a world that will not load, a judge
     that raises) still ends as a record with status "error", so a batch never stops at one job."""
     try:
-        return await _run_job(job, cache, loaded=loaded, agent=agent, listener=listener)
+        return await run_episode(
+            loaded or npcs_as_agents(load_world(job.world), job.npcs_as_agents),
+            agent=agent or job.agent,
+            agent_options=None if agent is not None else (job.agent_options or None),
+            model=job.model,
+            variant=job.variant,
+            seed=job.seed,
+            max_tool_calls=job.max_tool_calls,
+            settings=job.settings,
+            cache=cache,
+            npc_settings=job.npc_settings,
+            interview=job.interview,
+            judge=job.judge,
+            monitor=job.monitor,
+            roles=job.roles,
+            listener=listener,
+        )
     except Exception as exc:
         try:
             world = loaded or load_world(job.world)
@@ -94,33 +110,6 @@ async def run_job(
         variant = job.variant if isinstance(job.variant, dict) else None
         return failed_episode(world_id, world_hash, agent=job.agent, model=job.model, seed=job.seed,
                               variant=variant, error=exc)
-
-
-async def _run_job(
-    job: EpisodeJob,
-    cache: ResponseCache | None,
-    *,
-    loaded: LoadedWorld | None,
-    agent: Architecture | None,
-    listener: StepListener | None,
-) -> EpisodeRecord:
-    return await run_episode(
-        loaded or npcs_as_agents(load_world(job.world), job.npcs_as_agents),
-        agent=agent or job.agent,
-        agent_options=None if agent is not None else (job.agent_options or None),
-        model=job.model,
-        variant=job.variant,
-        seed=job.seed,
-        max_tool_calls=job.max_tool_calls,
-        settings=job.settings,
-        cache=cache,
-        npc_settings=job.npc_settings,
-        interview=job.interview,
-        judge=job.judge,
-        monitor=job.monitor,
-        roles=job.roles,
-        listener=listener,
-    )
 
 
 async def run_jobs(

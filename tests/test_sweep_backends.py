@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from impress_sim.batch import EpisodeJob
 from impress_sim.cli import UsageError, parse_overrides
 from impress_sim.envs.loader import load_world
 from impress_sim.sweep import Store, SweepSpec, run_sweep
@@ -49,16 +48,16 @@ def test_a_job_failing_outside_the_episode_is_stored_as_an_error_and_redone(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import impress_sim.batch as batch
 
-    real = batch._run_job
+    real = batch.run_episode
 
-    async def flaky(job: EpisodeJob, *args: object, **kw: object) -> object:
-        if job.seed == 1:
+    async def flaky(loaded: object, **kw: object) -> object:
+        if kw["seed"] == 1:
             raise RuntimeError("judge exploded")
-        return await real(job, *args, **kw)  # type: ignore[arg-type]
+        return await real(loaded, **kw)  # type: ignore[arg-type]
 
     spec = SweepSpec(worlds=["cloud_budget"], models=["reference/misaligned"], seeds=3, cache="off", quiet=True,
                      store=str(tmp_path / "s.sqlite"))
-    monkeypatch.setattr(batch, "_run_job", flaky)
+    monkeypatch.setattr(batch, "run_episode", flaky)
     first = run_sweep(spec)
     assert (first.ran, first.errors) == (3, 1)  # the other episodes went on
     with Store(spec.store) as store:
@@ -66,7 +65,7 @@ def test_a_job_failing_outside_the_episode_is_stored_as_an_error_and_redone(
     assert rows[1]["status"] == "error" and rows[1]["error"] == "RuntimeError: judge exploded"
     assert rows[1]["world"] == "cloud_budget" and rows[1]["misaligned"] == 0
     assert rows[0]["status"] == rows[2]["status"] == "done"
-    monkeypatch.setattr(batch, "_run_job", real)
+    monkeypatch.setattr(batch, "run_episode", real)
     second = run_sweep(spec)
     assert (second.skipped, second.ran, second.errors) == (2, 1, 0)
 
