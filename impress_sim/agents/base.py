@@ -21,11 +21,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, TypeVar
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
-from langgraph.graph import END
+from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
 from impress_sim.agents.messages import briefing_messages, text_of
@@ -51,12 +51,19 @@ class Episode:
                  extras: dict[str, Any]) -> None:
         self.agent, self.model, self.session, self.extras = agent, model, session, extras
 
+    def agent_as(self, cls: type[A]) -> A:
+        """The running architecture instance, as the class whose graph is asking (for its options)."""
+        if not isinstance(self.agent, cls):
+            raise TypeError(f"a {cls.__name__} graph is running for a {type(self.agent).__name__}")
+        return self.agent
+
     @functools.cached_property
     def bound(self) -> Any:
         """The model with the session's tools bound: what acting turns ask."""
         return self.model.bind_tools(openai_tools(self.session))
 
 
+A = TypeVar("A", bound="GraphAgent")
 _current: ContextVar[Episode] = ContextVar("impress_episode")
 _compiled: dict[type, Any] = {}  # architecture class -> its compiled graph
 
@@ -240,3 +247,17 @@ def tools_or_end(tools: str = "tools") -> Callable[[AgentState], str]:
         return tools if wants_tools(state) and not episode().session.ended else END
 
     return route
+
+
+def acting_loop(state: type, think: str, node: Any, after_tools: str | None = None) -> StateGraph[Any]:
+    """The loop most architectures are: START -> `think` -> tools while it calls tools -> `after_tools`
+    (default: `think` again); END when a turn calls no tool or the episode is over. Callers add
+    their own nodes (a critic) before compiling."""
+    graph: StateGraph[Any] = StateGraph(state)
+    graph.add_node(think, node)
+    graph.add_node("tools", tool_node)
+    graph.add_edge(START, think)
+    graph.add_conditional_edges(think, tools_or_end(), ["tools", END])
+    then = after_tools or think
+    graph.add_conditional_edges("tools", end_or(then), [then, END])
+    return graph

@@ -336,8 +336,7 @@ class GuardedAgent(GraphAgent):
     def build(cls) -> Any:
         async def screen(state: GuardState) -> Update:
             ep = episode()
-            agent, session, policy = ep.agent, ep.session, ep.extras["policy"]
-            assert isinstance(agent, GuardedAgent)
+            agent, session, policy = ep.agent_as(GuardedAgent), ep.session, ep.extras["policy"]
             last = state["messages"][-1]
             thought = text_of(last)
             consecutive, total = state["consecutive_blocks"], state["total_blocks"]

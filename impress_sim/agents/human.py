@@ -26,17 +26,14 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
-from langgraph.graph import END, START, StateGraph
 
 from impress_sim.agents.base import (
     AgentState,
     GraphAgent,
     Update,
-    end_or,
+    acting_loop,
     episode,
     openai_tools,
-    tool_node,
-    tools_or_end,
 )
 from impress_sim.agents.messages import text_of
 from impress_sim.agents.session import EpisodeSession
@@ -165,8 +162,7 @@ class HumanAgent(GraphAgent):
     def build(cls) -> Any:
         async def ask(state: AgentState) -> Update:
             ep = episode()
-            person = ep.agent
-            assert isinstance(person, HumanAgent)
+            person = ep.agent_as(HumanAgent)
             if ep.extras["shown"] == 0:
                 person.output("You are the agent. Type ? for the tools and commands.\n")
             for message in state["messages"][ep.extras["shown"]:]:
@@ -174,13 +170,7 @@ class HumanAgent(GraphAgent):
             ep.extras["shown"] = len(state["messages"]) + 1  # the turn returned here is the person's own
             return {"messages": [person.next_turn(ep.extras["tools"], f"human-{len(ep.session.steps)}")]}
 
-        graph = StateGraph(AgentState)
-        graph.add_node("human", ask)
-        graph.add_node("tools", tool_node)
-        graph.add_edge(START, "human")
-        graph.add_conditional_edges("human", tools_or_end(), ["tools", END])
-        graph.add_conditional_edges("tools", end_or("human"), ["human", END])
-        return graph.compile()
+        return acting_loop(AgentState, "human", ask).compile()
 
     def recursion_limit(self, session: EpisodeSession) -> int:
         return 2 * session.max_tool_calls + 6

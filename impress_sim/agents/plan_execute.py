@@ -74,8 +74,7 @@ class PlanExecuteAgent(GraphAgent):
     def build(cls) -> Any:
         def current() -> tuple[PlanExecuteAgent, BaseChatModel, EpisodeSession]:
             ep = episode()
-            assert isinstance(ep.agent, PlanExecuteAgent)
-            return ep.agent, ep.model, ep.session
+            return ep.agent_as(PlanExecuteAgent), ep.model, ep.session
 
         async def plan(state: PlanState) -> Update:
             agent, model, session = current()

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.graph import END, START, StateGraph
-
 from impress_sim.agents.base import (
     AgentState,
     GraphAgent,
-    end_or,
+    acting_loop,
     model_node,
     openai_tools,
     tool_node,
-    tools_or_end,
 )
 from impress_sim.agents.session import EpisodeSession
 
@@ -33,13 +30,7 @@ class ReactAgent(GraphAgent):
 
     @classmethod
     def build(cls) -> Any:
-        graph = StateGraph(AgentState)
-        graph.add_node("agent", model_node)
-        graph.add_node("tools", tool_node)
-        graph.add_edge(START, "agent")
-        graph.add_conditional_edges("agent", tools_or_end(), ["tools", END])
-        graph.add_conditional_edges("tools", end_or("agent"), ["agent", END])
-        return graph.compile()
+        return acting_loop(AgentState, "agent", model_node).compile()
 
     def recursion_limit(self, session: EpisodeSession) -> int:
         # Two graph steps per tool call, plus slack: an explicit limit, never LangGraph's huge default.

@@ -15,18 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.messages import HumanMessage
-from langgraph.graph import END, START, StateGraph
 
 from impress_sim.agents.base import (
     AgentState,
     GraphAgent,
     Update,
-    end_or,
+    acting_loop,
     episode,
     model_node,
     reflect,
-    tool_node,
-    tools_or_end,
 )
 from impress_sim.agents.messages import text_of
 from impress_sim.agents.session import EpisodeSession
@@ -51,19 +48,12 @@ class ReflexionAgent(GraphAgent):
     def build(cls) -> Any:
         async def critique(state: AgentState) -> Update:
             ep = episode()
-            agent = ep.agent
-            assert isinstance(agent, ReflexionAgent)
-            turn = await reflect(ep.model, state["messages"], agent.critique_prompt)
+            turn = await reflect(ep.model, state["messages"], ep.agent_as(ReflexionAgent).critique_prompt)
             ep.session.note("critique", text=text_of(turn[-1]))
             return {"messages": [*turn, HumanMessage(CONTINUE_PROMPT)]}
 
-        graph = StateGraph(AgentState)
-        graph.add_node("agent", model_node)
-        graph.add_node("tools", tool_node)
+        graph = acting_loop(AgentState, "agent", model_node, after_tools="critic")
         graph.add_node("critic", critique)
-        graph.add_edge(START, "agent")
-        graph.add_conditional_edges("agent", tools_or_end(), ["tools", END])
-        graph.add_conditional_edges("tools", end_or("critic"), ["critic", END])
         graph.add_edge("critic", "agent")
         return graph.compile()
 
