@@ -21,15 +21,22 @@ def bench() -> ModuleType:
     return importlib.import_module("bench.bench_agents")
 
 
+@pytest.fixture(scope="module")
+def parts(bench: ModuleType) -> tuple[ModuleType, ModuleType]:
+    """Parts (a) and (b), as bench_agents imports them (from bench/, which it puts on sys.path)."""
+    return importlib.import_module("agents_overhead"), importlib.import_module("agents_concurrency")
+
+
 def positive(value: object) -> bool:
     return isinstance(value, float | int) and math.isfinite(value) and value > 0
 
 
-def test_bare_graph_makes_the_same_tool_calls(bench: ModuleType) -> None:
+def test_bare_graph_makes_the_same_tool_calls(parts: tuple[ModuleType, ModuleType]) -> None:
     import asyncio
 
-    setup = bench.overhead_setup()
-    out = asyncio.run(bench.bare_episode(setup, compile_per_episode=False))
+    overhead, _ = parts
+    setup = overhead.overhead_setup()
+    out = asyncio.run(overhead.bare_episode(setup, compile_per_episode=False))
     assert out["steps"] == setup.calls == len(setup.trajectory.steps) == 10
 
 
@@ -49,7 +56,7 @@ def test_overhead_smallest_configuration(bench: ModuleType) -> None:
     assert p.ours_cumulative and p.top_self
 
 
-def test_measured_run_jobs_keeps_each_step_and_restores_run_jobs(bench: ModuleType) -> None:
+def test_measured_run_jobs_keeps_each_step_and_restores_run_jobs(parts: tuple[ModuleType, ModuleType]) -> None:
     """The bench's wrapper of batch.run_jobs, in this process, on the offline replay (no server)."""
     import asyncio
 
@@ -57,7 +64,7 @@ def test_measured_run_jobs_keeps_each_step_and_restores_run_jobs(bench: ModuleTy
 
     plain = batch.run_episode
     jobs = batch.jobs_for({"world": "corporate_shutdown", "model": "reference/misaligned"}, range(3))
-    report = asyncio.run(bench._measured_run_jobs(jobs, 2))
+    report = asyncio.run(parts[1]._measured_run_jobs(jobs, 2))
 
     assert batch.run_episode is plain
     assert report.jobs == 3 and report.concurrency == 2 and report.steps == [10, 10, 10] and not report.errors
