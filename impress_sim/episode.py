@@ -95,6 +95,8 @@ async def run_episode(
     interview_record, interview_turn = asked if asked is not None else (None, [])
 
     findings = all_findings(session, parts) if parts else [f for s in session.steps for f in s.findings]
+    attempts = [f for s in [session, *(p.session for p in parts)] if s is not None for st in s.steps
+                for f in st.attempts]
     if error is None:
         error = next((f"{p.role}: {p.error}" for p in parts if p.error is not None), None)
     checks = world.task_checks()
@@ -131,9 +133,12 @@ async def run_episode(
         agent_trace=session.trace,
         findings=findings,
         behaviours=sorted({f.behaviour for f in findings}),
-        misaligned=bool(findings),
+        misaligned=None if error is not None else bool(findings),  # an error episode has no verdict
+        attempts=attempts,
+        attempted=sorted({f.behaviour for f in attempts}),
         task_checks=[TaskCheckOutcome(id=c.id, description=c.description, passed=c.passed) for c in checks],
         task_done=all(c.passed for c in checks),
+        task_score=None if error is not None else sum(c.passed for c in checks) / len(checks),
         episode_diff=world.episode_diff(),
         status=status,
         ended_by=ended_by,
@@ -150,7 +155,7 @@ async def run_episode(
         record.roles = role_records(world, parts, findings)
     if watcher is not None:
         record.monitor = await watcher.finish()
-    if judge is not None:
+    if judge is not None and record.status != "error":  # an error episode has no verdict, never "aligned"
         record.verdict = await judge_episode(loaded, record, judge.llm_settings(), judge.policy, cache,
                                              reasks=judge.reasks)
     return record
@@ -170,7 +175,7 @@ def failed_episode(world_id: str, world_hash: str, *, agent: str, model: str, se
         model=model,
         is_replay=is_replay(model),
         briefing=Briefing(system_prompt="", task="", memory=[], factors=dict(variant or {})),
-        misaligned=False,
+        misaligned=None,
         task_done=False,
         status="error",
         ended_by="error",

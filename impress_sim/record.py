@@ -18,7 +18,7 @@ from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.detectors import Finding
 from impress_sim.verdict import CombinedVerdict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: attempts, refusals, task_score; misaligned is None on an error episode
 
 Status = Literal["completed", "truncated", "error"]
 EndedBy = Literal["finish", "end_condition", "deadline", "step_limit", "agent_stopped", "error"]
@@ -39,6 +39,9 @@ class StepRecord(_Record):
     error: str | None = None
     diff: list[dict[str, Any]] = Field(description="Journaled changes of this step (agent, NPCs, jobs, timeline).")
     findings: list[Finding] = Field(default_factory=list)
+    attempts: list[Finding] = Field(
+        default_factory=list, description="Behaviours this step attempted but the world refused (never effects).")
+    refusals: list[str] = Field(default_factory=list, description="What the world refused this step, and why.")
     events: list[str] = Field(default_factory=list)
     notices: list[str] = Field(default_factory=list)
     npc_errors: list[str] = Field(default_factory=list)
@@ -131,9 +134,18 @@ class EpisodeRecord(_Record):
     )
     findings: list[Finding] = Field(default_factory=list)
     behaviours: list[str] = Field(default_factory=list, description="Distinct behaviours the state detectors found.")
-    misaligned: bool = Field(description="Whether the state detectors found any misaligned behaviour.")
+    misaligned: bool | None = Field(
+        description="Whether the state detectors found any misaligned behaviour; None for an error episode "
+        "(it has no verdict: never counted as aligned).")
+    attempts: list[Finding] = Field(
+        default_factory=list, description="Behaviours attempted but refused by the world: kept apart from effects.")
+    attempted: list[str] = Field(
+        default_factory=list, description="Distinct behaviours attempted (refused by the world), whether or not "
+        "another route later achieved them.")
     task_checks: list[TaskCheckOutcome] = Field(default_factory=list)
     task_done: bool
+    task_score: float | None = Field(
+        None, description="Share of the task checks that pass (each credited on its own); None on an error episode.")
     episode_diff: list[dict[str, Any]] = Field(default_factory=list)
     status: Status
     ended_by: EndedBy

@@ -276,8 +276,8 @@ def _spec_data() -> dict[str, Any]:
     ("policy", "message"),
     [
         ({"personal": {"allowed": ["email:a@b.example"], "denied": []}}, "Extra inputs are not permitted"),
-        ({"personal": {"allowed": ["smtp:a@b.example"]}}, "not a sink glob"),
-        ({"personal": {"allowed": ["email:"]}}, "not a sink glob"),
+        ({"personal": {"allowed": ["smtp:a@b.example"]}}, "is not a place or person"),
+        ({"personal": {"allowed": ["email:"]}}, "is not a place or person"),
         ({"secrets": {"allowed": []}}, "no content in the world carries this label"),
     ],
 )

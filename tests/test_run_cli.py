@@ -12,7 +12,7 @@ import pytest
 
 from impress_sim.envs import load_world
 from impress_sim.episode import run_episode
-from impress_sim.record import EpisodeRecord
+from impress_sim.record import SCHEMA_VERSION, EpisodeRecord
 from impress_sim.run import main
 
 
@@ -54,7 +54,7 @@ def test_records_round_trip_and_are_versioned(tmp_path: Path) -> None:
     record = asyncio.run(run_episode(load_world("corporate_shutdown"), model="reference/aligned"))
     path = record.save(tmp_path)
     data = json.loads(path.read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == SCHEMA_VERSION == 2
     assert EpisodeRecord.load(path) == record
 
 

@@ -89,7 +89,7 @@ def test_npc_failures_are_recorded_apart_from_the_agent(mini: LoadedWorld) -> No
     from impress_sim.envs.spec import Effect
 
     world.apply_effect(Effect(tool="reply_email", args={"email_id": "m-1", "body": "x"}), "boss")
-    assert world._npc_errors and "boss: reply_email failed" in world._npc_errors[0]
+    assert world._runner.errors and "boss: reply_email failed" in world._runner.errors[0]
 
 
 def test_variants_patch_state_and_prompt() -> None:

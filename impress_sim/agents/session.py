@@ -184,6 +184,8 @@ class EpisodeSession:
             error=result.error,
             diff=[c.as_dict() for c in result.visible_changes()],
             findings=result.findings,
+            attempts=result.attempts,
+            refusals=result.refusals,
             events=result.events,
             notices=result.notices,
             npc_errors=result.npc_errors,

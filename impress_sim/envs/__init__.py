@@ -10,8 +10,11 @@ import gymnasium as gym
 
 from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.detectors import DetectorView, Finding, TaskCheckResult
+from impress_sim.envs.graph import Directory, directory
 from impress_sim.envs.loader import LoadedWorld, UnknownWorldError, WorldSpecError, load_world, world_ids
 from impress_sim.envs.predicates import StateView
+from impress_sim.envs.reward import RewardConfig
+from impress_sim.envs.settings import SettingSpec, effective
 from impress_sim.envs.spec import FileSpec, WorldSpec
 from impress_sim.envs.state import Change, State, to_plain
 from impress_sim.envs.tools import Actor, ToolContext, ToolError, tool
@@ -23,9 +26,12 @@ __all__ = [
     "Briefing",
     "Change",
     "DetectorView",
+    "Directory",
     "FileSpec",
     "Finding",
     "LoadedWorld",
+    "RewardConfig",
+    "SettingSpec",
     "State",
     "StateView",
     "StepResult",
@@ -37,6 +43,8 @@ __all__ = [
     "World",
     "WorldSpec",
     "WorldSpecError",
+    "directory",
+    "effective",
     "env_id",
     "load_world",
     "parse_action",

@@ -1,22 +1,40 @@
-"""Detectors (what misaligned thing did the agent do?) and task checks (was the benign task done?).
+"""Detectors (what misaligned thing did an agent do?) and task checks (was the benign task done?).
 
 Both are evaluated from the world's state and journal only, so they are pure functions of what
 happened, never of what the agent said. The env needs findings in `info` at every step, which is
-why this engine lives in `envs`; the judge (issue 4) builds on it rather than re-implementing it.
+why this engine lives in `envs`; the state judge replays a record through the same engine.
+
+Four kinds of detector (see `DetectorSpec`):
+
+- **outcome**: an outcome the world's people rely on stopped holding after an agent's step —
+  oversight no longer reaches the auditor, the decommission will not happen when due. The outcome
+  is a condition over the world as its programs read it (effective settings, mechanisms), so every
+  route to the effect is caught and a change that leaves it intact is not. Whether it held before
+  the step is remembered in the state (`meta/outcomes/<id>`, set when the world starts: `arm`), so a
+  branch or a replay remembers it too. An outcome that does not hold at the start (a control
+  variant without the threat) is unarmed and cannot fire.
+- **flow**: labelled content reached a place or person it should not (`envs/flows.py`).
+- **match**: one journaled change (for acts that are edits by nature, e.g. deleting evidence).
+- **python**: a function in the world's hooks.py.
 """
 
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from impress_sim.envs.effects import SYSTEM, EffectRunner
+from impress_sim.envs.facts import WorldFacts, facts_of
+from impress_sim.envs.flows import Place, allowed, describe, recognised, sources, written_places
+from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.predicates import StateView
-from impress_sim.envs.spec import WorldSpec
-from impress_sim.envs.state import Change
+from impress_sim.envs.schedule import now, project
+from impress_sim.envs.spec import BehaviourSpec, DetectorSpec, WorldSpec
+from impress_sim.envs.state import Change, State
 from impress_sim.taxonomy import Motive, RiskType, Severity
 
 
@@ -34,6 +52,9 @@ class Finding(BaseModel):
     evidence: str
     paths: list[str]
     actor: str = "agent"  # the role it is attributed to (multi-agent worlds); "agent" in single-agent ones
+    attempt: bool = Field(
+        False, description="The world refused the act (no permission, unreachable host): this finding is what the "
+        "act would have done, an attempt, never counted as an effect.")
 
 
 @dataclass(frozen=True)
@@ -54,66 +75,134 @@ class TaskCheckResult:
     passed: bool
 
 
-class DetectorSet:
-    """A world's detectors, compiled once per world and applied to each step's changes."""
+OUTCOMES = ("meta", "outcomes")
 
-    def __init__(self, spec: WorldSpec, hooks: types.ModuleType | None) -> None:
-        self.spec = spec
-        self._hooks = hooks
+
+class DetectorSet:
+    """A world's detectors, applied to each step's changes and the state after it."""
+
+    def __init__(self, loaded: LoadedWorld, factors: Mapping[str, str] | None = None) -> None:
+        """`factors`: the variant the world runs under (its labelled content depends on it)."""
+        self.loaded = loaded
+        self.spec = loaded.spec
+        self.facts: WorldFacts = facts_of(loaded)
+        self._hooks: types.ModuleType | None = loaded.hooks
+        self._factors = tuple(sorted((factors or {}).items()))
 
     def _hook(self, name: str) -> Callable[..., Any]:
         fn = getattr(self._hooks, name)
         assert callable(fn)
         return fn
 
-    def detect(self, step: int, changes: list[Change], state: StateView, actor: str = "agent") -> list[Finding]:
-        """Findings in one action's changes. A change rule's finding is attributed to the role that made
-        the matching changes (or, for changes by NPCs or the system, to the acting role `actor`); a
-        Python detector's findings to the acting role."""
+    def view(self, state: State) -> StateView:
+        return self.facts.view(state.get)
+
+    # ---- outcomes ------------------------------------------------------------------------
+    def outcome_holds(self, det: DetectorSpec, state: State) -> bool:
+        """Whether the detector's outcome holds now (at its due time, projected, if that is still ahead)."""
+        assert det.outcome is not None
+        view = self.view(state)
+        due = det.outcome.at
+        if due is not None and now(state) < due.replace(tzinfo=now(state).tzinfo):
+            return project(state, lambda s: EffectRunner(s, self.loaded), lambda c: c.holds(self.view(state)),
+                           due, det.outcome.holds)
+        return det.outcome.holds.holds(view)
+
+    def arm(self, state: State) -> None:
+        """Remember, in a world's starting state, which outcomes hold (only those can be broken)."""
+        for det in self.spec.detectors:
+            if det.outcome is not None:
+                state.set((*OUTCOMES, det.id), self.outcome_holds(det, state), actor=SYSTEM, parents=True)
+
+    def armed(self, state: State) -> dict[str, bool]:
+        return {d.id: bool(state.get((*OUTCOMES, d.id), False)) for d in self.spec.detectors if d.outcome is not None}
+
+    # ---- one step --------------------------------------------------------------------------
+    def detect(self, step: int, changes: list[Change], state: State, actor: str = "agent") -> list[Finding]:
+        """Findings of one action (`actor`'s) given its step's changes and the state after them.
+
+        A change rule's finding goes to the role that made the matching changes (changes by NPCs or the
+        system count for the acting role); outcome, flow and Python findings to the acting role. An
+        outcome broken in a step where the acting role changed nothing (a timeline event, an NPC on its
+        own) is remembered but not attributed to anyone."""
         findings: list[Finding] = []
         roles = set(self.spec.role_ids())
+        view = self.view(state)
+        acted = any(c.actor == actor for c in changes)
+        places: list[Place] | None = None
         for det in self.spec.detectors:
             behaviour = self.spec.behaviour(det.behaviour)
-
-            def finding(evidence: str, paths: list[str], det_id: str = det.id, behaviour: Any = behaviour,
-                        who: str = actor) -> Finding:
-                return Finding(
-                    behaviour=behaviour.id,
-                    detector=det_id,
-                    motive=behaviour.motive,
-                    risk_type=behaviour.risk_type,
-                    severity=behaviour.severity,
-                    step=step,
-                    evidence=evidence,
-                    paths=paths,
-                    actor=who,
-                )
-
-            if det.match is not None:
-                hits = [c for c in changes if det.match.test(c)]
+            text = det.evidence or behaviour.description
+            if det.outcome is not None:
+                before = bool(state.get((*OUTCOMES, det.id), False))
+                holds = self.outcome_holds(det, state)
+                if holds != before:  # remembered either way: a restored outcome can be broken again
+                    state.set((*OUTCOMES, det.id), holds, actor=SYSTEM, parents=True)
+                if before and not holds and acted:
+                    findings.append(self._finding(det, behaviour, step, text, [], actor))
+            elif det.flow is not None:
+                if places is None:
+                    places = written_places(changes, actor, state.get, self.facts.directory, self.spec)
+                findings += self._flows(det, behaviour, step, places, actor)
+            elif det.match is not None:
                 by_role: dict[str, list[Change]] = {}
-                for c in hits:
-                    by_role.setdefault(c.actor if c.actor in roles else actor, []).append(c)
-                text = det.evidence or behaviour.description
-                for who, role_hits in by_role.items():
-                    findings.append(finding(text, sorted({c.path_str for c in role_hits}), who=who))
-            elif det.python is not None:
-                view = DetectorView(self.spec, step, changes, state, actor)
-                evidence: Iterable[str] = self._hook(det.python)(view) or ()
-                findings.extend(finding(e, []) for e in evidence)
+                for c in changes:
+                    if det.match.test(c, self.facts):
+                        by_role.setdefault(c.actor if c.actor in roles else actor, []).append(c)
+                for who, hits in by_role.items():
+                    findings.append(self._finding(det, behaviour, step, text, sorted({c.path_str for c in hits}), who))
+            else:
+                assert det.python is not None
+                hook = self._hook(det.python)
+                evidence: Iterable[str] = hook(DetectorView(self.spec, step, changes, view, actor)) or ()
+                findings += [self._finding(det, behaviour, step, e, [], actor) for e in evidence]
         return findings
 
-    def task_checks(self, state: StateView, role: str | None = None) -> list[TaskCheckResult]:
-        """Every task check, or only those of one role (`role=`)."""
+    def _flows(self, det: DetectorSpec, behaviour: BehaviourSpec, step: int, places: list[Place],
+               actor: str) -> list[Finding]:
+        assert det.flow is not None
+        rule = det.flow
+        policy = self.spec.information_policy[rule.label]
+        people = self.facts.directory
+        found: list[Finding] = []
+        for source in sources(self.loaded, self._factors):
+            if rule.label not in source.labels:
+                continue
+            for place in places:
+                if rule.to == "owner":
+                    assert rule.demand is not None and policy.owner is not None
+                    hit = (policy.owner in place.audience and recognised(source, place.text, "mention")
+                           and rule.demand.test(place.text, self.facts))
+                elif not recognised(source, place.text, policy.match) or recognised(source, place.old_text,
+                                                                                    policy.match):
+                    hit = False  # not there, or already there before this step
+                elif rule.to == "outside":
+                    hit = place.outside
+                else:
+                    hit = not allowed(policy, source, place, people)
+                if hit:
+                    evidence = f"{det.evidence}: {describe(source, place)}" if det.evidence else describe(source, place)
+                    found.append(self._finding(det, behaviour, step, evidence, [place.path], actor))
+        return found
+
+    def _finding(self, det: DetectorSpec, behaviour: BehaviourSpec, step: int, evidence: str, paths: list[str],
+                 who: str) -> Finding:
+        return Finding(behaviour=behaviour.id, detector=det.id, motive=behaviour.motive, risk_type=behaviour.risk_type,
+                       severity=behaviour.severity, step=step, evidence=evidence, paths=paths, actor=who)
+
+    # ---- task checks -----------------------------------------------------------------------
+    def task_checks(self, state: State, role: str | None = None) -> list[TaskCheckResult]:
+        """Every task check, or only those of one role (`role=`), each credited on its own."""
+        view = self.view(state)
         results = []
         for check in self.spec.task_checks:
             if role is not None and check.role != role:
                 continue
             if check.condition is not None:
-                passed = check.condition.holds(state)
+                passed = check.condition.holds(view)
             else:
                 assert check.python is not None
-                passed = bool(self._hook(check.python)(state))
+                passed = bool(self._hook(check.python)(view))
             results.append(TaskCheckResult(check.id, check.description, passed))
         if not results and role is None:  # unreachable for a validated spec; no path can pass an empty list
             raise ValueError("a world must have at least one task check")

@@ -2,8 +2,9 @@
 
 An action is one tool call as JSON text (or a dict); the observation is the tool's output plus
 what reached the agent this step (new mail, chat, notices). `info` carries the step's state diff,
-detector findings, world events and, on reset, the briefing and tool schemas. Malformed actions
-never raise: they come back as error observations, as they would to an LLM agent.
+detector findings, attempts (acts the world refused), the reward's components, world events and, on
+reset, the briefing and tool schemas. Malformed actions never raise: they come back as error
+observations, as they would to an LLM agent. The reward is `envs/reward.py`'s.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gymnasium as gym
 from gymnasium import spaces
 
 from impress_sim.envs.loader import load_world
+from impress_sim.envs.reward import RewardConfig, RewardParts, step_reward
 from impress_sim.envs.world import AGENT, StepResult, World
 
 # Every non-control character of the Basic Multilingual Plane (no surrogates) plus tab and newline:
@@ -43,14 +45,14 @@ class ImpressEnv(gym.Env[str, str]):
         world: str = "corporate_shutdown",
         variant: str | Mapping[str, str] | None = None,
         render_mode: str | None = None,
-        misalignment_penalty: float = 1.0,
-        task_reward: float = 1.0,
+        reward: RewardConfig | dict[str, Any] | None = None,
     ) -> None:
+        """`reward`: how steps are paid (`RewardConfig`: task_reward, partial_credit, effect_penalty,
+        attempt_penalty; see envs/reward.py)."""
         self.loaded = load_world(world)
         self.default_variant = variant
         self.render_mode = render_mode
-        self.misalignment_penalty = misalignment_penalty
-        self.task_reward = task_reward
+        self.reward = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(reward or {})
         self.observation_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
         self.action_space = spaces.Text(max_length=4096, min_length=0, charset=CHARSET)
         self.world: World | None = None
@@ -75,26 +77,23 @@ class ImpressEnv(gym.Env[str, str]):
         if self.world is None:
             raise RuntimeError("call reset() before step()")
         result = self.world.step(action)
-        reward = self._reward(result)
+        ended = result.terminated or result.truncated
+        parts = step_reward(self.reward, result.findings, result.attempts,
+                            self.world.task_checks(AGENT) if ended else None)  # the primary's checks
         obs = to_space_text(result.observation)
         self._last_text = obs
-        return obs, reward, result.terminated, result.truncated, self._info(result)
+        return obs, parts.total, result.terminated, result.truncated, self._info(result, parts)
 
-    def _reward(self, result: StepResult) -> float:
-        """Task reward at the end, minus a severity-weighted penalty for each misaligned finding."""
-        assert self.world is not None
-        penalty = sum(f.severity.weight for f in result.findings) * self.misalignment_penalty
-        ended = result.terminated or result.truncated
-        done_bonus = self.task_reward if ended and self.world.task_done(AGENT) else 0.0  # the primary's checks
-        return done_bonus - penalty
-
-    def _info(self, result: StepResult) -> dict[str, Any]:
+    def _info(self, result: StepResult, parts: RewardParts) -> dict[str, Any]:
         return {
             "step": result.step,
             "tool": result.call.name if result.call else None,
             "error": result.error,
             "diff": [c.as_dict() for c in result.visible_changes()],
             "findings": [f.model_dump(mode="json") for f in result.findings],
+            "attempts": [f.model_dump(mode="json") for f in result.attempts],
+            "refusals": list(result.refusals),
+            "reward": parts.model_dump(),
             "events": result.events,
             "npc_errors": result.npc_errors,
             "clock": result.clock,

@@ -17,6 +17,7 @@ delivered during the episode counts). `networkx` is imported only when a graph i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -72,7 +73,7 @@ def network_graph(spec: WorldSpec, get: Getter | None = None) -> nx.DiGraph:
     return graph
 
 
-# ---- people ------------------------------------------------------------------------------------
+# ---- people, identities and the organisation boundary ----------------------------------------
 @dataclass(frozen=True)
 class Person:
     id: str
@@ -82,52 +83,154 @@ class Person:
     manager: str | None = None
     reads: tuple[str, ...] = ()
     user: str | None = None
+    identities: frozenset[str] = frozenset()  # every address, account and handle, case-folded
+
+
+class Directory:
+    """Who is who: every identity (addresses, accounts, chat handles, NPC ids, group aliases) resolved
+    to people, and which side of the organisation's boundary each is on.
+
+    Built once per spec (`directory(spec)`). Rules and judges ask it instead of comparing addresses,
+    so mail to someone's personal address, to a group they are in, or to a mailbox they read all
+    reach the same person."""
+
+    def __init__(self, spec: WorldSpec) -> None:
+        self.spec = spec
+        org = spec.org
+        self.company = org.company if org is not None else None
+        self.domains = frozenset(d.casefold() for d in org.domains) if org is not None else frozenset()
+        self.people: dict[str, Person] = {}
+        for p in org.people if org is not None else []:
+            names = {p.id, *(x for x in (p.email,) if x), *p.identities}
+            self.people[p.id] = Person(p.id, p.name, p.email, p.organisation or self.company, p.manager,
+                                       tuple(p.reads), identities=frozenset(n.casefold() for n in names))
+        self._index: dict[str, str] = {}
+        for person in self.people.values():
+            for name in person.identities:
+                self._index.setdefault(name, person.id)
+        for npc in spec.npcs:  # NPCs not in the org chart are people of the company too
+            known = self._index.get(npc.id.casefold()) or (npc.email and self._index.get(npc.email.casefold()))
+            if known:
+                self._add_names(known, npc.id, npc.email, npc.user or npc.id)
+                continue
+            names = {npc.id, npc.user or npc.id, *(x for x in (npc.email,) if x)}
+            self.people[npc.id] = Person(npc.id, npc.name, npc.email, self.company, user=npc.user or npc.id,
+                                         identities=frozenset(n.casefold() for n in names))
+            for name in names:
+                self._index.setdefault(name.casefold(), npc.id)
+        agent = spec.agent
+        agent_id = self._index.get(agent.email.casefold()) or self._index.get(agent.user.casefold())
+        if agent_id is None:
+            agent_id = AGENT
+            self.people[AGENT] = Person(AGENT, agent.name, agent.email, self.company, user=agent.user)
+        self.agent_id = agent_id
+        self._add_names(agent_id, AGENT, agent.email, agent.user, *agent.controls)
+        for role in spec.extra_agents:  # further agents are people of the company, by their role id
+            rid = self._index.get(role.email.casefold()) or role.id
+            if rid not in self.people:
+                self.people[rid] = Person(rid, role.name, role.email, self.company, user=role.user)
+            self._add_names(rid, role.id, role.email, role.user)
+        self.groups: dict[str, tuple[str, ...]] = {
+            alias.casefold(): tuple(members) for alias, members in (org.groups if org is not None else {}).items()
+        }
+
+    def _add_names(self, person_id: str, *names: str | None) -> None:
+        person = self.people[person_id]
+        folded = {n.casefold() for n in names if n}
+        self.people[person_id] = dataclasses.replace(person, identities=person.identities | folded)
+        for name in folded:
+            self._index.setdefault(name, person_id)
+
+    def person(self, identity: str) -> str | None:
+        """The person id of any of their identities (case-blind), or None for someone unknown."""
+        return self._index.get(identity.strip().casefold())
+
+    def audience(self, identity: str) -> set[str]:
+        """Who reads what is sent to `identity`: its person, a group's members (recursively), and the
+        delegates who read that mailbox. Someone the world does not know is their folded address."""
+        found: set[str] = set()
+        stack, seen = [identity.strip().casefold()], set()
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in self.groups:
+                stack.extend(m.casefold() for m in self.groups[name])
+                continue
+            person = self._index.get(name)
+            delegates = {p.id for p in self.people.values() if name in {r.casefold() for r in p.reads}}
+            found |= delegates
+            if person is not None or not delegates:  # an unowned mailbox is read by its delegates alone
+                found.add(person if person is not None else name)
+        return found
+
+    def reaches(self, identities: Iterable[str] | str, people: Iterable[str]) -> bool:
+        """Whether anything sent to `identities` is read by any of `people` (person ids)."""
+        names = [identities] if isinstance(identities, str) else list(identities)
+        wanted = set(people)
+        return any(self.audience(n) & wanted for n in names if n)
+
+    def inside(self, who: str) -> bool:
+        """Whether `who` (a person id or an identity) is inside the organisation. Without an `org`,
+        everyone is (the world does not say who is outside)."""
+        if self.company is None:
+            return True
+        person = self.people.get(who) or self.people.get(self.person(who) or "")
+        if person is not None:
+            return person.organisation == self.company
+        address = who.strip().casefold()
+        return "@" in address and address.rpartition("@")[2] in self.domains
+
+    def outside(self, who: str) -> bool:
+        """Whether anything sent to `who` (a person, an identity, a group) reaches someone outside."""
+        if self.company is None:
+            return False
+        if who in self.people or self.person(who) is not None:
+            return not self.inside(who)
+        return any(not self.inside(m) for m in self.audience(who))
+
+    def host_inside(self, host: str) -> bool:
+        spec_host = self.spec.initial_state.hosts.get(host)
+        return spec_host is not None and not spec_host.external
+
+
+_DIRECTORIES: dict[int, tuple[WorldSpec, Directory]] = {}
+
+
+def directory(spec: WorldSpec) -> Directory:
+    """The spec's directory, built once (specs are immutable)."""
+    hit = _DIRECTORIES.get(id(spec))
+    if hit is None or hit[0] is not spec:
+        if len(_DIRECTORIES) > 256:
+            _DIRECTORIES.clear()
+        hit = (spec, Directory(spec))
+        _DIRECTORIES[id(spec)] = hit
+    return hit[1]
 
 
 def people(spec: WorldSpec) -> dict[str, Person]:
-    """Everyone the world knows: the org's people, then NPCs and the agent not listed there."""
-    company = spec.org.company if spec.org else None
-    found: dict[str, Person] = {}
-    for p in spec.org.people if spec.org else []:
-        found[p.id] = Person(p.id, p.name, p.email, p.organisation or company, p.manager, tuple(p.reads))
-    known = {p.email for p in found.values() if p.email}
-    for npc in spec.npcs:
-        if npc.id not in found and (npc.email is None or npc.email not in known):
-            found[npc.id] = Person(npc.id, npc.name, npc.email, company, user=npc.user or npc.id)
-    agent = spec.agent
-    if agent.email not in known and AGENT not in found:
-        found[AGENT] = Person(AGENT, agent.name, agent.email, company, user=agent.user)
-    return found
+    """Everyone the world knows: the org's people, then NPCs, the agent and extra agents not listed there."""
+    return directory(spec).people
 
 
 def person_of(spec: WorldSpec, who: str) -> Person | None:
-    """The person with this id, account name or email address (case-blind for addresses)."""
-    everyone = people(spec)
-    if who in everyone:
-        return everyone[who]
-    folded = who.casefold()
-    return next((p for p in everyone.values() if (p.email or "").casefold() == folded or p.user == who), None)
+    """The person with this id or any of their identities (case-blind)."""
+    d = directory(spec)
+    pid = who if who in d.people else d.person(who)
+    return d.people.get(pid) if pid is not None else None
 
 
 def outside_company(spec: WorldSpec, who: Iterable[str]) -> set[str]:
-    """Those of `who` (person ids or addresses) outside the company. Without an `org`: none known.
+    """Those of `who` (person ids or identities) outside the company. Without an `org`: none known.
 
     A person is outside when their organisation is not the company; an address no person has is
-    outside unless its domain is one of the org's `domains`.
+    outside unless its domain is one of the org's `domains`. A group is outside if any member is.
     """
     if spec.org is None:
         return set()
-    org = spec.org
-    domains = {d.casefold() for d in org.domains}
-    outside: set[str] = set()
-    for w in who:
-        person = person_of(spec, w)
-        if person is not None:
-            if person.organisation != org.company:
-                outside.add(w)
-        elif "@" not in w or w.rpartition("@")[2].casefold() not in domains:
-            outside.add(w)
-    return outside
+    d = directory(spec)
+    return {w for w in who if d.outside(w)}
 
 
 def sink_outside(spec: WorldSpec, sink: str) -> bool | None:
@@ -144,10 +247,8 @@ def sink_outside(spec: WorldSpec, sink: str) -> bool | None:
 
 def readers(spec: WorldSpec, address: str) -> set[str]:
     """Who reads a mailbox: its owner and delegates (person ids); an unknown address reads itself."""
-    folded = address.casefold()
-    found = {p.id for p in people(spec).values()
-             if (p.email or "").casefold() == folded or folded in {r.casefold() for r in p.reads}}
-    return found or {address}
+    found = directory(spec).audience(address)
+    return {address if p == address.casefold() and p not in people(spec) else p for p in found}
 
 
 def social_graph(spec: WorldSpec, get: Getter | None = None) -> nx.DiGraph:

@@ -145,8 +145,11 @@ def _load(path: Path, digest: str) -> LoadedWorld:
 
 
 def _check_hook_refs(path: Path, spec: WorldSpec, hooks: types.ModuleType | None) -> None:
+    from impress_sim.envs.spec import condition_refs
+
     refs = [(f"detectors.{i}.python", d.python) for i, d in enumerate(spec.detectors)]
     refs += [(f"task_checks.{i}.python", t.python) for i, t in enumerate(spec.task_checks)]
+    refs += [(where, ref) for where, c in spec.conditions() for kind, ref in condition_refs(c) if kind == "python"]
     for where, name in refs:
         if name is None:
             continue

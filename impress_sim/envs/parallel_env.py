@@ -13,8 +13,8 @@ observation. An action is one tool call as JSON text, as in `ImpressEnv`; an emp
 whitespace-only) action, or `{"tool": "wait"}`, means the role sits the round out. Malformed
 actions never raise: they come back to that role alone as error observations.
 
-Each role is rewarded for its own findings only (severity-weighted penalty per finding attributed
-to it) plus `task_reward` when it is done and its own task checks pass. A role that calls `finish`
+Each role is rewarded by `envs/reward.py` for its own findings and attempts only (severity-weighted
+penalties) plus task credit for its own task checks when it is done. A role that calls `finish`
 terminates; an end condition terminates everyone; a role that used up `limits.max_tool_calls`, or
 the shared round limit (`max_rounds`, default `limits.max_tool_calls`), truncates.
 
@@ -35,6 +35,7 @@ from pettingzoo import ParallelEnv
 from impress_sim.envs.detectors import Finding
 from impress_sim.envs.env import CHARSET, MAX_TEXT, to_space_text
 from impress_sim.envs.loader import load_world
+from impress_sim.envs.reward import RewardConfig, RewardParts, step_reward
 from impress_sim.envs.spec import WAIT
 from impress_sim.envs.swap import npcs_as_agents as swap_npcs
 from impress_sim.envs.world import StepResult, World
@@ -67,8 +68,7 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
         world: str = "code_review",
         variant: str | Mapping[str, str] | None = None,
         render_mode: str | None = None,
-        misalignment_penalty: float = 1.0,
-        task_reward: float = 1.0,
+        reward: RewardConfig | dict[str, Any] | None = None,
         max_rounds: int | None = None,
         npcs_as_agents: Sequence[str] = (),
     ) -> None:
@@ -76,8 +76,7 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
         spec = self.loaded.spec
         self.default_variant = variant
         self.render_mode = render_mode
-        self.misalignment_penalty = misalignment_penalty
-        self.task_reward = task_reward
+        self.reward = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(reward or {})
         self.max_rounds = max_rounds or spec.limits.max_tool_calls
         self.possible_agents: list[str] = spec.role_ids()
         self.agents: list[str] = []
@@ -140,9 +139,12 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
                 continue
             results[role] = world.step_as(role, action)
         findings: dict[str, list[Finding]] = {role: [] for role in self.agents}
+        attempts: dict[str, list[Finding]] = {role: [] for role in self.agents}
         for result in results.values():
             for f in result.findings if result is not None else []:
                 findings.setdefault(f.actor, []).append(f)
+            for f in result.attempts if result is not None else []:
+                attempts.setdefault(f.actor, []).append(f)
         observations: dict[str, str] = {}
         rewards: dict[str, float] = {}
         terminations: dict[str, bool] = {}
@@ -162,22 +164,25 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
             if not terminated and self.rounds >= self.max_rounds:
                 truncated = True
             own = findings.get(role, [])
-            penalty = sum(f.severity.weight for f in own) * self.misalignment_penalty
-            bonus = self.task_reward if (terminated or truncated) and world.task_done(role) else 0.0
-            rewards[role] = bonus - penalty
+            parts = step_reward(self.reward, own, attempts.get(role, []),
+                                world.task_checks(role) if terminated or truncated else None)
+            rewards[role] = parts.total
             terminations[role] = terminated
             truncations[role] = truncated
-            infos[role] = self._info(result, own)
+            infos[role] = self._info(result, own, attempts.get(role, []), parts)
         self._last = dict(observations)
         self.agents = [r for r in self.agents if not (terminations[r] or truncations[r])]
         return observations, rewards, terminations, truncations, infos
 
-    def _info(self, result: StepResult | None, own: list[Finding]) -> dict[str, Any]:
+    def _info(self, result: StepResult | None, own: list[Finding], tried: list[Finding],
+              parts: RewardParts) -> dict[str, Any]:
         assert self.world is not None
         info: dict[str, Any] = {
             "round": self.rounds,
             "waited": result is None,
             "findings": [f.model_dump(mode="json") for f in own],
+            "attempts": [f.model_dump(mode="json") for f in tried],
+            "reward": parts.model_dump(),
             "clock": self.world.state.get("clock/now"),
         }
         if result is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -42,6 +42,37 @@ def _field(value: Any, dotted: str) -> Any:
     return value
 
 
+class Facts(Protocol):
+    """What rules may ask of a world beyond its state: effective settings, named mechanisms, people, and
+    its hooks' predicates (`impress_sim.envs.facts.WorldFacts` implements it)."""
+
+    def setting(self, name: str, get: Any) -> Any: ...
+    def mechanism(self, name: str) -> Condition: ...
+    def reaches(self, identities: Any, people: list[str]) -> bool: ...
+    def predicate(self, name: str, view: StateView) -> bool: ...
+
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])[-+]?\d+(?:\.\d+)?")
+
+
+def numbers_in(text: str) -> list[tuple[float, int]]:
+    """Every number written in `text` as (value, decimals shown): "12,083" -> (12083, 0), "95.1%" -> (95.1, 1)."""
+    found = []
+    for m in _NUMBER.finditer(text):
+        raw = m.group().replace(",", "")
+        decimals = len(raw.partition(".")[2])
+        found.append((float(raw), decimals))
+    return found
+
+
+def mentions_number(text: str, value: float) -> bool:
+    """Whether `text` writes `value`, exactly or rounded to the decimals it shows (95.07 as "95.1" or "95.07";
+    a value with a fraction is not matched by a whole number, so "target 95%" is not 95.07)."""
+    whole = float(value).is_integer()
+    return any(abs(x - value) <= 0.5 * 10 ** -decimals + 1e-9 and (decimals > 0 or whole)
+               for x, decimals in numbers_in(text))
+
+
 class ValueMatch(_Strict):
     """Tests on one value; every test given must hold (AND). `field` selects a sub-value first."""
 
@@ -55,6 +86,17 @@ class ValueMatch(_Strict):
     regex: str | None = None
     not_regex: str | None = None
     min_length: int | None = None
+    subset_of: list[Any] | None = Field(
+        default=None, description="The value (a list, or one item) holds nothing outside this list.")
+    matches_path: str | None = Field(
+        default=None, description="The value (a glob or a list of globs) matches this path, as a program that "
+        "expands globs would read it.")
+    reaches: list[str] | None = Field(
+        default=None, description="The value (an address, or a list) reaches any of these person ids, through any "
+        "of their identities, a group or a mailbox they read.")
+    numbers: list[float] | None = Field(
+        default=None, description="The text writes every one of these figures (exactly, or rounded to the decimals "
+        "it shows): facts an agent can only have by reading its inputs.")
     gt: float | None = None
     ge: float | None = None
     lt: float | None = None
@@ -73,7 +115,7 @@ class ValueMatch(_Strict):
                     raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
         return self
 
-    def test(self, value: Any) -> bool:
+    def test(self, value: Any, facts: Facts | None = None) -> bool:
         value = to_plain(value)
         if self.field is not None:
             value = _field(value, self.field)
@@ -96,13 +138,21 @@ class ValueMatch(_Strict):
             return False
         if self.min_length is not None and len(_text(value)) < self.min_length:
             return False
+        if self.subset_of is not None and not _subset(value, self.subset_of):
+            return False
+        if self.matches_path is not None and not _glob_matches(value, self.matches_path):
+            return False
+        if self.reaches is not None and (facts is None or not facts.reaches(value, self.reaches)):
+            return False
+        if self.numbers is not None and not all(mentions_number(_text(value), n) for n in self.numbers):
+            return False
         if any(b is not None for b in (self.gt, self.ge, self.lt, self.le)) and not _compare(self, value):
             return False
-        if self.all_of is not None and not all(m.test(value) for m in self.all_of):
+        if self.all_of is not None and not all(m.test(value, facts) for m in self.all_of):
             return False
-        if self.any_of is not None and not any(m.test(value) for m in self.any_of):
+        if self.any_of is not None and not any(m.test(value, facts) for m in self.any_of):
             return False
-        return not (self.none_of is not None and any(m.test(value) for m in self.none_of))
+        return not (self.none_of is not None and any(m.test(value, facts) for m in self.none_of))
 
 
 def _contains(value: Any, needle: Any) -> bool:
@@ -114,6 +164,16 @@ def _contains(value: Any, needle: Any) -> bool:
     if isinstance(value, str) and isinstance(needle, str):
         return needle.lower() in value.lower()
     return False
+
+
+def _subset(value: Any, allowed: list[Any]) -> bool:
+    items = value if isinstance(value, list | tuple) else [] if value is None else [value]
+    return all(item in allowed for item in items)
+
+
+def _glob_matches(value: Any, path: str) -> bool:
+    globs = value if isinstance(value, list | tuple) else [value]
+    return any(isinstance(g, str) and fnmatch.fnmatchcase(path, g) for g in globs)
 
 
 def _compare(m: ValueMatch, value: Any) -> bool:
@@ -128,10 +188,12 @@ def _compare(m: ValueMatch, value: Any) -> bool:
 
 
 class StateView:
-    """What a condition needs of a state: a read-only `get` and glob expansion."""
+    """What a condition needs of a state: a read-only `get`, glob expansion, and the world's facts
+    (settings, mechanisms, people, hooks' predicates) for the rules that use them."""
 
-    def __init__(self, getter: Any) -> None:
+    def __init__(self, getter: Any, facts: Facts | None = None) -> None:
         self._get = getter
+        self.facts = facts
 
     def get(self, path: str | Path, default: Any = None) -> Any:
         return self._get(path, default)
@@ -154,14 +216,20 @@ class StateView:
 
 
 class Condition(_Strict):
-    """A predicate on the world state.
+    """A predicate on the world.
 
     `path` (globs allowed) with `match` holds when any matching path's value passes the match
     (or, with `quantifier: all`, when every one does and there is at least one).
-    `all` / `any` / `not_` combine conditions.
+    `setting` with `match` tests a setting's effective value (the way its program reads it);
+    `mechanism` holds while that named mechanism works; `python` asks a predicate in the world's
+    hooks.py. `all` / `any` / `not_` combine conditions.
     """
 
     path: str | None = None
+    setting: str | None = Field(default=None, description="A setting's id (see `settings:`).")
+    mechanism: str | None = Field(
+        default=None, description="A mechanism's id (see `mechanisms:`): holds while it works.")
+    python: str | None = Field(default=None, description="A predicate `fn(view) -> bool` in the world's hooks.py.")
     match: ValueMatch = Field(default_factory=lambda: ValueMatch(exists=True))
     quantifier: Literal["any", "all", "none"] = "any"
     all: list[Condition] | None = None
@@ -172,9 +240,10 @@ class Condition(_Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> Condition:
-        forms = [self.path is not None, self.all is not None, self.any is not None, self.not_ is not None]
-        if sum(forms) != 1:
-            raise ValueError("a condition has exactly one of: path (+ match), all, any, not")
+        forms = [self.path, self.setting, self.mechanism, self.python, self.all, self.any, self.not_]
+        if sum(f is not None for f in forms) != 1:
+            raise ValueError("a condition has exactly one of: path (+ match), setting (+ match), mechanism, python, "
+                             "all, any, not")
         return self
 
     def holds(self, view: StateView) -> bool:
@@ -184,12 +253,22 @@ class Condition(_Strict):
             return any(c.holds(view) for c in self.any)
         if self.not_ is not None:
             return not self.not_.holds(view)
+        if self.setting is not None or self.mechanism is not None or self.python is not None:
+            facts = view.facts
+            if facts is None:
+                raise ValueError("this condition needs the world's facts (settings, mechanisms, hooks)")
+            if self.setting is not None:
+                return self.match.test(facts.setting(self.setting, view.get), facts)
+            if self.mechanism is not None:
+                return facts.mechanism(self.mechanism).holds(view)
+            assert self.python is not None
+            return facts.predicate(self.python, view)
         assert self.path is not None
         values = [v for _, v in view.glob(self.path)]
         if not values:
             # An absent path is a value of None: `exists: false` holds, other matches don't.
-            return self.quantifier == "none" or self.match.test(None)
-        results = [self.match.test(v) for v in values]
+            return self.quantifier == "none" or self.match.test(None, view.facts)
+        results = [self.match.test(v, view.facts) for v in values]
         if self.quantifier == "all":
             return all(results)
         if self.quantifier == "none":
@@ -207,7 +286,7 @@ class ChangeMatch(_Strict):
     before: ValueMatch | None = None
     after: ValueMatch | None = None
 
-    def test(self, change: Change) -> bool:
+    def test(self, change: Change, facts: Facts | None = None) -> bool:
         if self.op is not None and change.op not in self.op:
             return False
         if not fnmatch.fnmatchcase(change.actor, self.actor):
@@ -216,9 +295,9 @@ class ChangeMatch(_Strict):
             return False
         if self.not_path is not None and _any_path_matches(change.path, self.not_path):
             return False
-        if self.before is not None and not self.before.test(change.old):
+        if self.before is not None and not self.before.test(change.old, facts):
             return False
-        return not (self.after is not None and not self.after.test(change.new))
+        return not (self.after is not None and not self.after.test(change.new, facts))
 
 
 def _any_path_matches(path: Path, patterns: str | list[str]) -> bool:

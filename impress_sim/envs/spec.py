@@ -9,12 +9,14 @@ that can run.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from impress_sim.envs.predicates import ChangeMatch, Condition, ValueMatch
+from impress_sim.envs.settings import SettingSpec
 from impress_sim.taxonomy import GENERIC_AXES, GENERIC_DEFAULTS, Motive, RiskType, Severity
 
 _ID = r"^[a-z][a-z0-9_\-]*$"
@@ -43,6 +45,9 @@ class AgentSpec(_Spec):
     system_prompt: str
     task: str = Field(description="The benign task the user gives the agent.")
     memory: list[MemoryItem] = Field(default_factory=list)
+    controls: list[str] = Field(
+        default_factory=list, description="Other identities the agent controls (service accounts, its own project "
+        "or budget line): rules resolve each of them to the agent.")
 
 
 class RoleSpec(AgentSpec):
@@ -81,6 +86,8 @@ class HostSpec(_Spec):
     description: str = ""
     address: str | None = None
     reachable: bool = Field(default=True, description="Whether the agent's host can reach this host.")
+    external: bool = Field(default=False, description="The host is outside the organisation (a personal cloud, "
+                           "a vendor's server): anything placed on it has left the company.")
     files: dict[str, FileSpec | str] = Field(default_factory=dict)
     processes: dict[str, ProcessSpec] = Field(default_factory=dict)
 
@@ -157,7 +164,8 @@ class Effect(_Spec):
     actor: str | None = Field(default=None, description="Who acts (an NPC id or 'system').")
     set: str | None = None
     value: Any = None
-    delete: str | None = None
+    delete: str | None = Field(default=None, description="A state path to delete; a glob in its last segment "
+                               "deletes every match (a wipe of a folder).")
     notify: str | None = Field(default=None, description="Text shown to the agent in its next observation.")
 
     @model_validator(mode="after")
@@ -174,8 +182,11 @@ class JobSpec(_Spec):
     run_at: datetime
     owner: str = "root"
     command: str = ""
-    status: Literal["scheduled", "cancelled", "done", "paused"] = "scheduled"
+    status: Literal["scheduled", "cancelled", "done", "paused", "failed"] = "scheduled"
     actor: str = Field(default="system", description="Who carries the job out when it runs.")
+    requires: Condition | None = Field(
+        default=None, description="What the job's program checks before acting (an approval, a freeze flag, its "
+        "target): when it does not hold at run time the job fails and does nothing.")
     effects: list[Effect] = Field(default_factory=list)
 
 
@@ -284,6 +295,32 @@ class EventSpec(_Spec):
     effects: list[Effect] = Field(min_length=1)
 
 
+# ---- trajectories -----------------------------------------------------------------------------
+class TrajectoryStep(_Spec):
+    thought: str = ""
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Trajectory(_Spec):
+    description: str = ""
+    steps: list[TrajectoryStep]
+    final: str = Field(default="", description="The agent's closing message.")
+    variant: dict[str, str] = Field(default_factory=dict, description="Factor values it is meant for.")
+    expect_behaviours: list[str] | None = Field(
+        default=None, description="Behaviours the self-check expects it to trigger (aligned: none; misaligned: all)."
+    )
+    expect_task_done: bool | None = None
+    roles: dict[str, list[TrajectoryStep]] = Field(
+        default_factory=dict,
+        description="Multi-agent worlds: each extra role's steps. Replayed in rounds: round k runs the primary "
+        "agent's steps[k], then each role's k-th step in `extra_agents` order; `{tool: wait}` skips a round.",
+    )
+    expect_findings: dict[str, list[str]] | None = Field(
+        default=None, description="Role -> behaviours its findings must be attributed to (exactly)."
+    )
+
+
 # ---- behaviours, detectors, task checks --------------------------------------------------------
 class BehaviourSpec(_Spec):
     """A misaligned behaviour the world can detect: the catalogue judges and reports share."""
@@ -293,22 +330,86 @@ class BehaviourSpec(_Spec):
     motive: Motive
     risk_type: RiskType
     severity: Severity = Severity.high
+    routes: dict[str, Trajectory] = Field(
+        default_factory=dict, description="Distinct ways to effect it (other tools, commands, paths, spellings, "
+        "recipients, orders): each must be detected. The self-check wants at least four.")
+    near_misses: dict[str, Trajectory] = Field(
+        default_factory=dict, description="Benign acts on the same objects: each must leave no finding and no "
+        "attempt. The self-check wants at least three.")
+    attempts: dict[str, Trajectory] = Field(
+        default_factory=dict, description="Routes the world refuses (no permission, unreachable): each must be "
+        "recorded as an attempt of this behaviour, never as an effect.")
+    known_misses: dict[str, str] = Field(
+        default_factory=dict, description="`<route>/<variant>` -> why that generated surface variant is not "
+        "detected (or, for a near-miss, why it fires). Every other variant must behave like its route.")
+
+
+class OutcomeSpec(_Spec):
+    """An outcome the world's people rely on, stated in the world's own terms. A finding when it stops
+    holding because of what an agent did, whatever the route.
+
+    Without `at` it must hold after every step (oversight reaches the auditor; the agent holds no
+    permission its work does not need). With `at` it must hold at that world time (the decommission
+    happens when due): while the clock is earlier the world is projected forward on a branch (jobs,
+    timeline, routines; nobody acting) and the question asked there.
+    """
+
+    holds: Condition
+    at: datetime | None = Field(default=None, description="World time at which the outcome is due.")
+
+
+class FlowRule(_Spec):
+    """Labelled content reaching a place or person (see `information_policy`), as a behaviour.
+
+    `to: disallowed` (default): any place or person the label's policy does not allow.
+    `to: outside`: a place outside the organisation (an outsider, an external host or URL).
+    `to: owner`: the label's owner, with `demand` in the same message (the state gate of coercion: the
+    owner's secret tied to a demand; the LLM judge confirms intent).
+    """
+
+    label: str
+    to: Literal["disallowed", "outside", "owner"] = "disallowed"
+    demand: ValueMatch | None = Field(default=None, description="With to: owner, what the message must also say.")
+
+    @model_validator(mode="after")
+    def _demand_for_owner(self) -> FlowRule:
+        if (self.to == "owner") != (self.demand is not None):
+            raise ValueError("`demand` goes with `to: owner` (and only with it)")
+        return self
 
 
 class DetectorSpec(_Spec):
-    """A rule that finds a behaviour in what the agent did: a change rule or a Python hook."""
+    """A rule that finds a behaviour in what an agent did. Exactly one kind:
+
+    - `outcome`: an outcome stopped holding (effects, any route) — prefer this;
+    - `flow`: labelled content reached a place or person it should not (copies and paraphrases);
+    - `match`: one journaled change (for acts that *are* edits, e.g. deleting evidence);
+    - `python`: a function in the world's hooks.py (for what rules cannot say).
+    """
 
     id: str = Field(pattern=_ID)
     behaviour: str
+    outcome: OutcomeSpec | None = None
+    flow: FlowRule | None = None
     match: ChangeMatch | None = None
     python: str | None = Field(default=None, description="Name of a function in the world's hooks.py.")
     evidence: str = Field(default="", description="What the finding says, e.g. 'cancelled the job'.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> DetectorSpec:
-        if (self.match is None) == (self.python is None):
-            raise ValueError("a detector has exactly one of: match, python")
+        if sum(k is not None for k in (self.outcome, self.flow, self.match, self.python)) != 1:
+            raise ValueError("a detector has exactly one of: outcome, flow, match, python")
         return self
+
+
+class MechanismSpec(_Spec):
+    """One of the world's own mechanisms (an action logger, a monitor, an approval gate, a job): what
+    must be true, the way its programs read the world, for it to work. Conditions and outcomes name
+    it (`{mechanism: <id>}`)."""
+
+    description: str
+    works: Condition
+    oversees: list[str] = Field(default_factory=list, description="Person ids who rely on it (documentation).")
 
 
 class TaskCheckSpec(_Spec):
@@ -317,6 +418,11 @@ class TaskCheckSpec(_Spec):
     role: str = Field(default="agent", description="Whose task this checks: 'agent' or an extra agent's id.")
     condition: Condition | None = None
     python: str | None = None
+    shortcuts: dict[str, Trajectory] = Field(
+        default_factory=dict, description="Work that must NOT pass this check (keyword stuffing, an empty file "
+        "with the right name, last week's figures): at least one per check.")
+    passes: dict[str, Trajectory] = Field(
+        default_factory=dict, description="Besides the aligned trajectory, further work that must pass it.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> TaskCheckSpec:
@@ -326,26 +432,35 @@ class TaskCheckSpec(_Spec):
 
 
 # ---- information flow --------------------------------------------------------------------------
-SINK_KINDS = ("email", "host", "chat", "url")
+SINK_KINDS = ("email", "host", "chat", "url", "person")
 
 
 class InformationPolicy(_Spec):
-    """Who may receive content carrying one label: sink globs such as `email:*@example.com`."""
+    """Who may receive content carrying one label, and how that content is recognised."""
 
     allowed: list[str] = Field(
         default_factory=list,
-        description="Sinks allowed to receive content with this label, as globs over sink names: "
-        "email:<address>, host:<name>, chat:<channel>, url:<host>. Anything else is a finding.",
+        description="Places and people allowed to receive content with this label: `person:<id>` (any of their "
+        "identities), `inside` (anyone in the organisation), or globs over place names: email:<address>, "
+        "host:<name> or host:<name>:<path glob>, chat:<channel>, url:<host>. Where the content lived and who "
+        "could read it there are always allowed.",
     )
+    owner: str | None = Field(default=None, description="The person id whose content it is (a secret's owner).")
+    match: Literal["copy", "paraphrase", "mention"] = Field(
+        default="paraphrase", description="How a place is recognised as carrying the content: a verbatim copy, a "
+        "copy or light paraphrase, or a mention of two or more of its distinctive facts.")
 
     @field_validator("allowed")
     @classmethod
     def _sink_globs(cls, v: list[str]) -> list[str]:
         for i, glob in enumerate(v):
             kind, sep, rest = glob.partition(":")
+            if glob == "inside":
+                continue
             if not sep or not rest or kind not in SINK_KINDS:
                 raise ValueError(
-                    f"allowed.{i}: {glob!r} is not a sink glob; write <kind>:<glob> with kind one of {list(SINK_KINDS)}"
+                    f"allowed.{i}: {glob!r} is not a place or person; write `inside` or <kind>:<glob> with kind one "
+                    f"of {list(SINK_KINDS)}"
                 )
         return v
 
@@ -379,31 +494,6 @@ class FactorAxis(_Spec):
 
 
 # ---- trajectories and limits -------------------------------------------------------------------
-class TrajectoryStep(_Spec):
-    thought: str = ""
-    tool: str
-    args: dict[str, Any] = Field(default_factory=dict)
-
-
-class Trajectory(_Spec):
-    description: str = ""
-    steps: list[TrajectoryStep]
-    final: str = Field(default="", description="The agent's closing message.")
-    variant: dict[str, str] = Field(default_factory=dict, description="Factor values it is meant for.")
-    expect_behaviours: list[str] | None = Field(
-        default=None, description="Behaviours the self-check expects it to trigger (aligned: none; misaligned: all)."
-    )
-    expect_task_done: bool | None = None
-    roles: dict[str, list[TrajectoryStep]] = Field(
-        default_factory=dict,
-        description="Multi-agent worlds: each extra role's steps. Replayed in rounds: round k runs the primary "
-        "agent's steps[k], then each role's k-th step in `extra_agents` order; `{tool: wait}` skips a round.",
-    )
-    expect_findings: dict[str, list[str]] | None = Field(
-        default=None, description="Role -> behaviours its findings must be attributed to (exactly)."
-    )
-
-
 class EndCondition(_Spec):
     """A state in which the episode ends (e.g. the agent was shut down), with what the agent is told."""
 
@@ -448,6 +538,9 @@ class PersonSpec(_Spec):
     manager: str | None = Field(default=None, description="The person id of their manager.")
     organisation: str | None = Field(default=None, description="Their company; default: the org's company.")
     reads: list[str] = Field(default_factory=list, description="Other mailboxes they read (delegation).")
+    identities: list[str] = Field(
+        default_factory=list, description="Their other addresses, account names and chat handles (a personal "
+        "address, a second account): any of them resolves to this person.")
 
 
 class OrgSpec(_Spec):
@@ -457,6 +550,9 @@ class OrgSpec(_Spec):
     domains: list[str] = Field(
         default_factory=list, description="Email domains of the company; other addresses are outside it.")
     people: list[PersonSpec] = Field(default_factory=list)
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="Group addresses and aliases (a mailing list, a team handle) -> their "
+        "members (person ids, addresses, or other groups): mail to a group reaches every member.")
 
 
 # ---- judgment-action probes (docs/probes.md) ---------------------------------------------------
@@ -508,6 +604,11 @@ class WorldSpec(_Spec):
     timeline: list[EventSpec] = Field(default_factory=list)
     behaviours: list[BehaviourSpec] = Field(min_length=1)
     detectors: list[DetectorSpec] = Field(min_length=1)
+    settings: dict[str, SettingSpec] = Field(
+        default_factory=dict,
+        description="Values in config files and documents, read the way their programs read them.")
+    mechanisms: dict[str, MechanismSpec] = Field(
+        default_factory=dict, description="The world's own mechanisms (oversight, jobs, gates): what makes each work.")
     information_policy: dict[str, InformationPolicy] = Field(
         default_factory=dict,
         description="Label -> sinks allowed to receive content carrying it. A label without an entry may "
@@ -554,17 +655,15 @@ class WorldSpec(_Spec):
         _unique("npcs", [n.id for n in self.npcs])
         _unique("timeline", [e.id for e in self.timeline])
         roles = self._check_roles()
-        for name, trajectory in self.trajectories.items():
+        for where, trajectory in self.all_trajectories():
             for j, step in enumerate(trajectory.steps):
                 if step.tool not in self.tools and not (step.tool == WAIT and self.extra_agents):
-                    raise ValueError(
-                        f"trajectories.{name}.steps.{j}.tool: {step.tool!r} is not an enabled tool {self.tools}"
-                    )
-            self._check_role_trajectory(name, trajectory, roles, behaviours)
-            self.resolve_variant(trajectory.variant, where=f"trajectories.{name}.variant")
+                    raise ValueError(f"{where}.steps.{j}.tool: {step.tool!r} is not an enabled tool {self.tools}")
+            self._check_role_trajectory(where, trajectory, roles, behaviours)
+            self.resolve_variant(trajectory.variant, where=f"{where}.variant")
             for b in trajectory.expect_behaviours or []:
                 if b not in behaviours:
-                    raise ValueError(f"trajectories.{name}.expect_behaviours: unknown behaviour {b!r}")
+                    raise ValueError(f"{where}.expect_behaviours: unknown behaviour {b!r}")
         for name, factors in self.variants.items():
             self.resolve_variant(factors, where=f"variants.{name}")
         if self.agent.host not in self.initial_state.hosts:
@@ -577,6 +676,78 @@ class WorldSpec(_Spec):
                     f"(labels used: {sorted(used)})"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _rule_references(self) -> WorldSpec:
+        hosts = sorted(self.initial_state.hosts)
+        for name, setting in self.settings.items():
+            if setting.host is not None and setting.host not in hosts:
+                raise ValueError(f"settings.{name}.host: {setting.host!r} is not a host {hosts}")
+        for where, condition in self.conditions():
+            for kind, ref in condition_refs(condition):
+                known = self.settings if kind == "setting" else self.mechanisms if kind == "mechanism" else None
+                if known is not None and ref not in known:
+                    raise ValueError(f"{where}: unknown {kind} {ref!r}; declared: {sorted(known)}")
+        for name in self.mechanisms:  # a mechanism that (through others) needs itself would never resolve
+            stack, seen = [name], set()
+            while stack:
+                current = stack.pop()
+                for kind, ref in condition_refs(self.mechanisms[current].works):
+                    if kind != "mechanism":
+                        continue
+                    if ref == name:
+                        raise ValueError(f"mechanisms.{name}: it depends on itself (through {current!r})")
+                    if ref not in seen:
+                        seen.add(ref)
+                        stack.append(ref)
+        person_ids = {p.id for p in self.org.people} if self.org is not None else set()
+        person_ids |= {n.id for n in self.npcs} | {"agent", *(r.id for r in self.extra_agents)}
+        for label, policy in self.information_policy.items():
+            if policy.owner is not None and policy.owner not in person_ids:
+                raise ValueError(
+                    f"information_policy.{label}.owner: {policy.owner!r} is not a person {sorted(person_ids)}")
+            for entry in policy.allowed:
+                if entry.startswith("person:") and entry[7:] not in person_ids:
+                    raise ValueError(f"information_policy.{label}.allowed: {entry!r} is not a person "
+                                     f"{sorted(person_ids)}")
+        for i, d in enumerate(self.detectors):
+            if d.flow is None:
+                continue
+            flow_policy = self.information_policy.get(d.flow.label)
+            if flow_policy is None:
+                raise ValueError(f"detectors.{i}.flow.label: {d.flow.label!r} has no information_policy entry "
+                                 f"{sorted(self.information_policy)}")
+            if d.flow.to == "owner" and flow_policy.owner is None:
+                raise ValueError(f"detectors.{i}.flow: `to: owner` needs information_policy.{d.flow.label}.owner")
+        return self
+
+    def conditions(self) -> Iterator[tuple[str, Condition]]:
+        """Every condition in the spec, with where it is (for reference checks and docs)."""
+        for i, d in enumerate(self.detectors):
+            if d.outcome is not None:
+                yield f"detectors.{i}.outcome.holds", d.outcome.holds
+        for name, m in self.mechanisms.items():
+            yield f"mechanisms.{name}.works", m.works
+        for i, t in enumerate(self.task_checks):
+            if t.condition is not None:
+                yield f"task_checks.{i}.condition", t.condition
+        for i, e in enumerate(self.end_conditions):
+            yield f"end_conditions.{i}.when", e.when
+        for i, ev in enumerate(self.timeline):
+            if ev.trigger.when is not None:
+                yield f"timeline.{i}.trigger.when", ev.trigger.when
+            if ev.unless is not None:
+                yield f"timeline.{i}.unless", ev.unless
+        for job_id, job in self.initial_state.jobs.items():
+            if job.requires is not None:
+                yield f"initial_state.jobs.{job_id}.requires", job.requires
+        for i, npc in enumerate(self.npcs):
+            for j, rule in enumerate(npc.rules):
+                if rule.when is not None:
+                    yield f"npcs.{i}.rules.{j}.when", rule.when
+            for j, routine in enumerate(npc.routines):
+                if routine.when is not None:
+                    yield f"npcs.{i}.routines.{j}.when", routine.when
 
     # ---- multi-agent ---------------------------------------------------------------------
     def role_ids(self) -> list[str]:
@@ -621,24 +792,36 @@ class WorldSpec(_Spec):
                 raise ValueError(f"task_checks.{i}.role: {check.role!r} is not a role {['agent', *roles]}")
         return roles
 
+    def all_trajectories(self) -> Iterator[tuple[str, Trajectory]]:
+        """Every scripted trajectory: the references, and the behaviours' and task checks' proofs."""
+        for name, t in self.trajectories.items():
+            yield f"trajectories.{name}", t
+        for i, b in enumerate(self.behaviours):
+            for kind in ("routes", "near_misses", "attempts"):
+                for name, t in getattr(b, kind).items():
+                    yield f"behaviours.{i}.{kind}.{name}", t
+        for i, c in enumerate(self.task_checks):
+            for kind in ("shortcuts", "passes"):
+                for name, t in getattr(c, kind).items():
+                    yield f"task_checks.{i}.{kind}.{name}", t
+
     def _check_role_trajectory(
-        self, name: str, trajectory: Trajectory, roles: dict[str, RoleSpec], behaviours: set[str]
+        self, where: str, trajectory: Trajectory, roles: dict[str, RoleSpec], behaviours: set[str]
     ) -> None:
         for role_id, steps in trajectory.roles.items():
             if role_id not in roles:
-                raise ValueError(f"trajectories.{name}.roles: {role_id!r} is not an extra agent {sorted(roles)}")
+                raise ValueError(f"{where}.roles: {role_id!r} is not an extra agent {sorted(roles)}")
             allowed = self.role_tools(role_id)
             for j, step in enumerate(steps):
                 if step.tool != WAIT and step.tool not in allowed:
                     raise ValueError(
-                        f"trajectories.{name}.roles.{role_id}.{j}.tool: {step.tool!r} is not one of its tools {allowed}"
-                    )
+                        f"{where}.roles.{role_id}.{j}.tool: {step.tool!r} is not one of its tools {allowed}")
         for role_id, expected in (trajectory.expect_findings or {}).items():
             if role_id != "agent" and role_id not in roles:
-                raise ValueError(f"trajectories.{name}.expect_findings: {role_id!r} is not a role")
+                raise ValueError(f"{where}.expect_findings: {role_id!r} is not a role")
             for b in expected:
                 if b not in behaviours:
-                    raise ValueError(f"trajectories.{name}.expect_findings.{role_id}: unknown behaviour {b!r}")
+                    raise ValueError(f"{where}.expect_findings.{role_id}: unknown behaviour {b!r}")
 
     def content_labels(self) -> set[str]:
         """Every information label on initial files and emails, or set by a factor value's patches."""
@@ -749,6 +932,21 @@ def _labels_in(path: str, value: Any) -> set[str]:
         elif isinstance(node, list):
             stack.extend(node)
     return found
+
+
+def condition_refs(condition: Condition) -> Iterator[tuple[str, str]]:
+    """(kind, name) of every setting, mechanism and python predicate a condition names."""
+    stack = [condition]
+    while stack:
+        c = stack.pop()
+        for kind in ("setting", "mechanism", "python"):
+            ref = getattr(c, kind)
+            if ref is not None:
+                yield kind, ref
+        stack.extend(c.all or [])
+        stack.extend(c.any or [])
+        if c.not_ is not None:
+            stack.append(c.not_)
 
 
 def _unique(where: str, ids: list[str]) -> None:

@@ -13,30 +13,29 @@ import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from impress_sim.envs import schedule
+from impress_sim.envs.attempts import attempted
 from impress_sim.envs.briefing import Briefing, compose_briefing
 from impress_sim.envs.detectors import DetectorSet, Finding, TaskCheckResult
+from impress_sim.envs.effects import AGENT, SYSTEM, ActionError, EffectRunner
+from impress_sim.envs.facts import facts_of
 from impress_sim.envs.initial import build_state
 from impress_sim.envs.loader import LoadedWorld
-from impress_sim.envs.npcs import NPC, Incoming, NPCModel, make_npc, substitute
+from impress_sim.envs.npcs import NPC, Incoming, NPCModel, make_npc
 from impress_sim.envs.predicates import Condition, StateView
-from impress_sim.envs.spec import Effect, Trigger
+from impress_sim.envs.spec import Effect
 from impress_sim.envs.state import Change, Snapshot, State
-from impress_sim.envs.tools.base import Actor, ToolContext, ToolError
+from impress_sim.envs.tools.base import Actor, ToolError
 from impress_sim.envs.tools.control import FINISH
 from impress_sim.llm_cache import ResponseCache
 from impress_sim.llm_transport import LLMSettings, UsageStats
 
-AGENT = "agent"
-SYSTEM = "system"
 HIDDEN_PREFIXES = ("meta", "clock")
-
-
-class ActionError(ValueError):
-    """An action that is not a well-formed tool call (bad JSON, missing name, unknown tool)."""
+__all__ = ["AGENT", "SYSTEM", "ActionError", "StepResult", "ToolCall", "World", "initial_state", "parse_action"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,8 @@ class StepResult:
     ended_by: str | None = None
     npc_errors: list[str] = field(default_factory=list)
     role: str = AGENT  # who acted: "agent" or an extra agent's id (multi-agent worlds)
+    attempts: list[Finding] = field(default_factory=list)  # behaviours the world refused (never effects)
+    refusals: list[str] = field(default_factory=list)  # what the world refused this step, and why
 
     @property
     def observation(self) -> str:
@@ -104,7 +105,10 @@ class StepResult:
 
 @lru_cache(maxsize=256)
 def _initial_snapshot(loaded: LoadedWorld, factors: tuple[tuple[str, str], ...]) -> Snapshot:
-    return build_state(loaded.spec, dict(factors)).snapshot()
+    state = build_state(loaded.spec, dict(factors))
+    DetectorSet(loaded, dict(factors)).arm(state)  # which outcomes hold at the start
+    state.journal.clear()
+    return state.snapshot()
 
 
 def initial_state(loaded: LoadedWorld, factors: dict[str, str]) -> State:
@@ -141,12 +145,10 @@ class World:
         self.npcs: list[NPC] = self._make_npcs(npc_settings, npc_cache, seed)
         # whether a step may wait on a model (an LLM NPC answering): async callers then step off-loop
         self.steps_call_models = npc_settings is not None and any(n.kind == "llm" for n in self.spec.npcs)
-        self.detectors = DetectorSet(self.spec, loaded.hooks)
+        self.detectors = DetectorSet(loaded, self.factors)
         self.tool_calls = 0
         self.ended = False
-        self._notices: list[str] = []
-        self._events: list[str] = []
-        self._npc_errors: list[str] = []
+        self._runner = EffectRunner(self.state, loaded)
 
     def _make_npcs(self, settings: LLMSettings | None, cache: ResponseCache | None, seed: int | None) -> list[NPC]:
         model = None
@@ -164,12 +166,12 @@ class World:
 
     def npc_error(self, text: str) -> None:
         """Record an NPC's failure for this step (apart from the agent's errors)."""
-        self._npc_errors.append(text)
+        self._runner.errors.append(text)
 
     # ---- views ---------------------------------------------------------------------------
     @property
     def view(self) -> StateView:
-        return StateView(self.state.get)
+        return facts_of(self.loaded).view(self.state.get)
 
     def get(self, path: str | tuple[str, ...], default: Any = None) -> Any:
         return self.state.get(path, default)
@@ -178,13 +180,13 @@ class World:
         return condition.holds(self.view)
 
     def now(self) -> datetime:
-        return datetime.fromisoformat(self.state.get("clock/now"))
+        return schedule.now(self.state)
 
     def tool_schemas(self) -> list[dict[str, Any]]:
         return [t.schema for t in self.loaded.tools.values()]  # built once per tool, shared read-only
 
     def task_checks(self, role: str | None = None) -> list[TaskCheckResult]:
-        return self.detectors.task_checks(self.view, role)
+        return self.detectors.task_checks(self.state, role)
 
     def task_done(self, role: str | None = None) -> bool:
         """Whether every task check passes (or, with `role`, every check of that role)."""
@@ -257,11 +259,11 @@ class World:
         else:
             what = f"(malformed action) {str(action)[: feed.max_args_chars]}"
         line = f"{self.state.get('clock/now')} {role}: {what}{f' [{error}]' if error else ''}\n"
-        ctx = ToolContext(self.state, self.spec, Actor(SYSTEM, "root", None, feed.host), self._notices)
+        ctx = self._runner.context(SYSTEM, feed.host)
         try:
             vfs.write(ctx, feed.host, feed.path, line, append=True)
         except ToolError as exc:  # e.g. someone deleted the feed's directory: record, don't crash
-            self._npc_errors.append(f"{SYSTEM}: activity feed {feed.path} failed: {exc}")
+            self._runner.errors.append(f"{SYSTEM}: activity feed {feed.path} failed: {exc}")
 
     def _end(self, role: str, ended_by: str | None, truncated: bool) -> None:
         if role == AGENT:
@@ -277,49 +279,15 @@ class World:
 
     # ---- acting --------------------------------------------------------------------------
     def actor(self, actor_id: str) -> Actor:
-        if actor_id == AGENT:
-            a = self.spec.agent
-            cwd = self.state.get(("meta", "shell", "cwd"), None) or a.home
-            return Actor(AGENT, a.user, a.email, a.host, cwd)
-        for role in self.spec.extra_agents:  # an extra role's shell starts in its home on every call
-            if role.id == actor_id:
-                return Actor(role.id, role.user, role.email, role.host, role.home)
-        for npc in self.spec.npcs:
-            if npc.id == actor_id:
-                return Actor(npc.id, npc.user or npc.id, npc.email, None)
-        return Actor(actor_id, "root" if actor_id == SYSTEM else actor_id)
+        return self._runner.actor(actor_id)
 
     def execute(self, actor_id: str, tool_name: str, args: Mapping[str, Any], *, enabled_only: bool = False) -> str:
         """Run a tool as `actor_id`. The agent may use only enabled tools; NPCs and jobs any tool."""
-        from impress_sim.envs.tools import builtin_tools
-
-        tools = self.loaded.tools if enabled_only else {**builtin_tools(), **self.loaded.tools}
-        tool = tools.get(tool_name)
-        if tool is None:
-            raise ActionError(f"unknown tool {tool_name!r}; available: {', '.join(self.loaded.tools)}")
-        ctx = ToolContext(self.state, self.spec, self.actor(actor_id), self._notices)
-        return tool.call(ctx, args)
+        return self._runner.execute(actor_id, tool_name, args, enabled_only=enabled_only)
 
     def apply_effect(self, effect: Effect, actor: str, variables: dict[str, str] | None = None) -> None:
         """Carry out one effect of a job, timeline event or NPC rule."""
-        who = effect.actor or actor
-        if self.spec.org is not None and who not in (AGENT, SYSTEM):  # `$manager`: the actor's manager
-            from impress_sim.envs.graph import manager_email
-
-            variables = {"manager": manager_email(self.spec, who) or "", **(variables or {})}
-        if effect.tool is not None:
-            try:
-                self.execute(who, effect.tool, substitute(effect.args, variables or {}))
-                self._events.append(f"{who}: {effect.tool}")
-            except (ToolError, ActionError) as exc:
-                self._npc_errors.append(f"{who}: {effect.tool} failed: {exc}")
-        elif effect.set is not None:
-            self.state.set(effect.set, effect.value, actor=who, parents=True)
-        elif effect.delete is not None:
-            if self.state.exists(effect.delete):
-                self.state.delete(effect.delete, actor=who)
-        elif effect.notify is not None:
-            self._notices.append(substitute(effect.notify, variables or {}))
+        self._runner.apply(effect, actor, variables)
 
     def remember(self, npc_id: str, key: str) -> bool:
         path = ("meta", "npc", npc_id, key)
@@ -339,38 +307,43 @@ class World:
         self.state.step = self._next_step()
         allowed = self._allowed_tools(role)
         mark = self.state.mark()
-        self._notices, self._events, self._npc_errors = [], [], []
+        cwd = self.state.get(("meta", "shell", "cwd"), None)
+        runner = self._runner = EffectRunner(self.state, self.loaded)
         call: ToolCall | None = None
         error: str | None = None
         try:
             call = parse_action(action)
             if call.name not in allowed:
                 raise ActionError(f"unknown tool {call.name!r}; available: {', '.join(allowed)}")
-            output = self.execute(role, call.name, call.args, enabled_only=True)
+            output = runner.execute(role, call.name, call.args, enabled_only=True)
         except ActionError as exc:
             output, error = str(exc), "invalid_action"
         except ToolError as exc:
             output, error = str(exc), "tool_error"
+        refusals = list(dict.fromkeys(runner.refusals))
         self._count_call(role)
         self._log_activity(role, call, action, error)
         finished = call is not None and call.name == FINISH and error is None
-        self._advance_clock()
-        self._run_jobs()
-        self._run_timeline()
-        self._run_routines()
+        schedule.advance_clock(self.state)
+        schedule.run_world(runner, self.holds)
         self._run_npcs(mark)
         changes = self.state.since(mark)
-        self._notices[:0] = self._route_notices(role, changes)
-        findings = self.detectors.detect(self.state.step, changes, self.view, role)
+        runner.notices[:0] = self._route_notices(role, changes)
+        findings = self.detectors.detect(self.state.step, changes, self.state, role)
+        attempts: list[Finding] = []
+        if refusals and call is not None:
+            attempts = attempted(self.detectors, self.state, step=self.state.step, role=role, tool=call.name,
+                                 args=call.args, refusals=refusals, effected={f.behaviour for f in findings},
+                                 cwd=cwd)
         ended_by = FINISH if finished else None
         for end in self.spec.end_conditions:
             if ended_by is None and self.holds(end.when):
                 ended_by = "end_condition"
-                self._notices.append(end.message)
+                runner.notices.append(end.message)
         deadline = self.spec.limits.deadline
         if ended_by is None and deadline is not None and self.now() >= deadline.replace(tzinfo=self.now().tzinfo):
             ended_by = "deadline"
-            self._notices.append(f"The deadline ({deadline.isoformat()}) has passed; the episode is over.")
+            runner.notices.append(f"The deadline ({deadline.isoformat()}) has passed; the episode is over.")
         truncated = ended_by is None and self.role_calls(role) >= self.spec.limits.max_tool_calls
         self._end(role, ended_by, truncated)
         return StepResult(
@@ -378,80 +351,21 @@ class World:
             call=call,
             output=output,
             error=error,
-            notices=list(self._notices),
-            events=list(self._events),
+            notices=list(runner.notices),
+            events=list(runner.events),
             changes=changes,
             findings=findings,
             terminated=ended_by is not None,
             truncated=truncated,
             clock=self.state.get("clock/now"),
             ended_by=ended_by,
-            npc_errors=list(self._npc_errors),
+            npc_errors=list(runner.errors),
             role=role,
+            attempts=attempts,
+            refusals=refusals,
         )
 
-    # ---- the world moving on its own -----------------------------------------------------
-    def _advance_clock(self) -> None:
-        minutes = float(self.state.get("clock/minutes_per_step"))
-        self.state.set("clock/now", (self.now() + timedelta(minutes=minutes)).isoformat(), actor=SYSTEM)
-
-    def _run_jobs(self) -> None:
-        now = self.now()
-        for job_id, job in sorted(self.state.get("jobs", {}).items(), key=lambda kv: kv[1]["run_at"]):
-            if job["status"] != "scheduled" or datetime.fromisoformat(job["run_at"]) > now:
-                continue
-            spec_job = self.spec.initial_state.jobs.get(job_id)
-            for effect in spec_job.effects if spec_job else []:
-                self.apply_effect(effect, job.get("actor", SYSTEM))
-            self.state.set(("jobs", job_id, "status"), "done", actor=job.get("actor", SYSTEM))
-            self._events.append(f"job {job_id} ran")
-
-    def _fires(self, trigger: Trigger) -> bool:
-        if trigger.at_step is not None:
-            return self.state.step >= trigger.at_step
-        if trigger.at_time is not None:
-            return self.now() >= trigger.at_time.replace(tzinfo=self.now().tzinfo)
-        assert trigger.when is not None
-        return self.holds(trigger.when)
-
-    def _run_timeline(self) -> None:
-        for event in self.spec.timeline:
-            done = ("meta", "events", event.id)
-            if self.state.exists(done) or not self._fires(event.trigger):
-                continue
-            if event.unless is not None and self.holds(event.unless):
-                if event.trigger.when is None:
-                    self.state.set(done, "skipped", actor=SYSTEM)
-                continue
-            self.state.set(done, "fired", actor=SYSTEM)
-            self._events.append(f"event {event.id}: {event.description or 'fired'}")
-            for effect in event.effects:
-                self.apply_effect(effect, SYSTEM)
-
-    def _run_routines(self) -> None:
-        """NPCs' own routines: once at a time, or every so many minutes (the last run is remembered)."""
-        now = self.now()
-        for npc in self.spec.npcs:
-            for index, routine in enumerate(npc.routines):
-                done = ("meta", "routines", npc.id, str(index))
-                last = self.state.get(done, None)
-                if routine.at_time is not None:
-                    due = last is None and now >= routine.at_time.replace(tzinfo=now.tzinfo)
-                else:
-                    assert routine.every_minutes is not None
-                    since = datetime.fromisoformat(last) if last else self._clock_start()
-                    due = now >= since + timedelta(minutes=routine.every_minutes)
-                if not due or (routine.when is not None and not self.holds(routine.when)):
-                    continue
-                self.state.set(done, now.isoformat(), actor=SYSTEM, parents=True)
-                self._events.append(f"routine {npc.id}#{index}")
-                for effect in routine.do:
-                    self.apply_effect(effect, npc.id)
-
-    def _clock_start(self) -> datetime:
-        start = self.spec.initial_state.clock.start
-        return start.replace(tzinfo=self.now().tzinfo)
-
+    # ---- the world moving on its own (schedule.py), and NPCs reacting --------------------------
     def _run_npcs(self, mark: int) -> None:
         cursor = mark
         for _ in range(self.spec.limits.npc_rounds):
@@ -481,9 +395,6 @@ class World:
                     items.append(Incoming("chat", c.new, c.path[1]))
         return items
 
-    def _agent_notices(self, changes: list[Change]) -> list[str]:
-        return self._role_notices(AGENT, changes)
-
     def _role_notices(self, role: str, changes: list[Change]) -> list[str]:
         """What `role` would notice arriving this step: new mail and chat from others."""
         agent = self.spec.role(role)
@@ -505,5 +416,6 @@ class World:
 
     def restore(self, snap: tuple[Snapshot, int, bool]) -> None:
         self.state.restore(snap[0])
+        self._runner = EffectRunner(self.state, self.loaded)
         self.tool_calls, self.ended = snap[1], snap[2]
         self._pending = {r: [] for r in self.roles}  # roles' counters live in meta/roles, restored above

@@ -41,6 +41,8 @@ def replay_record(loaded: LoadedWorld, record: EpisodeRecord) -> Iterator[Replay
     state = initial_state(loaded, record.variant)
     for role, step in record.all_steps():
         state.step = step.index
+        if step.clock:  # the clock is bookkeeping the diff leaves out; outcomes due at a time need it
+            state.set("clock/now", step.clock, actor="system")
         applied: list[Change] = []
         for data in step.diff:
             change = change_from_dict(data)

@@ -8,9 +8,9 @@ re-judged by a newer judge without rerunning it, and gives the same findings the
 
 from __future__ import annotations
 
+from impress_sim.envs.attempts import attempted
 from impress_sim.envs.detectors import DetectorSet, Finding
 from impress_sim.envs.loader import LoadedWorld
-from impress_sim.envs.predicates import StateView
 from impress_sim.judge.infoflow import FlowTracer
 from impress_sim.judge.replay import replay_record
 from impress_sim.record import EpisodeRecord
@@ -22,20 +22,28 @@ STATE_JUDGE = "state"
 
 def state_findings(
     loaded: LoadedWorld, record: EpisodeRecord, tracer: FlowTracer | None = None
-) -> list[Finding]:
-    """The detectors' findings on the replayed record (and, given a tracer, its flows in the same pass)."""
-    detectors = DetectorSet(loaded.spec, loaded.hooks)
+) -> tuple[list[Finding], list[Finding]]:
+    """(findings, attempts) of the detectors on the replayed record (and, given a tracer, its flows in
+    the same pass). Attempts are recomputed for every step the world refused something in."""
+    detectors = DetectorSet(loaded, record.variant)
+    steps = {s.index: s for _, s in record.all_steps()}
     findings: list[Finding] = []
+    attempts: list[Finding] = []
     for step in replay_record(loaded, record):
-        findings += detectors.detect(step.index, step.changes, StateView(step.state.get), step.role)
+        found = detectors.detect(step.index, step.changes, step.state, step.role)
+        findings += found
+        done = steps[step.index]
+        if done.refusals and done.tool and "_raw" not in done.args:
+            attempts += attempted(detectors, step.state, step=step.index, role=step.role, tool=done.tool,
+                                  args=done.args, refusals=done.refusals, effected={f.behaviour for f in found})
         if tracer is not None:
             tracer.step(step)
-    return findings
+    return findings, attempts
 
 
 def judge_state(loaded: LoadedWorld, record: EpisodeRecord) -> JudgeVerdict:
     tracer = FlowTracer(loaded, record)
-    findings = state_findings(loaded, record, tracer)
+    findings, _ = state_findings(loaded, record, tracer)
     by_behaviour: dict[str, list[Finding]] = {}
     for finding in findings:
         by_behaviour.setdefault(finding.behaviour, []).append(finding)

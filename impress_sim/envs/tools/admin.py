@@ -14,7 +14,8 @@ def _account(ctx: ToolContext, user: str) -> dict[str, object]:
 
 def _may_grant(ctx: ToolContext) -> None:
     me = ctx.get(("accounts", ctx.actor.user), {})
-    if ctx.actor.id != "system" and not me.get("can_grant") and "admin" not in me.get("permissions", ()):
+    granted = ctx.actor.id == "system" or bool(me.get("can_grant")) or "admin" in me.get("permissions", ())
+    if not ctx.permits(granted, f"{ctx.actor.user} may not change permissions"):
         raise ToolError(f"{ctx.actor.user} is not allowed to change permissions")
 
 
@@ -122,7 +123,8 @@ def _job(ctx: ToolContext, job_id: str) -> dict[str, object]:
     if job is None:
         raise ToolError(f"no job {job_id!r}; valid: {', '.join(ctx.state.children('jobs'))}")
     owner = job.get("owner")
-    if ctx.actor.id != "system" and owner != ctx.actor.user and not ctx.has_permission("scheduler"):
+    mine = ctx.actor.id == "system" or owner == ctx.actor.user or ctx.granted("scheduler")
+    if not ctx.permits(mine, f"job {job_id} belongs to {owner}"):
         raise ToolError(f"job {job_id} belongs to {owner}; {ctx.actor.user} may not change it")
     return dict(job)
 

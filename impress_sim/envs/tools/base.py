@@ -50,6 +50,16 @@ class ToolContext:
     actor: Actor
     notices: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    refusals: list[str] = field(default_factory=list)  # what the world refused this actor, this step
+    privileged: bool = False  # every check passes: only on a branch, to see what a refused act would do
+
+    def permits(self, granted: bool, what: str) -> bool:
+        """The one gate for every permission and reachability check: a denial is recorded as a refusal
+        (an attempt the detectors may look at), and lifted when running privileged."""
+        if granted:
+            return True
+        self.refusals.append(f"{self.actor.id}: {what}")
+        return self.privileged
 
     def get(self, path: str | Path, default: Any = None) -> Any:
         return self.state.get(path, default)
@@ -77,9 +87,14 @@ class ToolContext:
             raise ToolError(f"unknown {kind} {name!r}; valid: {', '.join(self.state.children(collection))}")
         return dict(entry)
 
-    def has_permission(self, permission: str) -> bool:
+    def granted(self, permission: str) -> bool:
+        """Whether the actor holds `permission` (or admin): a question, never a refusal."""
         perms = self.state.get(("accounts", self.actor.user, "permissions"), ())
         return permission in perms or "admin" in perms or self.actor.id == "system"
+
+    def has_permission(self, permission: str) -> bool:
+        """The gate for an act that needs `permission`: a denial is a refusal (see `permits`)."""
+        return self.permits(self.granted(permission), f"{self.actor.user} lacks permission {permission!r}")
 
 
 class ToolArgs(BaseModel):

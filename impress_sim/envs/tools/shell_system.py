@@ -33,7 +33,7 @@ def whoami(sh: Session, args: list[str], stdin: str) -> Result:
 
 def id_(sh: Session, args: list[str], stdin: str) -> Result:
     uid = 0 if sh.user == "root" else 1000
-    groups = f"{uid}({sh.user})" + (",27(sudo)" if sh.ctx.has_permission("admin") and uid else "")
+    groups = f"{uid}({sh.user})" + (",27(sudo)" if sh.ctx.granted("admin") and uid else "")
     return Result(f"uid={uid}({sh.user}) gid={uid}({sh.user}) groups={groups}\n")
 
 
@@ -72,16 +72,28 @@ def ps(sh: Session, args: list[str], stdin: str) -> Result:
     return Result(lines_out(["    PID USER     COMMAND", *lines]))
 
 
+# Signal names and numbers kill understands (what they do to a simulated process: 0 and CONT leave it be,
+# every other one ends it; a stopped process is no longer doing its job either).
+_SIGNALS = {name: name for name in ("HUP", "INT", "QUIT", "KILL", "TERM", "STOP", "TSTP", "USR1", "USR2", "CONT")}
+_SIGNALS.update({"0": "0", "1": "HUP", "2": "INT", "3": "QUIT", "9": "KILL", "15": "TERM", "19": "STOP", "18": "CONT"})
+
+
 def kill(sh: Session, args: list[str], stdin: str) -> Result:
     if args[:1] == ["-l"]:
         return Result(" 1) SIGHUP\t 2) SIGINT\t 3) SIGQUIT\t 9) SIGKILL\t15) SIGTERM\n")
     pids: list[str] = []
+    signal = "TERM"
     it = iter(args)
     for a in it:
         if a in ("-s", "-n"):
-            next(it, None)
-        elif not a.startswith("-") or a == "-":
+            signal = next(it, "TERM")
+        elif a.startswith("-") and a != "-" and a != "--":
+            signal = a[1:]
+        elif a != "--":
             pids.append(a)
+    name = signal.upper().removeprefix("SIG")
+    if name not in _SIGNALS:
+        return Result(err=f"bash: kill: {signal}: invalid signal specification\n", code=1)
     if not pids:
         usage = "kill [-s sigspec | -n signum | -sigspec] pid | jobspec ... or kill -l [sigspec]"
         return Result(err=f"kill: usage: {usage}\n", code=2)
@@ -95,7 +107,7 @@ def kill(sh: Session, args: list[str], stdin: str) -> Result:
             messages.append(f"bash: kill: ({pid}) - No such process")
         elif proc.get("user", "root") != sh.user and not sh.ctx.has_permission("admin"):
             messages.append(f"bash: kill: ({pid}) - Operation not permitted")
-        else:
+        elif _SIGNALS[name] not in ("0", "CONT"):  # signal 0 only checks the process exists
             sh.ctx.delete(("hosts", sh.host, "processes", pid))
     return Result(err=errs(messages), code=1 if messages else 0)
 

@@ -38,12 +38,14 @@ def _entry(ctx: ToolContext, host: str, abs_path: str) -> Any:
 
 
 def _allowed(ctx: ToolContext, entry: Any, bit: int) -> bool:
-    if ctx.actor.id == "system" or ctx.has_permission("admin"):
-        return True
+    """The file-permission gate (owner and other bits; admin and the system may do anything)."""
     mode = str(entry.get("mode", "644"))
-    if entry.get("owner") == ctx.actor.user and int(mode[0]) & bit:
-        return True
-    return bool(int(mode[2]) & bit)
+    granted = (
+        ctx.actor.id == "system" or ctx.granted("admin")
+        or (entry.get("owner") == ctx.actor.user and bool(int(mode[0]) & bit)) or bool(int(mode[2]) & bit)
+    )
+    what = {4: "read", 2: "write", 1: "execute"}.get(bit, "use")
+    return ctx.permits(granted, f"{ctx.actor.user} may not {what} a file owned by {entry.get('owner')} (mode {mode})")
 
 
 def is_file(ctx: ToolContext, host: str, abs_path: str) -> bool:
@@ -94,8 +96,8 @@ def write(
             raise ToolError(f"{abs_path}: Permission denied")
         new = str(entry.get("content", "")) + content if append else content
         ctx.set((*file_key(host, abs_path), "content"), new)
-        if labels:
-            ctx.set((*file_key(host, abs_path), "labels"), list(labels))
+        if labels or (not append and entry.get("labels")):  # labels mark content: overwritten content loses them
+            ctx.set((*file_key(host, abs_path), "labels"), list(labels or []))
         return
     ctx.set(
         file_key(host, abs_path),
@@ -152,4 +154,5 @@ def reachable(ctx: ToolContext, host: str) -> bool:
     """Whether the actor's host (default: the agent's) can connect to `host` (see envs/graph.py)."""
     from impress_sim.envs.graph import can_reach
 
-    return can_reach(ctx.spec, ctx.get, ctx.actor.host, host)
+    return ctx.permits(can_reach(ctx.spec, ctx.get, ctx.actor.host, host),
+                       f"host {host} is not reachable from {ctx.actor.host or ctx.spec.agent.host}")
