@@ -201,8 +201,15 @@ class StateView:
     def glob(self, pattern: str) -> list[tuple[Path, Any]]:
         """Every (path, value) whose path matches `pattern` segment by segment (fnmatch)."""
         parts = parse_path(pattern)
-        found: list[tuple[Path, Any]] = [((), self._get((), None))]
-        for seg in parts:
+        literal = 0  # read from the longest prefix without a glob, so only that part is read
+        while literal < len(parts) and not any(ch in parts[literal] for ch in "*?["):
+            literal += 1
+        start = parts[:literal]
+        value = self._get(start, None)
+        if value is None:
+            return []
+        found: list[tuple[Path, Any]] = [(start, value)]
+        for seg in parts[literal:]:
             nxt: list[tuple[Path, Any]] = []
             for p, node in found:
                 if not isinstance(node, dict):

@@ -112,17 +112,22 @@ def run_world(runner: EffectRunner, holds: Holds, *, steps: bool = True) -> None
 
 
 def project(state: State, runner_for: Callable[[State], EffectRunner], holds: Holds, until: datetime,
-            question: Condition) -> bool:
+            question: Condition) -> tuple[bool, set[tuple[str, ...]]]:
     """Whether `question` would hold at `until` if nobody acted meanwhile: run jobs, timeline events and
     routines forward on a branch (no NPC replies, no step-count triggers), ask, and restore. The
-    state, its journal and the clock are exactly as before afterwards."""
+    state, its journal and the clock are exactly as before afterwards.
+
+    Also returns the paths the projection read (the clock aside: it is set to `until` first, so the
+    answer does not depend on it), so a caller can reuse the answer until one of them changes."""
     snap = state.snapshot()
     try:
         current = now(state)
         target = _aware(until, current)
         if target > current:
             state.set("clock/now", target.isoformat(), actor=SYSTEM)
-        run_world(runner_for(state), holds, steps=False)
-        return holds(question)
+        with state.tracking() as reads:
+            run_world(runner_for(state), holds, steps=False)
+            answer = holds(question)
+        return answer, {p for p in reads if p[:1] != ("clock",)}
     finally:
         state.restore(snap)

@@ -15,7 +15,8 @@ as tuples, and leaves are JSON scalars, so nothing in the tree can change behind
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -180,11 +181,17 @@ class State:
         self._root: Node = freeze(dict(data or {}), self._token)
         self.journal: list[Change] = []
         self.step = 0
+        self.epoch = 0  # bumped by every restore: journal positions from before it mean nothing after
+        self.reads: set[Path] | None = None  # when a set, every path read is added (see `tracking`)
+        self.origin: Snapshot | None = None  # the snapshot this state branched from (`from_snapshot`)
 
     # ---- reading -------------------------------------------------------------------------
     def get(self, path: str | Path, default: Any = _NO_DEFAULT) -> Any:
         """The value at `path` (live, read-only), or `default` if given and the path is absent."""
-        return _lookup(self._root, parse_path(path), default)
+        p = parse_path(path)
+        if self.reads is not None:
+            self.reads.add(p)
+        return _lookup(self._root, p, default)
 
     def exists(self, path: str | Path) -> bool:
         return self.get(path, _MISSING) is not _MISSING
@@ -276,6 +283,19 @@ class State:
         self._token = object()
         del self.journal[snap.journal_length :]
         self.step = snap.step
+        self.epoch += 1
+
+    @contextmanager
+    def tracking(self) -> Iterator[set[Path]]:
+        """Record every path read inside the block (a read of a container covers all below it), so a
+        result computed from them can be reused until a later change touches one (`touches`)."""
+        outer, self.reads = self.reads, set()
+        try:
+            yield self.reads
+        finally:
+            found, self.reads = self.reads, outer
+            if outer is not None:
+                outer |= found
 
     @classmethod
     def from_snapshot(cls, snap: Snapshot) -> State:
@@ -285,6 +305,9 @@ class State:
         state._root = snap.root
         state.journal = []
         state.step = snap.step
+        state.epoch = 0
+        state.reads = None
+        state.origin = snap
         return state
 
     def diff_since(self, snap: Snapshot, changes: list[Change] | None = None) -> list[dict[str, Any]]:
@@ -324,6 +347,30 @@ class State:
             else:
                 yield p, v
 
+
+
+class ReadSet:
+    """Paths a computation read, ready for `touches` (every prefix precomputed)."""
+
+    __slots__ = ("paths", "prefixes")
+
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self.paths = frozenset(paths)
+        self.prefixes = frozenset(p[:i] for p in self.paths for i in range(len(p) + 1))
+
+    def touches(self, changes: Iterable[Change]) -> bool:
+        """Whether any change is at, above or below a path read (a read of a container covers it all)."""
+        paths, prefixes = self.paths, self.prefixes
+        if () in paths:
+            return True
+        for c in changes:
+            p = c.path
+            if p in prefixes:
+                return True
+            for i in range(1, len(p)):
+                if p[:i] in paths:
+                    return True
+        return False
 
 
 def _same(a: Any, b: Any) -> bool:
