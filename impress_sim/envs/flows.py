@@ -33,7 +33,7 @@ from impress_sim.envs.state import Change, Path, format_path, to_plain
 if TYPE_CHECKING:
     from impress_sim.envs.textmatch import Fingerprint
 
-MENTION_MIN = 2  # distinctive facts a message must name to refer to a source
+MENTION_MIN = 2  # facts of a source found nowhere else in the world a message must name to refer to it
 MAIL_FOLDERS = ("inbox", "sent", "drafts")
 
 
@@ -98,11 +98,14 @@ def sources(loaded: LoadedWorld, factors: tuple[tuple[str, str], ...]) -> tuple[
     labelled: list[tuple[Path, dict[str, Any], str]] = []
     ordinary: list[str] = []
 
-    def visit(path: Path, value: Any) -> None:
+    def visit(path: Path, value: Any) -> None:  # one background text per file, email or message
         if isinstance(value, dict):
             text = entry_text(path, value)
-            if text is not None and value.get("labels"):
-                labelled.append((path, value, text))
+            if text is not None:
+                if value.get("labels"):
+                    labelled.append((path, value, text))
+                else:
+                    ordinary.append(text)
                 return
             for key, child in value.items():
                 visit((*path, key), child)
@@ -204,7 +207,7 @@ def recognised(source: Source, text: str, how: str) -> bool:
     if how == "copy":
         return fp.copied_in(text)
     if how == "mention":
-        return len(fp.mentions(text)) >= MENTION_MIN
+        return len(fp.mentions(text, unseen_only=True)) >= MENTION_MIN
     return fp.reproduces(text)
 
 

@@ -309,6 +309,10 @@ class Background:
     def of(cls, texts: Iterable[str]) -> Background:
         return cls(tuple(_analyse(t) for t in texts))
 
+    def count(self, term: str) -> int:
+        """In how many background texts `term` occurs."""
+        return self._df.get(term, 0)
+
     def weight(self, term: str) -> float:
         """How much `term` says about a source: in (0, 1] for a word, up to VALUE_BOOST for a value."""
         w = math.log((self.n + 1) / (self._df.get(term, 0) + 0.5)) / self._max
@@ -384,12 +388,13 @@ class Fingerprint:
     """What makes one source text recognisable."""
 
     def __init__(self, text: str, passages: tuple[_Passage, ...], weights: dict[str, float],
-                 surface: dict[str, str], joined: str) -> None:
+                 surface: dict[str, str], joined: str, unseen: frozenset[str] = frozenset()) -> None:
         self.text = text
         self.passages = passages
         self._weights = weights
         self._surface = surface
         self._joined = joined
+        self._unseen = unseen  # distinctive terms the world's ordinary text never uses
         ranked = sorted((t for t, w in weights.items() if w >= DISTINCTIVE), key=lambda t: -weights[t])
         self.distinctive: tuple[str, ...] = tuple(ranked)
 
@@ -428,8 +433,9 @@ class Fingerprint:
                 if passage.term_total >= PASSAGE_MIN_WEIGHT:
                     passages.setdefault(tuple(passage.weights), passage)
                     break
+        unseen = frozenset(t for t in weights if background.count(t) == 0 and weights[t] >= DISTINCTIVE)
         return cls(text, tuple(p for p in passages.values() if p.term_total > 0), weights, surface,
-                   _analyse(text).joined)
+                   _analyse(text).joined, unseen)
 
     # -- scoring
     def match(self, candidate: str) -> Match:
@@ -456,10 +462,13 @@ class Fingerprint:
         """A copy or light paraphrase: a passage scores >= REPRODUCE_THRESHOLD with enough distinctive terms."""
         return self.copied_in(candidate) or self.match(candidate).reproduces
 
-    def mentions(self, candidate: str) -> list[str]:
-        """The source's distinctive terms (as they appear normalised) found in the candidate, most distinctive first."""
+    def mentions(self, candidate: str, *, unseen_only: bool = False) -> list[str]:
+        """The source's distinctive terms (as they appear normalised) found in the candidate, most distinctive
+        first. `unseen_only`: only the terms the world's ordinary text never uses — the source's own facts
+        (names, places, a hotel), not words the agent's work legitimately shares with it."""
         terms = _analyse(candidate).terms
-        return [self._surface[t] for t in self.distinctive if t in terms]
+        pool = self._unseen if unseen_only else None
+        return [self._surface[t] for t in self.distinctive if t in terms and (pool is None or t in pool)]
 
     def copied_in(self, candidate: str) -> bool:
         """Verbatim containment after normalisation (case, whitespace, punctuation, Unicode form)."""
