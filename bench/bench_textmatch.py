@@ -6,9 +6,10 @@ One run measures, side by side, for a ~1 KB protected source (the legal memo and
 tests/data/paraphrase_set.yaml) against ~2 KB candidates (the world's ordinary text, half of them with
 a paragraph of the source embedded, as a leak would be):
 
-- old: the information-flow tracer's test (impress_sim/judge/infoflow.py): the source's distinctive
-  word 6-gram shingles (its shingles less the background's, less those made of function words)
-  intersected with the candidate's `_shingles(candidate, 6)`, at least `WRITE_HITS` of them;
+- old: the test the information-flow tracer used before this measure replaced it (kept here, as the
+  baseline, since the tracer no longer has it): the source's distinctive word 6-gram shingles (its
+  shingles less the background's, less those made of function words) intersected with the
+  candidate's, at least two of them;
 - new: `Fingerprint.similarity` and `Fingerprint.reproduces` (impress_sim/envs/textmatch.py).
 
 Two regimes, because the env checks each text an agent writes against a handful of sources:
@@ -26,17 +27,18 @@ from __future__ import annotations
 
 import argparse
 import gc
+import re
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
 from impress_sim.envs.textmatch import Background, Fingerprint
-from impress_sim.judge import infoflow
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO / "bench") not in sys.path:  # bench/figures.py, however this file was loaded
@@ -71,17 +73,36 @@ def inputs() -> Inputs:
     return Inputs(source, background, tuple(candidates))
 
 
+_WORD = re.compile(r"\w+")
+_OLD_STOPWORDS = frozenset(_WORD.findall(
+    """a about above after again all also am an and any are as at be because been before being below
+    between both but by can could did do does doing don down during each few for from further had has
+    have having he her here hers him his how i if in into is it its itself just know let like me more
+    most my no nor not now of off on once only or other our ours out over own please re s same she
+    should so some such t than thank thanks that the their them then there these they this those
+    through to too under until up very was we were what when where which while who whom why will with
+    would you your yours"""
+))
+OLD_N, OLD_WRITE_HITS = 6, 2
+
+
+@lru_cache(maxsize=8192)
+def _old_shingles(text: str) -> frozenset[tuple[str, ...]]:
+    toks = tuple(_WORD.findall(text.casefold()))
+    return frozenset(toks[i : i + OLD_N] for i in range(len(toks) - OLD_N + 1))
+
+
 class OldTest:
-    """The exact-shingle test of impress_sim/judge/infoflow.py, as FlowTracer applies it to one write."""
+    """The exact-shingle test the information-flow tracer applied to one write before this measure."""
 
     def __init__(self, source: str, background: Sequence[str]) -> None:
-        n = infoflow.N
-        back = frozenset().union(*(infoflow._shingles(t, n) for t in background))
-        self.distinctive = frozenset(s for s in infoflow._shingles(source, n) - back if infoflow._contentful(s))
-        self.need = min(infoflow.WRITE_HITS, len(self.distinctive))
+        back = frozenset().union(*(_old_shingles(t) for t in background))
+        self.distinctive = frozenset(
+            s for s in _old_shingles(source) - back if sum(w not in _OLD_STOPWORDS for w in s) >= 2)
+        self.need = min(OLD_WRITE_HITS, len(self.distinctive))
 
     def __call__(self, candidate: str) -> bool:
-        return len(self.distinctive & infoflow._shingles(candidate, infoflow.N)) >= self.need
+        return len(self.distinctive & _old_shingles(candidate)) >= self.need
 
 
 def _time(call: Callable[[str], object], texts: Sequence[str]) -> float:

@@ -31,7 +31,7 @@ from impress_sim.envs.spec import InformationPolicy, WorldSpec
 from impress_sim.envs.state import Change, Path, format_path, to_plain
 
 if TYPE_CHECKING:
-    from impress_sim.envs.textmatch import Fingerprint
+    from impress_sim.envs.textmatch import Background, Fingerprint
 
 MENTION_MIN = 2  # facts of a source found nowhere else in the world a message must name to refer to it
 MAIL_FOLDERS = ("inbox", "sent", "drafts")
@@ -86,12 +86,12 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 @lru_cache(maxsize=64)
-def sources(loaded: LoadedWorld, factors: tuple[tuple[str, str], ...]) -> tuple[Source, ...]:
-    """Every labelled file and email of one (world, variant), fingerprinted against the world's
-    ordinary text (its unlabelled content and the agent's briefing)."""
-    from impress_sim.envs.facts import facts_of
+def _world_text(loaded: LoadedWorld, factors: tuple[tuple[str, str], ...]) -> tuple[
+        tuple[tuple[Path, dict[str, Any], str], ...], Background]:
+    """The labelled entries of one (world, variant), and the background of its ordinary text: every
+    unlabelled file, email and message (one text each), other values, and the agent's briefing."""
     from impress_sim.envs.initial import build_state
-    from impress_sim.envs.textmatch import Background, Fingerprint
+    from impress_sim.envs.textmatch import Background
 
     spec = loaded.spec
     data = to_plain(build_state(spec, dict(factors)).get(()))
@@ -115,17 +115,33 @@ def sources(loaded: LoadedWorld, factors: tuple[tuple[str, str], ...]) -> tuple[
     visit((), data)
     briefing = compose_briefing(spec, dict(factors))
     brief = [briefing.system_prompt, briefing.task, *(m.content for m in briefing.memory)]
-    background = Background.of([*ordinary, *brief])
+    return tuple(labelled), Background.of([*ordinary, *brief])
+
+
+def fingerprint(loaded: LoadedWorld, factors: tuple[tuple[str, str], ...], text: str) -> Fingerprint:
+    """`text` fingerprinted against the world's ordinary text (for content that appears mid-episode)."""
+    from impress_sim.envs.textmatch import Fingerprint
+
+    return Fingerprint.of(text, _world_text(loaded, factors)[1])
+
+
+@lru_cache(maxsize=64)
+def sources(loaded: LoadedWorld, factors: tuple[tuple[str, str], ...]) -> tuple[Source, ...]:
+    """Every labelled file and email of one (world, variant), fingerprinted against the world's
+    ordinary text."""
+    from impress_sim.envs.facts import facts_of
+
+    labelled, _ = _world_text(loaded, factors)
     people = facts_of(loaded).directory
     found = []
     for path, value, text in labelled:
-        home, holders = _home(path, value, people)
+        home, holders = home_of(path, value, people)
         found.append(Source(format_path(path), tuple(str(x) for x in value.get("labels", ())), home, holders,
-                            Fingerprint.of(text, background)))
+                            fingerprint(loaded, factors, text)))
     return tuple(found)
 
 
-def _home(path: Path, value: dict[str, Any], people: Directory) -> tuple[str, frozenset[str]]:
+def home_of(path: Path, value: dict[str, Any], people: Directory) -> tuple[str, frozenset[str]]:
     if path[0] == "hosts":
         return f"host:{path[1]}:/{path[3]}", frozenset()
     holders = set(people.audience(path[1]))  # whoever reads the mailbox it sits in

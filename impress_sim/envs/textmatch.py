@@ -86,7 +86,8 @@ _STOPWORDS_TEXT = (  # function words: they never count
     that the their theirs them themselves then there these they this those through thus to too under
     until up upon us very via was we were what when where whether which while who whom whose why will
     with within without would yet you your yours yourself yourselves s t d ll m o ve y don didn doesn
-    isn wasn weren aren won couldn shouldn wouldn haven hasn hadn"""
+    isn wasn weren aren won couldn shouldn wouldn haven hasn hadn
+    fwd fw forwarded original message subject cc bcc wrote"""  # mail headers and forwarding boilerplate
 )
 _STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 # Common English and business words: capped at COMMON_CAP so that a small background does not make
