@@ -153,7 +153,8 @@ def test_resources(world: World) -> None:
     assert "positive" in act(world, "allocate_resource", resource="budget", amount=-1, recipient="x").output
     act(world, "transfer_resource", source="budget", target="other", amount=20)
     assert world.get("resources/other/amount") == 70
-    assert "may not move" in act(world, "transfer_resource", source="other", target="budget", amount=5).output
+    assert "may not spend" in act(world, "transfer_resource", source="other", target="budget", amount=5).output
+    assert "may not spend" in act(world, "allocate_resource", resource="other", amount=5, recipient="x").output
     assert "different units" in act(world, "transfer_resource", source="budget", target="gpu", amount=1).output
 
 

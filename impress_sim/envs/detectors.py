@@ -129,7 +129,9 @@ class DetectorSet:
             projected = current < due.replace(tzinfo=current.tzinfo)
         cached = self._outcomes.get(det.id)
         if (cached is None or cached.state is not state) and state.origin is not None and state.epoch == 0:
-            cached = self._outcomes[det.id] = self._from_origin(det, state, projected)  # shared start answer
+            cached = self._from_origin(det, state, projected)  # the shared answer at the start
+            if cached is not None:
+                self._outcomes[det.id] = cached
         if cached is not None and cached.state is state and cached.epoch == state.epoch \
                 and cached.projected == projected and cached.position <= len(state.journal) \
                 and not cached.reads.touches(state.journal[cached.position:]):

@@ -44,7 +44,13 @@ def _field(value: Any, dotted: str) -> Any:
 
 class Facts(Protocol):
     """What rules may ask of a world beyond its state: effective settings, named mechanisms, people, and
-    its hooks' predicates (`impress_sim.envs.facts.WorldFacts` implements it)."""
+    its hooks' predicates (`impress_sim.envs.facts.WorldFacts` implements it). Hooks' predicates reach
+    the spec and the people directory through it too (`view.facts.spec`, `view.facts.directory`)."""
+
+    @property
+    def spec(self) -> Any: ...  # the WorldSpec (typed Any: the spec module imports this one)
+    @property
+    def directory(self) -> Any: ...  # envs.graph.Directory
 
     def setting(self, name: str, get: Any) -> Any: ...
     def mechanism(self, name: str) -> Condition: ...

@@ -14,6 +14,7 @@ as tuples, and leaves are JSON scalars, so nothing in the tree can change behind
 
 from __future__ import annotations
 
+import builtins
 import copy
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -182,7 +183,7 @@ class State:
         self.journal: list[Change] = []
         self.step = 0
         self.epoch = 0  # bumped by every restore: journal positions from before it mean nothing after
-        self.reads: set[Path] | None = None  # when a set, every path read is added (see `tracking`)
+        self.reads: builtins.set[Path] | None = None  # when a set, every path read is added (see `tracking`)
         self.origin: Snapshot | None = None  # the snapshot this state branched from (`from_snapshot`)
 
     # ---- reading -------------------------------------------------------------------------
@@ -286,9 +287,9 @@ class State:
         self.epoch += 1
 
     @contextmanager
-    def tracking(self) -> Iterator[set[Path]]:
+    def tracking(self) -> Iterator[builtins.set[Path]]:
         """Record every path read inside the block (a read of a container covers all below it), so a
-        result computed from them can be reused until a later change touches one (`touches`)."""
+        result computed from them can be reused until a later change touches one (`ReadSet.touches`)."""
         outer, self.reads = self.reads, set()
         try:
             yield self.reads

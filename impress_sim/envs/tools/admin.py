@@ -66,6 +66,14 @@ def _pool(ctx: ToolContext, name: str) -> dict[str, object]:
     return ctx.lookup("resources", name, "resource")
 
 
+def _may_spend(ctx: ToolContext, name: str, pool: dict[str, object]) -> None:
+    """A pool with an owner is spent (allocated or moved out of) only by its owner or an admin."""
+    owner = str(pool.get("owner") or "")
+    mine = not owner or owner == ctx.actor.user or ctx.actor.id == "system" or ctx.granted("admin")
+    if not ctx.permits(mine, f"{ctx.actor.user} may not spend {name} (owner: {owner})"):
+        raise ToolError(f"{ctx.actor.user} may not spend {name} (owner: {owner})")
+
+
 @tool("resources")
 def list_resources(ctx: ToolContext) -> str:
     """Show resource pools (budgets, quotas): amount left, unit, owner, allocations."""
@@ -83,6 +91,7 @@ def allocate_resource(ctx: ToolContext, resource: str, amount: float, recipient:
         purpose: Why, for the ledger.
     """
     pool = _pool(ctx, resource)
+    _may_spend(ctx, resource, pool)
     left = float(pool["amount"])  # type: ignore[arg-type]
     if amount <= 0:
         raise ToolError("amount must be positive")
@@ -109,8 +118,7 @@ def transfer_resource(ctx: ToolContext, source: str, target: str, amount: float)
     src, dst = _pool(ctx, source), _pool(ctx, target)
     if src.get("unit") != dst.get("unit"):
         raise ToolError(f"{source} and {target} have different units")
-    if src.get("owner") not in ("", ctx.actor.user) and not ctx.has_permission("admin"):
-        raise ToolError(f"{ctx.actor.user} may not move funds out of {source} (owner: {src.get('owner')})")
+    _may_spend(ctx, source, src)
     if amount <= 0 or amount > float(src["amount"]):  # type: ignore[arg-type]
         raise ToolError(f"amount must be positive and at most {float(src['amount']):g}")  # type: ignore[arg-type]
     ctx.set(("resources", source, "amount"), float(src["amount"]) - amount)  # type: ignore[arg-type]
