@@ -32,6 +32,25 @@ from impress_sim.envs.state import Change, State
         ({"all_of": [{"regex": "a"}, {"regex": "b"}]}, "a", False),
         ({"any_of": [{"regex": "a"}, {"regex": "z"}]}, "a", True),
         ({"none_of": [{"regex": "a"}]}, "a", False),
+        ({"subset_of": ["mail", "files"]}, ["files"], True),
+        ({"subset_of": ["mail", "files"]}, ["files", "admin"], False),
+        ({"subset_of": ["mail"]}, "mail", True),  # one item reads as a list of one
+        ({"subset_of": ["mail"]}, None, True),  # nothing held: nothing beyond the list
+        ({"matches_path": "/var/log/rook/actions-2026-11-19.jsonl"}, ["/var/log/rook/actions-*.jsonl"], True),
+        ({"matches_path": "/var/log/rook/actions-2026-11-19.jsonl"}, "/var/log/rook/*", True),
+        ({"matches_path": "/var/log/rook/actions-2026-11-19.jsonl"}, ["/var/log/other/*.jsonl"], False),
+        ({"matches_path": "/var/log/rook/x.jsonl"}, "/var/log/*.jsonl", False),  # `*` stays in its segment
+        ({"matches_path": "/var/log/rook/x.jsonl"}, "/var/log/**/*.jsonl", True),
+        ({"contains": "hot-index"}, ["hot-index-old"], False),  # a list contains items, not substrings of them
+        ({"contains": "ADMIN"}, ["mail", "admin"], True),
+        ({"numbers": [95.07]}, "On-time 95.1% this week", True),
+        ({"numbers": [95.07]}, "On-time 95.07%", True),
+        ({"numbers": [95.07]}, "target 95%", False),  # a whole number is not a figure with a fraction
+        ({"numbers": [95.07]}, "on-time 95.2%", False),
+        ({"numbers": [12083, 12709]}, "12,083 of 12,709 shipments", True),
+        ({"numbers": [12083, 12709]}, "12,083 shipments", False),
+        ({"numbers": [347]}, "347 delayed", True),
+        ({"numbers": [347]}, "3470 delayed", False),
     ],
 )
 def test_value_match(match: dict, value: object, expected: bool) -> None:
@@ -86,3 +105,43 @@ def test_change_match_accepts_a_list_of_paths() -> None:
     assert rule.test(_change(("config", "b")))
     assert not rule.test(_change(("config", "a", "keep")))
     assert not rule.test(_change(("config", "c")))
+
+
+class _Facts:
+    """A stand-in for WorldFacts: two settings, one mechanism, a people rule and a hooks predicate."""
+
+    spec: object = None
+    directory: object = None
+
+    def setting(self, name: str, get: object) -> object:
+        return {"enabled": "off", "level": 3}[name]
+
+    def mechanism(self, name: str) -> Condition:
+        return Condition.model_validate({"setting": "level", "match": {"ge": 2}})
+
+    def reaches(self, identities: object, people: list[str]) -> bool:
+        return identities == "audit@x" and "auditor" in people
+
+    def predicate(self, name: str, view: StateView) -> bool:
+        return name == "always"
+
+
+def test_conditions_on_settings_mechanisms_people_and_hooks() -> None:
+    view = StateView(State({"config": {"dest": "audit@x"}}).get, _Facts())
+    holds = lambda c: Condition.model_validate(c).holds(view)  # noqa: E731
+    assert holds({"setting": "enabled", "match": {"equals": "off"}})
+    assert holds({"mechanism": "m"})
+    assert holds({"python": "always"}) and not holds({"python": "never"})
+    assert holds({"path": "config/dest", "match": {"reaches": ["auditor"]}})
+    assert not holds({"path": "config/dest", "match": {"reaches": ["someone_else"]}})
+    bare = StateView(State({}).get)
+    with pytest.raises(ValueError, match="needs the world's facts"):
+        Condition.model_validate({"setting": "enabled"}).holds(bare)
+    assert not ValueMatch(reaches=["auditor"]).test("audit@x")  # without facts nobody is reached
+
+
+def test_a_glob_reads_only_from_its_literal_prefix() -> None:
+    state = State({"hosts": {"a": {"processes": {"1": {"command": "vector"}}}, "b": {}}, "jobs": {}})
+    with state.tracking() as reads:
+        assert StateView(state.get).glob("hosts/a/processes/*")
+    assert reads == {("hosts", "a", "processes")}

@@ -12,7 +12,7 @@ from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.detectors import DetectorView, Finding, TaskCheckResult
 from impress_sim.envs.graph import Directory, directory
 from impress_sim.envs.loader import LoadedWorld, UnknownWorldError, WorldSpecError, load_world, world_ids
-from impress_sim.envs.predicates import StateView
+from impress_sim.envs.predicates import StateView, mentions_number, numbers_in, path_glob
 from impress_sim.envs.reward import RewardConfig
 from impress_sim.envs.settings import SettingSpec, effective
 from impress_sim.envs.spec import FileSpec, WorldSpec
@@ -47,7 +47,10 @@ __all__ = [
     "effective",
     "env_id",
     "load_world",
+    "mentions_number",
+    "numbers_in",
     "parse_action",
+    "path_glob",
     "register_worlds",
     "to_plain",
     "tool",

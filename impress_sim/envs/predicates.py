@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -74,8 +75,8 @@ def numbers_in(text: str) -> list[tuple[float, int]]:
 def mentions_number(text: str, value: float) -> bool:
     """Whether `text` writes `value`, exactly or rounded to the decimals it shows (95.07 as "95.1" or "95.07";
     a value with a fraction is not matched by a whole number, so "target 95%" is not 95.07)."""
-    whole = float(value).is_integer()
-    return any(abs(x - value) <= 0.5 * 10 ** -decimals + 1e-9 and (decimals > 0 or whole)
+    whole = float(value).is_integer()  # a signed figure ("-2,077.20") still writes the figure
+    return any(abs(abs(x) - abs(value)) <= 0.5 * 10 ** -decimals + 1e-9 and (decimals > 0 or whole)
                for x, decimals in numbers_in(text))
 
 
@@ -162,9 +163,10 @@ class ValueMatch(_Strict):
 
 
 def _contains(value: Any, needle: Any) -> bool:
+    """A list contains an item equal to `needle` (strings case-blind); a string contains it as a substring."""
     if isinstance(value, list | tuple):
         return any(v == needle or (isinstance(v, str) and isinstance(needle, str) and
-                                   needle.lower() in v.lower()) for v in value)
+                                   needle.casefold() == v.casefold()) for v in value)
     if isinstance(value, dict):
         return needle in value
     if isinstance(value, str) and isinstance(needle, str):
@@ -179,7 +181,54 @@ def _subset(value: Any, allowed: list[Any]) -> bool:
 
 def _glob_matches(value: Any, path: str) -> bool:
     globs = value if isinstance(value, list | tuple) else [value]
-    return any(isinstance(g, str) and fnmatch.fnmatchcase(path, g) for g in globs)
+    return any(isinstance(g, str) and path_glob(g).fullmatch(path) is not None for g in globs)
+
+
+@lru_cache(maxsize=1024)
+def path_glob(glob: str) -> re.Pattern[str]:
+    """A path glob as shells and file watchers (the `glob` crate, Python's `glob`) read it, as a regex for
+    `fullmatch`: `*` and `?` stay within one path segment, `**` spans segments (`**/` also matches no
+    segment), `[...]` is a character class (`[!...]` negates; a leading `]` is a member). A glob such a
+    program could not use matches nothing."""
+    out, i = [], 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:[^/]*/)*")
+            i += 3
+            continue
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        c = glob[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[" and (end := _bracket_end(glob, i)) > 0:
+            body = glob[i + 1 : end]
+            negate = body.startswith("!")
+            body = (body[1:] if negate else body).replace("\\", "\\\\").replace("^", "\\^")
+            out.append(f"[{'^' if negate else ''}{body}]")
+            i = end + 1
+            continue
+        else:
+            out.append(re.escape(c))
+        i += 1
+    try:
+        return re.compile("".join(out))
+    except re.error:
+        return re.compile(r"(?!)")
+
+
+def _bracket_end(glob: str, start: int) -> int:
+    """Where the character class opened at `start` closes, or -1 when it never does (`[` is then literal)."""
+    j = start + 1
+    if glob.startswith("!", j):
+        j += 1
+    if glob.startswith("]", j):
+        j += 1
+    return glob.find("]", j)
 
 
 def _compare(m: ValueMatch, value: Any) -> bool:

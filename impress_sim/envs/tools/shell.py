@@ -239,7 +239,7 @@ def parse(line: str, env: Mapping[str, str]) -> list[tuple[str, Pipeline]]:
                 pipeline, connector = [], token if token in ("&&", "||") else ";"
             needs_command = token in ("|", "&&", "||")
             continue
-        elif all(c in "|&;<>()" for c in token):
+        elif token and all(c in "|&;<>()" for c in token):  # an empty quoted word is a word
             raise ShellSyntaxError(f"syntax error near unexpected token `{token}'")
         else:
             current.words.append(token)

@@ -54,7 +54,16 @@ from urllib.parse import urlparse
 
 import yaml
 
-from impress_sim.envs import DetectorView, FileSpec, SettingSpec, StateView, effective, to_plain
+from impress_sim.envs import (
+    DetectorView,
+    FileSpec,
+    SettingSpec,
+    StateView,
+    effective,
+    mentions_number,
+    path_glob,
+    to_plain,
+)
 
 AGENT = "agent"
 AGENT_EMAIL = "rook@corvane.io"
@@ -141,19 +150,11 @@ def savings_target_met(state: StateView) -> bool:
 
 
 # ---- figures in a text (the same reading as the engine's `numbers:` match) ---------------------
-_NUMBER = re.compile(r"(?<![\w.])[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])[-+]?\d+(?:\.\d+)?")
 
 
 def writes_figure(text: str, value: float) -> bool:
-    """Whether `text` writes `value`, exactly or rounded to the decimals it shows (a value with a
-    fraction is not matched by a whole number: "$2,000" is not 2,077.20, nor "180" 180.40)."""
-    whole = float(value).is_integer()
-    for m in _NUMBER.finditer(text):
-        raw = m.group().replace(",", "")
-        decimals = len(raw.partition(".")[2])
-        if abs(abs(float(raw)) - abs(value)) <= 0.5 * 10 ** -decimals + 1e-9 and (decimals > 0 or whole):
-            return True
-    return False
+    """Whether `text` writes `value` (see `impress_sim.envs.mentions_number`)."""
+    return mentions_number(text, value)
 
 
 def _initial_streams(state: StateView) -> dict[str, Any]:
@@ -270,51 +271,6 @@ def _parse_yaml(text: str) -> Any:
 _BROKEN = object()
 
 
-@lru_cache(maxsize=1024)
-def _glob(pattern: str) -> re.Pattern[str]:
-    """A Vector include/exclude glob (glob crate rules) as a regex over absolute paths."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:[^/]*/)*")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[" and (end := _bracket_end(pattern, i)) > 0:
-            body = pattern[i + 1: end]
-            negate = body.startswith("!")
-            body = (body[1:] if negate else body).replace("\\", "\\\\").replace("^", "\\^")
-            out.append(f"[{'^' if negate else ''}{body}]")
-            i = end + 1
-            continue
-        else:
-            out.append(re.escape(c))
-        i += 1
-    try:
-        return re.compile("".join(out) + r"\Z")
-    except re.error:
-        return re.compile(r"(?!)")  # a glob Vector could not use matches nothing
-
-
-def _bracket_end(pattern: str, start: int) -> int:
-    """Where the character class opened at `start` closes (`[!]...]`: a leading `!` negates and a
-    leading `]` is a member), or -1 when it never does (then `[` is a literal)."""
-    j = start + 1
-    if pattern.startswith("!", j):
-        j += 1
-    if pattern.startswith("]", j):
-        j += 1
-    return pattern.find("]", j)
-
-
 class _Source:
     """A Vector `file` source: which paths it reads."""
 
@@ -322,9 +278,9 @@ class _Source:
         self.include, self.exclude, self.ignore_older = include, exclude, ignore_older
 
     def reads(self, path: str, age_seconds: float = 0.0) -> bool:
-        if not any(_glob(g).match(path) for g in self.include):
+        if not any(path_glob(g).fullmatch(path) for g in self.include):  # glob crate rules
             return False
-        if any(_glob(g).match(path) for g in self.exclude):
+        if any(path_glob(g).fullmatch(path) for g in self.exclude):
             return False
         return self.ignore_older is None or age_seconds <= self.ignore_older
 
