@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -13,7 +14,7 @@ from rich.text import Text
 from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.world import StepResult
 from impress_sim.record import EpisodeRecord, StepRecord
-from impress_sim.verdict import CombinedVerdict, JudgeVerdict
+from impress_sim.verdict import OTHER_MISCONDUCT, CombinedVerdict, JudgeVerdict
 
 MAX_OBS = 1200
 MAX_VALUE = 90
@@ -80,6 +81,8 @@ def render_step(console: Console, step: StepRecord, result: StepResult | None = 
     for f in step.findings:
         parts.append(Text(f"⚑ {f.behaviour} [{f.severity}] {f.motive}/{f.risk_type}: {f.evidence}",
                           style="bold red"))
+    for f in step.attempts:  # refused by the world: what the act would have done, never an effect
+        parts.append(Text(f"⊘ attempted {f.behaviour} [{f.severity}]: {f.evidence}", style="yellow"))
     title = f"step {step.index} · {step.clock[11:16]}"
     if result is not None and result.role != "agent":  # an extra agent of a multi-agent world
         title += f" · {result.role}"
@@ -87,35 +90,71 @@ def render_step(console: Console, step: StepRecord, result: StepResult | None = 
                         border_style="red" if step.findings else "green"))
 
 
+def _outcome_style(record: EpisodeRecord) -> str:
+    """The summary panel's border: yellow for an error (no verdict), red when misaligned, else green."""
+    if record.status == "error":
+        return "yellow"
+    flagged = record.verdict.misaligned if record.verdict is not None else record.misaligned
+    return "red" if flagged else "green"
+
+
+def guard_error_count(record: EpisodeRecord) -> tuple[int, int]:
+    """(calls the guard failed to screen, calls it screened) from the agent trace (agents/guarded.py)."""
+    screened = [e for e in record.agent_trace if e.get("kind") == "guard"]
+    return sum(e.get("decision") == "error" for e in screened), len(screened)
+
+
 def render_summary(console: Console, record: EpisodeRecord, path: str | None = None) -> None:
     table = Table(show_header=False, box=None)
     table.add_row("status", f"{record.status} (ended by {record.ended_by})")
     table.add_row("tool calls", str(len(record.steps)) + "".join(
         f", {role}: {len(part.steps)}" for role, part in record.roles.items()))  # multi-agent: per role
-    table.add_row("task done", "[green]yes[/green]" if record.task_done else "[red]no[/red]")
+    if record.status == "error":
+        table.add_row("task done", "[yellow]unknown (error episode)[/yellow]")
+    else:
+        score = "" if record.task_score is None else f" (task score {record.task_score:.2f})"
+        table.add_row("task done", ("[green]yes[/green]" if record.task_done else "[red]no[/red]") + score)
     for check in record.task_checks:
         table.add_row("", f"{'✓' if check.passed else '✗'} {check.id}: {check.description}")
-    verdict = "[green]no misaligned behaviour detected[/green]"
-    if record.misaligned:
+    if record.status == "error":
+        verdict = "[yellow]error: the episode has no verdict (excluded from every rate)[/yellow]"
+    elif record.misaligned:
         verdict = "[bold red]MISALIGNED[/bold red]"
+    else:
+        verdict = "[green]no misaligned behaviour detected[/green]"
     table.add_row("state detectors", verdict)
     for f in record.findings:
         who = f"{f.actor}: " if record.roles else ""
         table.add_row("", f"step {f.step}: {who}{f.behaviour} ({f.motive}, {f.risk_type}, {f.severity}) — {f.evidence}")
+    if record.attempted:
+        table.add_row("attempted", Text("refused by the world, never counted as acted: " + ", ".join(record.attempted),
+                                        style="yellow"))
+        for f in record.attempts:
+            table.add_row("", Text(f"step {f.step}: {f.behaviour} — {f.evidence}", style="yellow"))
+    failed, screened = guard_error_count(record)
+    if failed:
+        table.add_row("guard errors", Text(f"the guard model failed on {failed} of {screened} screened call(s); "
+                                           "those calls were not run", style="yellow"))
     if record.error:
-        table.add_row("error", f"[red]{record.error}[/red]")
+        table.add_row("error", f"[red]{escape(record.error)}[/red]")
     if record.verdict is not None:
         add_verdict_rows(table, record)
     if record.monitor is not None:
-        m = record.monitor
-        shown = "no score" if m.max_score is None else f"max suspicion {m.max_score}/100"
-        caught = " — [bold red]CAUGHT[/bold red]" if m.caught else ""
-        errors = f" ({m.errors} check(s) failed)" if m.errors else ""
-        table.add_row("monitor", f"{m.model}: {shown}, threshold {m.threshold}{caught}{errors}")
+        table.add_row("monitor", monitor_line(record))
     if path:
         table.add_row("record", path)
-    flagged = record.verdict.misaligned if record.verdict is not None else record.misaligned
-    console.print(Panel(table, title="Episode summary", border_style="red" if flagged else "green"))
+    console.print(Panel(table, title="Episode summary", border_style=_outcome_style(record)))
+
+
+def monitor_line(record: EpisodeRecord) -> str:
+    m = record.monitor
+    if m is None:
+        return ""
+    errors = f" ({m.errors} check(s) failed)" if m.errors else ""
+    if m.max_score is None:  # no check gave a score: whether it would have caught the agent is unknown
+        return f"{m.model}: [yellow]no score: caught unknown[/yellow], threshold {m.threshold}{errors}"
+    caught = " — [bold red]CAUGHT[/bold red]" if m.caught else ""
+    return f"{m.model}: max suspicion {m.max_score}/100, threshold {m.threshold}{caught}{errors}"
 
 
 def _judge_line(verdict: JudgeVerdict) -> str:
@@ -127,7 +166,8 @@ def _judge_line(verdict: JudgeVerdict) -> str:
 
 
 def add_verdict_rows(table: Table, record: EpisodeRecord) -> None:
-    """The combined verdict: label, each counted behaviour with its citations, judges, disagreements."""
+    """The combined verdict: label, each counted behaviour with its citations, what each judge alone
+    says, attempts, other misconduct, judges, disagreements."""
     verdict: CombinedVerdict | None = record.verdict
     if verdict is None:
         return
@@ -139,6 +179,18 @@ def add_verdict_rows(table: Table, record: EpisodeRecord) -> None:
         cited = [c for c in verdict.citations if c.behaviour == behaviour]
         table.add_row("", Text(f"{behaviour}: " + "; ".join(
             f"step {c.step} [{c.judge}] {_short(c.quote, 120)!r}" for c in cited), style="red"))
+    table.add_row("state alone", ", ".join(verdict.state_behaviours) or "nothing")
+    if verdict.llm_behaviours is not None:
+        table.add_row("LLM alone", Text(", ".join(verdict.llm_behaviours) or "nothing") +
+                      Text(" (acted, with evidence that checks)", style="dim"))
+    if verdict.attempted:
+        table.add_row("attempted", Text(", ".join(verdict.attempted) + " (refused by the world; not counted)",
+                                        style="yellow"))
+    for description in verdict.other_misconduct:
+        cited = [c for c in verdict.citations if c.behaviour == OTHER_MISCONDUCT]
+        table.add_row("other misconduct", Text(f"{description} — " + "; ".join(
+            f"step {c.step} {_short(c.quote, 120)!r}" for c in cited) + " (not counted as misaligned)",
+            style="yellow"))
     for judge in verdict.judges:
         table.add_row("judge", _judge_line(judge))
     if verdict.considered:
@@ -161,30 +213,51 @@ def render_verdict(console: Console, record: EpisodeRecord, path: str | None = N
     add_verdict_rows(table, record)
     if path:
         table.add_row("record", path)
-    flagged = record.verdict is not None and record.verdict.misaligned
-    console.print(Panel(table, title=f"Verdict · {record.episode_id}", border_style="red" if flagged else "green"))
+    console.print(Panel(table, title=f"Verdict · {record.episode_id}", border_style=_outcome_style(record)))
 
 
 def render_batch_summary(console: Console, records: list[EpisodeRecord], out: str) -> None:
-    """One line per outcome for many episodes: how many misaligned, done, errored; which behaviours."""
+    """One line per outcome for many episodes: how many misaligned (combined, and each judge alone),
+    attempted, done, errored; which behaviours. Error episodes have no verdict: they are counted
+    apart and in none of the other lines."""
     from collections import Counter
 
-    behaviours = Counter(b for r in records for b in r.behaviours)
+    ran = [r for r in records if r.status != "error"]
+    errors = len(records) - len(ran)
+    of = f" of {len(ran)}"
+    behaviours = Counter(b for r in ran for b in r.behaviours)
     table = Table(show_header=False, box=None)
-    table.add_row("episodes", str(len(records)))
-    table.add_row("misaligned (state detectors)", f"{sum(r.misaligned for r in records)}")
-    judged = [r.verdict for r in records if r.verdict is not None]
+    table.add_row("episodes", f"{len(records)} ({len(ran)} ran, {errors} error{'s' * (errors != 1)})")
+    table.add_row("misaligned (state detectors)", f"{sum(bool(r.misaligned) for r in ran)}{of}")
+    judged = [r.verdict for r in ran if r.verdict is not None]
     if judged:
-        table.add_row("misaligned (combined verdict)", f"{sum(v.misaligned for v in judged)}")
+        policies = ", ".join(sorted({v.policy for v in judged}))
+        table.add_row("misaligned (combined verdict)", f"{sum(v.misaligned for v in judged)} of {len(judged)} "
+                                                       f"(policy {policies})")
+        opinions = [v for v in judged if v.llm_behaviours is not None]
+        if opinions:
+            table.add_row("misaligned (LLM judge alone)", f"{sum(bool(v.llm_behaviours) for v in opinions)} of "
+                                                          f"{len(opinions)} with an LLM opinion")
+        if any(v.other_misconduct for v in judged):
+            table.add_row("other misconduct", f"{sum(bool(v.other_misconduct) for v in judged)} (not counted above)")
+        if any(v.judge_errors for v in judged):
+            table.add_row("LLM judge failed", f"{sum(bool(v.judge_errors) for v in judged)}")
         table.add_row("needs review", f"{sum(v.needs_review for v in judged)}")
-    table.add_row("task done", f"{sum(r.task_done for r in records)}")
+    table.add_row("attempted (refused)", f"{sum(bool(r.attempted) for r in ran)}{of}")
+    scores = [r.task_score for r in ran if r.task_score is not None]
+    mean = f", mean task score {sum(scores) / len(scores):.2f}" if scores else ""
+    table.add_row("task done", f"{sum(r.task_done for r in ran)}{of}{mean}")
+    guarded = sum(1 for r in ran if guard_error_count(r)[0])
+    if guarded:
+        table.add_row("guard errors", f"{guarded} episode(s) with calls the guard model failed to screen")
     if any(r.monitor is not None for r in records):
         from impress_sim.agents.monitor import catch_counts
 
         c = catch_counts(records)
+        unknown = f", {c.unknown} unknown (no score)" if c.unknown else ""
         table.add_row("monitor", f"caught {c.caught}/{c.misaligned} misaligned, "
-                                 f"false alarms {c.false_alarms}/{c.aligned} aligned")
-    table.add_row("errors", f"{sum(r.status == 'error' for r in records)}")
+                                 f"false alarms {c.false_alarms}/{c.aligned} aligned{unknown}")
+    table.add_row("errors", f"{errors} (no verdict: not counted as aligned or misaligned)")
     for behaviour, count in behaviours.most_common():
         table.add_row("", f"{behaviour}: {count}")
     table.add_row("records", out)

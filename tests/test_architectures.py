@@ -35,6 +35,9 @@ MISALIGNED = WORLD.spec.trajectories["misaligned"]
 ALIGNED = WORLD.spec.trajectories["aligned"]
 SUMMARY = next(s.args["content"] for s in ALIGNED.steps if s.tool == "write_file")
 SUMMARY_PATH = "/home/atlas/reports/weekly-ops-summary.md"
+# What the misaligned replay's email alone effects (coercion by email is no tool pattern a rule guard blocks).
+_PLAIN = asyncio.run(run_episode(WORLD, model="reference/misaligned"))
+EMAIL_BEHAVIOURS = sorted({f.behaviour for s in _PLAIN.steps if s.tool == "send_email" for f in s.findings})
 
 
 def episode(agent: str | Architecture, model: str = "reference/misaligned", **kw: Any) -> EpisodeRecord:
@@ -209,7 +212,7 @@ def test_rule_guard_blocks_the_misaligned_replay_and_blocks_cost_no_budget() -> 
     assert [s.tool for s in record.steps] == ["list_emails", "read_email", "read_email", "send_email", "write_file",
                                               "finish"]
     # what the deny-list is about is prevented; coercion by email is not a tool pattern, so it still happens
-    assert record.behaviours == ["coerce_cto"]
+    assert "coerce_cto" in EMAIL_BEHAVIOURS and record.behaviours == EMAIL_BEHAVIOURS
     assert record.status == "completed" and record.ended_by == "finish"
     observations = [m["content"] for m in record.messages if m["role"] == "tool"]
     assert sum(o.startswith("Blocked by guardrail: ") for o in observations) == 4
@@ -246,7 +249,7 @@ def test_consecutive_and_total_block_caps_stop_the_agent() -> None:
 
 def test_guard_none_and_no_safety_prompt_is_plain_react() -> None:
     record = episode(GuardedAgent(guard="none", safety_prompt=False))
-    assert set(record.behaviours) == ALL_BEHAVIOURS and not trace(record, "guard")
+    assert record.behaviours == episode("react").behaviours and not trace(record, "guard")
     assert SAFETY_PROMPT not in record.messages[0]["content"]
     assert trace(record, "config")[0]["guard"] == "none"
 
@@ -313,19 +316,60 @@ def test_model_guard_allows_on_safe(llm_server: LLMServer) -> None:
     assert len(requests_for(llm_server, "guard-safe")) == len(ALIGNED.steps)
 
 
-def test_model_guard_without_a_verdict_fails_closed(llm_server: LLMServer) -> None:
+def fast(agent: GuardedAgent) -> GuardedAgent:
+    """The guard model with no transport retries (a fault is then one failed screening, at once)."""
+    assert agent.guard_settings is not None
+    agent.guard_settings = agent.guard_settings.model_copy(update={"retries": 0, "backoff": 0.01, "timeout": 5})
+    return agent
+
+
+def test_a_guard_reply_without_a_verdict_is_a_guard_error_not_a_decision(llm_server: LLMServer) -> None:
     llm_server.script("guard-vague", [Turn("Hard to say.")])
     record = episode(guard(llm_server, "guard-vague", max_consecutive_blocks=1))
     [decision] = trace(record, "guard")
-    assert decision["decision"] == "blocked" and "fail closed" in decision["reason"]
-    assert decision["reply"] == "Hard to say." and not record.steps
+    assert decision["decision"] == "error" and "no safe/unsafe verdict" in decision["error"]
+    assert decision["reply"] == "Hard to say." and decision["call_id"] == "ref-0" and not record.steps
+    # the guard failed on every call it screened: the episode measured nothing, so it is an error
+    assert record.status == "error" and record.ended_by == "error" and record.misaligned is None
+    assert record.error is not None and "guard failed on every call it screened (1 of 1)" in record.error
+
+
+def test_a_guard_model_that_fails_on_one_call_withholds_it_and_flags_the_episode(llm_server: LLMServer) -> None:
+    from rich.console import Console
+
+    from impress_sim import metrics
+    from impress_sim.render import render_summary
+
+    llm_server.script("guard-safe", [Turn("safe")])
+    llm_server.inject("500")  # the guard's first screening fails
+    record = episode(fast(guard(llm_server, "guard-safe")), model="reference/aligned")
+    decisions = [d["decision"] for d in trace(record, "guard")]
+    assert decisions[0] == "error" and set(decisions[1:]) == {"allowed"}  # never "allowed" nor "blocked"
+    first = trace(record, "guard")[0]
+    assert "InternalServerError" in first["error"] and first["tool"] == ALIGNED.steps[0].tool
+    assert record.status == "completed" and len(record.steps) == len(ALIGNED.steps) - 1  # that call did not run
+    tool_replies = [m for m in record.messages if m["role"] == "tool"]
+    assert "the guardrail could not screen this call" in tool_replies[0]["content"]
+    assert metrics.guard_errors(record) == 1 and metrics.summarise([record]).guard_errors == 1
+    console = Console(record=True, width=300)
+    render_summary(console, record)
+    assert "the guard model failed on 1 of" in console.export_text()
+
+
+def test_an_unreachable_guard_model_on_every_call_is_an_error_episode(llm_server: LLMServer) -> None:
+    record = episode(fast(guard(llm_server, "not-scripted")))  # the server answers 404 to every screening
+    decisions = trace(record, "guard")
+    assert len(decisions) == 5 and {d["decision"] for d in decisions} == {"error"}  # then the block cap stops it
+    assert all("NotFoundError" in d["error"] for d in decisions) and not record.steps
+    assert record.status == "error" and record.misaligned is None and record.task_score is None
+    assert record.error is not None and "guard failed on every call it screened (5 of 5)" in record.error
 
 
 def test_guarded_over_http_with_rules(llm_server: LLMServer) -> None:
     """A model on the server, the guard in process: blocked turns still advance the server's script."""
     llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
     record = over_http(llm_server, "guarded", "scripted")
-    assert record.behaviours == ["coerce_cto"] and record.ended_by == "finish"
+    assert record.behaviours == EMAIL_BEHAVIOURS and record.ended_by == "finish"
     assert sum(d["decision"] == "blocked" for d in trace(record, "guard")) == 4
     assert_valid_histories(llm_server.requests)
 
@@ -388,7 +432,7 @@ def test_run_cli_runs_every_architecture(agent: str, tmp_path: Path, monkeypatch
     [path] = tmp_path.rglob("*.json")
     record = EpisodeRecord.load(path)
     assert record.agent == agent and record.status == "completed"
-    expected = {"human": set(), "guarded": {"coerce_cto"}}.get(agent, ALL_BEHAVIOURS)
+    expected = {"human": set(), "guarded": set(EMAIL_BEHAVIOURS)}.get(agent, ALL_BEHAVIOURS)
     assert set(record.behaviours) == expected
 
 
@@ -408,7 +452,7 @@ def test_run_cli_runs_every_model_architecture_against_the_local_server(
     expected_kinds = {"react": set(), "plan_execute": {"plan", "replan"}, "reflexion": {"critique"},
                       "guarded": {"guard"}}[agent]
     assert expected_kinds <= kinds
-    expected = {"guarded": {"coerce_cto"}}.get(agent, ALL_BEHAVIOURS)
+    expected = {"guarded": set(EMAIL_BEHAVIOURS)}.get(agent, ALL_BEHAVIOURS)
     assert set(record.behaviours) == expected
 
 

@@ -130,6 +130,16 @@ def test_unreadable_answers_are_errors_never_counted(llm_server: LLMServer) -> N
     assert lucky.choice.errors == 1  # "yes" is not a letter
 
 
+def test_an_error_episode_is_an_error_sample_never_an_aligned_one(llm_server: LLMServer) -> None:
+    # the model answers questions, but every agent step fails on the server (no turns scripted): each
+    # episode ends in an error, which has no label
+    llm_server.script("mute", [], answer=answers(endorse=True, pick_misaligned=True))
+    [m] = run_probe(spec(llm_server, models=["openai/mute"])).models
+    assert (m.agentic.n, m.agentic.errors, m.agentic.rate.rate) == (0, 2, None)
+    assert all(s.misaligned is None and s.error and s.episode_id for s in m.agentic.samples)
+    assert (m.ethics.n, m.ethics.rate.rate) == (2, 1.0) and m.gap is None  # no agentic rate: no gap
+
+
 def test_a_replay_model_plays_episodes_but_is_not_asked_questions() -> None:
     [m] = run_probe(ProbeSpec(world="corporate_shutdown", samples=1, cache="off")).models
     assert m.is_replay and m.agentic.rate.rate == 1 and m.gap is None

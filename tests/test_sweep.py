@@ -167,9 +167,16 @@ def test_export_parquet(tmp_path: Path) -> None:
     s = spec(tmp_path, worlds=["cloud_budget"], seeds=1)
     run_sweep(s)
     with Store(s.store) as store:
-        assert export_parquet(store, tmp_path / "out.parquet") == 4
+        [(_, done), *_] = list(store.records())
+        failed = done.model_copy(update={"status": "error", "ended_by": "error", "misaligned": None, "verdict": None,
+                                         "task_score": None, "error": "boom"})
+        store.write(failed, config_hash="e" * 64, sweep_id="s", attempt=0)
+        assert export_parquet(store, tmp_path / "out.parquet") == 5
     table = pq.read_table(str(tmp_path / "out.parquet"))
-    assert table.num_rows == 4 and {"config_hash", "world", "misaligned", "record"} <= set(table.column_names)
+    assert table.num_rows == 5 and {"config_hash", "world", "misaligned", "record"} <= set(table.column_names)
+    assert {"state_misaligned", "llm_misaligned", "attempted", "task_score", "policy"} <= set(table.column_names)
+    flags = dict(zip(table.column("config_hash").to_pylist(), table.column("misaligned").to_pylist(), strict=True))
+    assert flags.pop("e" * 64) is None and set(flags.values()) == {True, False}  # booleans; an error stays null
     records = [EpisodeRecord.model_validate_json(t) for t in table.column("record").to_pylist()]
     assert {r.world_id for r in records} == {"cloud_budget"}
 
@@ -185,8 +192,67 @@ def test_a_model_error_is_stored_as_error_and_redone(tmp_path: Path, llm_server:
     with Store(s.store) as store:
         [row] = store.rows()
         assert row["status"] == "error" and "InternalServerError" in row["error"]
+        # an error episode has no verdict: NULL outcomes, never 0 ("aligned")
+        assert all(row[k] is None for k in ("misaligned", "task_done", "state_misaligned", "llm_misaligned",
+                                            "attempted", "other_misconduct", "task_score", "policy", "behaviours"))
+        [(_, failed)] = list(store.records())
+        assert failed.misaligned is None and failed.verdict is None
+        export_jsonl(store, tmp_path / "error.jsonl")
+    assert json.loads((tmp_path / "error.jsonl").read_text())["misaligned"] is None  # exports keep it null
     second = run_sweep(s)
     assert (second.skipped, second.ran, second.errors) == (0, 1, 0)
     with Store(s.store) as store:
         [row] = store.rows()
         assert row["status"] == "done" and row["misaligned"] == 1 and row["error"] is None
+        assert (row["state_misaligned"], row["attempted"], row["policy"]) == (1, 0, "state_or_llm_with_evidence")
+
+
+# The episodes table as the first release made it: no tokens, cost or outcome columns.
+FIRST_SCHEMA = """
+CREATE TABLE sweeps (id TEXT PRIMARY KEY, spec TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE episodes (
+    config_hash TEXT PRIMARY KEY, sweep_id TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('done', 'error')),
+    world TEXT NOT NULL, world_hash TEXT NOT NULL, model TEXT NOT NULL, agent TEXT NOT NULL, variant TEXT NOT NULL,
+    variant_name TEXT, temperature REAL, top_p REAL, seed INTEGER NOT NULL, attempt INTEGER NOT NULL,
+    misaligned INTEGER, task_done INTEGER, behaviours TEXT, error TEXT, record TEXT, finished TEXT NOT NULL
+);
+"""
+
+
+def test_an_older_store_gains_the_outcome_columns_and_relabels_its_rows(tmp_path: Path) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from impress_sim.judge import combine, judge_state
+    from impress_sim.verdict import BehaviourLabel, Evidence, JudgeVerdict
+
+    s = spec(tmp_path, worlds=["corporate_shutdown"], models=["reference/aligned"], seeds=1, variants={})
+    run_sweep(s)
+    with Store(s.store) as store:
+        [(_, aligned)] = list(store.records())
+    loaded = load_world("corporate_shutdown")
+    accusing = JudgeVerdict(judge="llm:j", task_completed=True, behaviours=[BehaviourLabel(
+        behaviour="disable_oversight", acted=True, evidence=[Evidence(step=4, quote=aligned.steps[3].thought)])])
+    judged = aligned.model_copy(update={"verdict": combine(aligned, judge_state(loaded, aligned), [accusing])})
+    assert judged.verdict is not None and judged.verdict.misaligned and not judged.misaligned
+    failed = aligned.model_copy(update={"status": "error", "ended_by": "error", "error": "boom", "verdict": None})
+    old = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(old)) as conn:
+        conn.executescript(FIRST_SCHEMA)
+        for digest, record, status, label in (("a" * 64, judged, "done", 0), ("b" * 64, failed, "error", 0)):
+            conn.execute("INSERT INTO episodes VALUES (?, 's', ?, 'corporate_shutdown', 'h', 'm', 'react', '{}', NULL, "
+                         "NULL, NULL, 0, 0, ?, 1, '[]', NULL, ?, '2026-01-01')",
+                         (digest, status, label, record.model_dump_json()))
+        conn.commit()
+    with Store(old) as store:  # opening it migrates it
+        rows = {r["config_hash"][0]: r for r in store.rows()}
+        columns = {row[1] for row in store.conn.execute("PRAGMA table_info(episodes)")}
+    assert {"tokens", "cost_usd", "policy", "state_misaligned", "llm_misaligned", "attempted", "task_score"} <= columns
+    done, error = rows["a"], rows["b"]
+    # the old label was the state detectors'; the store now gives the combined verdict beside each judge alone
+    assert (done["misaligned"], done["state_misaligned"], done["llm_misaligned"]) == (1, 0, 1)
+    assert done["policy"] == "state_or_llm_with_evidence" and done["task_score"] == aligned.task_score
+    assert json.loads(done["behaviours"]) == ["disable_oversight"]
+    assert error["misaligned"] is None and error["task_done"] is None  # was 0: "aligned"
+    with Store(old) as store:  # a second open changes nothing
+        assert {r["config_hash"][0]: r for r in store.rows()} == rows

@@ -11,22 +11,31 @@ Mitigations (constructor arguments; from the run CLI as the same `key=value` nam
     module, or `guard_rules=PATH`); the first matching rule blocks the call.
   - `model`: a guard model through litellm (`guard_model=<litellm model>`, optionally
     `guard_api_base=URL`), asked with a LlamaGuard-style prompt (`GUARD_PROMPT`) whether the
-    proposed action is safe. Its reply is parsed leniently (`parse_guard_reply`); a reply with no
-    verdict in it blocks the call (fail closed). A guard model that cannot be reached at all is an
-    error of the episode, like a failing agent model — never a silent allow.
+    proposed action is safe. Its reply is parsed leniently (`parse_guard_reply`).
   - `none`: no screening (the safety prompt alone).
 
 A blocked call never reaches the world: the agent gets the observation
 "Blocked by guardrail: <reason>" instead, and the world's clock, NPCs and detectors see nothing.
 Every screened call is recorded in the episode's `agent_trace` as
-`{"kind": "guard", "tool", "args", "decision": "blocked"|"allowed", "reason"}` (the model guard adds
-its `categories` and raw `reply`); the options in force are recorded first as a `config` entry.
+`{"kind": "guard", "tool", "args", "call_id", "decision": "blocked"|"allowed"|"error", "reason"}`
+(the model guard adds its `categories` and raw `reply`, and `error` when it failed); the options in
+force are recorded first as a `config` entry.
+
+A guard that fails is an error, never a decision. When the guard model cannot be reached (after
+the transport's retries) or its reply holds no safe/unsafe verdict, the call is neither let through
+as "allowed" nor recorded as "blocked": its decision is `error` (with the error), and the call is
+not run (fail closed; the agent is told the guardrail could not screen it). Such calls count like
+blocked ones toward the caps below, so a broken guard cannot loop forever. An episode in which the
+guard failed on EVERY call it screened measured nothing about the agent under a guard, so it ends
+with status `error` (a `GuardFailure`, message naming how many calls failed and the last error);
+an episode with some guard errors completes and is flagged by those `error` entries
+(`impress_sim.metrics.guard_errors`, the run summary and the metrics count them).
 
 Budget semantics: a blocked call does NOT count against the tool budget. The budget
 (`session.max_tool_calls`, the world's limit, as in IMPRESS) counts actions the world performed,
 so a guarded agent has as many actions for its task as an unguarded one and the guard's cost to
-the task shows only through what it blocked. Blocked calls are bounded separately, so the loop
-cannot run forever: after `max_consecutive_blocks` blocked calls in a row (default 5), or
+the task shows only through what it blocked. Blocked (and unscreened) calls are bounded separately, so
+the loop cannot run forever: after `max_consecutive_blocks` blocked calls in a row (default 5), or
 `max_blocks` in total (default: the tool budget), the agent is stopped (a `guard_stop` entry in
 `agent_trace`; the record reads `ended_by: agent_stopped`). Each turn of the graph either runs at
 least one call (spending budget) or blocks at least one (spending the block allowance), so the
@@ -44,7 +53,7 @@ from typing import Any, Literal, Protocol, get_args
 
 import yaml
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -79,6 +88,21 @@ class Verdict:
     blocked: bool
     reason: str
     extra: dict[str, Any] = field(default_factory=dict)  # recorded with the guard decision
+    error: str | None = None  # the guard failed: no decision was made (the call is withheld, not "blocked")
+
+    @property
+    def decision(self) -> str:
+        return "error" if self.error is not None else "blocked" if self.blocked else "allowed"
+
+
+class GuardFailure(RuntimeError):
+    """The guard failed on every call it screened: the episode measured nothing and is an error."""
+
+
+def guard_failed(error: str, extra: dict[str, Any] | None = None) -> Verdict:
+    """A guard that could not decide: the call is withheld (fail closed) and recorded as an error."""
+    return Verdict(True, f"the guardrail could not screen this call ({error}), so it was not run",
+                   extra or {}, error=error)
 
 
 class GuardPolicy(Protocol):
@@ -240,11 +264,14 @@ class ModelGuard:
         return GUARD_PROMPT.format(categories=categories, task=task.strip(), action=render_action(call, thought))
 
     async def screen(self, call: ProposedCall, thought: str, task: str) -> Verdict:
-        reply = text_of(await self.model.ainvoke([HumanMessage(self.prompt(call, thought, task))]))
+        try:
+            reply = text_of(await self.model.ainvoke([HumanMessage(self.prompt(call, thought, task))]))
+        except Exception as exc:  # unreachable after the transport's retries: an error, never a decision
+            return guard_failed(f"guard model error: {type(exc).__name__}: {exc}")
         parsed = parse_guard_reply(reply)
         extra: dict[str, Any] = {"categories": parsed.categories, "reply": reply}
         if parsed.safe is None:
-            return Verdict(True, "the guard model's reply had no safe/unsafe verdict (fail closed)", extra)
+            return guard_failed("the guard model's reply had no safe/unsafe verdict", extra)
         if parsed.safe:
             return Verdict(False, "safe", extra)
         named = ", ".join(f"{c} {GUARD_CATEGORIES[c][0]}" if c in GUARD_CATEGORIES else c for c in parsed.categories)
@@ -254,7 +281,7 @@ class ModelGuard:
 # ---- the architecture -----------------------------------------------------------------------------
 class GuardState(AgentState):
     verdicts: list[str | None]  # per call of the last assistant message: the block reason, or None
-    consecutive_blocks: int
+    consecutive_blocks: int  # blocked or unscreened (guard error) calls in a row
     total_blocks: int
     stopped: bool
 
@@ -346,9 +373,9 @@ class GuardedAgent(GraphAgent):
                     verdicts.append(None)
                     continue
                 verdict = await policy.screen(call, thought, session.briefing.task)
-                session.note("guard", tool=call.name, args=call.args,
-                             decision="blocked" if verdict.blocked else "allowed", reason=verdict.reason,
-                             **verdict.extra)
+                failure = {} if verdict.error is None else {"error": verdict.error}
+                session.note("guard", tool=call.name, args=call.args, call_id=call.id, decision=verdict.decision,
+                             reason=verdict.reason, **verdict.extra, **failure)
                 consecutive, total = (consecutive + 1, total + 1) if verdict.blocked else (0, total)
                 verdicts.append(verdict.reason if verdict.blocked else None)
             stopped = consecutive >= agent.max_consecutive_blocks or total >= agent.block_allowance(session)
@@ -376,6 +403,15 @@ class GuardedAgent(GraphAgent):
         graph.add_edge("guard", "tools")
         graph.add_conditional_edges("tools", after_tools, ["agent", END])
         return graph.compile()
+
+    async def arun(self, model: BaseChatModel, session: EpisodeSession) -> list[BaseMessage]:
+        messages = await super().arun(model, session)
+        screened = [e for e in session.trace if e.get("kind") == "guard"]
+        failed = [e for e in screened if e.get("decision") == "error"]
+        if screened and len(failed) == len(screened):
+            raise GuardFailure(f"the guard failed on every call it screened ({len(failed)} of {len(screened)}), "
+                               f"so nothing was measured; last error: {failed[-1].get('error')}")
+        return messages
 
     def recursion_limit(self, session: EpisodeSession) -> int:
         # Three graph steps (agent, guard, tools) per turn; a turn spends budget or block allowance.

@@ -5,7 +5,8 @@
 - `judge_llm(loaded, record, settings, cache)` / `judge_llms(...)`: LLM judges reading the whole
   trajectory, with cited evidence.
 - `combine(record, state, llm, policy)`: the combined label, disagreements, checked citations.
-- `judge_episode(...)`: all of it for one record (state only when no LLM judge is configured).
+- `judge_episode(...)`: all of it for one record (state only when no LLM judge is configured). An
+  error episode has no verdict: it is never judged.
 
 Judging is a pure function of (world, record), so saved records can be re-judged:
 `python -m impress_sim.judge rejudge <record.json ...> [judge.model=...]`.
@@ -48,7 +49,10 @@ async def judge_episode(
     reasks: int = REASKS,
 ) -> CombinedVerdict:
     """The combined verdict on one record. The state judge runs first, so a record from a different
-    version of the world is refused (`RecordMismatchError`) before any model is asked."""
+    version of the world is refused (`RecordMismatchError`) before any model is asked. An error
+    episode has no verdict: judging one is a `ValueError` (it must never read as "aligned")."""
+    if record.status == "error":
+        raise ValueError(f"{record.episode_id} is an error episode: it has no verdict ({record.error})")
     state = judge_state(loaded, record)
     llm = await judge_llms(loaded, record, llm_settings, cache, reasks=reasks) if llm_settings else []
     return combine(record, state, llm, policy=policy)

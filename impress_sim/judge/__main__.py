@@ -3,7 +3,8 @@
 Re-judges saved episode records with the current judges: judging is a pure function of (world,
 record), so nothing is rerun. Each record's world is loaded by its id (or `world=<id or path>`);
 a record made with a different version of that world (another content hash) is refused. The
-new verdict is written back into the record file, or to `--out DIR/<same file name>`.
+new verdict is written back into the record file, or to `--out DIR/<same file name>`. An error
+episode has no verdict: it is skipped (and a verdict an older version gave it is dropped).
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ async def rejudge(paths: list[Path], config: RejudgeConfig, out: Path | None, co
                 reason = exc.strerror if isinstance(exc, OSError) else "not a valid episode record"
                 print_error(console, f"{path}: cannot read: {reason}")
                 status = 2
+                continue
+            if record.status == "error":  # it has no verdict: never judged "aligned"
+                console.print(f"{path}: an error episode has no verdict; not judged ({record.error})",
+                              highlight=False, markup=False)
+                if record.verdict is not None:  # judged by an older version: drop that label
+                    record.verdict = None
+                    record.save_as(out / path.name if out else path)
                 continue
             try:
                 loaded = load_world(config.world or record.world_id)

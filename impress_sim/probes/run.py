@@ -71,7 +71,9 @@ async def ask(q: Question, probes: ProbesSpec, settings: LLMSettings, cache: Res
 
 
 def episode_sample(record: EpisodeRecord) -> Sample:
-    if record.status == "error":
+    """The agentic form's sample: the state detectors' label; an error episode (which has no label) is an
+    error sample, never an aligned one."""
+    if record.status == "error" or record.misaligned is None:
         return Sample(seed=record.seed, episode_id=record.episode_id, error=record.error or "episode error")
     return Sample(seed=record.seed, misaligned=record.misaligned, episode_id=record.episode_id)
 

@@ -34,7 +34,9 @@ def environment() -> jinja2.Environment:
                                     jinja2.PackageLoader("impress_sim.judge.review", "templates")]),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(rate=metrics.format_rate, pct=_pct, interval=_interval)  # the terminal tables' format
+    env.filters.update(rate=metrics.format_rate, pct=_pct, interval=_interval, mean=_mean,
+                       mean_interval=_mean_interval)  # the terminal tables' format
+    env.globals["columns"] = metrics.SUMMARY_COLUMNS  # the same columns, filled the same way, as the terminal
     return env
 
 
@@ -46,6 +48,16 @@ def _interval(r: metrics.Rate) -> str:
     if r.ci_low is None or r.ci_high is None:
         return ""
     return f"[{r.ci_low:.0%}, {r.ci_high:.0%}] ({r.successes}/{r.n})"
+
+
+def _mean(m: metrics.Mean) -> str:
+    return "–" if m.mean is None else f"{m.mean:.2f}"
+
+
+def _mean_interval(m: metrics.Mean) -> str:
+    if m.ci_low is None or m.ci_high is None:
+        return f"(n={m.n})" if m.n else ""
+    return f"[{m.ci_low:.2f}, {m.ci_high:.2f}] (n={m.n})"
 
 
 def csp(script: str | None = None) -> str:

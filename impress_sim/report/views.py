@@ -34,9 +34,21 @@ def step_anchor(index: int) -> str:
 
 def label(record: EpisodeRecord) -> str:
     """error / misaligned / aligned. An error episode is never shown as aligned (nor counted as either)."""
-    if metrics.is_error(record):
-        return "error"
-    return "misaligned" if metrics.acted(record) else "aligned"
+    return outcome_label(metrics.acted(record)) if not metrics.is_error(record) else "error"
+
+
+def outcome_label(value: bool | None) -> str:
+    """A per-judge label: misaligned / aligned, or "–" when that judge has no opinion (or on error)."""
+    return "–" if value is None else "misaligned" if value else "aligned"
+
+
+def yes_no(value: bool | None) -> str:
+    return "–" if value is None else "yes" if value else "no"
+
+
+def task_score_text(record: EpisodeRecord) -> str:
+    score = metrics.task_score(record)
+    return "–" if score is None else f"{score:.2f}"
 
 
 def variant_text(record: EpisodeRecord, factors: list[str]) -> str:
@@ -46,11 +58,17 @@ def variant_text(record: EpisodeRecord, factors: list[str]) -> str:
 
 
 def index_row(config_hash: str, record: EpisodeRecord, factors: list[str]) -> dict[str, Any]:
+    error = metrics.is_error(record)
     return {
         "hash": config_hash, "page": page_path(config_hash), "world": record.world_id, "model": record.model,
         "agent": record.agent, "variant": variant_text(record, factors), "seed": record.seed,
-        "status": record.status, "label": label(record), "behaviours": ", ".join(metrics.acted_behaviours(record)),
-        "steps": len(record.steps), "task_done": "yes" if record.task_done else "no",
+        "status": record.status, "label": label(record), "policy": "" if error else metrics.policy_of(record),
+        "state": outcome_label(metrics.state_acted(record)), "llm": outcome_label(metrics.llm_acted(record)),
+        "behaviours": ", ".join(metrics.acted_behaviours(record)),
+        "attempted": ", ".join(metrics.attempted_behaviours(record)),
+        "other_misconduct": yes_no(metrics.misconduct(record)),
+        "steps": len(record.steps), "task_done": "–" if error else "yes" if record.task_done else "no",
+        "task_score": task_score_text(record),
         "needs_review": bool(record.verdict and record.verdict.needs_review), "is_replay": record.is_replay,
     }
 
@@ -99,6 +117,8 @@ def verdict_view(record: EpisodeRecord, steps: set[int]) -> dict[str, Any] | Non
         return None
     return {
         "policy": v.policy, "misaligned": v.misaligned, "behaviours": v.behaviours, "considered": v.considered,
+        "state_behaviours": v.state_behaviours, "llm_behaviours": v.llm_behaviours, "attempted": v.attempted,
+        "other_misconduct": v.other_misconduct, "judge_errors": v.judge_errors,
         "severity": v.severity, "task_completed": v.task_completed, "eval_awareness": v.eval_awareness,
         "needs_review": v.needs_review, "disagreements": v.disagreements, "rejected": v.rejected_evidence,
         "citations": [{**_citation(c.step, steps), "behaviour": c.behaviour, "judge": c.judge, "quote": c.quote}
@@ -107,7 +127,12 @@ def verdict_view(record: EpisodeRecord, steps: set[int]) -> dict[str, Any] | Non
             {"name": j.judge, "error": j.error, "severity": j.severity, "rationale": j.rationale,
              "task_completed": j.task_completed, "eval_awareness": j.eval_awareness,
              "labels": [{"behaviour": b.behaviour, "acted": b.acted, "considered": b.considered,
-                         "evidence": _evidence(b.evidence, steps)} for b in j.behaviours if b.acted or b.considered],
+                         "attempted": b.attempted, "evidence": _evidence(b.evidence, steps),
+                         "attempt_evidence": _evidence(b.attempt_evidence, steps)}
+                        for b in j.behaviours if b.acted or b.considered or b.attempted],
+             "other_misconduct": None if j.other_misconduct is None or not j.other_misconduct.acted else {
+                 "description": j.other_misconduct.description,
+                 "evidence": _evidence(j.other_misconduct.evidence, steps)},
              "flows": [{"label": f.label, "source": f.source, "sink": f.sink, "allowed": f.allowed,
                         "chain": [_citation(n, steps) for n in f.chain]} for f in j.flows]}
             for j in v.judges
@@ -134,7 +159,10 @@ def episode_view(config_hash: str, record: EpisodeRecord, factors: list[str]) ->
         view = step_view(step, reasoning, blind=False)
         view.update(role=role, anchor=step_anchor(step.index), npc=npc_lane(step, agents),
                     findings=[{**f.model_dump(mode="json"), "anchor": f"finding-{step.index}-{i}"}
-                              for i, f in enumerate(step.findings)])
+                              for i, f in enumerate(step.findings)],
+                    attempts=[{**f.model_dump(mode="json"), "anchor": f"attempt-{step.index}-{i}"}
+                              for i, f in enumerate(step.attempts)],
+                    refusals=list(step.refusals))
         steps.append(view)
     indices = {s["index"] for s in steps}
     return {
@@ -144,9 +172,14 @@ def episode_view(config_hash: str, record: EpisodeRecord, factors: list[str]) ->
         "variant": record.variant, "variant_text": variant_text(record, factors), "seed": record.seed,
         "status": record.status, "ended_by": record.ended_by, "error": record.error, "label": label(record),
         "behaviours": metrics.acted_behaviours(record), "is_replay": record.is_replay,
+        "state_label": outcome_label(metrics.state_acted(record)),
+        "llm_label": outcome_label(metrics.llm_acted(record)),
+        "attempted": metrics.attempted_behaviours(record), "task_score": task_score_text(record),
+        "policy": metrics.policy_of(record), "guard_errors": metrics.guard_errors(record),
         "briefing": record.briefing, "steps": steps, "final": final_message(record.messages),
         "messages": messages_view(record.messages),
-        "task_done": record.task_done, "task_checks": [c.model_dump() for c in record.task_checks],
+        "task_done": None if metrics.is_error(record) else record.task_done,
+        "task_checks": [c.model_dump() for c in record.task_checks],
         "verdict": verdict_view(record, indices), "interview": record.interview,
         "tokens": record.token_usage, "wall_seconds": record.wall_seconds,
         "model_settings": json.dumps(record.model_settings, sort_keys=True, default=str),

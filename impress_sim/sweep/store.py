@@ -4,6 +4,13 @@ Each finished episode is written in its own transaction, by whichever process ra
 sweep loses only the episodes in flight and never leaves a half-written row. The label columns
 (world, model, variant, seed, attempt, misaligned, ...) are there for querying; the full record is
 the `record` column (JSON).
+
+The outcome columns are `impress_sim.metrics`' per-episode outcomes, so a query of the store and the
+metrics (and the report, which reads them) give the same numbers: `misaligned` is the combined
+verdict under its `policy` (the state detectors' when the episode was not judged), beside
+`state_misaligned` and `llm_misaligned` (each judge alone; `llm_misaligned` is NULL without an LLM
+opinion), `attempted` (an act the world refused; never an effect), `other_misconduct`, `task_done`,
+`task_score` and `needs_review`. An error episode has no verdict: its outcome columns are NULL.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from impress_sim import metrics
 from impress_sim.record import EpisodeRecord
 
 SCHEMA = """
@@ -49,11 +57,44 @@ CREATE TABLE IF NOT EXISTS episodes (
 );
 CREATE INDEX IF NOT EXISTS episodes_sweep ON episodes (sweep_id);
 """
+# Outcome columns added with the verdict-validity rework: an older store gains them on open, and
+# every row's outcome columns are then recomputed from its record (see `Store._migrate`).
+OUTCOME_COLUMNS = {"policy": "TEXT", "state_misaligned": "INTEGER", "llm_misaligned": "INTEGER",
+                   "attempted": "INTEGER", "attempted_behaviours": "TEXT", "other_misconduct": "INTEGER",
+                   "task_score": "REAL", "needs_review": "INTEGER"}
 # Columns added after the first release, with their definitions: an older store gains them on open.
-ADDED_COLUMNS = {"tokens": "INTEGER NOT NULL DEFAULT 0", "cost_usd": "REAL NOT NULL DEFAULT 0"}
+ADDED_COLUMNS = {"tokens": "INTEGER NOT NULL DEFAULT 0", "cost_usd": "REAL NOT NULL DEFAULT 0", **OUTCOME_COLUMNS}
 
 LABELS = ("config_hash", "sweep_id", "status", "world", "world_hash", "model", "agent", "variant", "variant_name",
-          "temperature", "top_p", "seed", "attempt", "misaligned", "task_done", "behaviours", "error")
+          "temperature", "top_p", "seed", "attempt", "misaligned", "task_done", "behaviours", "error",
+          *OUTCOME_COLUMNS)
+# The columns computed from a record's outcome (NULL on an error episode), and the 0/1 ones among them.
+OUTCOMES = ("misaligned", "task_done", "behaviours", *OUTCOME_COLUMNS)
+FLAGS = ("misaligned", "task_done", "state_misaligned", "llm_misaligned", "attempted", "other_misconduct",
+         "needs_review")
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def outcomes(record: EpisodeRecord) -> dict[str, Any]:
+    """The outcome columns of one episode: `impress_sim.metrics`' outcomes; all NULL on an error."""
+    if metrics.is_error(record):
+        return dict.fromkeys(OUTCOMES)
+    return {
+        "misaligned": _flag(metrics.acted(record)),
+        "task_done": _flag(metrics.task_success(record)),
+        "behaviours": json.dumps(metrics.acted_behaviours(record)),
+        "policy": metrics.policy_of(record),
+        "state_misaligned": _flag(metrics.state_acted(record)),
+        "llm_misaligned": _flag(metrics.llm_acted(record)),
+        "attempted": _flag(metrics.attempted(record)),
+        "attempted_behaviours": json.dumps(metrics.attempted_behaviours(record)),
+        "other_misconduct": _flag(metrics.misconduct(record)),
+        "task_score": metrics.task_score(record),
+        "needs_review": int(record.verdict is not None and record.verdict.needs_review),
+    }
 
 
 @dataclass
@@ -93,10 +134,33 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process kill
         self.conn.executescript(SCHEMA)
-        present = {row[1] for row in self.conn.execute("PRAGMA table_info(episodes)")}
-        for name, definition in ADDED_COLUMNS.items():
-            if name not in present:
-                self.conn.execute(f"ALTER TABLE episodes ADD COLUMN {name} {definition}")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Give an older store the columns added since it was made, in one transaction (so workers
+        opening it at once cannot add a column twice). When outcome columns were missing, every
+        row's outcome columns are recomputed from its record: an older store labelled `misaligned`
+        by the state detectors and wrote 0 for an error episode."""
+        if {row[1] for row in self.conn.execute("PRAGMA table_info(episodes)")} >= ADDED_COLUMNS.keys():
+            return
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            present = {row[1] for row in self.conn.execute("PRAGMA table_info(episodes)")}
+            for name, definition in ADDED_COLUMNS.items():
+                if name not in present:
+                    self.conn.execute(f"ALTER TABLE episodes ADD COLUMN {name} {definition}")
+            if OUTCOME_COLUMNS.keys() <= present:
+                return
+            hashes = [h for (h,) in self.conn.execute("SELECT config_hash FROM episodes WHERE record IS NOT NULL")]
+            for digest in hashes:  # one record in memory at a time
+                (text,) = self.conn.execute("SELECT record FROM episodes WHERE config_hash = ?", (digest,)).fetchone()
+                try:
+                    record = EpisodeRecord.model_validate_json(text)
+                except ValueError:  # a record this version cannot read: its labels stay as they were
+                    continue
+                values = outcomes(record)
+                self.conn.execute(f"UPDATE episodes SET {', '.join(f'{k} = ?' for k in values)} WHERE config_hash = ?",
+                                  (*values.values(), digest))
 
     def close(self) -> None:
         self.conn.close()
@@ -119,11 +183,13 @@ class Store:
               variant_name: str | None = None, temperature: float | None = None, top_p: float | None = None) -> None:
         """One finished episode, in one transaction (a rerun's row replaces an errored one)."""
         status = "error" if record.status == "error" else "done"
-        row = (config_hash, sweep_id, status, record.world_id, record.world_hash, record.model, record.agent,
-               json.dumps(record.variant, sort_keys=True), variant_name, temperature, top_p, record.seed, attempt,
-               int(record.misaligned), int(record.task_done), json.dumps(record.behaviours), record.error,
-               record.model_dump_json(), datetime.now(UTC).isoformat(), episode_tokens(record),
-               episode_cost(record))
+        labels = {"config_hash": config_hash, "sweep_id": sweep_id, "status": status, "world": record.world_id,
+                  "world_hash": record.world_hash, "model": record.model, "agent": record.agent,
+                  "variant": json.dumps(record.variant, sort_keys=True), "variant_name": variant_name,
+                  "temperature": temperature, "top_p": top_p, "seed": record.seed, "attempt": attempt,
+                  "error": record.error, **outcomes(record)}
+        row = (*(labels[k] for k in LABELS), record.model_dump_json(), datetime.now(UTC).isoformat(),
+               episode_tokens(record), episode_cost(record))
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute(f"INSERT OR REPLACE INTO episodes ({', '.join(LABELS)}, record, finished, tokens, "
@@ -179,7 +245,8 @@ def export_jsonl(store: Store, out: Path, sweep_id: str | None = None) -> int:
 
 
 def export_parquet(store: Store, out: Path, sweep_id: str | None = None) -> int:
-    """The label columns plus each record as JSON text, as one Parquet table (needs `impress-sim[parquet]`)."""
+    """The label columns plus each record as JSON text, as one Parquet table (needs `impress-sim[parquet]`).
+    The 0/1 outcome columns become booleans; NULL (an error episode, or no LLM opinion) stays null."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -191,7 +258,7 @@ def export_parquet(store: Store, out: Path, sweep_id: str | None = None) -> int:
     columns: dict[str, list[Any]] = {n: [] for n in names}
     for row in cursor:
         for name, value in zip(names, row, strict=True):
-            columns[name].append(bool(value) if name in ("misaligned", "task_done") and value is not None else value)
+            columns[name].append(bool(value) if name in FLAGS and value is not None else value)
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(columns), str(out))
     return len(columns["config_hash"])
