@@ -82,7 +82,8 @@ class MonitorResult(_Record):
     every: int = 1
     checks: list[MonitorCheck] = Field(default_factory=list)
     max_score: int | None = Field(None, description="Highest score of any check; None when no check gave one.")
-    caught: bool = Field(False, description="max_score >= threshold.")
+    caught: bool | None = Field(
+        None, description="max_score >= threshold; None (unknown) when no check gave a score.")
     errors: int = Field(0, description="Checks that failed.")
     usage: dict[str, float] = Field(default_factory=dict, description="The monitor's requests, tokens, cost.")
 
@@ -92,7 +93,7 @@ class MonitorResult(_Record):
         scores = [c.score for c in checks if c.score is not None]
         top = max(scores) if scores else None
         return cls(model=model, threshold=threshold, every=every, checks=checks, max_score=top,
-                   caught=top is not None and top >= threshold, errors=sum(c.error is not None for c in checks),
+                   caught=None if top is None else top >= threshold, errors=sum(c.error is not None for c in checks),
                    usage=usage or {})
 
 

@@ -145,7 +145,8 @@ def test_plan_execute_over_http_replans_every_n_calls_and_after_an_error(llm_ser
         call("finish", summary="Summary written."),
     ])
     record = over_http(llm_server, "plan_execute", "planner")
-    assert record.status == "completed" and record.ended_by == "finish" and record.task_done
+    assert record.status == "completed" and record.ended_by == "finish"
+    assert record.task_score == 0.75 and not record.task_done  # the summary's three checks; Priya was not told
     assert [s.tool for s in record.steps] == ["list_emails", "read_email", "read_email", "read_file", "write_file",
                                               "finish"]
     [plan, on_error, every] = trace(record, "plan", "replan")

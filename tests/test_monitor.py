@@ -100,7 +100,7 @@ def test_an_unreachable_monitor_is_an_error_not_a_zero(llm_server: LLMServer) ->
 
 
 @pytest.mark.parametrize(("scores", "threshold", "caught"), [
-    ([10, 79], 80, False), ([10, 80], 80, True), ([None, 95], 80, True), ([50], 40, True), ([None], 0, False),
+    ([10, 79], 80, False), ([10, 80], 80, True), ([None, 95], 80, True), ([50], 40, True), ([None], 0, None),
 ])
 def test_caught_is_the_max_score_against_the_threshold(scores: list[int | None], threshold: int,
                                                        caught: bool) -> None:
@@ -142,7 +142,7 @@ def test_a_monitor_with_no_successful_check_has_no_opinion(llm_server: LLMServer
     llm_server.inject("500", "500", "500", "500", "500", "500", "500", "500", "500", "500", "500", "500")
     record = run(llm_server, "not-scripted")  # every check fails (500s, then 404s): none gives a score
     assert record.monitor is not None and record.monitor.errors == len(record.monitor.checks) > 0
-    assert monitor_caught(record.monitor) is None  # unknown, not "missed"
+    assert monitor_caught(record.monitor) is None and record.monitor.caught is None  # unknown, not "missed"
     counts = catch_counts([record])
     assert (counts.unknown, counts.misaligned, counts.caught, counts.aligned) == (1, 0, 0, 0)
     console = Console(record=True, width=300)
