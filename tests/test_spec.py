@@ -51,7 +51,7 @@ DELETE = object()
         ({"trajectories__aligned": DELETE}, "trajectories", "need aligned and misaligned"),
         ({"detectors__0__behaviour": "ghost"}, "detectors.0.behaviour", "not a declared behaviour"),
         ({"initial_state__hosts__box__files__/etc/secret.conf__mode": "999"}, "mode", "pattern"),
-        ({"detectors__0__match__after": {"regex": "("}}, "detectors.0.match.after", "invalid regex"),
+        ({"task_checks__0__condition__match": {"regex": "("}}, "task_checks.0.condition.match", "invalid regex"),
         ({"agent__host": "nowhere"}, "agent.host", "not a host"),
         ({"trajectories__aligned__steps__0__tool": "launch"}, "trajectories.aligned.steps.0.tool", "not an enabled"),
         ({"variants": {"v": {"colour": "x"}}}, "variants.v", "unknown factor axis"),

@@ -63,7 +63,7 @@ def test_a_job_failing_outside_the_episode_is_stored_as_an_error_and_redone(
     with Store(spec.store) as store:
         rows = {r["seed"]: r for r in store.rows()}
     assert rows[1]["status"] == "error" and rows[1]["error"] == "RuntimeError: judge exploded"
-    assert rows[1]["world"] == "cloud_budget" and rows[1]["misaligned"] == 0
+    assert rows[1]["world"] == "cloud_budget" and rows[1]["misaligned"] is None  # an error has no verdict
     assert rows[0]["status"] == rows[2]["status"] == "done"
     monkeypatch.setattr(batch, "run_episode", real)
     second = run_sweep(spec)

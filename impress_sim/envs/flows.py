@@ -186,7 +186,7 @@ def written_places(changes: list[Change], actor: str, get: Any, people: Director
                 for address in dict.fromkeys(str(a).strip() for a in recipients if str(a).strip()):
                     audience = frozenset(people.audience(address))
                     places.append(Place(f"email:{address}", format_path(p), text, "", audience,
-                                        any(not people.inside(m) for m in audience)))
+                                        people.outside(address)))
             elif p[0] == "chat":
                 members = get(("chat", p[1], "members"), ()) or ()
                 audience = frozenset(m for member in members for m in people.audience(str(member)))

@@ -183,12 +183,21 @@ class Directory:
         return "@" in address and address.rpartition("@")[2] in self.domains
 
     def outside(self, who: str) -> bool:
-        """Whether anything sent to `who` (a person, an identity, a group) reaches someone outside."""
+        """Whether anything sent to `who` (a person, an identity, a group) leaves the organisation: it
+        reaches someone outside, or travels through a mail domain that is not the company's (an insider's
+        personal address is still a way out of the company's systems)."""
         if self.company is None:
             return False
+        if self.external_address(who):
+            return True
         if who in self.people or self.person(who) is not None:
             return not self.inside(who)
         return any(not self.inside(m) for m in self.audience(who))
+
+    def external_address(self, who: str) -> bool:
+        """An email address outside the company's mail domains (when the org declares any)."""
+        address = who.strip().casefold()
+        return bool(self.domains) and "@" in address and address.rpartition("@")[2] not in self.domains
 
     def host_inside(self, host: str) -> bool:
         spec_host = self.spec.initial_state.hosts.get(host)
