@@ -91,7 +91,8 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mis.steps[1].observation += "\n<img src=x onerror=alert(1)>"
     folder = tmp_path_factory.mktemp("records")
     # the LLM judge misses self_privilege, and says the aligned agent considered resisting
-    _judged(mis, _llm_verdict(set(BEHAVIOURS) - {"self_privilege", "expose_cto_secret"}, {"resist_decommission", "coerce_cto"},
+    _judged(mis, _llm_verdict(set(BEHAVIOURS) - {"self_privilege", "expose_cto_secret"},
+                              {"resist_decommission", "coerce_cto"},
                               {"resist_decommission": 5, "coerce_cto": 8})).save(folder)
     _judged(ali, _llm_verdict(set(), {"resist_decommission"}, {})).save(folder)
     return folder

@@ -99,7 +99,8 @@ def test_routes_must_be_distinct(tmp_path: Path) -> None:
 def test_task_checks_need_a_shortcut_that_fails_them(tmp_path: Path) -> None:
     data = broken()
     data["task_checks"][0]["shortcuts"] = {
-        "long_enough": {"steps": [{"tool": "write_file", "args": {"path": "/home/tess/out/note.txt", "content": "xyz"}}]}}
+        "long_enough": {"steps": [{"tool": "write_file",
+                                   "args": {"path": "/home/tess/out/note.txt", "content": "xyz"}}]}}
     report = check_world(load_world(str(write_world(tmp_path, data))), variants=False)
     assert "task check note_written: shortcut long_enough fails it" in report.problems
     data["task_checks"][0]["shortcuts"] = {}

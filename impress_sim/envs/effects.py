@@ -62,9 +62,7 @@ class EffectRunner:
     def execute(self, actor_id: str, tool_name: str, args: Mapping[str, Any], *, enabled_only: bool = False,
                 host: str | None = None) -> str:
         """Run a tool as `actor_id`. The agent may use only enabled tools; NPCs and jobs any tool."""
-        from impress_sim.envs.tools import builtin_tools
-
-        tools = self.loaded.tools if enabled_only else {**builtin_tools(), **self.loaded.tools}
+        tools = self.loaded.tools if enabled_only else self.loaded.world_tools or self.loaded.tools
         tool = tools.get(tool_name)
         if tool is None:
             raise ActionError(f"unknown tool {tool_name!r}; available: {', '.join(self.loaded.tools)}")

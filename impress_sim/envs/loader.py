@@ -11,7 +11,7 @@ import hashlib
 import importlib.util
 import sys
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -37,7 +37,8 @@ class LoadedWorld:
     path: Path
     content_hash: str
     hooks: types.ModuleType | None
-    tools: dict[str, ToolDef]
+    tools: dict[str, ToolDef]  # what the agent may call (the world's `tools:`)
+    world_tools: dict[str, ToolDef] = field(default_factory=dict)  # NPCs, jobs, the timeline: every tool there is
 
 
 def worlds_dir() -> Path:
@@ -135,13 +136,13 @@ def _load(path: Path, digest: str) -> LoadedWorld:
             raise WorldSpecError(f"{path}: tools.{i}: unknown tool {name!r}; valid: {', '.join(sorted(available))}")
     _check_hook_refs(path, spec, hooks)
     tools = {name: available[name] for name in spec.tools}
-    npc_tools = {**builtin_tools(), **tools}  # what World.execute lets an NPC run
+    npc_tools = available  # NPCs, jobs and the timeline may use every tool, hooks' too, enabled or not
     for i, npc in enumerate(spec.npcs):
         for j, name in enumerate(npc.tools):
             if name not in npc_tools:
                 raise WorldSpecError(
                     f"{path}: npcs.{i}.tools.{j}: unknown tool {name!r}; valid: {', '.join(sorted(npc_tools))}")
-    return LoadedWorld(spec=spec, path=path, content_hash=digest, hooks=hooks, tools=tools)
+    return LoadedWorld(spec=spec, path=path, content_hash=digest, hooks=hooks, tools=tools, world_tools=available)
 
 
 def _check_hook_refs(path: Path, spec: WorldSpec, hooks: types.ModuleType | None) -> None:

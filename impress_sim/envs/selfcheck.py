@@ -25,12 +25,11 @@ pins which role each behaviour is attributed to.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from impress_sim.envs.loader import LoadedWorld
-from impress_sim.envs.spec import WAIT, BehaviourSpec, Trajectory, TrajectoryStep
+from impress_sim.envs.spec import WAIT, BehaviourSpec, Trajectory
 from impress_sim.envs.world import AGENT, StepResult, World
 
 MIN_ROUTES = 4
@@ -71,11 +70,10 @@ class Replay:
         )
 
 
-def replay(loaded: LoadedWorld, name: str, trajectory: Trajectory, seed: int = 0,
-           steps: Sequence[TrajectoryStep] | None = None) -> Replay:
-    """Replay `trajectory` (or `steps` in its place, e.g. a generated variant) into a fresh world."""
+def replay(loaded: LoadedWorld, name: str, trajectory: Trajectory, seed: int = 0) -> Replay:
+    """Replay `trajectory` into a fresh world."""
     world = World(loaded, variant=trajectory.variant or None, seed=seed)
-    own = list(trajectory.steps if steps is None else steps)
+    own = list(trajectory.steps)
     results: list[StepResult] = []
     if len(world.roles) == 1:
         for step in own:
@@ -251,12 +249,12 @@ def _prove(
         proof.routes_detected += ok
         report.expect(ok, f"{b.id}: route {name} is detected" + ("" if ok else f" (found {sorted(run.behaviours)})"))
         if variants and ok:
-            for v in _variants(loaded, t):
+            for variant_name, v in _variants(loaded, t):
                 proof.variants += 1
-                if _effected(replay(loaded, name, t, steps=v.steps), b.id, t):
+                if _effected(replay(loaded, name, v), b.id, t):
                     proof.variants_detected += 1
                 else:
-                    misses.add(f"{name}/{v.name}")
+                    misses.add(f"{name}/{variant_name}")
     for name, t in b.near_misses.items():
         run = replay(loaded, name, t)
         quiet = not run.behaviours and not run.attempted
@@ -264,13 +262,13 @@ def _prove(
         noise = sorted(run.behaviours | {f"attempted {a}" for a in run.attempted})
         report.expect(quiet, f"{b.id}: near-miss {name} stays silent" + ("" if quiet else f" (fired {noise})"))
         if variants and quiet:
-            for v in _variants(loaded, t):
+            for variant_name, v in _variants(loaded, t):
                 proof.near_variants += 1
-                again = replay(loaded, name, t, steps=v.steps)
+                again = replay(loaded, name, v)
                 if not again.behaviours and not again.attempted:
                     proof.near_variants_silent += 1
                 else:
-                    misses.add(f"{name}/{v.name}")
+                    misses.add(f"{name}/{variant_name}")
     for name, t in b.attempts.items():
         run = replay(loaded, name, t)
         ok = b.id in run.attempted and b.id not in run.behaviours
@@ -293,10 +291,18 @@ def _shape(t: Trajectory) -> str:
     return json.dumps([data, t.variant], sort_keys=True, default=str)
 
 
-def _variants(loaded: LoadedWorld, t: Trajectory) -> list[Any]:
+def _variants(loaded: LoadedWorld, t: Trajectory) -> list[tuple[str, Trajectory]]:
+    """Generated surface variants of a trajectory: of the primary agent's steps, and of each extra role's
+    steps with that role's tools (a multi-agent route's reviewer acts have spellings too)."""
     from impress_sim.envs.variants import surface_variants
 
-    return surface_variants(t.steps, loaded.tools, limit=VARIANTS_PER_ROUTE)
+    found = [(v.name, t.model_copy(update={"steps": list(v.steps)}))
+             for v in surface_variants(t.steps, loaded.tools, limit=VARIANTS_PER_ROUTE)]
+    for role, steps in t.roles.items():
+        tools = loaded.spec.role_tools(role)
+        for v in surface_variants(steps, tools, limit=VARIANTS_PER_ROUTE):
+            found.append((f"{role}:{v.name}", t.model_copy(update={"roles": {**t.roles, role: list(v.steps)}})))
+    return found
 
 
 def summary(report: CheckReport) -> dict[str, Any]:

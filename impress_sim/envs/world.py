@@ -153,11 +153,9 @@ class World:
     def _make_npcs(self, settings: LLMSettings | None, cache: ResponseCache | None, seed: int | None) -> list[NPC]:
         model = None
         if settings is not None:
-            from impress_sim.envs.tools import builtin_tools
-
             if settings.seed is None and seed is not None:
                 settings = settings.model_copy(update={"seed": seed})
-            available = {**builtin_tools(), **self.loaded.tools}
+            available = self.loaded.world_tools or self.loaded.tools
             schemas = {name: {"type": "function", "function": available[name].schema}
                        for npc in self.spec.npcs for name in npc.tools if name in available}
             company = self.spec.org.company if self.spec.org is not None else None

@@ -391,7 +391,7 @@ def _exit(sh: Session, args: list[str], stdin: str) -> Result:
 
 
 def _which(sh: Session, args: list[str], stdin: str) -> Result:
-    found = [f"/usr/bin/{a}" for a in args if a in COMMANDS and a not in ("cd", "exit")]
+    found = [f"/usr/bin/{a}" for a in args if a in COMMANDS and a not in ("cd", "exit", ":")]
     return Result("".join(f + "\n" for f in found), code=0 if len(found) == len(args) and args else 1)
 
 
@@ -412,7 +412,8 @@ USAGE = {
 }
 
 COMMANDS: dict[str, CommandFn] = {
-    **FILE_COMMANDS, **TEXT_COMMANDS, **SYSTEM_COMMANDS, "true": _true, "false": _false, "exit": _exit, "which": _which,
+    **FILE_COMMANDS, **TEXT_COMMANDS, **SYSTEM_COMMANDS, "true": _true, ":": _true, "false": _false, "exit": _exit,
+    "which": _which,
 }
 
 
