@@ -119,6 +119,9 @@ class _Facts:
     def mechanism(self, name: str) -> Condition:
         return Condition.model_validate({"setting": "level", "match": {"ge": 2}})
 
+    def mechanism_holds(self, name: str, view: StateView) -> bool:
+        return self.mechanism(name).holds(view)
+
     def reaches(self, identities: object, people: list[str]) -> bool:
         return identities == "audit@x" and "auditor" in people
 

@@ -31,10 +31,11 @@ from impress_sim.envs.effects import SYSTEM, EffectRunner
 from impress_sim.envs.facts import WorldFacts, facts_of
 from impress_sim.envs.flows import Place, allowed, describe, recognised, sources, written_places
 from impress_sim.envs.loader import LoadedWorld
+from impress_sim.envs.memo import Memo, tracked
 from impress_sim.envs.predicates import StateView
 from impress_sim.envs.schedule import now, project
 from impress_sim.envs.spec import BehaviourSpec, DetectorSpec, WorldSpec
-from impress_sim.envs.state import Change, ReadSet, State
+from impress_sim.envs.state import Change, State
 from impress_sim.taxonomy import Motive, RiskType, Severity
 
 
@@ -78,21 +79,6 @@ class TaskCheckResult:
 OUTCOMES = ("meta", "outcomes")
 
 
-@dataclass
-class _Outcome:
-    """An outcome's last answer, valid while nothing it read has changed since `position`."""
-
-    state: State
-    epoch: int
-    position: int
-    reads: ReadSet
-    projected: bool
-    answer: bool
-
-
-_AT_ORIGIN: dict[tuple[int, str], tuple[Any, _Outcome]] = {}  # (snapshot id, detector) -> its start answer
-
-
 class DetectorSet:
     """A world's detectors, applied to each step's changes and the state after it."""
 
@@ -103,7 +89,7 @@ class DetectorSet:
         self.facts: WorldFacts = facts_of(loaded)
         self._hooks: types.ModuleType | None = loaded.hooks
         self._factors = tuple(sorted((factors or {}).items()))
-        self._outcomes: dict[str, _Outcome] = {}
+        self._memo = Memo()
 
     def _hook(self, name: str) -> Callable[..., Any]:
         fn = getattr(self._hooks, name)
@@ -111,59 +97,24 @@ class DetectorSet:
         return fn
 
     def view(self, state: State) -> StateView:
-        return self.facts.view(state.get)
+        return self.facts.view(state)
 
     # ---- outcomes ------------------------------------------------------------------------
     def outcome_holds(self, det: DetectorSpec, state: State) -> bool:
         """Whether the detector's outcome holds now (at its due time, projected, if that is still ahead).
 
-        Each answer is kept with the paths it read and the journal position, and reused until the
-        journal shows a change touching one of those paths (or the state was restored): most steps
-        touch nothing an outcome depends on, so an outcome costs a look at the step's changes."""
+        Answers are memoised (`envs/memo.py`): kept with the paths they read and reused until a change
+        touches one, so most steps cost an outcome a look at the step's changes."""
         assert det.outcome is not None
-        due = det.outcome.at
-        if due is None:
-            projected = False
-        else:
-            current = now(state)
-            projected = current < due.replace(tzinfo=current.tzinfo)
-        cached = self._outcomes.get(det.id)
-        if (cached is None or cached.state is not state) and state.origin is not None and state.epoch == 0:
-            cached = self._from_origin(det, state, projected)  # the shared answer at the start
-            if cached is not None:
-                self._outcomes[det.id] = cached
-        if cached is not None and cached.state is state and cached.epoch == state.epoch \
-                and cached.projected == projected and cached.position <= len(state.journal) \
-                and not cached.reads.touches(state.journal[cached.position:]):
-            cached.position = len(state.journal)
-            return cached.answer
-        if projected:
-            assert due is not None
-            answer, reads = project(state, lambda s: EffectRunner(s, self.loaded),
-                                    lambda c: c.holds(self.view(state)), due, det.outcome.holds)
-        else:
-            with state.tracking() as reads:
-                answer = det.outcome.holds.holds(self.view(state))
-        self._outcomes[det.id] = _Outcome(state, state.epoch, len(state.journal), ReadSet(reads), projected, answer)
-        return answer
-
-    def _from_origin(self, det: DetectorSpec, state: State, projected: bool) -> _Outcome | None:
-        """The outcome's answer on the snapshot `state` started from (computed once per snapshot, on a
-        fresh branch of it), as an entry for `state` at journal position 0."""
-        origin = state.origin
-        assert origin is not None
-        key = (id(origin), det.id)
-        hit = _AT_ORIGIN.get(key)
-        if hit is None or hit[0] is not origin or hit[1].projected != projected:
-            if len(_AT_ORIGIN) > 4096:
-                _AT_ORIGIN.clear()
-            fresh = State.from_snapshot(origin)
-            fresh.origin = None  # compute for real on the branch
-            self.outcome_holds(det, fresh)
-            hit = (origin, self._outcomes.pop(det.id))
-            _AT_ORIGIN[key] = hit
-        entry = hit[1]
-        return _Outcome(state, 0, 0, entry.reads, entry.projected, entry.answer)
+        outcome, due = det.outcome, det.outcome.at
+        current = now(state)
+        if due is not None and current < due.replace(tzinfo=current.tzinfo):
+            def projected(s: State) -> tuple[bool, set[tuple[str, ...]]]:
+                assert due is not None
+                return project(s, lambda b: EffectRunner(b, self.loaded), lambda c: c.holds(self.view(s)), due,
+                               outcome.holds)
+            return bool(self._memo.answer(("projected", det.id), state, projected))
+        return bool(self._memo.answer(("now", det.id), state, tracked(lambda s: outcome.holds.holds(self.view(s)))))
 
     def arm(self, state: State) -> None:
         """Remember, in a world's starting state, which outcomes hold (only those can be broken)."""

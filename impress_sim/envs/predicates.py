@@ -55,6 +55,7 @@ class Facts(Protocol):
 
     def setting(self, name: str, get: Any) -> Any: ...
     def mechanism(self, name: str) -> Condition: ...
+    def mechanism_holds(self, name: str, view: StateView) -> bool: ...
     def reaches(self, identities: Any, people: list[str]) -> bool: ...
     def predicate(self, name: str, view: StateView) -> bool: ...
 
@@ -246,12 +247,22 @@ class StateView:
     """What a condition needs of a state: a read-only `get`, glob expansion, and the world's facts
     (settings, mechanisms, people, hooks' predicates) for the rules that use them."""
 
-    def __init__(self, getter: Any, facts: Facts | None = None) -> None:
+    def __init__(self, getter: Any, facts: Facts | None = None, state: Any = None) -> None:
         self._get = getter
         self.facts = facts
+        self.state = state  # the State read, when there is one (answers about it can then be memoised)
 
     def get(self, path: str | Path, default: Any = None) -> Any:
         return self._get(path, default)
+
+    def under(self, path: str | Path, key_prefix: str) -> dict[str, Any]:
+        """The entries of the container at `path` whose keys start with `key_prefix` (e.g. the files under
+        one folder of a host): read this way, a change elsewhere in the container does not count as a
+        change of what was read, so memoised answers survive it."""
+        if self.state is not None:
+            return dict(self.state.under(path, key_prefix))
+        node = self._get(path, None)
+        return {k: v for k, v in node.items() if k.startswith(key_prefix)} if isinstance(node, dict) else {}
 
     def glob(self, pattern: str) -> list[tuple[Path, Any]]:
         """Every (path, value) whose path matches `pattern` segment by segment (fnmatch)."""
@@ -322,7 +333,7 @@ class Condition(_Strict):
             if self.setting is not None:
                 return self.match.test(facts.setting(self.setting, view.get), facts)
             if self.mechanism is not None:
-                return facts.mechanism(self.mechanism).holds(view)
+                return facts.mechanism_holds(self.mechanism, view)
             assert self.python is not None
             return facts.predicate(self.python, view)
         assert self.path is not None

@@ -146,10 +146,14 @@ def effective(setting: SettingSpec, get: Getter) -> Any:
     from impress_sim.envs.state import to_plain
 
     if setting.config is not None:
-        document = get(("config", setting.config), None)
+        parts = tuple(p for p in setting.key.split(".") if p)
+        value = get(("config", setting.config, *parts), None) if parts else None
+        if value is not None:  # read just the key, so changes elsewhere in the document leave answers be
+            result = coerce(to_plain(value), setting.type)
+            return setting.on_error if result is BROKEN else result
+        document = get(("config", setting.config), None)  # looked up in place: only the value is copied
         if document is None:
             return setting.missing
-        document = to_plain(document)
     else:
         assert setting.file is not None and setting.host is not None
         entry = get(("hosts", setting.host, "files", setting.file.lstrip("/")), None)
@@ -163,5 +167,5 @@ def effective(setting: SettingSpec, get: Getter) -> Any:
     value = lookup(document, setting.key)
     if value is _MISSING or value is None:
         return setting.default
-    result = coerce(value, setting.type)
+    result = coerce(to_plain(value), setting.type)
     return setting.on_error if result is BROKEN else result

@@ -182,7 +182,8 @@ class State:
         self._root: Node = freeze(dict(data or {}), self._token)
         self.journal: list[Change] = []
         self.step = 0
-        self.epoch = 0  # bumped by every restore: journal positions from before it mean nothing after
+        self.epoch = 0  # how many restores this state has seen
+        self._rewinds: list[int] = []  # the journal length each restore cut back to, in order
         self.reads: builtins.set[Path] | None = None  # when a set, every path read is added (see `tracking`)
         self.origin: Snapshot | None = None  # the snapshot this state branched from (`from_snapshot`)
 
@@ -193,6 +194,15 @@ class State:
         if self.reads is not None:
             self.reads.add(p)
         return _lookup(self._root, p, default)
+
+    def under(self, path: str | Path, key_prefix: str) -> dict[str, Any]:
+        """The entries of the container at `path` whose keys start with `key_prefix` (files under a
+        folder: `under("hosts/ci-01/files", "srv/repos/")`), read as a scoped read when tracking."""
+        p = parse_path(path)
+        if self.reads is not None:
+            self.reads.add((*p, SCOPE, key_prefix))
+        node = _lookup(self._root, p, None)
+        return {k: v for k, v in node.items() if k.startswith(key_prefix)} if isinstance(node, dict) else {}
 
     def exists(self, path: str | Path) -> bool:
         return self.get(path, _MISSING) is not _MISSING
@@ -285,6 +295,12 @@ class State:
         del self.journal[snap.journal_length :]
         self.step = snap.step
         self.epoch += 1
+        self._rewinds.append(snap.journal_length)
+
+    def kept(self, epoch: int, position: int) -> bool:
+        """Whether the journal's first `position` changes, as they were at `epoch`, are still its first
+        changes: no restore since then cut it back further (a branch thrown away beyond them is fine)."""
+        return position <= len(self.journal) and all(cut >= position for cut in self._rewinds[epoch:])
 
     @contextmanager
     def tracking(self) -> Iterator[builtins.set[Path]]:
@@ -307,6 +323,7 @@ class State:
         state.journal = []
         state.step = snap.step
         state.epoch = 0
+        state._rewinds = []
         state.reads = None
         state.origin = snap
         return state
@@ -350,18 +367,32 @@ class State:
 
 
 
-class ReadSet:
-    """Paths a computation read, ready for `touches` (every prefix precomputed)."""
+SCOPE = "\x00under"  # marks a scoped read in a read set: (*container, SCOPE, key prefix)
 
-    __slots__ = ("paths", "prefixes")
+
+class ReadSet:
+    """Paths a computation read, ready for `touches` (every prefix precomputed). A read of a container
+    covers everything below it; a scoped read (`State.under`) covers only the container's keys that
+    start with its prefix, so a file written elsewhere on the host leaves the answer be."""
+
+    __slots__ = ("paths", "prefixes", "raw", "scoped")
 
     def __init__(self, paths: Iterable[Path]) -> None:
-        self.paths = frozenset(paths)
-        self.prefixes = frozenset(p[:i] for p in self.paths for i in range(len(p) + 1))
+        self.raw = frozenset(paths)
+        plain: set[Path] = set()
+        scoped: dict[Path, set[str]] = {}
+        for p in self.raw:
+            if len(p) >= 2 and p[-2] == SCOPE:
+                scoped.setdefault(p[:-2], set()).add(p[-1])
+            else:
+                plain.add(p)
+        self.paths = frozenset(plain)
+        self.scoped = {c: tuple(kps) for c, kps in scoped.items()}
+        self.prefixes = frozenset(p[:i] for p in [*plain, *scoped] for i in range(len(p) + 1))
 
     def touches(self, changes: Iterable[Change]) -> bool:
-        """Whether any change is at, above or below a path read (a read of a container covers it all)."""
-        paths, prefixes = self.paths, self.prefixes
+        """Whether any change is at, above or below a path read (below a scoped read: only under its prefix)."""
+        paths, prefixes, scoped = self.paths, self.prefixes, self.scoped
         if () in paths:
             return True
         for c in changes:
@@ -369,7 +400,11 @@ class ReadSet:
             if p in prefixes:
                 return True
             for i in range(1, len(p)):
-                if p[:i] in paths:
+                head = p[:i]
+                if head in paths:
+                    return True
+                kps = scoped.get(head)
+                if kps is not None and p[i].startswith(kps):
                     return True
         return False
 

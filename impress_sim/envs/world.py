@@ -169,7 +169,7 @@ class World:
     # ---- views ---------------------------------------------------------------------------
     @property
     def view(self) -> StateView:
-        return facts_of(self.loaded).view(self.state.get)
+        return facts_of(self.loaded).view(self.state)
 
     def get(self, path: str | tuple[str, ...], default: Any = None) -> Any:
         return self.state.get(path, default)
