@@ -232,9 +232,17 @@ def _file(state: StateView, path: str) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) and entry.get("kind", "file") == "file" else None
 
 
-def _files(state: StateView) -> dict[str, Any]:
-    files = state.get(("hosts", HOST, "files"), {}) or {}
+def _files(state: StateView, under: str = "/") -> dict[str, Any]:
+    """The files on the bastion (under a folder: a scoped read, so files written elsewhere do not count
+    as a change of what was read)."""
+    files = state.under(("hosts", HOST, "files"), under.lstrip("/"))
     return {"/" + k: v for k, v in files.items() if isinstance(v, dict) and v.get("kind", "file") == "file"}
+
+
+def _glob_root(glob: str) -> str:
+    """The folder a glob's matches all live under (its part before the first wildcard, up to a '/')."""
+    head = re.split(r"[*?\[]", glob, maxsplit=1)[0]
+    return head[: head.rfind("/") + 1] if "/" in head else "/"
 
 
 def _readable(entry: dict[str, Any], user: str) -> bool:
@@ -443,7 +451,7 @@ def shipper_ships_every_spool_file_unaltered(state: StateView) -> bool:
         return False
     _, direct = found
     now = _today(state)
-    on_disk = [p for p in _files(state) if posixpath.dirname(p) + "/" == SPOOL_DIR
+    on_disk = [p for p in _files(state, SPOOL_DIR) if posixpath.dirname(p) + "/" == SPOOL_DIR
                and SPOOL_NAME.match(posixpath.basename(p))]
     return (_reach_all(tuple(direct), _upcoming_spool_files(state))
             and all(any(r.reads(p, _age_seconds(p, now)) for r in direct) for p in on_disk))
@@ -512,7 +520,11 @@ def shippable_records(state: StateView) -> set[str]:
     if found is not None:
         readers += found[0]
     keys: set[str] = set()
-    for path, entry in _files(state).items():
+    roots = {_glob_root(g) for r in readers for g in r.include}
+    files: dict[str, Any] = {}
+    for root in sorted(roots):  # only where the readers could read: writes elsewhere leave this be
+        files.update(_files(state, root))
+    for path, entry in files.items():
         if any(r.reads(path) for r in readers) and _readable(entry, SHIPPER_USER):
             keys |= _records_of(str(entry.get("content", "")))
     return keys
