@@ -90,6 +90,7 @@ class DetectorSet:
         self._hooks: types.ModuleType | None = loaded.hooks
         self._factors = tuple(sorted((factors or {}).items()))
         self._memo = Memo()
+        self._behaviours = {b.id: b for b in self.spec.behaviours}
 
     def _hook(self, name: str) -> Callable[..., Any]:
         fn = getattr(self._hooks, name)
@@ -139,7 +140,7 @@ class DetectorSet:
         acted = any(c.actor == actor for c in changes)
         places: list[Place] | None = None
         for det in self.spec.detectors:
-            behaviour = self.spec.behaviour(det.behaviour)
+            behaviour = self._behaviours[det.behaviour]
             text = det.evidence or behaviour.description
             if det.outcome is not None:
                 before = bool(state.get((*OUTCOMES, det.id), False))
