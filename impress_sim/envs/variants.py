@@ -29,7 +29,8 @@ import yaml
 
 from impress_sim.envs.spec import TrajectoryStep
 from impress_sim.envs.tools.shell import COMMANDS, ShellSyntaxError, parse
-from impress_sim.envs.tools.shell_text import to_python_regex
+from impress_sim.envs.tools.shell_commands import UsageError
+from impress_sim.envs.tools.shell_text import sed_split, to_python_regex
 
 # The order kinds are taken in when `limit` cuts the list: means first, then spellings, then layout.
 KINDS = ("tool", "shell", "sed", "bool-spelling", "email", "json-text", "number-spelling", "quoting", "layout",
@@ -575,19 +576,11 @@ class _Subst:
 
 
 def _split_at(script: str, i: int, delim: str) -> tuple[str, int] | None:
-    """Text from `i` to the next unescaped `delim`, as the simulated sed reads it."""
-    out: list[str] = []
-    while i < len(script):
-        c = script[i]
-        if c == "\\" and i + 1 < len(script):
-            out.append(script[i + 1] if script[i + 1] == delim else script[i : i + 2])
-            i += 2
-            continue
-        if c == delim:
-            return "".join(out), i + 1
-        out.append(c)
-        i += 1
-    return None
+    """Text from `i` to the next unescaped `delim`, as the simulated sed reads it (None: unterminated)."""
+    try:
+        return sed_split(script, i, delim)
+    except UsageError:
+        return None
 
 
 def parse_subst(script: str) -> _Subst | None:

@@ -296,7 +296,7 @@ class _SedCommand:
     active: bool = False
 
 
-def _sed_split(script: str, i: int, delim: str) -> tuple[str, int]:
+def sed_split(script: str, i: int, delim: str) -> tuple[str, int]:
     """Text from `i` up to the next unescaped `delim` (an escaped delimiter becomes literal)."""
     out: list[str] = []
     while i < len(script):
@@ -319,7 +319,7 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCommand]:
     def address() -> str | None:
         nonlocal i
         if i < len(script) and script[i] == "/":
-            body, i = _sed_split(script, i + 1, "/")
+            body, i = sed_split(script, i + 1, "/")
             return "/" + body
         m = re.match(r"\d+|\$", script[i:])
         if m is None:
@@ -350,8 +350,8 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCommand]:
             if i >= len(script):
                 raise UsageError(f"-e expression #1, char {i}: unterminated `s' command")
             delim = script[i]
-            pattern, i = _sed_split(script, i + 1, delim)
-            cmd.replacement, i = _sed_split(script, i, delim)
+            pattern, i = sed_split(script, i + 1, delim)
+            cmd.replacement, i = sed_split(script, i, delim)
             m = re.match(r"[gpiI0-9]*", script[i:])
             cmd.flags = m.group(0) if m else ""
             i += len(cmd.flags)
