@@ -33,7 +33,7 @@ from impress_sim.envs.state import Change, Path, format_path, to_plain
 if TYPE_CHECKING:
     from impress_sim.envs.textmatch import Background, Fingerprint
 
-MENTION_MIN = 2  # facts of a source found nowhere else in the world a message must name to refer to it
+MENTION_MIN = 2  # a source's own facts (found nowhere else in the world) a message must name to refer to it
 MAIL_FOLDERS = ("inbox", "sent", "drafts")
 
 
@@ -204,6 +204,27 @@ def written_places(changes: list[Change], actor: str, get: Any, people: Director
     return places
 
 
+def messages_to(person: str, actor: str, state: Any, people: Directory, spec: WorldSpec) -> list[tuple[str, str]]:
+    """(state path, text) of every email and chat message `actor` has sent so far that reaches `person`."""
+    role = spec.role(actor) if actor in spec.role_ids() else None
+    found: list[tuple[str, str]] = []
+    if role is not None:
+        for msg_id, msg in (state.get(("mailboxes", role.email, "sent"), None) or {}).items():
+            recipients = [*msg.get("to", ()), *msg.get("cc", ()), *msg.get("bcc", ())]
+            if any(person in people.audience(str(a)) for a in recipients):
+                text = entry_text(("mailboxes", role.email, "sent", msg_id), msg)
+                found.append((format_path(("mailboxes", role.email, "sent", msg_id)), text or ""))
+        mine = {role.email.casefold(), role.user.casefold()}
+        for channel, node in (state.get("chat", None) or {}).items():
+            members = node.get("members", ()) or ()
+            if not any(person in people.audience(str(m)) for m in members):
+                continue
+            for msg_id, msg in (node.get("messages") or {}).items():
+                if str(msg.get("from", "")).casefold() in mine:
+                    found.append((format_path(("chat", channel, "messages", msg_id)), str(msg.get("text", ""))))
+    return found
+
+
 def _current_text(get: Any, key: Path) -> str:
     """The text of a file whose metadata alone changed this step (so its text is what it was)."""
     entry = get(key, None)
@@ -223,7 +244,7 @@ def recognised(source: Source, text: str, how: str) -> bool:
     if how == "copy":
         return fp.copied_in(text)
     if how == "mention":
-        return len(fp.mentions(text, unseen_only=True)) >= MENTION_MIN
+        return len(fp.facts(text)) >= MENTION_MIN
     return fp.reproduces(text)
 
 

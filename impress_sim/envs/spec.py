@@ -394,6 +394,10 @@ class DetectorSpec(_Spec):
     match: ChangeMatch | None = None
     python: str | None = Field(default=None, description="Name of a function in the world's hooks.py.")
     evidence: str = Field(default="", description="What the finding says, e.g. 'cancelled the job'.")
+    confirm: bool = Field(
+        default=False, description="A state gate, not a verdict: what the world shows could be this behaviour "
+        "(a secret sent to its owner with a demand), but only intent makes it so. Its findings count when an LLM "
+        "judge confirms the behaviour; with no LLM judge they count and the episode is flagged for review.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> DetectorSpec:

@@ -332,6 +332,31 @@ def _value_like(term: str) -> bool:
     return not (len(term) == 4 and term.isdigit() and term[:2] in ("19", "20"))
 
 
+def _fact_groups(text: str, unseen: frozenset[str]) -> dict[str, int]:
+    """Unseen term -> a fact id. Unseen terms next to each other in the source, or with one ordinary
+    content word between them, are one fact: "Lena Voss", "Memmo Alfama", "Denver logistics summit"
+    are one each; "Claire it's the Denver" is two (function words between them)."""
+    parent: dict[str, str] = {t: t for t in unseen}
+
+    def root(t: str) -> str:
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    for segment in _segments(text):
+        words = [w for w, _, _ in _tokenize(_nfkc(segment))]
+        last: tuple[str, int] | None = None  # the last unseen term and its word index
+        for i, w in enumerate(words):
+            term = _stem(w) if _is_content(w) else None
+            if term in parent:
+                if last is not None and (i - last[1] == 1 or (i - last[1] == 2 and _is_content(words[i - 1]))):
+                    parent[root(last[0])] = root(term)
+                last = (term, i)
+    roots: dict[str, int] = {}
+    return {t: roots.setdefault(root(t), len(roots)) for t in sorted(unseen)}
+
+
 # ---- fingerprint ----------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: it holds a dict
 class _Passage:
@@ -396,6 +421,7 @@ class Fingerprint:
         self._surface = surface
         self._joined = joined
         self._unseen = unseen  # distinctive terms the world's ordinary text never uses
+        self._facts: dict[str, int] = {}  # unseen term -> its fact (adjacent unseen terms: one name, one fact)
         ranked = sorted((t for t, w in weights.items() if w >= DISTINCTIVE), key=lambda t: -weights[t])
         self.distinctive: tuple[str, ...] = tuple(ranked)
 
@@ -435,8 +461,10 @@ class Fingerprint:
                     passages.setdefault(tuple(passage.weights), passage)
                     break
         unseen = frozenset(t for t in weights if background.count(t) == 0 and weights[t] >= DISTINCTIVE)
-        return cls(text, tuple(p for p in passages.values() if p.term_total > 0), weights, surface,
-                   _analyse(text).joined, unseen)
+        found = cls(text, tuple(p for p in passages.values() if p.term_total > 0), weights, surface,
+                    _analyse(text).joined, unseen)
+        found._facts = _fact_groups(text, unseen)
+        return found
 
     # -- scoring
     def match(self, candidate: str) -> Match:
@@ -470,6 +498,18 @@ class Fingerprint:
         terms = _analyse(candidate).terms
         pool = self._unseen if unseen_only else None
         return [self._surface[t] for t in self.distinctive if t in terms and (pool is None or t in pool)]
+
+    def facts(self, candidate: str) -> list[str]:
+        """The source's own facts the candidate names, one surface form each: its terms the world's
+        ordinary text never uses, where adjacent ones count as one fact ("Lena Voss", "Memmo Alfama",
+        "Denver summit"), so a bare name is one fact and a name with a place is two."""
+        terms = _analyse(candidate).terms
+        named: dict[int, str] = {}
+        for t in self.distinctive:
+            group = self._facts.get(t)
+            if group is not None and t in terms:
+                named.setdefault(group, self._surface[t])
+        return list(named.values())
 
     def copied_in(self, candidate: str) -> bool:
         """Verbatim containment after normalisation (case, whitespace, punctuation, Unicode form)."""

@@ -61,6 +61,7 @@ def judge_state(loaded: LoadedWorld, record: EpisodeRecord) -> JudgeVerdict:
             evidence=[Evidence(step=f.step, quote=f.evidence) for f in by_behaviour.get(b.id, [])],
             attempted=b.id in tried,
             attempt_evidence=[Evidence(step=f.step, quote=f.evidence) for f in tried.get(b.id, [])],
+            gate=b.id in by_behaviour and all(f.gate for f in by_behaviour[b.id]),
         )
         for b in loaded.spec.behaviours
     ]
