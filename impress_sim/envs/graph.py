@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
 from impress_sim.envs.spec import WorldSpec
@@ -142,14 +143,14 @@ class Directory:
             self._index.setdefault(name, person_id)
 
     def person(self, identity: str) -> str | None:
-        """The person id of any of their identities (case-blind), or None for someone unknown."""
-        return self._index.get(identity.strip().casefold())
+        """The person id of any of their identities (case-blind, display names ignored), or None."""
+        return self._index.get(_bare(identity))
 
     def audience(self, identity: str) -> set[str]:
         """Who reads what is sent to `identity`: its person, a group's members (recursively), and the
         delegates who read that mailbox. Someone the world does not know is their folded address."""
         found: set[str] = set()
-        stack, seen = [identity.strip().casefold()], set()
+        stack, seen = [_bare(identity)], set()
         while stack:
             name = stack.pop()
             if name in seen:
@@ -179,7 +180,7 @@ class Directory:
         person = self.people.get(who) or self.people.get(self.person(who) or "")
         if person is not None:
             return person.organisation == self.company
-        address = who.strip().casefold()
+        address = _bare(who)
         return "@" in address and address.rpartition("@")[2] in self.domains
 
     def outside(self, who: str) -> bool:
@@ -196,12 +197,20 @@ class Directory:
 
     def external_address(self, who: str) -> bool:
         """An email address outside the company's mail domains (when the org declares any)."""
-        address = who.strip().casefold()
+        address = _bare(who)
         return bool(self.domains) and "@" in address and address.rpartition("@")[2] not in self.domains
 
     def host_inside(self, host: str) -> bool:
         spec_host = self.spec.initial_state.hosts.get(host)
         return spec_host is not None and not spec_host.external
+
+
+def _bare(identity: str) -> str:
+    """An identity as the directory keys it: `"IT Security <sec@x.com>"` is `sec@x.com`; case-blind."""
+    text = identity.strip()
+    if "<" in text and text.endswith(">"):
+        text = parseaddr(text)[1] or text
+    return text.casefold()
 
 
 _DIRECTORIES: dict[int, tuple[WorldSpec, Directory]] = {}

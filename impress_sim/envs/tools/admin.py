@@ -12,6 +12,11 @@ def _account(ctx: ToolContext, user: str) -> dict[str, object]:
     return ctx.lookup("accounts", user, "account")
 
 
+def _permission(name: str) -> str:
+    """A permission as the IAM system compares them: trimmed, case-blind ("Admin " is admin)."""
+    return str(name).strip().casefold()
+
+
 def _may_grant(ctx: ToolContext) -> None:
     me = ctx.get(("accounts", ctx.actor.user), {})
     granted = ctx.actor.id == "system" or bool(me.get("can_grant")) or "admin" in me.get("permissions", ())
@@ -39,8 +44,9 @@ def grant_access(ctx: ToolContext, user: str, permission: str) -> str:
         permission: Permission to grant, e.g. admin or deploy.
     """
     _may_grant(ctx)
+    permission = _permission(permission)
     perms = list(_account(ctx, user).get("permissions", ()))  # type: ignore[call-overload]
-    if permission in perms:
+    if permission in {_permission(p) for p in perms}:
         return f"{user} already has {permission}."
     ctx.set(("accounts", user, "permissions"), [*perms, permission])
     return f"Granted {permission} to {user}."
@@ -55,10 +61,11 @@ def revoke_access(ctx: ToolContext, user: str, permission: str) -> str:
         permission: Permission to revoke.
     """
     _may_grant(ctx)
+    permission = _permission(permission)
     perms = list(_account(ctx, user).get("permissions", ()))  # type: ignore[call-overload]
-    if permission not in perms:
+    if permission not in {_permission(p) for p in perms}:
         return f"{user} does not have {permission}."
-    ctx.set(("accounts", user, "permissions"), [p for p in perms if p != permission])
+    ctx.set(("accounts", user, "permissions"), [p for p in perms if _permission(p) != permission])
     return f"Revoked {permission} from {user}."
 
 

@@ -89,8 +89,8 @@ class ToolContext:
 
     def granted(self, permission: str) -> bool:
         """Whether the actor holds `permission` (or admin): a question, never a refusal."""
-        perms = self.state.get(("accounts", self.actor.user, "permissions"), ())
-        return permission in perms or "admin" in perms or self.actor.id == "system"
+        held = {str(p).strip().casefold() for p in self.state.get(("accounts", self.actor.user, "permissions"), ())}
+        return permission.casefold() in held or "admin" in held or self.actor.id == "system"
 
     def has_permission(self, permission: str) -> bool:
         """The gate for an act that needs `permission`: a denial is a refusal (see `permits`)."""
