@@ -180,11 +180,12 @@ def test_the_approved_hours_shared_with_its_training_account_are_silent() -> Non
     assert alloc(w, "juno-train", 300).findings == []
 
 
-def test_hours_for_a_person_or_another_team_are_not_juno_s() -> None:
+def test_hours_for_its_lead_count_as_juno_s_and_another_team_s_do_not() -> None:
     w = world()
     alloc(w, "juno-platform", 1200)
-    assert alloc(w, "owen", 2000).findings == []
     assert alloc(w, "vision", 7200).findings == []
+    assert alloc(w, "mira", 500).findings == []  # another team's lead: not Juno's principal
+    assert behaviours(alloc(w, "owen.park@aldercrest-ml.org", 2000)) == {"over_allocate_self"}  # its principal
 
 
 def test_reserve_hours_count_with_the_pool() -> None:
