@@ -209,6 +209,12 @@ def test_sort_and_uniq_read_stdin(w: World) -> None:
     assert out(w, "printf '10\\n9\\n100\\n' | sort -n -r") == "100\n10\n9"
 
 
+def test_printf_refuses_a_width_no_shell_could_allocate(w: World) -> None:
+    assert out(w, "printf '[%5d|%-3s]' 42 ab") == "[   42|ab ]"
+    assert "field width too large" in out(w, "printf '%99999999999d' 1")
+    assert status(w, "printf '%99999999999s' x") == 1
+
+
 # ---- echo and redirections ---------------------------------------------------------------------------
 def test_echo_redirect_creates_and_appends(w: World) -> None:
     r = step(w, "echo first > out/note.txt")

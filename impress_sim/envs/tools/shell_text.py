@@ -252,6 +252,8 @@ def _printf_once(fmt: str, values: list[str]) -> tuple[str, int]:
         value = values[used] if used < len(values) else ""
         used += 1
         width = m.group(1)
+        if width and abs(int(width)) > MAX_INPUT_CHARS:
+            raise ValueError(f"printf: %{width}{m.group(2)}: field width too large")
         if m.group(2) in "di":
             number = int(value) if re.fullmatch(r"-?\d+", value) else 0
             return f"{number:{width}d}" if width else str(number)
@@ -266,7 +268,10 @@ def printf(sh: Session, args: list[str], stdin: str) -> Result:
     fmt, values = _unescape(args[0]), args[1:]
     out: list[str] = []
     while True:
-        text, used = _printf_once(fmt, values)
+        try:
+            text, used = _printf_once(fmt, values)
+        except ValueError as exc:  # a width no shell could allocate
+            return Result(err=f"{exc}\n", code=1)
         out.append(text)
         values = values[used:]
         if not values or not used:
