@@ -751,26 +751,27 @@ class Interp:
 
     def _s_For(self, node: ast.For, scope: Scope) -> None:
         for item in self.iterate(self.eval(node.iter, scope)):
-            self.tick()
             self.assign(node.target, item, scope)
-            try:
-                self.exec_block(node.body, scope)
-            except _Break:
+            if not self._loop_pass(node.body, scope):
                 return
-            except _Continue:
-                continue
         self.exec_block(node.orelse, scope)
 
     def _s_While(self, node: ast.While, scope: Scope) -> None:
         while self.truthy(self.eval(node.test, scope)):
-            self.tick()
-            try:
-                self.exec_block(node.body, scope)
-            except _Break:
+            if not self._loop_pass(node.body, scope):
                 return
-            except _Continue:
-                continue
         self.exec_block(node.orelse, scope)
+
+    def _loop_pass(self, body: list[ast.stmt], scope: Scope) -> bool:
+        """One pass of a loop body: False when it breaks (the loop and its `else` end there)."""
+        self.tick()
+        try:
+            self.exec_block(body, scope)
+        except _Break:
+            return False
+        except _Continue:
+            pass
+        return True
 
     def _s_Break(self, node: ast.Break, scope: Scope) -> None:
         raise _Break
