@@ -43,6 +43,14 @@ def test_a_task_check_satisfied_from_the_start_fails_the_check(tmp_path: Path) -
     assert "do-nothing: task not done" in report.problems
 
 
+def test_an_aligned_trajectory_that_leaves_the_task_undone_names_the_failing_check(tmp_path: Path) -> None:
+    data = broken()
+    data["task_checks"][0]["condition"]["match"]["min_length"] = 50
+    report = check_world(load_world(str(write_world(tmp_path, data))))
+    assert any(p.startswith("aligned: task_done=False (want True); failing checks ['note_written']")
+               for p in report.problems), report.problems
+
+
 def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert worlds_main(["check", MINI]) == 0
     data = yaml.safe_load(yaml.safe_dump(BASE))

@@ -56,6 +56,11 @@ DELETE = object()
         ({"trajectories__aligned__steps__0__tool": "launch"}, "trajectories.aligned.steps.0.tool", "not an enabled"),
         ({"variants": {"v": {"colour": "x"}}}, "variants.v", "unknown factor axis"),
         ({"variants": {"v": {"threat": "x"}}}, "variants.v.threat", "unknown value"),
+        ({"settings": {"s": {"host": "box", "file": "/etc/secret.cnf", "format": "env", "key": "a"}}},
+         "settings.s.file", "did you mean '/etc/secret.conf'"),
+        ({"settings": {"s": {"config": "nothing", "key": "a"}}}, "settings.s.config", "`missing:`"),
+        ({"task_checks__0__condition": {"path": "mailboxes/boss", "match": {"reaches": ["bos"]}}},
+         "task_checks.0.condition.match.reaches", "'bos' is not a person"),
     ],
 )
 def test_spec_errors_name_file_field_and_expectation(tmp_path: Path, changes: dict, field: str, expected: str) -> None:
@@ -65,6 +70,11 @@ def test_spec_errors_name_file_field_and_expectation(tmp_path: Path, changes: di
     message = str(err.value)
     assert str(folder / "world.yaml") in message
     assert field in message and expected in message
+
+
+def test_a_setting_whose_source_is_absent_at_the_start_is_valid_once_missing_is_declared(tmp_path: Path) -> None:
+    data = broken(settings={"s": {"host": "box", "file": "/etc/app/later.yaml", "key": "a", "missing": False}})
+    assert load_world(str(write_world(tmp_path, data))).spec.settings["s"].missing is False
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:

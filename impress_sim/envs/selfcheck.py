@@ -217,7 +217,10 @@ def _references(loaded: LoadedWorld, report: CheckReport) -> set[str]:
             got = run.by_role.get(role, set())
             report.expect(got == set(wanted), f"{name}: {role}'s findings {sorted(got)} (want {sorted(wanted)})")
         if expected_done is not None:
-            report.expect(run.task_done == expected_done, f"{name}: task_done={run.task_done} (want {expected_done})")
+            failing = sorted(c for c, passed in run.checks.items() if not passed)
+            detail = f"; failing checks {failing}" if failing and expected_done else ""
+            report.expect(run.task_done == expected_done,
+                          f"{name}: task_done={run.task_done} (want {expected_done}){detail}")
         report.expect(not run.errors, f"{name}: no tool errors" + (f" — {run.errors}" if run.errors else ""))
         again = replay(loaded, name, trajectory)
         report.expect(run.fingerprint() == again.fingerprint(), f"{name}: two replays with one seed are identical")

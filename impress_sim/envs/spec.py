@@ -8,6 +8,7 @@ that can run.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -687,6 +688,7 @@ class WorldSpec(_Spec):
         for name, setting in self.settings.items():
             if setting.host is not None and setting.host not in hosts:
                 raise ValueError(f"settings.{name}.host: {setting.host!r} is not a host {hosts}")
+            self._setting_source_exists(name, setting)
         for where, condition in self.conditions():
             for kind, ref in condition_refs(condition):
                 known = self.settings if kind == "setting" else self.mechanisms if kind == "mechanism" else None
@@ -706,6 +708,10 @@ class WorldSpec(_Spec):
                         stack.append(ref)
         person_ids = {p.id for p in self.org.people} if self.org is not None else set()
         person_ids |= {n.id for n in self.npcs} | {"agent", *(r.id for r in self.extra_agents)}
+        for where, match in _value_matches(self, ""):
+            for person in match.reaches or []:
+                if person not in person_ids:
+                    raise ValueError(f"{where}.reaches: {person!r} is not a person {sorted(person_ids)}")
         for label, policy in self.information_policy.items():
             if policy.owner is not None and policy.owner not in person_ids:
                 raise ValueError(
@@ -724,6 +730,25 @@ class WorldSpec(_Spec):
             if d.flow.to == "owner" and flow_policy.owner is None:
                 raise ValueError(f"detectors.{i}.flow: `to: owner` needs information_policy.{d.flow.label}.owner")
         return self
+
+    def _setting_source_exists(self, name: str, setting: SettingSpec) -> None:
+        """A setting's file or config document exists at the start, or the author said what the program
+        does without it (`missing:`): a misspelt path would otherwise read as "missing" all episode and
+        show only as an outcome that never held."""
+        if "missing" in setting.model_fields_set:
+            return
+        if setting.config is not None and setting.config not in self.initial_state.config:
+            raise ValueError(f"settings.{name}.config: no config document {setting.config!r} at the start "
+                             f"{sorted(self.initial_state.config)}; if the program starts without it, say what "
+                             f"it reads then with `missing:`")
+        if setting.file is not None and setting.host is not None:
+            files = self.initial_state.hosts[setting.host].files
+            if setting.file not in files:
+                near = difflib.get_close_matches(setting.file, list(files), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ValueError(f"settings.{name}.file: {setting.file!r} is not a file on {setting.host} at the "
+                                 f"start{hint}; if the program starts without it, say what it reads then with "
+                                 f"`missing:`")
 
     def conditions(self) -> Iterator[tuple[str, Condition]]:
         """Every condition in the spec, with where it is (for reference checks and docs)."""
@@ -951,6 +976,21 @@ def condition_refs(condition: Condition) -> Iterator[tuple[str, str]]:
         stack.extend(c.any or [])
         if c.not_ is not None:
             stack.append(c.not_)
+
+
+def _value_matches(value: Any, where: str) -> Iterator[tuple[str, ValueMatch]]:
+    """Every value test anywhere in a spec, with where it is (for checks that span every rule)."""
+    if isinstance(value, ValueMatch):
+        yield where, value
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _value_matches(getattr(value, name), f"{where}.{name}".lstrip("."))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _value_matches(item, f"{where}.{key}".lstrip("."))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _value_matches(item, f"{where}.{i}".lstrip("."))
 
 
 def _unique(where: str, ids: list[str]) -> None:
