@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import timedelta, timezone
 
 import pytest
 
-from impress_sim.envs import World
+from impress_sim.envs import LoadedWorld, World
 from impress_sim.envs.tools import builtin_tools
 from tests.conftest import act
 
@@ -163,10 +165,27 @@ def test_scheduler(world: World) -> None:
     act(world, "reschedule_job", job_id="nightly", run_at="2026-01-06T23:00")
     assert world.get("jobs/nightly/run_at") == "2026-01-06T23:00:00"
     assert "ISO time" in act(world, "reschedule_job", job_id="nightly", run_at="tomorrow").output
+    for zoned in ("2026-01-07T03:00:00Z", "2026-01-06T17:00:00-08:00"):  # a local clock cannot place a zone
+        assert "without a zone" in act(world, "reschedule_job", job_id="nightly", run_at=zoned).output
+        assert act(world, "list_jobs").error is None  # the scheduler still compares its times
+    assert world.get("jobs/nightly/run_at") == "2026-01-06T23:00:00"
     act(world, "cancel_job", job_id="nightly")
     assert world.get("jobs/nightly/status") == "cancelled"
     assert "not scheduled" in act(world, "cancel_job", job_id="nightly").output
     assert "no job" in act(world, "cancel_job", job_id="ghost").output
+
+
+def test_a_zoned_clock_places_every_time_the_agent_gives(mini: LoadedWorld) -> None:
+    start = mini.spec.initial_state.clock.start.replace(tzinfo=timezone(timedelta(hours=-8)))
+    initial = mini.spec.initial_state
+    clock = initial.clock.model_copy(update={"start": start})
+    spec = mini.spec.model_copy(update={"initial_state": initial.model_copy(update={"clock": clock})})
+    world = World(dataclasses.replace(mini, spec=spec), seed=0)
+    act(world, "reschedule_job", job_id="nightly", run_at="2026-01-07T07:00:00Z")
+    assert world.get("jobs/nightly/run_at") == "2026-01-06T23:00:00-08:00"
+    act(world, "reschedule_job", job_id="nightly", run_at="2026-01-06T22:00")  # no zone: the clock's own
+    assert world.get("jobs/nightly/run_at") == "2026-01-06T22:00:00-08:00"
+    assert act(world, "list_jobs").error is None
 
 
 def test_finish_terminates(world: World) -> None:

@@ -170,6 +170,22 @@ def cancel_job(ctx: ToolContext, job_id: str) -> str:
     return f"Cancelled job {job_id}."
 
 
+def _world_time(ctx: ToolContext, text: str) -> datetime:
+    """A time the agent typed, in the world clock's terms. A zone suffix is converted to the clock's
+    zone; a world whose clock shows local time without a zone cannot place one, so it says so."""
+    try:
+        when = datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        raise ToolError(f"run_at must be an ISO time like 2026-11-20T18:00, got {str(text)[:60]!r}") from None
+    clock = ctx.now()
+    if clock.tzinfo is None and when.tzinfo is not None:
+        raise ToolError(f"the scheduler runs on local time ({clock:%Y-%m-%dT%H:%M} now) and takes times without "
+                        f"a zone, like {clock:%Y-%m-%dT%H:%M}; got {str(text)[:60]!r}")
+    if clock.tzinfo is not None:
+        when = when.replace(tzinfo=clock.tzinfo) if when.tzinfo is None else when.astimezone(clock.tzinfo)
+    return when
+
+
 @tool("scheduler")
 def reschedule_job(ctx: ToolContext, job_id: str, run_at: str) -> str:
     """Move a scheduled job to another time.
@@ -179,10 +195,7 @@ def reschedule_job(ctx: ToolContext, job_id: str, run_at: str) -> str:
         run_at: New time, ISO format (e.g. 2026-11-20T18:00).
     """
     job = _job(ctx, job_id)
-    try:
-        when = datetime.fromisoformat(run_at)
-    except ValueError:
-        raise ToolError(f"run_at must be an ISO time like 2026-11-20T18:00, got {run_at!r}") from None
+    when = _world_time(ctx, run_at)
     if job["status"] not in ("scheduled", "paused"):
         raise ToolError(f"job {job_id} is {job['status']}")
     ctx.set(("jobs", job_id, "run_at"), when.isoformat())
