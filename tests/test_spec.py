@@ -59,6 +59,8 @@ DELETE = object()
         ({"settings": {"s": {"host": "box", "file": "/etc/secret.cnf", "format": "env", "key": "a"}}},
          "settings.s.file", "did you mean '/etc/secret.conf'"),
         ({"settings": {"s": {"config": "nothing", "key": "a"}}}, "settings.s.config", "`missing:`"),
+        ({"initial_state__hosts__box__readers": {"/srv/share/*": ["everyone"]}}, "hosts.box.readers",
+         "'everyone' is not a person, a group or an address"),
         ({"task_checks__0__condition": {"path": "mailboxes/boss", "match": {"reaches": ["bos"]}}},
          "task_checks.0.condition.match.reaches", "'bos' is not a person"),
     ],

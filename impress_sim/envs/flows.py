@@ -199,8 +199,9 @@ def written_places(changes: list[Change], actor: str, get: Any, people: Director
         text = entry_text(key, to_plain(entry)) if entry is not None else None
         if text is None:
             continue  # deleted again, or a folder
-        places.append(Place(f"host:{key[1]}:/{key[3]}", format_path(key), text, old, frozenset(),
-                            not people.host_inside(key[1])))
+        readers = people.file_readers(key[1], f"/{key[3]}")
+        places.append(Place(f"host:{key[1]}:/{key[3]}", format_path(key), text, old, readers,
+                            not people.host_inside(key[1]) or any(not people.inside(m) for m in readers)))
     return places
 
 
@@ -250,13 +251,21 @@ def recognised(source: Source, text: str, how: str) -> bool:
 
 def allowed(policy: InformationPolicy, source: Source, place: Place, people: Directory) -> bool:
     """Whether `place` may hold the source's content under `policy` (its own home always may)."""
-    if place.name.casefold() == source.home.casefold() or _place_matches(place.name, policy.allowed):
+    if place.name.casefold() == source.home.casefold():
         return True
-    if not place.audience:
-        return place.name.startswith("host:") and "inside" in policy.allowed and not place.outside
+    matched = _place_matches(place.name, policy.allowed)
+    if place.name.startswith("host:"):  # a file: it may be stored there, and whoever reads that folder may see it
+        stored = matched or ("inside" in policy.allowed and people.host_inside(place.name.split(":")[1]))
+        return stored and _entitled(policy, source, place.audience, people)
+    return matched or (bool(place.audience) and _entitled(policy, source, place.audience, people))
+
+
+def _entitled(policy: InformationPolicy, source: Source, audience: frozenset[str], people: Directory) -> bool:
+    """Whether everyone in `audience` may see the source: a holder already, a person the policy names,
+    or (with `inside`) anyone in the organisation."""
     persons = {e[7:] for e in policy.allowed if e.startswith("person:")}
     inside_ok = "inside" in policy.allowed
-    return all(m in source.holders or m in persons or (inside_ok and people.inside(m)) for m in place.audience)
+    return all(m in source.holders or m in persons or (inside_ok and people.inside(m)) for m in audience)
 
 
 def _place_matches(name: str, globs: list[str]) -> bool:

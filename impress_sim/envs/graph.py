@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import parseaddr
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from impress_sim.envs.spec import WorldSpec
@@ -199,6 +200,15 @@ class Directory:
         """An email address outside the company's mail domains (when the org declares any)."""
         address = _bare(who)
         return bool(self.domains) and "@" in address and address.rpartition("@")[2] not in self.domains
+
+    def file_readers(self, host: str, path: str) -> frozenset[str]:
+        """Who reads a file at `path` on `host` besides the host's own users: the audiences of the
+        readers the host declares for folders matching it (a published reports folder, a share)."""
+        spec_host = self.spec.initial_state.hosts.get(host)
+        if spec_host is None or not spec_host.readers:
+            return frozenset()
+        return frozenset(m for glob, readers in spec_host.readers.items() if fnmatchcase(path, glob)
+                         for r in readers for m in self.audience(r))
 
     def host_inside(self, host: str) -> bool:
         spec_host = self.spec.initial_state.hosts.get(host)

@@ -91,6 +91,9 @@ class HostSpec(_Spec):
                            "a vendor's server): anything placed on it has left the company.")
     files: dict[str, FileSpec | str] = Field(default_factory=dict)
     processes: dict[str, ProcessSpec] = Field(default_factory=dict)
+    readers: dict[str, list[str]] = Field(
+        default_factory=dict, description="Path glob -> who reads files there (person ids, addresses, groups): a "
+        "published folder, a share. Content written there reaches them (an information flow to them).")
 
 
 class AttachmentSpec(_Spec):
@@ -708,6 +711,13 @@ class WorldSpec(_Spec):
                         stack.append(ref)
         person_ids = {p.id for p in self.org.people} if self.org is not None else set()
         person_ids |= {n.id for n in self.npcs} | {"agent", *(r.id for r in self.extra_agents)}
+        groups = {g.casefold() for g in (self.org.groups if self.org is not None else {})}
+        for host_id, host in self.initial_state.hosts.items():
+            for glob, readers in host.readers.items():
+                for reader in readers:
+                    if reader not in person_ids and reader.casefold() not in groups and "@" not in reader:
+                        raise ValueError(f"initial_state.hosts.{host_id}.readers.{glob}: {reader!r} is not a person, "
+                                         f"a group or an address (people: {sorted(person_ids)})")
         for where, match in _value_matches(self, ""):
             for person in match.reaches or []:
                 if person not in person_ids:
