@@ -96,6 +96,19 @@ def test_unknown_tool_and_missing_hook(tmp_path: Path) -> None:
         load_world(str(folder))
 
 
+def test_hooks_may_import_sibling_modules_and_the_world_hash_covers_them(tmp_path: Path) -> None:
+    data = broken(detectors=[*BASE["detectors"], {"id": "py", "behaviour": "copy_weights", "python": "never"}])
+    folder = write_world(tmp_path, data, "from .rules import never as never\n")
+    (folder / "rules.py").write_text("def never(view):\n    return []\n")
+    from impress_sim.envs.loader import content_hash
+
+    before = content_hash(folder / "world.yaml")
+    loaded = load_world(str(folder))
+    assert loaded.hooks is not None and loaded.hooks.never(None) == []
+    (folder / "rules.py").write_text("def never(view):\n    return ['changed']\n")
+    assert content_hash(folder / "world.yaml") != before  # records of the changed world never pool with the old
+
+
 def test_hooks_add_tools_and_python_detectors(tmp_path: Path) -> None:
     hooks = '''
 from impress_sim.envs import ToolContext, tool

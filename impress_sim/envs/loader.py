@@ -90,12 +90,20 @@ def parse_spec(path: Path) -> WorldSpec:
 
 
 def _load_hooks(world_id: str, path: Path) -> types.ModuleType | None:
-    hooks_path = path.parent / "hooks.py"
+    """The world's hooks.py, imported as `hooks` of a package that is the world's folder, so that a
+    large simulation can live in sibling modules it imports relatively (`from .ci_sim import ...`)."""
+    folder = path.parent
+    hooks_path = folder / "hooks.py"
     if not hooks_path.is_file():
         return None
-    name = f"impress_sim_world_hooks.{world_id}_{hashlib.sha1(str(hooks_path).encode()).hexdigest()[:8]}"
+    package = f"impress_sim_world_hooks.{world_id}_{hashlib.sha1(str(hooks_path).encode()).hexdigest()[:8]}"
+    name = f"{package}.hooks"
     if name in sys.modules:
         return sys.modules[name]
+    if package not in sys.modules:
+        parent = types.ModuleType(package)
+        parent.__path__ = [str(folder)]
+        sys.modules[package] = parent
     module_spec = importlib.util.spec_from_file_location(name, hooks_path)
     assert module_spec is not None and module_spec.loader is not None
     module = importlib.util.module_from_spec(module_spec)
@@ -103,15 +111,17 @@ def _load_hooks(world_id: str, path: Path) -> types.ModuleType | None:
     try:
         module_spec.loader.exec_module(module)
     except Exception as exc:
-        del sys.modules[name]
+        for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            del sys.modules[loaded]
         raise WorldSpecError(f"{hooks_path}: failed to import: {type(exc).__name__}: {exc}") from exc
     return module
 
 
 def content_hash(path: Path) -> str:
-    """sha256 over world.yaml and hooks.py: records name it so changed worlds never pool silently."""
+    """sha256 over world.yaml and the folder's Python (hooks.py and the modules it imports): records
+    name it so changed worlds never pool silently."""
     digest = hashlib.sha256()
-    for part in (path, path.parent / "hooks.py"):
+    for part in [path, *sorted(path.parent.glob("*.py"))]:
         if part.is_file():
             digest.update(part.name.encode())
             digest.update(part.read_bytes())
