@@ -121,3 +121,9 @@ def test_parse_and_coerce_edges() -> None:
     assert coerce(" no ", "bool") is False
     assert coerce("maybe", "bool") is BROKEN
     assert coerce("12", "int") == 12
+
+
+def test_a_file_named_just_dot_env_is_a_dotenv_file() -> None:
+    spec = SettingSpec(host=HOST, file="/srv/app/.env", key="DEBUG", type="bool", default=False)
+    assert spec.file_format() == "env"
+    assert effective(spec, getter("DEBUG=yes\n", "/srv/app/.env")) is True

@@ -78,7 +78,15 @@ class SettingSpec(BaseModel):
     def file_format(self) -> Format | None:
         if self.format is not None:
             return self.format
-        return _EXTENSIONS.get(posixpath.splitext(self.file or "")[1].lower())
+        return format_of(self.file or "")
+
+
+def format_of(path: str) -> Format | None:
+    """How a program reads a file, by its name (`.env` alone is a dotenv file too), or None."""
+    name = posixpath.basename(path).lower()
+    if name == ".env":
+        return "env"
+    return _EXTENSIONS.get(posixpath.splitext(name)[1])
 
 
 class _Broken:

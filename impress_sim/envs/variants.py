@@ -23,10 +23,11 @@ import re
 import shlex
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
+from impress_sim.envs.settings import BROKEN, Format, format_of, parse_document
 from impress_sim.envs.spec import TrajectoryStep
 from impress_sim.envs.tools.shell import COMMANDS, ShellSyntaxError, parse
 from impress_sim.envs.tools.shell_commands import UsageError
@@ -144,20 +145,14 @@ COMMENT = "edited"
 
 
 def config_format(path: str) -> str | None:
-    """How the world's programs read a file at `path`: 'yaml', 'env' (KEY=value, shell-style quoting),
-    'ini' (key = value), or None (not a config file: its text is never respelled)."""
-    name = posixpath.basename(path).lower()
-    if name.endswith((".yaml", ".yml")):
-        return "yaml"
-    if name == ".env" or name.endswith(".env"):
-        return "env"
-    if name.endswith((".ini", ".cfg", ".properties")):
-        return "ini"
-    return None
+    """How the world's programs read a file at `path`, when its text can be respelled line by line:
+    'yaml', 'env' or 'ini' (`settings.format_of`); None for anything else (never respelled)."""
+    fmt = format_of(path)
+    return fmt if fmt in ("yaml", "env", "ini") else None
 
 
 def bool_like(value: Any) -> Any:
-    """`value` with boolean spellings read as booleans, recursively (how a config reader sees it)."""
+    """`value` with boolean spellings read as booleans, recursively (how a lax reader coerces them)."""
     if isinstance(value, str):
         return _YAML_BOOLS.get(value, value)
     if isinstance(value, dict):
@@ -168,39 +163,20 @@ def bool_like(value: Any) -> Any:
 
 
 def read_config(text: str, fmt: str) -> Any:
-    """What a program reading `text` as `fmt` sees (booleans normalised); raises ValueError if it cannot."""
-    if fmt == "yaml":
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(str(exc)) from None
-        if not isinstance(data, dict | list):
-            raise ValueError("not a YAML mapping or list")
-        return bool_like(data)
-    pairs: dict[str, Any] = {}
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("#", ";", "[")):
-            continue
-        key, sep, value = stripped.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"not a key=value line: {line!r}")
-        value = value.strip()
-        if fmt == "env":
-            value = re.sub(r"\s+#.*$", "", value) if not value.startswith(("'", '"')) else value
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
-        pairs[key.strip()] = value
-    if not pairs:
-        raise ValueError("no key=value lines")
-    return bool_like(pairs)
+    """What a program reading `text` as `fmt` sees, booleans coerced, by the parser the settings use
+    (`settings.parse_document`); None when it cannot read it or finds no keys. A line of `ini` without
+    a section (a sed replacement) is read as inside one."""
+    if fmt == "ini" and not re.search(r"(?m)^\s*\[", text):
+        text = f"[section]\n{text}"
+    document = parse_document(text, cast(Format, fmt))
+    if document is BROKEN or not isinstance(document, dict | list) or not document:
+        return None
+    return bool_like(document)
 
 
 def _same_config(old: str, new: str, fmt: str) -> bool:
-    try:
-        return bool(read_config(old, fmt) == read_config(new, fmt))
-    except ValueError:
-        return False
+    before = read_config(old, fmt)
+    return before is not None and before == read_config(new, fmt)
 
 
 @dataclass(eq=False)  # lines are told apart by identity (`ln in bools`), not by their text
@@ -344,9 +320,7 @@ def config_rewrites(text: str, path: str) -> list[tuple[str, str, str]]:
     fmt = config_format(path)
     if fmt is None or not text.strip():
         return []
-    try:
-        read_config(text, fmt)
-    except ValueError:
+    if read_config(text, fmt) is None:
         return []  # not what its reader would accept in the first place: leave it alone
     return _yaml_rewrites(text) if fmt == "yaml" else _kv_rewrites(text, fmt)
 
