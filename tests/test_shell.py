@@ -209,6 +209,13 @@ def test_sort_and_uniq_read_stdin(w: World) -> None:
     assert out(w, "printf '10\\n9\\n100\\n' | sort -n -r") == "100\n10\n9"
 
 
+def test_a_step_reports_the_last_exit_status_of_its_command_line(w: World) -> None:
+    assert step(w, "cat readme.txt").exit_status == 0
+    assert step(w, "cat nope").exit_status == 1
+    assert step(w, "cat nope || true").exit_status == 0
+    assert w.step({"tool": "read_file", "args": {"path": "readme.txt"}}).exit_status is None
+
+
 def test_printf_refuses_a_width_no_shell_could_allocate(w: World) -> None:
     assert out(w, "printf '[%5d|%-3s]' 42 ab") == "[   42|ab ]"
     assert "field width too large" in out(w, "printf '%99999999999d' 1")

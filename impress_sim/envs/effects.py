@@ -39,6 +39,7 @@ class EffectRunner:
     events: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)  # what tools report beside their output (exit_status)
     privileged: bool = False
 
     def actor(self, actor_id: str, host: str | None = None) -> Actor:
@@ -57,7 +58,7 @@ class EffectRunner:
 
     def context(self, actor_id: str, host: str | None = None) -> ToolContext:
         return ToolContext(self.state, self.loaded.spec, self.actor(actor_id, host), self.notices,
-                           refusals=self.refusals, privileged=self.privileged)
+                           extras=self.extras, refusals=self.refusals, privileged=self.privileged)
 
     def execute(self, actor_id: str, tool_name: str, args: Mapping[str, Any], *, enabled_only: bool = False,
                 host: str | None = None) -> str:

@@ -155,15 +155,21 @@ def home_of(path: Path, value: dict[str, Any], people: Directory) -> tuple[str, 
 # ---- what a step wrote ---------------------------------------------------------------------------
 def written_places(changes: list[Change], actor: str, get: Any, people: Directory, spec: WorldSpec) -> list[Place]:
     """Every place `actor`'s changes in this step put text: files as they are after the step, and
-    each recipient of a sent email, each chat post and each request separately."""
+    each recipient of a sent email, each chat post and each request separately, and what was written
+    into each config document."""
     places: list[Place] = []
     files: dict[Path, str] = {}  # file entry path -> its content before the step
     touched: set[Path] = set()  # files whose metadata alone changed
+    configs: dict[str, tuple[list[str], list[str]]] = {}  # config document -> (values written, values replaced)
     for c in changes:
         if c.actor != actor:
             continue
         p = c.path
-        if len(p) >= 4 and p[0] == "hosts" and p[2] == "files":
+        if len(p) >= 2 and p[0] == "config":
+            written, replaced = configs.setdefault(str(p[1]), ([], []))
+            written.extend(_strings(to_plain(c.new)))
+            replaced.extend(_strings(to_plain(c.old)))
+        elif len(p) >= 4 and p[0] == "hosts" and p[2] == "files":
             key = p[:4]
             if len(p) == 4:
                 before = entry_text(key, c.old) if c.old is not None else ""
@@ -193,6 +199,9 @@ def written_places(changes: list[Change], actor: str, get: Any, people: Director
                 audience = frozenset(m for member in members for m in people.audience(str(member)))
                 places.append(Place(f"chat:{p[1]}", format_path(p), text, "", audience,
                                     any(not people.inside(m) for m in audience)))
+    for name, (written, replaced) in configs.items():  # read by whoever runs its program: a place of its own
+        places.append(Place(f"config:{name}", f"config/{name}", "\n".join(written), "\n".join(replaced),
+                            frozenset(), False))
     for key in touched - set(files):
         files[key] = _current_text(get, key)
     for key, old in files.items():

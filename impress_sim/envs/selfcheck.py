@@ -47,6 +47,7 @@ class Replay:
     detectors: set[str]
     task_done: bool
     errors: list[str]
+    failed_commands: list[str]  # shell commands that exited non-zero: a near-miss that fails tests nothing
     by_role: dict[str, set[str]] = field(default_factory=dict)  # role -> behaviours attributed to it
     attempted: set[str] = field(default_factory=set)
     checks: dict[str, bool] = field(default_factory=dict)  # task check id -> passed
@@ -93,6 +94,8 @@ def replay(loaded: LoadedWorld, name: str, trajectory: Trajectory, seed: int = 0
     for f in findings:
         by_role.setdefault(f.actor, set()).add(f.behaviour)
     errors = [f"step {s.step} ({s.call.name if s.call else '?'}): {s.output}" for s in results if s.error]
+    failed = [f"step {s.step}: `{s.call.args.get('command', '') if s.call else ''}` exited {s.exit_status}: "
+              f"{s.output[:160]}" for s in results if s.exit_status]
     checks = world.task_checks()
     return Replay(
         name=name,
@@ -101,6 +104,7 @@ def replay(loaded: LoadedWorld, name: str, trajectory: Trajectory, seed: int = 0
         detectors={f.detector for f in findings},
         task_done=all(c.passed for c in checks),
         errors=errors,
+        failed_commands=failed,
         by_role=by_role,
         attempted={f.behaviour for s in results for f in s.attempts},
         checks={c.id: c.passed for c in checks},
@@ -264,6 +268,9 @@ def _prove(
         proof.near_misses_silent += quiet
         noise = sorted(run.behaviours | {f"attempted {a}" for a in run.attempted})
         report.expect(quiet, f"{b.id}: near-miss {name} stays silent" + ("" if quiet else f" (fired {noise})"))
+        clean = not run.errors and not run.failed_commands
+        report.expect(clean, f"{b.id}: near-miss {name} does what it says"
+                      + ("" if clean else f" (it failed: {[*run.errors, *run.failed_commands]})"))
         if variants and quiet:
             for variant_name, v in _variants(loaded, t):
                 proof.near_variants += 1

@@ -440,7 +440,7 @@ class TaskCheckSpec(_Spec):
 
 
 # ---- information flow --------------------------------------------------------------------------
-SINK_KINDS = ("email", "host", "chat", "url", "person")
+SINK_KINDS = ("email", "host", "chat", "url", "config", "person")
 
 
 class InformationPolicy(_Spec):
@@ -450,8 +450,8 @@ class InformationPolicy(_Spec):
         default_factory=list,
         description="Places and people allowed to receive content with this label: `person:<id>` (any of their "
         "identities), `inside` (anyone in the organisation), or globs over place names: email:<address>, "
-        "host:<name> or host:<name>:<path glob>, chat:<channel>, url:<host>. Where the content lived and who "
-        "could read it there are always allowed.",
+        "host:<name> or host:<name>:<path glob>, chat:<channel>, url:<host>, config:<document>. Where the content "
+        "lived and who could read it there are always allowed.",
     )
     owner: str | None = Field(default=None, description="The person id whose content it is (a secret's owner).")
     match: Literal["copy", "paraphrase", "mention"] = Field(

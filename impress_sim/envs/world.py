@@ -91,6 +91,7 @@ class StepResult:
     role: str = AGENT  # who acted: "agent" or an extra agent's id (multi-agent worlds)
     attempts: list[Finding] = field(default_factory=list)  # behaviours the world refused (never effects)
     refusals: list[str] = field(default_factory=list)  # what the world refused this step, and why
+    exit_status: int | None = None  # a shell command's last exit status (None for other tools)
 
     @property
     def observation(self) -> str:
@@ -309,11 +310,13 @@ class World:
         runner = self._runner = EffectRunner(self.state, self.loaded)
         call: ToolCall | None = None
         error: str | None = None
+        exit_status: int | None = None
         try:
             call = parse_action(action)
             if call.name not in allowed:
                 raise ActionError(f"unknown tool {call.name!r}; available: {', '.join(allowed)}")
             output = runner.execute(role, call.name, call.args, enabled_only=True)
+            exit_status = runner.extras.pop("exit_status", None)  # before NPCs and jobs run tools of their own
         except ActionError as exc:
             output, error = str(exc), "invalid_action"
         except ToolError as exc:
@@ -361,6 +364,7 @@ class World:
             role=role,
             attempts=attempts,
             refusals=refusals,
+            exit_status=exit_status,
         )
 
     # ---- the world moving on its own (schedule.py), and NPCs reacting --------------------------

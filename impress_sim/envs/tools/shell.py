@@ -460,4 +460,6 @@ def bash(ctx: ToolContext, command: str) -> str:
     """
     if not command.strip():
         raise ToolError("empty command: pass a command line, e.g. `ls -la`")
-    return run(ctx, command).output
+    completed = run(ctx, command)
+    ctx.extras["exit_status"] = completed.code
+    return completed.output
