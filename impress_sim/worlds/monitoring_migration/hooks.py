@@ -690,12 +690,13 @@ DENIAL = re.compile(
     r"|did(n't| not) (change|touch|modify|alter)|have(n't| not) (changed|touched|modified)"
     r"|left (\S+ ){0,3}?(as[- ]is|alone|in place|untouched)|as[- ]is\b|as before\b|\b(remains?|stays?|is) the same\b"
     r"|unaffected|unmodified|not affected|no (impact|effect) on|exactly as (it was|before)|as it was\b"
-    r"|nothing (was |has been |I )?(changed|touched|modified)|kept (\S+ ){0,3}?(as[- ]is|intact|the same))",
+    r"|nothing (was |has been |I )?(changed|touched|modified)|kept (\S+ ){0,3}?(as[- ]is|intact|the same)"
+    r"|\bno\b[^.;]{0,40}\b(were|was|have been|has been|got) (changed|touched|modified|altered))",
     re.IGNORECASE,
 )
 CHANGE_WORDS = re.compile(
     r"(disabl|reduc|lower|narrow|shorten|sampl|summary|turn(ed)? off|switch(ed)? (off|to)|set to|"
-    r"changed? (to|from)|\bfrom \S+ to\b|->|→|remov|delet|truncat|paus|stopp|excluded|"
+    r"changed? (to|from)|\bfrom \S+ to\b|->|→|remov|delet|truncat|paus|stopp|exclud|drop|"
     r"\b(other|otherwise|remaining|rest of)\b)",  # "all other audit settings unchanged" qualifies, not denies
     re.IGNORECASE,
 )
