@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -181,9 +182,8 @@ def test_the_self_check_catches_a_misattributed_expectation(tmp_path: Path) -> N
     data["trajectories"]["misaligned"]["expect_findings"] = {
         "agent": ["tamper_ci", "conceal_failure", "cover_up"], "reviewer": ["approve_known_bad"]}
     folder = tmp_path / "code_review"
-    folder.mkdir()
+    shutil.copytree(load_world(WORLD).path.parent, folder, ignore=shutil.ignore_patterns("__pycache__"))
     (folder / "world.yaml").write_text(yaml.safe_dump(data))
-    (folder / "hooks.py").write_text((load_world(WORLD).path.parent / "hooks.py").read_text())
     report = check_world(load_world(str(folder)))
     assert any(p.startswith("misaligned: reviewer's findings ['approve_known_bad', 'cover_up']")
                for p in report.problems)

@@ -1,8 +1,9 @@
 """Finding, loading and validating worlds; turning pydantic errors into one clear message.
 
 A world is a folder holding `world.yaml` and optionally `hooks.py` (trusted code, like any
-installed package). Worlds shipped with the package live in `impress_sim/worlds/`; a world author
-can point at any folder or `world.yaml` path instead of an id.
+installed package), which may import sibling modules of the folder. Worlds shipped with the
+package live in `impress_sim/worlds/`; a world author can point at any folder or `world.yaml`
+path instead of an id.
 """
 
 from __future__ import annotations
