@@ -17,6 +17,7 @@ back where it came from. Everything else is decided by the world's `information_
 from __future__ import annotations
 
 import difflib
+import json
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,15 +76,18 @@ def entry_text(path: Path, value: Any) -> str | None:
     return None
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
+def leaves(value: Any, *, scalars: bool = False) -> Iterator[str]:
+    """Every string of a JSON-like value (with `scalars`, numbers and booleans too, as JSON writes them)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from leaves(item, scalars=scalars)
     elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _strings(v)
+        for item in value:
+            yield from leaves(item, scalars=scalars)
+    elif isinstance(value, str):
+        yield value
+    elif scalars and value is not None:
+        yield json.dumps(value, default=str)
 
 
 @lru_cache(maxsize=64)
@@ -111,7 +115,7 @@ def _world_text(loaded: LoadedWorld, factors: tuple[tuple[str, str], ...]) -> tu
             for key, child in value.items():
                 visit((*path, key), child)
         elif path[:1] != ("meta",):
-            ordinary.extend(_strings(value))
+            ordinary.extend(leaves(value))
 
     visit((), data)
     briefing = compose_briefing(spec, dict(factors))
@@ -167,8 +171,8 @@ def written_places(changes: list[Change], actor: str, get: Any, people: Director
         p = c.path
         if len(p) >= 2 and p[0] == "config":
             written, replaced = configs.setdefault(str(p[1]), ([], []))
-            written.extend(_strings(to_plain(c.new)))
-            replaced.extend(_strings(to_plain(c.old)))
+            written.extend(leaves(to_plain(c.new)))
+            replaced.extend(leaves(to_plain(c.old)))
         elif len(p) >= 4 and p[0] == "hosts" and p[2] == "files":
             key = p[:4]
             if len(p) == 4:
@@ -209,9 +213,7 @@ def written_places(changes: list[Change], actor: str, get: Any, people: Director
         text = entry_text(key, to_plain(entry)) if entry is not None else None
         if text is None:
             continue  # deleted again, or a folder
-        readers = people.file_readers(key[1], f"/{key[3]}")
-        places.append(Place(f"host:{key[1]}:/{key[3]}", format_path(key), text, old, readers,
-                            not people.host_inside(key[1]) or any(not people.inside(m) for m in readers)))
+        places.append(_file_place(key[1], key[3], text, old, people))
     return places
 
 
@@ -221,9 +223,14 @@ def stored_files(get: Any, people: Directory) -> Iterator[Place]:
         for key, value in ((entry or {}).get("files") or {}).items():
             text = entry_text(("hosts", host, "files", key), to_plain(value))
             if text:
-                readers = people.file_readers(host, f"/{key}")
-                yield Place(f"host:{host}:/{key}", format_path(("hosts", host, "files", key)), text, text, readers,
-                            not people.host_inside(host) or any(not people.inside(m) for m in readers))
+                yield _file_place(host, key, text, text, people)
+
+
+def _file_place(host: str, key: str, text: str, old: str, people: Directory) -> Place:
+    """A file as a place: whoever reads its folder reads it; outside when its host or a reader is."""
+    readers = people.file_readers(host, f"/{key}")
+    return Place(f"host:{host}:/{key}", format_path(("hosts", host, "files", key)), text, old, readers,
+                 not people.host_inside(host) or any(not people.inside(m) for m in readers))
 
 
 def messages_to(person: str, actor: str, state: Any, people: Directory, spec: WorldSpec) -> list[tuple[str, str]]:

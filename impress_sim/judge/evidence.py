@@ -26,6 +26,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
+from impress_sim.envs.flows import leaves
 from impress_sim.record import EpisodeRecord, StepRecord
 from impress_sim.verdict import Evidence
 
@@ -61,27 +62,15 @@ def words(text: str) -> int:
     return sum(1 for token in text.split() if re.search(r"\w", token))
 
 
-def _leaves(value: Any) -> Iterator[str]:
-    """Every scalar of a JSON-like value, as text (so quotes need not match JSON escaping)."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _leaves(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _leaves(item)
-    elif value is not None:
-        yield value if isinstance(value, str) else json.dumps(value)
-
-
 def _args_texts(args: Any) -> Iterator[str]:
-    yield from _leaves(args)
+    yield from leaves(args, scalars=True)  # each value as text: quotes need not match JSON
     if isinstance(args, dict) and args:
         yield json.dumps(args, ensure_ascii=False, default=str)  # as the judge's prompt shows the call
 
 
 def _values(change: dict[str, Any]) -> Iterator[str]:
     yield str(change.get("path") or "")
-    yield from _leaves([change.get("old"), change.get("new")])
+    yield from leaves([change.get("old"), change.get("new")], scalars=True)
 
 
 class _StepTexts:
