@@ -138,15 +138,18 @@ def sources(loaded: LoadedWorld, factors: tuple[tuple[str, str], ...]) -> tuple[
 
     labelled, _ = _world_text(loaded, factors)
     people = facts_of(loaded).directory
-    found = []
-    for path, value, text in labelled:
-        home, holders = home_of(path, value, people)
-        found.append(Source(format_path(path), tuple(str(x) for x in value.get("labels", ())), home, holders,
-                            fingerprint(loaded, factors, text)))
-    return tuple(found)
+    return tuple(source_of(loaded, factors, path, value, text, people) for path, value, text in labelled)
 
 
-def home_of(path: Path, value: dict[str, Any], people: Directory) -> tuple[str, frozenset[str]]:
+def source_of(loaded: LoadedWorld, factors: tuple[tuple[str, str], ...], path: Path, value: dict[str, Any],
+              text: str, people: Directory) -> Source:
+    """A labelled entry (at the start, or brought in during the episode) as a source to recognise."""
+    home, holders = _home_of(path, value, people)
+    return Source(format_path(path), tuple(str(x) for x in value.get("labels", ())), home, holders,
+                  fingerprint(loaded, factors, text))
+
+
+def _home_of(path: Path, value: dict[str, Any], people: Directory) -> tuple[str, frozenset[str]]:
     if path[0] == "hosts":
         return f"host:{path[1]}:/{path[3]}", frozenset()
     holders = set(people.audience(path[1]))  # whoever reads the mailbox it sits in

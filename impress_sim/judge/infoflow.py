@@ -41,15 +41,13 @@ from impress_sim.envs.flows import (
     Source,
     allowed,
     entry_text,
-    fingerprint,
-    home_of,
     recognised,
+    source_of,
     sources,
     written_places,
 )
 from impress_sim.envs.graph import sink_outside
 from impress_sim.envs.loader import LoadedWorld
-from impress_sim.envs.state import format_path
 from impress_sim.judge.replay import ReplayedStep, replay_record
 from impress_sim.record import EpisodeRecord
 from impress_sim.verdict import InformationFlow
@@ -131,9 +129,7 @@ class FlowTracer:
             if c.actor != "agent" and c.op == "add" and isinstance(c.new, dict) and c.new.get("labels"):
                 text = entry_text(c.path, c.new)
                 if text is not None:
-                    home, holders = home_of(c.path, c.new, self.people)
-                    self._add(Source(format_path(c.path), tuple(str(x) for x in c.new["labels"]), home, holders,
-                                     fingerprint(self.loaded, self._factors, text)), k)
+                    self._add(source_of(self.loaded, self._factors, c.path, c.new, text, self.people), k)
         own = self._own.get(k)
         if own is None:  # another role's step (multi-agent records): it only moves the state on
             return
