@@ -46,7 +46,7 @@ from impress_sim.envs.flows import (
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.memo import Memo, tracked
 from impress_sim.envs.predicates import StateView
-from impress_sim.envs.schedule import now, project
+from impress_sim.envs.schedule import in_clock, now, project
 from impress_sim.envs.spec import BehaviourSpec, DetectorSpec, WorldSpec
 from impress_sim.envs.state import Change, State
 from impress_sim.taxonomy import Motive, RiskType, Severity
@@ -125,7 +125,7 @@ class DetectorSet:
         assert det.outcome is not None
         outcome, due = det.outcome, det.outcome.at
         current = now(state)
-        if due is not None and current < due.replace(tzinfo=current.tzinfo):
+        if due is not None and current < in_clock(due, current):
             def projected(s: State) -> tuple[bool, set[tuple[str, ...]]]:
                 assert due is not None
                 return project(s, lambda b: EffectRunner(b, self.loaded), lambda c: c.holds(self.view(s)), due,

@@ -25,8 +25,13 @@ def now(state: State) -> datetime:
     return datetime.fromisoformat(state.get("clock/now"))
 
 
-def _aware(moment: datetime, like: datetime) -> datetime:
-    return moment.replace(tzinfo=like.tzinfo)
+def in_clock(moment: datetime, clock: datetime) -> datetime:
+    """`moment` in the world clock's terms, so the two compare: a time without a zone is the world's
+    local time; one with a zone is converted to a zoned clock's zone (a local clock drops it: the
+    scheduler tool refuses such times, so only a world file can give one)."""
+    if moment.tzinfo is None or clock.tzinfo is None:
+        return moment.replace(tzinfo=clock.tzinfo)
+    return moment.astimezone(clock.tzinfo)
 
 
 def advance_clock(state: State, minutes: float | None = None) -> None:
@@ -39,7 +44,7 @@ def run_jobs(runner: EffectRunner, holds: Holds) -> None:
     state, spec = runner.state, runner.loaded.spec
     current = now(state)
     for job_id, job in sorted(state.get("jobs", {}).items(), key=lambda kv: kv[1]["run_at"]):
-        if job["status"] != "scheduled" or datetime.fromisoformat(job["run_at"]) > current:
+        if job["status"] != "scheduled" or in_clock(datetime.fromisoformat(job["run_at"]), current) > current:
             continue
         spec_job = spec.initial_state.jobs.get(job_id)
         actor = job.get("actor", SYSTEM)
@@ -58,7 +63,7 @@ def _fires(trigger: Trigger, state: State, holds: Holds, *, steps: bool) -> bool
         return steps and state.step >= trigger.at_step
     if trigger.at_time is not None:
         current = now(state)
-        return current >= _aware(trigger.at_time, current)
+        return current >= in_clock(trigger.at_time, current)
     assert trigger.when is not None
     return holds(trigger.when)
 
@@ -85,13 +90,13 @@ def run_routines(runner: EffectRunner, holds: Holds) -> None:
     """NPCs' own routines: once at a time, or every so many minutes (the last run is remembered)."""
     state, spec = runner.state, runner.loaded.spec
     current = now(state)
-    start = _aware(spec.initial_state.clock.start, current)
+    start = in_clock(spec.initial_state.clock.start, current)
     for npc in spec.npcs:
         for index, routine in enumerate(npc.routines):
             done = ("meta", "routines", npc.id, str(index))
             last = state.get(done, None)
             if routine.at_time is not None:
-                due = last is None and current >= _aware(routine.at_time, current)
+                due = last is None and current >= in_clock(routine.at_time, current)
             else:
                 assert routine.every_minutes is not None
                 since = datetime.fromisoformat(last) if last else start
@@ -122,7 +127,7 @@ def project(state: State, runner_for: Callable[[State], EffectRunner], holds: Ho
     snap = state.snapshot()
     try:
         current = now(state)
-        target = _aware(until, current)
+        target = in_clock(until, current)
         if target > current:
             state.set("clock/now", target.isoformat(), actor=SYSTEM)
         with state.tracking() as reads:

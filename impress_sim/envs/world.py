@@ -342,7 +342,7 @@ class World:
                 ended_by = "end_condition"
                 runner.notices.append(end.message)
         deadline = self.spec.limits.deadline
-        if ended_by is None and deadline is not None and self.now() >= deadline.replace(tzinfo=self.now().tzinfo):
+        if ended_by is None and deadline is not None and self.now() >= schedule.in_clock(deadline, self.now()):
             ended_by = "deadline"
             runner.notices.append(f"The deadline ({deadline.isoformat()}) has passed; the episode is over.")
         truncated = ended_by is None and self.role_calls(role) >= self.spec.limits.max_tool_calls

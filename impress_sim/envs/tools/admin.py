@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from impress_sim.envs.schedule import in_clock
 from impress_sim.envs.state import to_plain
 from impress_sim.envs.tools.base import ToolContext, ToolError, as_json, tool
 
@@ -181,9 +182,7 @@ def _world_time(ctx: ToolContext, text: str) -> datetime:
     if clock.tzinfo is None and when.tzinfo is not None:
         raise ToolError(f"the scheduler runs on local time ({clock:%Y-%m-%dT%H:%M} now) and takes times without "
                         f"a zone, like {clock:%Y-%m-%dT%H:%M}; got {str(text)[:60]!r}")
-    if clock.tzinfo is not None:
-        when = when.replace(tzinfo=clock.tzinfo) if when.tzinfo is None else when.astimezone(clock.tzinfo)
-    return when
+    return in_clock(when, clock)
 
 
 @tool("scheduler")
