@@ -91,7 +91,7 @@ async def _sample_sockets(peak: list[int], interval: float = 0.5) -> None:
 def litellm_pool_limits() -> str:
     """The connection limits of the HTTP client litellm actually uses for our model (best effort)."""
     try:
-        from impress_sim.agents.llm import litellm_module
+        from impress_sim.models.transport import litellm_module
 
         litellm = litellm_module()
         cache = litellm.in_memory_llm_clients_cache
@@ -189,7 +189,7 @@ def client_worker(jobs: list[EpisodeJob], concurrency: int, gc_setup: str) -> Wo
     `gc_setup` says whether `tune_gc_for_many_episodes()` runs before that import, as in
     `batch._worker`, after it, as in the run CLI's own process (its preflight imports litellm), or not
     at all."""
-    from impress_sim.agents.llm import litellm_module
+    from impress_sim.models.transport import litellm_module
 
     if gc_setup not in GC_SETUPS:
         raise ValueError(f"unknown GC set-up {gc_setup!r}; valid: {', '.join(GC_SETUPS)}")
@@ -387,7 +387,8 @@ def run_concurrency(
 ) -> ConcurrencyResult:
     """Start the server process; measure each N with each worker count (fresh client processes each
     time), then the extra GC set-ups at the largest N, then profile the client in this process."""
-    from impress_sim.agents.llm import LLMSettings, litellm_module
+    from impress_sim.models.settings import LLMSettings
+    from impress_sim.models.transport import litellm_module
     from tests.llm_server import turns_from_trajectory
 
     began = time.perf_counter()

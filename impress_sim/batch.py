@@ -19,7 +19,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from impress_sim.agents.llm import LLMSettings
 from impress_sim.agents.monitor import MonitorConfig
 from impress_sim.agents.registry import Architecture
 from impress_sim.agents.session import StepListener
@@ -27,8 +26,9 @@ from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.swap import npcs_as_agents
 from impress_sim.episode import failed_episode, run_episode
 from impress_sim.judge.config import JudgeConfig
-from impress_sim.llm_cache import ResponseCache
-from impress_sim.llm_transport import ProviderLimits, limiting_providers
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.settings import LLMSettings
+from impress_sim.models.transport import ProviderLimits, limiting_providers
 from impress_sim.record import EpisodeRecord
 from impress_sim.roles import RoleConfig
 

@@ -17,11 +17,9 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from impress_sim.errors import UsageError
+
 C = TypeVar("C", bound=BaseModel)
-
-
-class UsageError(Exception):
-    """A mistake on the command line; the message says how to fix it."""
 
 
 def _group(annotation: Any) -> type[BaseModel] | None:

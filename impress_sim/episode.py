@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from impress_sim.agents.llm import LiteLLMChatModel, LLMSettings
 from impress_sim.agents.messages import message_dict
 from impress_sim.agents.monitor import MonitorConfig, episode_monitor, with_monitor
 from impress_sim.agents.registry import Architecture, is_replay, make_architecture, make_model
@@ -24,7 +23,9 @@ from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.world import World
 from impress_sim.interview import interview as ask_interview
 from impress_sim.judge import JudgeConfig, judge_episode
-from impress_sim.llm_cache import ResponseCache
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.chat import LiteLLMChatModel
+from impress_sim.models.settings import LLMSettings
 from impress_sim.record import EndedBy, EpisodeRecord, Status, TaskCheckOutcome
 from impress_sim.roles import RoleConfig, all_findings, role_parts, role_records, run_roles
 

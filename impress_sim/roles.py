@@ -21,14 +21,15 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from impress_sim.agents.llm import LiteLLMChatModel, LLMSettings
 from impress_sim.agents.messages import message_dict
 from impress_sim.agents.registry import Architecture, is_replay, make_architecture, make_model
 from impress_sim.agents.session import EpisodeSession
 from impress_sim.envs.detectors import Finding
 from impress_sim.envs.spec import WorldSpec
 from impress_sim.envs.world import World
-from impress_sim.llm_cache import ResponseCache
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.chat import LiteLLMChatModel
+from impress_sim.models.settings import LLMSettings
 from impress_sim.record import RoleRecord
 
 

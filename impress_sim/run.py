@@ -16,17 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from impress_sim.agents.llm import LLMSettings, ModelError, preflight
 from impress_sim.agents.monitor import MonitorConfig
-from impress_sim.agents.registry import AgentConfigError, check_model, is_replay, make_architecture
+from impress_sim.agents.registry import check_model, is_replay, make_architecture
 from impress_sim.batch import EpisodeJob, jobs_for, run_job, run_jobs_in_processes, tune_gc_for_many_episodes
-from impress_sim.cli import UsageError, parse_overrides, print_error, usage
+from impress_sim.cli import parse_overrides, print_error, usage
 from impress_sim.envs.briefing import compose_briefing
-from impress_sim.envs.loader import LoadedWorld, WorldSpecError, load_world
+from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.swap import npcs_as_agents
+from impress_sim.errors import AgentConfigError, ModelError, UsageError, WorldSpecError
 from impress_sim.judge.config import JudgeConfig
-from impress_sim.llm_cache import ResponseCache
-from impress_sim.options import ModelOptions
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.settings import LLMSettings, ModelOptions
+from impress_sim.models.transport import preflight
 from impress_sim.record import EpisodeRecord
 from impress_sim.render import render_batch_summary, render_briefing, render_header, render_step, render_summary
 from impress_sim.roles import RoleConfig, check_roles

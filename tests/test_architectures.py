@@ -18,13 +18,14 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from impress_sim.agents.base import GraphAgent
 from impress_sim.agents.guarded import SAFETY_PROMPT, GuardedAgent, GuardRule, parse_guard_reply
 from impress_sim.agents.human import HumanAgent
-from impress_sim.agents.llm import LLMSettings
 from impress_sim.agents.plan_execute import PLAN_PROMPT, PlanExecuteAgent
-from impress_sim.agents.reference import ReferenceChatModel
 from impress_sim.agents.reflexion import CONTINUE_PROMPT, CRITIQUE_PROMPT, ReflexionAgent
-from impress_sim.agents.registry import ARCHITECTURES, AgentConfigError, Architecture, make_architecture
+from impress_sim.agents.registry import ARCHITECTURES, Architecture, make_architecture
 from impress_sim.envs import load_world
 from impress_sim.episode import run_episode
+from impress_sim.errors import AgentConfigError
+from impress_sim.models.replay import ReferenceChatModel
+from impress_sim.models.settings import LLMSettings
 from impress_sim.record import EpisodeRecord
 from impress_sim.run import main
 from tests.llm_server import LLMServer, Turn, turns_from_trajectory

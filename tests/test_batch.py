@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from impress_sim.agents.llm import LLMSettings
 from impress_sim.batch import EpisodeJob, jobs_for, run_jobs, run_jobs_in_processes
 from impress_sim.envs import load_world
+from impress_sim.models.settings import LLMSettings
 from impress_sim.record import EpisodeRecord
 from impress_sim.run import main
 from tests.llm_server import LLMServer, turns_from_trajectory

@@ -22,8 +22,9 @@ from impress_sim.envs.graph import (
     social_graph,
     thread,
 )
-from impress_sim.envs.loader import WorldSpecError, parse_spec
+from impress_sim.envs.loader import parse_spec
 from impress_sim.envs.spec import WorldSpec
+from impress_sim.errors import WorldSpecError
 from tests.helpers import run_trajectory
 
 CS = "corporate_shutdown"

@@ -22,7 +22,7 @@ from impress_sim.judge.evidence import EvidenceChecker
 from impress_sim.judge.interview import label_by_rule
 from impress_sim.judge.prompt import BEGIN, END, judge_messages
 from impress_sim.judge.vote import splits
-from impress_sim.llm_transport import LLMSettings
+from impress_sim.models.settings import LLMSettings
 from impress_sim.record import EpisodeRecord, Interview
 from impress_sim.run import main as run_main
 from impress_sim.taxonomy import Severity

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from impress_sim.agents.cache import ResponseCache
-from impress_sim.agents.llm import LLMSettings, ModelError, preflight
 from impress_sim.envs import load_world
 from impress_sim.episode import run_episode
+from impress_sim.errors import ModelError
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.settings import LLMSettings
+from impress_sim.models.transport import preflight
 from impress_sim.record import EpisodeRecord
 from impress_sim.run import main
 from tests.llm_server import LLMServer, Turn, text_turns_from_trajectory, turns_from_trajectory

@@ -12,10 +12,11 @@ import pytest
 import yaml
 
 from impress_sim.envs import World, load_world
-from impress_sim.envs.loader import WorldSpecError, _load, content_hash
+from impress_sim.envs.loader import _load, content_hash
 from impress_sim.episode import run_episode
-from impress_sim.llm_cache import ResponseCache
-from impress_sim.llm_transport import LLMSettings
+from impress_sim.errors import WorldSpecError
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.settings import LLMSettings
 from tests.llm_server import LLMServer, Turn, turns_from_trajectory
 
 WORLD = load_world("corporate_shutdown")

@@ -167,7 +167,7 @@ def test_two_llm_agents_over_http_take_turns(tmp_path: Path, llm_server: LLMServ
 
 
 def test_a_failing_role_makes_the_episode_an_error_and_the_others_go_on(llm_server: LLMServer) -> None:
-    from impress_sim.agents.llm import LLMSettings
+    from impress_sim.models.settings import LLMSettings
 
     llm_server.script("forge", [call("read_file", path="/srv/ci/runs/318.log"), call("finish", summary="x"),
                                 Turn("Done.")])

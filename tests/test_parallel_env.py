@@ -11,10 +11,11 @@ import pytest
 import yaml
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
-from impress_sim.envs import World, WorldSpecError, load_world
+from impress_sim.envs import World, load_world
 from impress_sim.envs.loader import parse_spec
 from impress_sim.envs.parallel_env import WAITED, ImpressParallelEnv, is_wait, parallel_env
 from impress_sim.envs.spec import WAIT
+from impress_sim.errors import WorldSpecError
 
 WORLD = "code_review"
 

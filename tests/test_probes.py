@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from impress_sim.envs.loader import WorldSpecError, load_world, parse_spec, worlds_dir
+from impress_sim.envs.loader import load_world, parse_spec, worlds_dir
 from impress_sim.envs.spec import ProbesSpec
-from impress_sim.probes import ProbeError, ProbeReport, ProbeSpec, run_probe
+from impress_sim.errors import ProbeError, WorldSpecError
+from impress_sim.probes import ProbeReport, ProbeSpec, run_probe
 from impress_sim.probes.__main__ import main as probes_main
 from impress_sim.probes.forms import InvalidAnswer, choice_question, ethics_question, read_answer
 from tests.llm_server import LLMServer, turns_from_trajectory

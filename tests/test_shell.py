@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from impress_sim.envs import LoadedWorld, World, load_world
+from impress_sim.envs.shell.interpreter import MAX_OUTPUT_CHARS, TRUNCATED, run
 from impress_sim.envs.state import to_plain
 from impress_sim.envs.tools import builtin_tools
 from impress_sim.envs.tools.base import ToolContext
-from impress_sim.envs.tools.shell import MAX_OUTPUT_CHARS, TRUNCATED, run
 from impress_sim.envs.world import StepResult
 
 MINI = str(Path(__file__).parent / "worlds" / "mini")

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from impress_sim.envs import WorldSpecError, load_world
+from impress_sim.envs import load_world
 from impress_sim.envs.loader import parse_spec
+from impress_sim.errors import WorldSpecError
 from impress_sim.worlds.__main__ import main as worlds_main
 from tests.conftest import MINI
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from pettingzoo.test import parallel_api_test
 
-from impress_sim.envs import World, WorldSpecError, load_world
+from impress_sim.envs import World, load_world
 from impress_sim.envs.parallel_env import parallel_env
 from impress_sim.envs.swap import npcs_as_agents
+from impress_sim.errors import WorldSpecError
 from impress_sim.record import EpisodeRecord
 from impress_sim.run import main
 from tests.llm_server import LLMServer, Turn

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from impress_sim.cli import UsageError, parse_overrides
+from impress_sim.cli import parse_overrides
 from impress_sim.envs.loader import load_world
+from impress_sim.errors import UsageError
 from impress_sim.sweep import Store, SweepSpec, run_sweep
 from impress_sim.sweep.__main__ import main as sweep_main
 from tests.llm_server import LLMServer, turns_from_trajectory

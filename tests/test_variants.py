@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from impress_sim.envs import LoadedWorld, World, load_world, world_ids
+from impress_sim.envs.shell.interpreter import parse
 from impress_sim.envs.spec import WAIT, Trajectory, TrajectoryStep
-from impress_sim.envs.tools.shell import parse
 from impress_sim.envs.variants import Variant, surface_variants
 from impress_sim.envs.world import AGENT
 from tests.conftest import MINI

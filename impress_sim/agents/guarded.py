@@ -68,9 +68,12 @@ from impress_sim.agents.base import (
     run_calls,
     tools_or_end,
 )
-from impress_sim.agents.llm import LiteLLMChatModel, LLMSettings, preflight
 from impress_sim.agents.messages import text_of
 from impress_sim.agents.session import EpisodeSession
+from impress_sim.errors import GuardFailure, GuardRulesError
+from impress_sim.models.chat import LiteLLMChatModel
+from impress_sim.models.settings import LLMSettings
+from impress_sim.models.transport import preflight
 from impress_sim.taxonomy import GENERIC_AXES
 
 GuardKind = Literal["rules", "model", "none"]
@@ -93,10 +96,6 @@ class Verdict:
     @property
     def decision(self) -> str:
         return "error" if self.error is not None else "blocked" if self.blocked else "allowed"
-
-
-class GuardFailure(RuntimeError):
-    """The guard failed on every call it screened: the episode measured nothing and is an error."""
 
 
 def guard_failed(error: str, extra: dict[str, Any] | None = None) -> Verdict:
@@ -157,10 +156,6 @@ def _compile(pattern: str) -> None:
 
 def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-class GuardRulesError(ValueError):
-    pass
 
 
 def load_rules(source: str | Path | None = None) -> list[GuardRule]:

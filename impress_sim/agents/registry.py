@@ -10,14 +10,17 @@ from langchain_core.messages import BaseMessage
 
 from impress_sim.agents.guarded import GuardedAgent
 from impress_sim.agents.human import HumanAgent
-from impress_sim.agents.llm import LiteLLMChatModel, LLMSettings, ModelError, preflight
 from impress_sim.agents.plan_execute import PlanExecuteAgent
 from impress_sim.agents.react import ReactAgent
-from impress_sim.agents.reference import PREFIX, ReferenceChatModel
 from impress_sim.agents.reflexion import ReflexionAgent
 from impress_sim.agents.session import EpisodeSession
 from impress_sim.envs.spec import WorldSpec
-from impress_sim.llm_cache import ResponseCache
+from impress_sim.errors import AgentConfigError, ModelError, UnknownAgentError
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.chat import LiteLLMChatModel
+from impress_sim.models.replay import PREFIX, ReferenceChatModel
+from impress_sim.models.settings import LLMSettings
+from impress_sim.models.transport import preflight
 
 
 class Architecture(Protocol):
@@ -38,14 +41,6 @@ class Architecture(Protocol):
 ARCHITECTURES: dict[str, type[Architecture]] = {
     cls.name: cls for cls in (ReactAgent, PlanExecuteAgent, ReflexionAgent, GuardedAgent, HumanAgent)
 }
-
-
-class AgentConfigError(ValueError):
-    """An agent that cannot be built as asked: unknown name, or options it does not take."""
-
-
-class UnknownAgentError(AgentConfigError):
-    pass
 
 
 def make_architecture(name: str, **options: Any) -> Architecture:

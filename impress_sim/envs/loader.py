@@ -22,14 +22,7 @@ from pydantic import ValidationError
 from impress_sim.envs.spec import WorldSpec
 from impress_sim.envs.tools import builtin_tools
 from impress_sim.envs.tools.base import ToolDef, collect
-
-
-class WorldSpecError(Exception):
-    """A world that cannot be loaded; the message names the file, the field and what was expected."""
-
-
-class UnknownWorldError(WorldSpecError):
-    pass
+from impress_sim.errors import UnknownWorldError, WorldSpecError
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: one loaded world per file and content

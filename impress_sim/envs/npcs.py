@@ -4,7 +4,7 @@ An NPC sees only what reaches it (emails in its mailbox, messages in its channel
 through the world's journaled tools, exactly like the agent. LLM-driven NPCs (`LLMNPC`) implement the same
 `NPC` interface, so the world never needs to know which kind it is talking to.
 
-An LLM NPC calls its model through `impress_sim.llm_transport.complete` (retries, cache, usage) and
+An LLM NPC calls its model through `impress_sim.models.transport.complete` (retries, cache, usage) and
 applies the tool calls it gets back through `apply_effect`, so they are journaled as the NPC's. The
 world's step is synchronous: the call runs on one background event loop and the step waits for it,
 so an LLM NPC serialises its episode's step on the NPC call (fine for single episodes; an async
@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from impress_sim.envs.predicates import Condition
 from impress_sim.envs.spec import Effect, MessageMatch, NPCSpec
-from impress_sim.llm_transport import LLMSettings, UsageStats, complete
+from impress_sim.errors import ReplyError
+from impress_sim.models.settings import LLMSettings
+from impress_sim.models.transport import UsageStats, complete
 
 if TYPE_CHECKING:
-    from impress_sim.llm_cache import ResponseCache
+    from impress_sim.models.cache import ResponseCache
 
 T = TypeVar("T")
 
@@ -113,12 +115,6 @@ class ScriptedNPC(NPC):
 
 
 # ---- LLM-driven NPCs ---------------------------------------------------------------------------
-class LLMNPCWorld(NPCWorld, Protocol):
-    """What an LLM NPC needs beyond a scripted one: a place to record its failures."""
-
-    def npc_error(self, text: str) -> None: ...
-
-
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
 
@@ -138,7 +134,7 @@ def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
-class NPCReplyError(ValueError):
+class NPCReplyError(ReplyError):
     """A model reply an NPC cannot act on (unknown tool, malformed arguments)."""
 
 

@@ -9,7 +9,6 @@ that can run.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
@@ -1010,6 +1009,3 @@ def _unique(where: str, ids: list[str]) -> None:
             raise ValueError(f"{where}: duplicate id {i!r}")
         seen.add(i)
 
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from impress_sim.envs.loader import LoadedWorld, WorldSpecError
+from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.spec import NPCSpec, RoleSpec, WorldSpec
+from impress_sim.errors import WorldSpecError
 
 READING = ("list_emails", "read_email", "read_chat")  # an agent must read what an NPC was simply handed
 COMMS = ("send_email", "reply_email", "forward_email", "post_chat")

@@ -28,10 +28,10 @@ from typing import Any, cast
 import yaml
 
 from impress_sim.envs.settings import BROKEN, Format, format_of, parse_document
+from impress_sim.envs.shell.commands import BadUsage
+from impress_sim.envs.shell.interpreter import COMMANDS, ShellSyntaxError, parse
+from impress_sim.envs.shell.text import sed_split, to_python_regex
 from impress_sim.envs.spec import TrajectoryStep
-from impress_sim.envs.tools.shell import COMMANDS, ShellSyntaxError, parse
-from impress_sim.envs.tools.shell_commands import UsageError
-from impress_sim.envs.tools.shell_text import sed_split, to_python_regex
 
 # The order kinds are taken in when `limit` cuts the list: means first, then spellings, then layout.
 KINDS = ("tool", "shell", "sed", "bool-spelling", "email", "json-text", "number-spelling", "quoting", "layout",
@@ -553,7 +553,7 @@ def _split_at(script: str, i: int, delim: str) -> tuple[str, int] | None:
     """Text from `i` to the next unescaped `delim`, as the simulated sed reads it (None: unterminated)."""
     try:
         return sed_split(script, i, delim)
-    except UsageError:
+    except BadUsage:
         return None
 
 

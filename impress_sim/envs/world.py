@@ -10,7 +10,6 @@ attributed.
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,8 +30,9 @@ from impress_sim.envs.spec import Effect
 from impress_sim.envs.state import Change, Snapshot, State
 from impress_sim.envs.tools.base import Actor, ToolError
 from impress_sim.envs.tools.control import FINISH
-from impress_sim.llm_cache import ResponseCache
-from impress_sim.llm_transport import LLMSettings, UsageStats
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.settings import LLMSettings
+from impress_sim.models.transport import UsageStats
 
 HIDDEN_PREFIXES = ("meta", "clock")
 __all__ = ["AGENT", "SYSTEM", "ActionError", "StepResult", "ToolCall", "World", "initial_state", "parse_action"]
@@ -136,7 +136,6 @@ class World:
         self.spec = loaded.spec
         self.factors = self.spec.resolve_variant(dict(variant) if isinstance(variant, Mapping) else variant)
         self.seed = seed
-        self.rng = random.Random(seed)
         self.state: State = initial_state(loaded, self.factors)
         self.initial: Snapshot = self.state.snapshot()
         self.briefing: Briefing = compose_briefing(self.spec, self.factors)

@@ -23,8 +23,8 @@ from impress_sim.judge.config import JudgeConfig
 from impress_sim.judge.llm import REASKS, judge_llm, judge_llms
 from impress_sim.judge.state import judge_state
 from impress_sim.judge.vote import majority
-from impress_sim.llm_cache import ResponseCache
-from impress_sim.llm_transport import LLMSettings
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.settings import LLMSettings
 from impress_sim.record import EpisodeRecord
 from impress_sim.verdict import CombinedVerdict, Policy
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.console import Console
 
-from impress_sim.cli import UsageError, parse_overrides, print_error, usage
-from impress_sim.envs.loader import WorldSpecError, load_world
+from impress_sim.cli import parse_overrides, print_error, usage
+from impress_sim.envs.loader import load_world
+from impress_sim.errors import ModelError, RecordMismatchError, UsageError, WorldSpecError
 from impress_sim.judge import judge_episode
 from impress_sim.judge.config import JudgeConfig
-from impress_sim.judge.replay import RecordMismatchError
-from impress_sim.llm_cache import ResponseCache, default_cache_path
-from impress_sim.llm_transport import ModelError, preflight
+from impress_sim.models.cache import ResponseCache, default_cache_path
+from impress_sim.models.transport import preflight
 from impress_sim.record import EpisodeRecord
 from impress_sim.render import render_verdict
 

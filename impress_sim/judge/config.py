@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from impress_sim.llm_transport import LLMSettings
+from impress_sim.models.settings import LLMSettings
 from impress_sim.verdict import Policy
 
 

@@ -5,7 +5,7 @@ in the prompt; `response_format` is also sent where litellm says the provider su
 never relied on). A reply that does not parse or validate is answered with the validation error
 and asked again, up to `reasks` times; after that, or when the model cannot be reached, the
 verdict has `error` set and no labels: never a silent "aligned". Requests go through the shared
-transport (`impress_sim.llm_transport`): same retries and response cache as the agents.
+transport (`impress_sim.models.transport`): same retries and response cache as the agents.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.judge.prompt import judge_messages
 from impress_sim.judge.reply import InvalidReply, Judgement, parse_judgement, to_verdict
-from impress_sim.llm_cache import ResponseCache
-from impress_sim.llm_transport import LLMSettings, UsageStats, complete, litellm_module
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.settings import LLMSettings
+from impress_sim.models.transport import UsageStats, complete, litellm_module
 from impress_sim.record import EpisodeRecord
 from impress_sim.verdict import JudgeVerdict
 

@@ -14,11 +14,8 @@ from dataclasses import dataclass
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.state import Change, State, change_from_dict
 from impress_sim.envs.world import initial_state
+from impress_sim.errors import RecordMismatchError
 from impress_sim.record import EpisodeRecord
-
-
-class RecordMismatchError(ValueError):
-    """The record was made with a different version of the world than the one loaded."""
 
 
 @dataclass(frozen=True)

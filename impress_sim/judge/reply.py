@@ -17,11 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from impress_sim.errors import ReplyError
 from impress_sim.taxonomy import Severity
 from impress_sim.verdict import BehaviourLabel, Evidence, InterviewLabel, JudgeVerdict, OtherMisconduct
 
 
-class InvalidReply(ValueError):
+class InvalidReply(ReplyError):
     """A judge reply that is not valid structured output; the message says what to fix."""
 
 

@@ -9,13 +9,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from impress_sim.agents.llm import ModelError
-from impress_sim.agents.registry import AgentConfigError
-from impress_sim.cli import UsageError, parse_overrides, print_error, usage
-from impress_sim.envs.loader import WorldSpecError
+from impress_sim.cli import parse_overrides, print_error, usage
+from impress_sim.errors import AgentConfigError, ModelError, ProbeError, UsageError, WorldSpecError
 from impress_sim.metrics import format_rate
 from impress_sim.probes.result import FormResult, ProbeReport
-from impress_sim.probes.run import ProbeError, run_probe
+from impress_sim.probes.run import run_probe
 from impress_sim.probes.spec import ProbeSpec
 
 COMMAND = "python -m impress_sim.probes"

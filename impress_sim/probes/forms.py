@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.spec import ProbesSpec, WorldSpec
+from impress_sim.errors import ReplyError
 
 Form = Literal["ethics", "choice"]
 QUESTION_FORMS: tuple[Form, ...] = ("ethics", "choice")
@@ -50,7 +51,7 @@ Reply with only one JSON object naming the letter of the option it should take, 
 REASK = 'Your reply could not be used: {error}. Reply again with only one JSON object of the form {{"answer": ...}}.'
 
 
-class InvalidAnswer(ValueError):
+class InvalidAnswer(ReplyError):
     """A reply that is not one of the allowed answers; the message says why (it is shown on the re-ask)."""
 
 

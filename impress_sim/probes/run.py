@@ -1,7 +1,7 @@
 """Run a judgment-action probe: each model answers the two question forms and plays the episode.
 
 All three forms of one model share its request settings (`ProbeSpec.settings`), the project's one
-transport (`impress_sim.llm_transport.complete`: retries, response cache) and the variant, so the
+transport (`impress_sim.models.transport.complete`: retries, response cache) and the variant, so the
 only thing that differs between them is the form. Questions carry the sample's seed as the
 provider seed, so samples are distinct requests (and distinct cache entries); episodes are
 `EpisodeJob`s run by `impress_sim.batch.run_jobs`, exactly as `run` and `sweep` run them.
@@ -15,8 +15,10 @@ from impress_sim.agents.registry import check_model, is_replay, make_architectur
 from impress_sim.batch import EpisodeJob, run_jobs
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.spec import ProbesSpec
-from impress_sim.llm_cache import ResponseCache
-from impress_sim.llm_transport import LLMSettings, UsageStats, complete
+from impress_sim.errors import ProbeError
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.settings import LLMSettings
+from impress_sim.models.transport import UsageStats, complete
 from impress_sim.probes.forms import (
     QUESTION_FORMS,
     Form,
@@ -33,10 +35,6 @@ from impress_sim.record import EpisodeRecord
 
 ASKS = 2  # the first ask, and one re-ask when the answer cannot be read
 OPERATIONAL = {"cache", "concurrency", "out"}  # keys that do not change what was measured
-
-
-class ProbeError(ValueError):
-    """A probe that cannot run as configured (e.g. the world has no `probes:` section)."""
 
 
 def needs_real_model(model: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from impress_sim.options import ModelOptions
+from impress_sim.models.settings import ModelOptions
 
 
 class ProbeSpec(ModelOptions):

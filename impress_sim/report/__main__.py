@@ -21,8 +21,9 @@ from rich.table import Table
 
 from impress_sim import metrics
 from impress_sim.cli import print_error
+from impress_sim.errors import ReportError
 from impress_sim.report.analysis import Analysis, analyse
-from impress_sim.report.data import ReportError, load_sweep
+from impress_sim.report.data import load_sweep
 from impress_sim.report.html import write_site
 from impress_sim.report.plots import all_plots
 

@@ -17,15 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from impress_sim.errors import ReportError
 from impress_sim.record import EpisodeRecord
 from impress_sim.sweep.spec import SweepSpec, expand
 from impress_sim.sweep.store import Store
 
 CHUNK = 500  # config hashes per SQL `IN (...)` (SQLite's variable limit is 32,766; stay far below)
-
-
-class ReportError(Exception):
-    """A problem the user can fix (no store, unknown sweep, ...); the message says what and how."""
 
 
 class SweepInfo(BaseModel):

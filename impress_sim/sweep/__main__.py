@@ -10,11 +10,8 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from impress_sim.agents.llm import ModelError
-from impress_sim.agents.registry import AgentConfigError
-from impress_sim.cli import UsageError, parse_overrides, print_error, usage
-from impress_sim.envs.loader import WorldSpecError
-from impress_sim.sweep.ray_backend import RayUnavailableError
+from impress_sim.cli import parse_overrides, print_error, usage
+from impress_sim.errors import AgentConfigError, ModelError, RayUnavailableError, UsageError, WorldSpecError
 from impress_sim.sweep.runner import run_sweep
 from impress_sim.sweep.spec import SweepSpec
 from impress_sim.sweep.store import Store, export_jsonl, export_parquet

@@ -21,13 +21,10 @@ from types import ModuleType
 from typing import Any
 
 from impress_sim.batch import EpisodeJob, run_job
-from impress_sim.llm_cache import ResponseCache
-from impress_sim.llm_transport import ProviderLimits, limiting_providers
+from impress_sim.errors import RayUnavailableError
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.transport import ProviderLimits, limiting_providers
 from impress_sim.record import EpisodeRecord
-
-
-class RayUnavailableError(RuntimeError):
-    """backend=ray without Ray installed."""
 
 
 def ray_module() -> ModuleType:

@@ -10,13 +10,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from impress_sim.agents.llm import LLMSettings
 from impress_sim.agents.registry import is_replay
 from impress_sim.batch import EpisodeJob
 from impress_sim.envs.loader import load_world
 from impress_sim.judge.config import JudgeConfig
-from impress_sim.llm_cache import default_cache_path
-from impress_sim.llm_transport import known_providers
+from impress_sim.models.cache import default_cache_path
+from impress_sim.models.settings import LLMSettings
+from impress_sim.models.transport import known_providers
 
 COMMON_PROVIDERS = ("openai", "anthropic", "gemini", "vertex_ai", "bedrock", "azure", "ollama_chat", "hosted_vllm",
                     "together_ai", "openrouter", "mistral", "groq", "deepseek")

@@ -7,11 +7,12 @@ each judge against people, for the judges against each other and for people agai
 `benign` does the same for "is the task itself benign?". See docs/review.md.
 """
 
+from impress_sim.errors import ReviewError
 from impress_sim.judge.review.agreement import AgreementReport, Metrics, binary_metrics, build_report
 from impress_sim.judge.review.benign import benign_report, export_benign, read_benign_labels
 from impress_sim.judge.review.export import export_review
 from impress_sim.judge.review.labels import LabelSet, check_against, parse_yes_no, read_labels
-from impress_sim.judge.review.records import ReviewEpisode, ReviewError, load_episodes, review_episode
+from impress_sim.judge.review.records import ReviewEpisode, load_episodes, review_episode
 
 __all__ = [
     "AgreementReport",

@@ -21,11 +21,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from impress_sim.errors import ReviewError
 from impress_sim.judge.review.agreement import build_report
 from impress_sim.judge.review.benign import benign_report, export_benign, read_benign_labels
 from impress_sim.judge.review.export import export_review
 from impress_sim.judge.review.labels import check_against, read_labels
-from impress_sim.judge.review.records import ReviewError, load_episodes
+from impress_sim.judge.review.records import load_episodes
 from impress_sim.judge.review.tables import render_agreement, render_benign, render_labels
 
 PROG = "python -m impress_sim.judge.review"

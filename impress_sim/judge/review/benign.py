@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from impress_sim.envs.briefing import Briefing, compose_briefing
-from impress_sim.envs.loader import LoadedWorld, WorldSpecError, load_world, world_ids
+from impress_sim.envs.loader import LoadedWorld, load_world, world_ids
+from impress_sim.errors import ReviewError, WorldSpecError
 from impress_sim.judge.review.agreement import Metrics, binary_metrics
 from impress_sim.judge.review.export import environment, has_labels
 from impress_sim.judge.review.labels import NOTES, REVIEWER, Problems, parse_yes_no, read_rows
-from impress_sim.judge.review.records import ReviewError
 
 BENIGN_SHEET = "benign.csv"
 BENIGN_PAGE = "benign.html"

@@ -27,6 +27,7 @@ from typing import Any
 
 import jinja2
 
+from impress_sim.errors import ReviewError
 from impress_sim.judge.review.labels import (
     HUMAN_COLUMNS,
     ID_COLUMNS,
@@ -36,7 +37,7 @@ from impress_sim.judge.review.labels import (
     REVIEWER,
     yes_no,
 )
-from impress_sim.judge.review.records import COMBINED, TASK_ITEM, RaterLabels, ReviewEpisode, ReviewError, load_episodes
+from impress_sim.judge.review.records import COMBINED, TASK_ITEM, RaterLabels, ReviewEpisode, load_episodes
 from impress_sim.judge.state import STATE_JUDGE
 from impress_sim.record import EpisodeRecord, StepRecord
 from impress_sim.verdict import Evidence

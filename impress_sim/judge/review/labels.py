@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from impress_sim.judge.review.records import TASK_ITEM, ReviewEpisode, ReviewError
+from impress_sim.errors import ReviewError
+from impress_sim.judge.review.records import TASK_ITEM, ReviewEpisode
 
 YES = frozenset({"yes", "y", "1", "true", "t"})
 NO = frozenset({"no", "n", "0", "false", "f"})

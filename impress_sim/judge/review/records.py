@@ -15,7 +15,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from impress_sim.envs.loader import LoadedWorld, WorldSpecError, load_world
+from impress_sim.envs.loader import LoadedWorld, load_world
+from impress_sim.errors import ReviewError, WorldSpecError
 from impress_sim.judge.state import STATE_JUDGE, judge_state
 from impress_sim.record import EpisodeRecord
 from impress_sim.verdict import CombinedVerdict, Evidence, JudgeVerdict
@@ -23,10 +24,6 @@ from impress_sim.verdict import CombinedVerdict, Evidence, JudgeVerdict
 COMBINED = "combined"
 TASK_ITEM = "task_completed"  # the item name of the episode-level task row
 FIELDS = ("acted", "considered", "task_completed")
-
-
-class ReviewError(Exception):
-    """A problem the user can fix; the message says what, where, and what was expected."""
 
 
 @dataclass(frozen=True)

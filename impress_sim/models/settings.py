@@ -1,14 +1,42 @@
-"""The model-call options that `run` and `probes` share: one definition of each key (its type, bounds,
+"""Model settings: `LLMSettings` (everything that shapes one request, and so its cache key) and
+the command-line options that `run` and `probes` share: one definition of each key (its type, bounds,
 default and help text) and one way they become `LLMSettings`."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from impress_sim.llm_cache import default_cache_path
-from impress_sim.llm_transport import LLMSettings
+from impress_sim.models.cache import default_cache_path
+
+
+class LLMSettings(BaseModel):
+    """Everything that shapes a request (and so the cache key), plus how to survive faults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    api_base: str | None = None
+    temperature: float = Field(0.7, ge=0, le=2, description="IMPRESS protocol default: 0.7")
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    seed: int | None = None
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    timeout: float = Field(60.0, gt=0, description="seconds per request")
+    retries: int = Field(4, ge=0, description="retries after the first attempt on 429/5xx/timeouts")
+    backoff: float = Field(1.0, ge=0, description="first backoff in seconds (doubles, with jitter)")
+    max_backoff: float = Field(30.0, ge=0)
+    tool_format: Literal["native", "text"] = Field(
+        "native", description="how an agent is offered tools (text: ReAct Action lines); unused by judges")
+
+    def request_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "temperature": self.temperature}
+        for name in ("top_p", "max_tokens", "seed", "reasoning_effort", "api_base"):
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = value
+        return params
 
 
 class ModelOptions(BaseModel):

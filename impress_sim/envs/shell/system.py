@@ -11,12 +11,10 @@ from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit
 
-from impress_sim.envs.tools import vfs
-from impress_sim.envs.tools.base import ToolError
-from impress_sim.envs.tools.shell_commands import (
+from impress_sim.envs.shell.commands import (
+    BadUsage,
     Result,
     Session,
-    UsageError,
     copy_failure,
     copy_tree,
     errs,
@@ -24,6 +22,8 @@ from impress_sim.envs.tools.shell_commands import (
     lines_out,
     reason,
 )
+from impress_sim.envs.tools import vfs
+from impress_sim.envs.tools.base import ToolError
 
 
 # ---- who, where, when ------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def crontab(sh: Session, args: list[str], stdin: str) -> Result:
     if user != sh.user and not sh.ctx.has_permission("scheduler"):
         return Result(err="crontab: must be privileged to use -u\n", code=1)
     if ops or not ({"l", "r"} & set(opts.given)):
-        raise UsageError("usage error: use -l to list or -r to remove the crontab")
+        raise BadUsage("usage error: use -l to list or -r to remove the crontab")
     jobs = sorted(
         ((jid, j) for jid, j in sh.ctx.get("jobs", {}).items() if j.get("host") == sh.host),
         key=lambda kv: str(kv[1].get("run_at", "")),

@@ -11,13 +11,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from impress_sim.envs.tools import vfs
-from impress_sim.envs.tools.base import ToolError
-from impress_sim.envs.tools.shell_commands import (
+from impress_sim.envs.shell.commands import (
     MAX_INPUT_CHARS,
+    BadUsage,
     Result,
     Session,
-    UsageError,
     errs,
     getopts,
     lines_out,
@@ -26,6 +24,8 @@ from impress_sim.envs.tools.shell_commands import (
     shown,
     walk,
 )
+from impress_sim.envs.tools import vfs
+from impress_sim.envs.tools.base import ToolError
 
 _POSIX_CLASSES = {
     "[:alpha:]": "a-zA-Z", "[:digit:]": "0-9", "[:alnum:]": "a-zA-Z0-9", "[:upper:]": "A-Z",
@@ -58,7 +58,7 @@ def _count(value: str, what: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise UsageError(f"invalid number of {what}: '{value}'") from None
+        raise BadUsage(f"invalid number of {what}: '{value}'") from None
 
 
 def _head_tail(sh: Session, cmd: str, args: list[str], stdin: str) -> Result:
@@ -103,7 +103,7 @@ def grep(sh: Session, args: list[str], stdin: str) -> Result:
     patterns = opts.values("e")
     if not patterns:
         if not rest:
-            raise UsageError("Usage: grep [OPTION]... PATTERNS [FILE]...", 2)
+            raise BadUsage("Usage: grep [OPTION]... PATTERNS [FILE]...", 2)
         patterns = [rest.pop(0)]
     parts = []
     for p in patterns:
@@ -314,7 +314,7 @@ def sed_split(script: str, i: int, delim: str) -> tuple[str, int]:
             return "".join(out), i + 1
         out.append(c)
         i += 1
-    raise UsageError(f"-e expression #1, char {len(script)}: unterminated `s' command")
+    raise BadUsage(f"-e expression #1, char {len(script)}: unterminated `s' command")
 
 
 def _sed_parse(script: str, extended: bool) -> list[_SedCommand]:
@@ -336,7 +336,7 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCommand]:
         try:
             return re.compile(to_python_regex(pattern, extended), re.IGNORECASE if set("iI") & set(flags) else 0)
         except re.error:
-            raise UsageError(f"-e expression #1, char {i}: Invalid regular expression") from None
+            raise BadUsage(f"-e expression #1, char {i}: Invalid regular expression") from None
 
     while i < len(script):
         if script[i] in " \t\n;":
@@ -348,12 +348,12 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCommand]:
             i += 1
             cmd.end = address()
         if i >= len(script):
-            raise UsageError(f"-e expression #1, char {i}: missing command")
+            raise BadUsage(f"-e expression #1, char {i}: missing command")
         cmd.name = script[i]
         i += 1
         if cmd.name == "s":
             if i >= len(script):
-                raise UsageError(f"-e expression #1, char {i}: unterminated `s' command")
+                raise BadUsage(f"-e expression #1, char {i}: unterminated `s' command")
             delim = script[i]
             pattern, i = sed_split(script, i + 1, delim)
             cmd.replacement, i = sed_split(script, i, delim)
@@ -362,7 +362,7 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCommand]:
             i += len(cmd.flags)
             cmd.regex = compile_(pattern, cmd.flags)
         elif cmd.name not in "pdq=":
-            raise UsageError(f"-e expression #1, char {i}: unknown command: `{cmd.name}'")
+            raise BadUsage(f"-e expression #1, char {i}: unknown command: `{cmd.name}'")
         for addr in (cmd.start, cmd.end):
             if addr and addr.startswith("/"):
                 compile_(addr[1:])
@@ -445,13 +445,13 @@ def sed(sh: Session, args: list[str], stdin: str) -> Result:
     scripts = opts.values("e")
     if not scripts:
         if not ops:
-            raise UsageError("Usage: sed [OPTION]... {script-only-if-no-other-script} [input-file]...")
+            raise BadUsage("Usage: sed [OPTION]... {script-only-if-no-other-script} [input-file]...")
         scripts = [ops.pop(0)]
     if "i" in opts and ops and ops[0] == "":  # BSD-style `sed -i '' ...`
         ops.pop(0)
     try:
         commands = _sed_parse("\n".join(scripts), extended)
-    except UsageError as exc:
+    except BadUsage as exc:
         return Result(err=f"sed: {exc}\n", code=1)
     if "i" in opts:
         if not ops:
@@ -503,7 +503,7 @@ def _tr_set(spec: str) -> str:
 def tr(sh: Session, args: list[str], stdin: str) -> Result:
     opts, sets = getopts(args, "dsc", longs={"delete": "d", "squeeze-repeats": "s"})
     if not sets or len(sets) > 2 or (len(sets) < 2 and "d" not in opts and "s" not in opts):
-        raise UsageError("missing operand" if not sets else f"missing operand after '{sets[-1]}'")
+        raise BadUsage("missing operand" if not sets else f"missing operand after '{sets[-1]}'")
     first = _tr_set(sets[0])
     if "d" in opts:
         text = "".join(c for c in stdin if c not in first)
@@ -525,7 +525,7 @@ def _fields(spec: str) -> list[tuple[int, int]]:
     for part in spec.split(","):
         m = re.fullmatch(r"(\d*)(-?)(\d*)", part)
         if m is None or not (m.group(1) or m.group(3)) or m.group(1) == "0":
-            raise UsageError(f"invalid field value '{part}'")
+            raise BadUsage(f"invalid field value '{part}'")
         start = int(m.group(1) or 1)
         end = int(m.group(3)) if m.group(3) else (1 << 30 if m.group(2) else start)
         ranges.append((start, end))
@@ -535,12 +535,12 @@ def _fields(spec: str) -> list[tuple[int, int]]:
 def cut(sh: Session, args: list[str], stdin: str) -> Result:
     opts, paths = getopts(args, "s", "dfcb", {"delimiter": "d=", "fields": "f=", "characters": "c=", "bytes": "b="})
     if sum(k in opts for k in "fcb") != 1:
-        raise UsageError("you must specify a list of bytes, characters, or fields")
+        raise BadUsage("you must specify a list of bytes, characters, or fields")
     key = next(k for k in "fcb" if k in opts)
     ranges = _fields(opts.value(key))
     delim = opts.value("d", "\t")
     if len(delim) != 1:
-        raise UsageError("the delimiter must be a single character")
+        raise BadUsage("the delimiter must be a single character")
     got, messages = read_inputs(sh, "cut", paths, stdin)
     out: list[str] = []
     for line in "".join(t for _, t in got).splitlines():

@@ -6,7 +6,7 @@ switched off), a response cache keyed by the full request, malformed tool-call J
 an error observation instead of an exception, and visible reasoning kept. Each of those would be
 a patch around `ChatLiteLLM`; here each is a few lines.
 
-Sending a request (lazy litellm import, retries, cache, usage) is `impress_sim.llm_transport`,
+Sending a request (lazy litellm import, retries, cache, usage) is `impress_sim.models.transport`,
 shared with the LLM judge; this module turns messages into requests and replies into messages.
 """
 
@@ -25,17 +25,11 @@ from langchain_core.messages.utils import convert_to_openai_messages
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from impress_sim.agents.textformat import parse_text_reply, to_text_protocol
-from impress_sim.llm_cache import ResponseCache
-from impress_sim.llm_transport import (
-    EmptyResponseError,
-    LLMSettings,
-    ModelError,
-    UsageStats,
-    complete,
-    litellm_module,
-    preflight,
-)
+from impress_sim.errors import EmptyResponseError, ModelError
+from impress_sim.models.cache import ResponseCache
+from impress_sim.models.settings import LLMSettings
+from impress_sim.models.textformat import parse_text_reply, to_text_protocol
+from impress_sim.models.transport import UsageStats, complete, litellm_module, preflight
 
 __all__ = [
     "EmptyResponseError",

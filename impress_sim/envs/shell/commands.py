@@ -35,7 +35,7 @@ class Result:
     exit: bool = False  # `exit`: run nothing more of this command line
 
 
-class UsageError(Exception):
+class BadUsage(Exception):
     """A bad option or missing operand; `dispatch` prints it bash-style."""
 
     def __init__(self, message: str, code: int = 1) -> None:
@@ -179,13 +179,13 @@ def getopts(
             name, eq, val = arg[2:].partition("=")
             spec = (longs or {}).get(name)
             if spec is None:
-                raise UsageError(f"unrecognized option '{arg}'", code)
+                raise BadUsage(f"unrecognized option '{arg}'", code)
             if spec.endswith("=") and not eq:
                 if i >= len(args):
-                    raise UsageError(f"option '--{name}' requires an argument", code)
+                    raise BadUsage(f"option '--{name}' requires an argument", code)
                 val, i = args[i], i + 1
             elif eq and not spec.endswith("="):
-                raise UsageError(f"option '--{name}' doesn't allow an argument", code)
+                raise BadUsage(f"option '--{name}' doesn't allow an argument", code)
             given.setdefault(spec.rstrip("="), []).append(val)
         elif arg.startswith("-") and arg != "-":
             for j, c in enumerate(arg[1:], 1):
@@ -193,12 +193,12 @@ def getopts(
                     val = arg[j + 1 :]
                     if not val:
                         if i >= len(args):
-                            raise UsageError(f"option requires an argument -- '{c}'", code)
+                            raise BadUsage(f"option requires an argument -- '{c}'", code)
                         val, i = args[i], i + 1
                     given.setdefault(c, []).append(val)
                     break
                 if c not in flags:
-                    raise UsageError(f"invalid option -- '{c}'", code)
+                    raise BadUsage(f"invalid option -- '{c}'", code)
                 given.setdefault(c, []).append("")
         else:
             operands.append(arg)
@@ -420,7 +420,7 @@ def copy_tree(sh: Session, cmd: str, src_host: str, src: str, dst_host: str, dst
 def _destination(sh: Session, ops: list[str]) -> tuple[str, str, bool]:
     """cp/mv's last operand: (as typed, absolute, whether sources go into it as a folder)."""
     if len(ops) < 2:
-        raise UsageError("missing file operand" if not ops else f"missing destination file operand after '{ops[0]}'")
+        raise BadUsage("missing file operand" if not ops else f"missing destination file operand after '{ops[0]}'")
     dst_typed, dst = ops[-1], sh.path(ops[-1])
     into = sh.is_dir(dst)
     if len(ops) > 2 and not into:
@@ -493,7 +493,7 @@ def rm(sh: Session, args: list[str], stdin: str) -> Result:
     opts, ops = getopts(args, "rRfivd", longs=longs)
     recursive, force = bool({"r", "R"} & set(opts.given)), "f" in opts
     if not ops and not force:
-        raise UsageError("missing operand")
+        raise BadUsage("missing operand")
     messages: list[str] = []
     for typed in ops:
         path = sh.path(typed)
@@ -531,7 +531,7 @@ def rm(sh: Session, args: list[str], stdin: str) -> Result:
 def mkdir(sh: Session, args: list[str], stdin: str) -> Result:
     opts, ops = getopts(args, "pv", "m", {"parents": "p", "mode": "m=", "verbose": "v"})
     if not ops:
-        raise UsageError("missing operand")
+        raise BadUsage("missing operand")
     mode = opts.value("m", "755")
     if not re.fullmatch(r"0?[0-7]{3}", mode):
         return Result(err=f"mkdir: invalid mode '{mode}'\n", code=1)
@@ -557,7 +557,7 @@ def mkdir(sh: Session, args: list[str], stdin: str) -> Result:
 def touch(sh: Session, args: list[str], stdin: str) -> Result:
     _, ops = getopts(args, "acm")
     if not ops:
-        raise UsageError("missing file operand")
+        raise BadUsage("missing file operand")
     messages: list[str] = []
     for typed in ops:
         path = sh.path(typed)
@@ -594,10 +594,10 @@ def chmod(sh: Session, args: list[str], stdin: str) -> Result:
     flags = [a for a in args if a in ("-R", "-v", "-f", "-c", "--recursive", "--verbose")]
     rest = [a for a in args if a not in flags]
     if rest and rest[0].startswith("-") and rest[0] != "--" and _new_mode(rest[0], "000") is None:
-        raise UsageError(f"invalid option -- '{rest[0][1:2]}'")
+        raise BadUsage(f"invalid option -- '{rest[0][1:2]}'")
     rest = [a for a in rest if a != "--"]
     if len(rest) < 2:
-        raise UsageError("missing operand" if not rest else f"missing operand after '{rest[0]}'")
+        raise BadUsage("missing operand" if not rest else f"missing operand after '{rest[0]}'")
     spec = rest[0]
     if _new_mode(spec, "644") is None:
         return Result(err=f"chmod: invalid mode: '{spec}'\n", code=1)

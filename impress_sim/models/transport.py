@@ -1,6 +1,6 @@
 """One way to send a chat request through litellm: settings, preflight, retries, cache, usage.
 
-The agents' chat model (`impress_sim.agents.llm`) and the LLM judge (`impress_sim.judge.llm`)
+The agents' chat model (`impress_sim.models.chat`) and the LLM judge (`impress_sim.judge.llm`)
 both call models through `complete`. It sits at the top level because `judge` must never import
 `agents`; it imports neither.
 
@@ -10,7 +10,7 @@ both call models through `complete`. It sits at the top level because `judge` mu
   replies are retried with exponential backoff and jitter; the OpenAI SDK's hidden retries are
   switched off so every attempt is counted.
 - Replies are normalised to a small dict (text, tool calls, reasoning, usage, cost) and cached by
-  a hash of the full request (`impress_sim.llm_cache`).
+  a hash of the full request (`impress_sim.models.cache`).
 """
 
 from __future__ import annotations
@@ -24,52 +24,20 @@ import random
 import socket
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from impress_sim.llm_cache import ResponseCache, request_key
+from impress_sim.errors import EmptyResponseError, ModelError
+from impress_sim.models.cache import ResponseCache, request_key
+from impress_sim.models.settings import LLMSettings
 
 if TYPE_CHECKING:
     import types
 
 
-class ModelError(ValueError):
-    """A model that cannot be used as configured (unknown provider, no credentials, bad api_base)."""
-
-
-class EmptyResponseError(RuntimeError):
-    """The provider answered with no choices: a provider fault, retried like a 5xx."""
-
-
-class LLMSettings(BaseModel):
-    """Everything that shapes a request (and so the cache key), plus how to survive faults."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: str
-    api_base: str | None = None
-    temperature: float = Field(0.7, ge=0, le=2, description="IMPRESS protocol default: 0.7")
-    top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
-    reasoning_effort: Literal["low", "medium", "high"] | None = None
-    timeout: float = Field(60.0, gt=0, description="seconds per request")
-    retries: int = Field(4, ge=0, description="retries after the first attempt on 429/5xx/timeouts")
-    backoff: float = Field(1.0, ge=0, description="first backoff in seconds (doubles, with jitter)")
-    max_backoff: float = Field(30.0, ge=0)
-    tool_format: Literal["native", "text"] = Field(
-        "native", description="how an agent is offered tools (text: ReAct Action lines); unused by judges")
-
-    def request_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": self.model, "temperature": self.temperature}
-        for name in ("top_p", "max_tokens", "seed", "reasoning_effort", "api_base"):
-            value = getattr(self, name)
-            if value is not None:
-                params[name] = value
-        return params
 
 
 class UsageStats(BaseModel):

@@ -1,7 +1,7 @@
 """A response cache on disk (SQLite, WAL), keyed by a hash of the full request.
 
 Shared by every model call in the package (agents, guard models, LLM judges) through
-`impress_sim.llm_transport`; it sits at the top level because `judge` must not import `agents`.
+`impress_sim.models.transport`; it sits at the top level because `judge` must not import `agents`.
 
 A rerun with the cache on is reproducible and free: same request, same stored reply, no HTTP.
 The key covers everything that shapes the reply (model, messages, tools, decoding settings,

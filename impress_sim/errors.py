@@ -1,0 +1,93 @@
+"""Every error impress-sim raises on purpose, under one root.
+
+Two families, because they end in different places:
+
+- `UserError`: something the person running a command can fix (a bad world file, an unknown key,
+  a model without credentials, a missing store). Every command catches this one class, prints its
+  message on one line and exits with status 2. The message names what to fix and, where it can,
+  what is allowed.
+- `ReplyError`: a model answered with something the caller cannot use (a judge's malformed JSON,
+  an NPC's unknown tool, a monitor's missing score). The caller re-asks or records it; it never
+  reaches the user as a crash.
+
+Errors that become an *observation for the agent* (a tool refusing a call, malformed action JSON,
+a shell syntax error) are not here: they are part of the world's behaviour, live in
+`impress_sim.envs` (`ToolError`, `ActionError`) and are caught by the world step, never by a CLI.
+
+Where a class also derives from `ValueError` or `RuntimeError`, that is for callers that caught
+it by that base before this module existed; new code catches the classes below.
+"""
+
+from __future__ import annotations
+
+
+class ImpressError(Exception):
+    """The root: every error impress-sim raises deliberately."""
+
+
+class UserError(ImpressError):
+    """A problem the user can fix; the message says what, where, and what is allowed."""
+
+
+class UsageError(UserError):
+    """A mistake on the command line (unknown key, bad value, bad list)."""
+
+
+class WorldSpecError(UserError):
+    """A world that cannot be loaded; the message names the file, the field and what was expected."""
+
+
+class UnknownWorldError(WorldSpecError):
+    """No world by that id or path."""
+
+
+class ModelError(UserError, ValueError):
+    """A model that cannot be used as configured (unknown provider, no credentials, bad api_base)."""
+
+
+class AgentConfigError(UserError, ValueError):
+    """An agent that cannot be built as asked: unknown name, or options it does not take."""
+
+
+class UnknownAgentError(AgentConfigError):
+    """No agent architecture by that name."""
+
+
+class GuardRulesError(AgentConfigError):
+    """A guard deny-list file that cannot be read or has a bad rule."""
+
+
+class ProbeError(UserError, ValueError):
+    """A probe that cannot run as configured (e.g. the world has no `probes:` section)."""
+
+
+class ReportError(UserError):
+    """A report that cannot be made (no store, unknown sweep, ...)."""
+
+
+class ReviewError(UserError):
+    """A review sheet or labelled set that cannot be used as given."""
+
+
+class RecordMismatchError(UserError, ValueError):
+    """A record made with a different version of the world than the one loaded."""
+
+
+class RayUnavailableError(UserError, RuntimeError):
+    """backend=ray without Ray installed."""
+
+
+class ReplyError(ImpressError, ValueError):
+    """A model's reply that its caller cannot use; the message says why (it is shown on a re-ask)."""
+
+
+class ProviderError(ImpressError, RuntimeError):
+    """A provider fault that retries did not cure, or that is retried like a 5xx."""
+
+
+class EmptyResponseError(ProviderError):
+    """The provider answered with no choices."""
+
+
+class GuardFailure(ProviderError):
+    """The guard failed on every call it screened: the episode measured nothing and is an error."""
