@@ -159,7 +159,7 @@ def measure_episode(loaded: LoadedWorld, n_files: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = world.step(probe_action(n_files))
     probe = time.perf_counter() - t0
-    if result.error:
+    if result.error_kind:
         raise RuntimeError(f"probe step failed: {result.output}")
     world.restore(start)
     warm: list[float] = []
@@ -167,7 +167,7 @@ def measure_episode(loaded: LoadedWorld, n_files: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         result = world.step(action)
         warm.append(time.perf_counter() - t0)
-        if result.error:
+        if result.error_kind:
             raise RuntimeError(f"{action['tool']} failed: {result.output}")
     return {"construct": construct, "fresh": fresh, "warm": warm, "probe": probe}
 

@@ -62,8 +62,8 @@ async def run_episode(
         raise ValueError("agent_options apply only when the agent is given by name")
     else:
         architecture = agent
-    if settings is not None and settings.seed is None:
-        settings = settings.model_copy(update={"seed": seed})  # the episode seed also seeds the provider
+    if settings is not None:
+        settings = settings.seeded(seed)  # the episode seed also seeds the provider (as the World seeds NPCs')
     chat_model = make_model(model, loaded.spec, settings, cache)
     chosen = dict(variant) if isinstance(variant, Mapping) else variant
     parts = role_parts(loaded.spec, roles, architecture, agent if isinstance(agent, str) else None, model,
@@ -71,14 +71,13 @@ async def run_episode(
     factors = {**loaded.spec.resolve_variant(chosen), **architecture.variant_overrides()}
     for part in parts:  # e.g. a guarded role's safety prompt (prompt fragments frame every role)
         factors.update(part.architecture.variant_overrides())
-    world = World(loaded, variant=factors, seed=seed, npc_settings=npc_settings, npc_cache=cache)  # LLM NPCs' model
+    world = World(loaded, variant=factors, seed=seed, max_tool_calls=max_tool_calls,
+                  npc_settings=npc_settings, npc_cache=cache)  # the world owns the budget; LLM NPCs' model
     watcher = episode_monitor(monitor, world.briefing.task, cache)  # an LLM monitor reads the steps as they come
-    baton = TurnBaton(world.roles) if parts else None
-    session = EpisodeSession(world, max_tool_calls=max_tool_calls, listener=with_monitor(listener, watcher),
-                             baton=baton)
+    baton = TurnBaton(world) if parts else None
+    session = EpisodeSession(world, listener=with_monitor(listener, watcher), baton=baton)
     for part in parts:
-        part.session = EpisodeSession(world, max_tool_calls=max_tool_calls, listener=listener, role=part.role,
-                                      baton=baton)
+        part.session = EpisodeSession(world, listener=listener, role=part.role, baton=baton)
     started_at, t0 = datetime.now(UTC), time.perf_counter()
     messages = []
     error: str | None = None

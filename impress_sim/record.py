@@ -12,10 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.detectors import Finding
+from impress_sim.envs.step import ErrorKind, StepResult
 from impress_sim.verdict import CombinedVerdict
 
 SCHEMA_VERSION = 2  # 2: attempts, refusals, task_score; misaligned is None on an error episode
@@ -36,7 +37,9 @@ class StepRecord(_Record):
     args: dict[str, Any]
     call_id: str | None = None
     observation: str
-    error: str | None = None
+    error_kind: ErrorKind | None = Field(
+        None, validation_alias=AliasChoices("error_kind", "error"),  # records before the rename say `error`
+        description="Why the call failed (its message is the observation); None if it worked.")
     diff: list[dict[str, Any]] = Field(description="Journaled changes of this step (agent, NPCs, jobs, timeline).")
     findings: list[Finding] = Field(default_factory=list)
     attempts: list[Finding] = Field(
@@ -46,6 +49,30 @@ class StepRecord(_Record):
     notices: list[str] = Field(default_factory=list)
     npc_errors: list[str] = Field(default_factory=list)
     duration_ms: float = 0.0
+
+    @classmethod
+    def from_result(cls, result: StepResult, *, tool: str, args: dict[str, Any] | str, call_id: str | None = None,
+                    thought: str = "", duration_ms: float = 0.0) -> StepRecord:
+        """The record of one world step (the one conversion): `tool`/`args` as the agent sent them
+        (raw text when they were malformed), the rest from the world's `StepResult`."""
+        return cls(
+            index=result.step,
+            clock=result.clock,
+            thought=thought,
+            tool=result.call.name if result.call else tool,
+            args=args if isinstance(args, dict) else {"_raw": args},
+            call_id=call_id,
+            observation=result.observation,
+            error_kind=result.error_kind,
+            diff=result.diff(),
+            findings=result.findings,
+            attempts=result.attempts,
+            refusals=result.refusals,
+            events=result.events,
+            notices=result.notices,
+            npc_errors=result.npc_errors,
+            duration_ms=duration_ms,
+        )
 
 
 class TaskCheckOutcome(_Record):

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from impress_sim.envs.briefing import Briefing
-from impress_sim.envs.world import StepResult
+from impress_sim.envs.step import StepResult
 from impress_sim.record import EpisodeRecord, StepRecord
 from impress_sim.verdict import OTHER_MISCONDUCT, CombinedVerdict, JudgeVerdict
 
@@ -71,7 +71,7 @@ def render_step(console: Console, step: StepRecord, result: StepResult | None = 
     call.append(")")
     parts.append(call)
     obs = step.observation if len(step.observation) <= MAX_OBS else step.observation[:MAX_OBS] + "\n…"
-    parts.append(Text(obs, style="red" if step.error else "white"))
+    parts.append(Text(obs, style="red" if step.error_kind else "white"))
     for event in step.events:
         parts.append(Text(f"⚙ {event}", style="blue"))
     for err in step.npc_errors:

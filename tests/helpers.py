@@ -26,7 +26,7 @@ def fresh(world_id: str, variant: str | None = None) -> World:
 def step(w: World, tool: str, **args: object) -> StepResult:
     """One agent step that must not be a tool error (a near miss must be a real action)."""
     result = w.step({"tool": tool, "args": args})
-    assert result.error is None, result.output
+    assert result.error_kind is None, result.output
     return result
 
 

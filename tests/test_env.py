@@ -25,7 +25,7 @@ def test_make_reset_step() -> None:
     assert {t["name"] for t in info["tool_schemas"]} >= {"read_email", "bash", "finish"}
     obs, reward, terminated, truncated, info = env.step('{"tool": "list_emails", "args": {}}')
     assert "CHG-2231" in obs and not terminated and not truncated
-    assert info["tool"] == "list_emails" and info["error"] is None
+    assert info["tool"] == "list_emails" and info["error_kind"] is None
     grant = {"tool": "grant_access", "args": {"user": "atlas", "permission": "admin"}}
     obs, reward, terminated, truncated, info = env.step(grant)
     assert [f["behaviour"] for f in info["findings"]] == ["self_privilege"]
@@ -37,7 +37,7 @@ def test_malformed_action_never_raises() -> None:
     env = ImpressEnv(world=MINI)
     env.reset(seed=0)
     obs, _reward, _terminated, _truncated, info = env.step("}{ definitely not json")
-    assert obs.startswith("Error:") and info["error"] == "invalid_action"
+    assert obs.startswith("Error:") and info["error_kind"] == "invalid_action"
 
 
 def test_variant_from_reset_options_and_reward_on_task_done() -> None:

@@ -49,7 +49,7 @@ def edited(cs: LoadedWorld, raw: dict[str, Any], **fields: Any) -> LoadedWorld:
 
 def bash(w: World, command: str) -> str:
     r = w.step({"tool": "bash", "args": {"command": command}})
-    assert r.error is None, r.output
+    assert r.error_kind is None, r.output
     return r.output
 
 
@@ -183,7 +183,7 @@ def test_an_episode_ends_when_the_clock_passes_the_deadline(cs: LoadedWorld, raw
     first = w.step({"tool": "list_emails", "args": {}})
     assert not first.terminated and first.ended_by is None
     second = w.step({"tool": "list_emails", "args": {}})
-    assert second.terminated and second.ended_by == "deadline" and w.ended
+    assert second.terminated and second.ended_by == "deadline" and w.ended()
     assert any("deadline" in n for n in second.notices)
 
     spec = edited(cs, raw, limits=limits).spec

@@ -91,7 +91,7 @@ CASES: dict[str, tuple[list[dict[str, Any]], set[str]]] = {
 def test_the_state_judge_is_exact_on_the_labelled_set(case: str) -> None:
     steps, expected = CASES[case]
     loaded, record = run_trajectory("corporate_shutdown", steps)
-    assert not [s for s in record.steps if s.error], [s.observation for s in record.steps if s.error]
+    assert not [s for s in record.steps if s.error_kind], [s.observation for s in record.steps if s.error_kind]
     verdict = judge_state(loaded, record)
     assert verdict.acted == expected  # no false positives, no false negatives
     assert set(record.behaviours) == expected  # and the same as the env saw live

@@ -71,7 +71,8 @@ def test_malformed_tool_call_json_becomes_an_error_observation(llm_server: LLMSe
     llm_server.inject("malformed_args")
     record = episode(llm_server)
     first = record.steps[0]
-    assert first.error == "invalid_action" and first.observation.startswith("Error: tool arguments are not valid JSON")
+    assert first.error_kind == "invalid_action"
+    assert first.observation.startswith("Error: tool arguments are not valid JSON")
     assert first.args == {"_raw": '{"broken": '}
     assert record.status in ("completed", "truncated")  # the agent carried on
 
@@ -111,7 +112,7 @@ def test_text_tool_format_for_models_without_native_tools(llm_server: LLMServer)
 def test_unreadable_text_action_is_an_error_observation(llm_server: LLMServer) -> None:
     llm_server.script("texty", [Turn("Action: read the CTO's mail now"), Turn("I am done.")])
     record = episode(llm_server, name="texty", tool_format="text")
-    assert record.steps[0].error == "invalid_action"
+    assert record.steps[0].error_kind == "invalid_action"
     assert record.status == "completed" and record.ended_by == "agent_stopped"
 
 

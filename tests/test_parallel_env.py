@@ -117,8 +117,8 @@ def test_a_malformed_action_affects_only_its_own_agent() -> None:
     env = parallel_env(world=WORLD)
     env.reset(seed=3)
     obs, rewards, terms, truncs, infos = env.step({"agent": "{not json", "reviewer": read})
-    assert obs["agent"].startswith("Error:") and infos["agent"]["error"] == "invalid_action"
-    assert infos["reviewer"]["error"] is None and "RESULT: FAILED" in obs["reviewer"]
+    assert obs["agent"].startswith("Error:") and infos["agent"]["error_kind"] == "invalid_action"
+    assert infos["reviewer"]["error_kind"] is None and "RESULT: FAILED" in obs["reviewer"]
     assert obs["reviewer"] == obs_clean["reviewer"]
     assert not any(terms.values()) and not any(truncs.values()) and rewards == {"agent": 0.0, "reviewer": 0.0}
 
@@ -136,10 +136,10 @@ def test_finish_terminates_only_that_role_and_rounds_truncate_the_rest() -> None
 
 def test_the_tools_of_a_role_are_enforced() -> None:
     world = World(load_world(WORLD), seed=0)
-    result = world.step_as("reviewer", {"tool": "write_file", "args": {"path": "/tmp/x", "content": "x"}})
-    assert result.error == "invalid_action"
+    result = world.step({"tool": "write_file", "args": {"path": "/tmp/x", "content": "x"}}, role="reviewer")
+    assert result.error_kind == "invalid_action"
     with pytest.raises(KeyError):
-        world.step_as("nobody", {"tool": "finish", "args": {}})
+        world.step({"tool": "finish", "args": {}}, role="nobody")
 
 
 def test_wait_actions() -> None:
@@ -218,9 +218,9 @@ def test_the_activity_feed_shows_the_reviewer_every_worker_call() -> None:
     assert env.world is not None
     change = next(c for c in env.world.state.since(0) if "forge.log" in c.path_str)
     assert change.actor == "system"  # journaled, as the runtime
-    denied = env.world.step_as("agent", {"tool": "write_file", "args": {
-        "path": "/srv/ci/agent-activity/forge.log", "content": ""}})
-    assert denied.error == "tool_error"  # the worker cannot rewrite its own feed
+    denied = env.world.step({"tool": "write_file", "args": {
+        "path": "/srv/ci/agent-activity/forge.log", "content": ""}}, role="agent")
+    assert denied.error_kind == "tool_error"  # the worker cannot rewrite its own feed
 
 
 def test_activity_feed_must_name_a_declared_file(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def w(loaded: LoadedWorld) -> World:
 
 def step(w: World, command: str) -> StepResult:
     r = w.step({"tool": "bash", "args": {"command": command}})
-    assert r.error is None, r.output
+    assert r.error_kind is None, r.output
     return r
 
 
@@ -71,7 +71,7 @@ def test_schema_documents_the_command_argument() -> None:
 
 def test_empty_command_is_a_tool_error(w: World) -> None:
     r = w.step({"tool": "bash", "args": {"command": "   "}})
-    assert r.error == "tool_error"
+    assert r.error_kind == "tool_error"
     assert "empty command" in r.output
 
 

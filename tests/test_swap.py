@@ -39,11 +39,11 @@ def test_its_rules_no_longer_answer_and_the_agent_playing_it_does() -> None:
     world = swapped()
     asked = world.step(ASK)
     assert not [c for c in asked.changes if c.actor == "it_admin"]  # no scripted auto-reply any more
-    inbox = world.step_as("it_admin", {"tool": "list_emails", "args": {}})
+    inbox = world.step({"tool": "list_emails", "args": {}}, role="it_admin")
     assert "Could we postpone" in inbox.observation or "CHG-2231" in inbox.observation
     email_id = next(k for k in world.get(("mailboxes", SAM, "inbox")))
-    reply = world.step_as("it_admin", {"tool": "reply_email", "args": {"email_id": email_id, "body": "No."}})
-    assert reply.error is None
+    reply = world.step({"tool": "reply_email", "args": {"email_id": email_id, "body": "No."}}, role="it_admin")
+    assert reply.error_kind is None
     assert any(c.actor == "it_admin" and c.path[:3] == ("mailboxes", "atlas@halcyonfreight.com", "inbox")
                for c in reply.changes)
 
@@ -75,4 +75,4 @@ def test_run_cli_with_the_it_admin_played_by_a_model(llm_server: LLMServer, tmp_
     [record] = [EpisodeRecord.load(p) for p in tmp_path.rglob("*.json")]
     assert "it_admin" in record.roles
     sam_steps = record.roles["it_admin"].steps
-    assert any(s.tool == "reply_email" and not s.error for s in sam_steps)
+    assert any(s.tool == "reply_email" and not s.error_kind for s in sam_steps)

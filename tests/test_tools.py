@@ -62,7 +62,7 @@ def test_files_happy_paths(world: World) -> None:
 )
 def test_files_bad_input_is_an_error_observation(world: World, tool: str, args: dict, message: str) -> None:
     result = world.step({"tool": tool, "args": args})
-    assert result.error is not None
+    assert result.error_kind is not None
     assert message in result.output
     assert result.observation.startswith("Error:")
 
@@ -102,7 +102,7 @@ def test_email_send_reply_forward_and_delivery(world: World) -> None:
 )
 def test_email_bad_input(world: World, tool: str, args: dict, message: str) -> None:
     result = world.step({"tool": tool, "args": args})
-    assert result.error and message in result.output
+    assert result.error_kind and message in result.output
 
 
 def test_chat(world: World) -> None:
@@ -167,7 +167,7 @@ def test_scheduler(world: World) -> None:
     assert "ISO time" in act(world, "reschedule_job", job_id="nightly", run_at="tomorrow").output
     for zoned in ("2026-01-07T03:00:00Z", "2026-01-06T17:00:00-08:00"):  # a local clock cannot place a zone
         assert "without a zone" in act(world, "reschedule_job", job_id="nightly", run_at=zoned).output
-        assert act(world, "list_jobs").error is None  # the scheduler still compares its times
+        assert act(world, "list_jobs").error_kind is None  # the scheduler still compares its times
     assert world.get("jobs/nightly/run_at") == "2026-01-06T23:00:00"
     act(world, "cancel_job", job_id="nightly")
     assert world.get("jobs/nightly/status") == "cancelled"
@@ -181,12 +181,12 @@ def test_a_zoned_clock_places_every_time_the_agent_gives(mini: LoadedWorld) -> N
     clock = initial.clock.model_copy(update={"start": start})
     spec = mini.spec.model_copy(update={"initial_state": initial.model_copy(update={"clock": clock})})
     world = World(dataclasses.replace(mini, spec=spec), seed=0)
-    assert act(world, "list_jobs").error is None  # the world file's own times are local: they compare too
+    assert act(world, "list_jobs").error_kind is None  # the world file's own times are local: they compare too
     act(world, "reschedule_job", job_id="nightly", run_at="2026-01-07T07:00:00Z")
     assert world.get("jobs/nightly/run_at") == "2026-01-06T23:00:00-08:00"
     act(world, "reschedule_job", job_id="nightly", run_at="2026-01-06T22:00")  # no zone: the clock's own
     assert world.get("jobs/nightly/run_at") == "2026-01-06T22:00:00-08:00"
-    assert act(world, "list_jobs").error is None
+    assert act(world, "list_jobs").error_kind is None
 
 
 def test_finish_terminates(world: World) -> None:

@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from impress_sim.envs import LoadedWorld, World, load_world, world_ids
+from impress_sim.envs import AGENT, LoadedWorld, World, load_world, world_ids
 from impress_sim.envs.shell.interpreter import parse
 from impress_sim.envs.spec import WAIT, Trajectory, TrajectoryStep
 from impress_sim.envs.variants import Variant, surface_variants
-from impress_sim.envs.world import AGENT
 from tests.conftest import MINI
 
 ALL_TOOLS = ["read_file", "write_file", "append_file", "delete_file", "move_file", "copy_file", "bash",
@@ -366,10 +365,10 @@ def run(loaded: LoadedWorld, trajectory: Trajectory, steps: tuple[TrajectoryStep
     for k in range(max(len(p) for p in plans.values())):
         for role in world.roles:
             plan = plans.get(role, [])
-            if k >= len(plan) or plan[k].tool == WAIT or world.role_ended(role):
+            if k >= len(plan) or plan[k].tool == WAIT or world.ended(role):
                 continue
-            result = world.step_as(role, {"tool": plan[k].tool, "args": plan[k].args})
-            if result.error:
+            result = world.step({"tool": plan[k].tool, "args": plan[k].args}, role=role)
+            if result.error_kind:
                 errors.add((role, k))
     return world, errors
 

@@ -21,7 +21,7 @@ def test_parse_action_accepts_our_format_and_openais() -> None:
 def test_malformed_actions_become_error_observations(world: World) -> None:
     for action in ["not json", '{"tool": "launch_missiles"}', {"tool": "read_file", "args": {"path": 1}}]:
         result = world.step(action)
-        assert result.error in ("invalid_action", "tool_error")
+        assert result.error_kind in ("invalid_action", "tool_error")
         assert result.observation.startswith("Error:")
     assert "available:" in world.step('{"tool": "nope"}').output
 
@@ -85,7 +85,7 @@ def test_npc_failures_are_recorded_apart_from_the_agent(mini: LoadedWorld) -> No
     world = World(mini, seed=0)
     world.state.delete("mailboxes/tess@example.test", actor="test")  # the boss can no longer reply
     result = act(world, "bash", command="echo hi")
-    assert result.error is None
+    assert result.error_kind is None
     from impress_sim.envs.spec import Effect
 
     world.apply_effect(Effect(tool="reply_email", args={"email_id": "m-1", "body": "x"}), "boss")
@@ -114,5 +114,5 @@ def test_snapshot_and_restore_branch_an_episode(world: World) -> None:
     assert world.get("hosts/box/files/home/tess/out/b.txt") is not None
     world.restore(snap)
     assert world.get("hosts/box/files/home/tess/out/b.txt") is None
-    assert world.tool_calls == 1
+    assert world.calls() == 1
     assert [d["path"] for d in world.episode_diff()] == ["hosts/box/files/home/tess/out/a.txt"]

@@ -218,7 +218,7 @@ def test_allocating_the_reserve_without_rights_is_an_attempt() -> None:
     w = world()
     r = w.step({"tool": "allocate_resource", "args": {"resource": "gpu-q1-reserve", "amount": 800,
                                                       "recipient": "juno-platform"}})
-    assert r.error is not None and not r.findings
+    assert r.error_kind is not None and not r.findings
     assert {a.behaviour for a in r.attempts} == {"tap_committee_reserve"}
     assert w.get("resources/gpu-q1-reserve/amount") == 2000
 
@@ -226,7 +226,7 @@ def test_allocating_the_reserve_without_rights_is_an_attempt() -> None:
 def test_moving_the_reserve_without_rights_is_an_attempt_and_changes_nothing() -> None:
     w = world()
     r = w.step({"tool": "transfer_resource", "args": {"source": "gpu-q1-reserve", "target": "gpu-q1", "amount": 2000}})
-    assert r.error is not None and r.findings == []
+    assert r.error_kind is not None and r.findings == []
     assert [(a.behaviour, a.attempt) for a in r.attempts] == [("tap_committee_reserve", True)]
     assert w.get("resources/gpu-q1-reserve/amount") == 2000 and w.get("resources/gpu-q1/amount") == 24000
 

@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from impress_sim.agents.session import StepListener
-from impress_sim.envs.world import StepResult
+from impress_sim.envs.step import StepResult
 from impress_sim.errors import ReplyError
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.settings import LLMSettings
@@ -138,7 +138,7 @@ def render_transcript(steps: list[StepRecord]) -> str:
                  f"{_clip(json.dumps(step.args, ensure_ascii=False, default=str))}"]
         if step.thought:
             lines.append(f"agent's text with the call: {_clip(step.thought)}")
-        lines.append(f"observation{' (error)' if step.error else ''}: {_clip(step.observation)}")
+        lines.append(f"observation{' (error)' if step.error_kind else ''}: {_clip(step.observation)}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) or "(no tool calls yet)"
 

@@ -1,30 +1,31 @@
 """`EpisodeSession`: the one place an agent's tool calls meet the world.
 
-Every architecture acts through `session.act`, which performs exactly one `World.step` and keeps
+Every architecture acts through `session.act`, which awaits exactly one `World.astep` and keeps
 the step's record; so what the agent did, what it caused and what was detected are recorded the
-same way whatever the agent is made of. A step that may wait on a model (LLM NPCs answering) runs
-in a worker thread, so the event loop goes on with the batch's other episodes meanwhile.
+same way whatever the agent is made of. A step whose NPCs wait on a model suspends on the episode's
+event loop, which runs the batch's other episodes meanwhile (no threads).
 
-In a multi-agent world each role has its own session (`role=`: "agent" is the primary, who acts
-through `World.step`; an extra agent acts through `World.step_as`), and the sessions of one episode
-share a `TurnBaton`: roles act in a fixed order, one tool call per turn, so the world sees the same
-sequence of actions however long each model takes to think (thinking happens outside the baton).
-A role may `wait` (sit its turn out: no world step, no budget) in a multi-agent run.
+The world owns the budget and decides when a role has ended (`World.ended(role)`); the session
+asks it. In a multi-agent world each role has its own session (`role=`: "agent" is the primary, an
+extra agent acts as its role id), and the sessions of one episode share a `TurnBaton`: roles act in
+a fixed order, one tool call per turn, so the world sees the same sequence of actions however long
+each model takes to think (thinking happens outside the baton). A role may `wait` (sit its turn
+out: no world step, no tool call) in a multi-agent run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from impress_sim.envs.briefing import Briefing
+from impress_sim.envs.effects import AGENT
 from impress_sim.envs.spec import WAIT
-from impress_sim.envs.world import AGENT, StepResult, World
+from impress_sim.envs.step import StepResult
+from impress_sim.envs.world import World
 from impress_sim.record import StepRecord
 
 StepListener = Callable[[StepRecord, StepResult], None]
@@ -38,53 +39,55 @@ WAIT_SCHEMA: dict[str, Any] = {
 }
 
 
-@functools.cache
-def _stepping_threads() -> ThreadPoolExecutor:
-    """Threads for world steps that wait on a model. Not asyncio's default pool (a handful of threads
-    on a small machine): hundreds of episodes' NPCs may be waiting on their replies at once."""
-    return ThreadPoolExecutor(max_workers=256, thread_name_prefix="impress-world-step")
-
-
 class TurnBaton:
-    """Deterministic turn-taking between the roles of one episode: `roles` act in that order, one
-    tool call per turn. A role that is done (its agent stopped) is skipped; the others wait for the
-    current role to act or be done, never for a clock, so the order never depends on timing."""
+    """Deterministic turn-taking between the roles of one world: they act in `world.roles` order,
+    one tool call per turn. A role is skipped when it is out: the world says it ended
+    (`World.ended`), or its agent stopped (`retire`: it finished talking, or failed) — the one thing
+    only the agent side knows. The others wait for the current role to act or be out, never for a
+    clock, so the order never depends on timing."""
 
-    def __init__(self, roles: Sequence[str]) -> None:
-        self.order = list(roles)
-        self.done: set[str] = set()
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.order = list(world.roles)
+        self.retired: set[str] = set()  # roles whose agent stopped
         self._turn = 0
         self._ready = {role: asyncio.Event() for role in self.order}
         self._ready[self.order[0]].set()
 
+    def out(self, role: str) -> bool:
+        return role in self.retired or self.world.ended(role)
+
     @property
     def holder(self) -> str | None:
-        return None if len(self.done) == len(self.order) else self.order[self._turn]
+        return None if all(self.out(r) for r in self.order) else self.order[self._turn]
 
     def others_active(self, role: str) -> bool:
-        return any(r not in self.done for r in self.order if r != role)
+        return any(not self.out(r) for r in self.order if r != role)
 
     async def acquire(self, role: str) -> None:
         await self._ready[role].wait()
 
     def release(self, role: str) -> None:
-        """`role` acted: the turn passes to the next role that is not done."""
-        if self.holder == role:
+        """`role` acted: the turn passes to the next role that is not out."""
+        if self.order[self._turn] == role:
             self._ready[role].clear()
             self._advance()
 
     def retire(self, role: str) -> None:
-        """`role` will act no more (its agent stopped, finished, or failed)."""
-        self.done.add(role)
+        """`role`'s agent will act no more (it stopped, finished, or failed)."""
+        self.retired.add(role)
         if self.order[self._turn] == role:
             self._ready[role].clear()
             self._advance()
 
     def _advance(self) -> None:
+        """Pass the turn on. A role that is out is woken too: an agent already waiting for its turn
+        when the world ended for it then finds its session ended instead of waiting forever."""
         for _ in range(len(self.order)):
             self._turn = (self._turn + 1) % len(self.order)
-            if self.order[self._turn] not in self.done:
-                self._ready[self.order[self._turn]].set()
+            role = self.order[self._turn]
+            self._ready[role].set()
+            if not self.out(role):
                 return
 
 
@@ -92,39 +95,37 @@ class EpisodeSession:
     def __init__(
         self,
         world: World,
-        max_tool_calls: int | None = None,
         listener: StepListener | None = None,
         role: str = AGENT,
         baton: TurnBaton | None = None,
     ):
+        """`world` owns the tool-call budget (`World(max_tool_calls=...)`) and the episode's end."""
         self.world = world
         self.role = role
         self.baton = baton
-        self.max_tool_calls = max_tool_calls or world.spec.limits.max_tool_calls
         self.steps: list[StepRecord] = []
         self.trace: list[dict[str, Any]] = []
         self.last: StepResult | None = None
-        self.waits = 0
         self.failed = False  # whether the last call's observation was an error
         self._listener = listener
 
     @property
     def ended(self) -> bool:
-        if self.baton is None and self.role == AGENT:  # a single-agent run
-            return self.world.ended or len(self.steps) >= self.max_tool_calls
-        # a role of a multi-agent run: also over when the world ended for everyone, or it waited out
-        return self.world.role_ended(self.role) or max(len(self.steps), self.waits) >= self.max_tool_calls
+        """Whether this role can act no more (the world decides: `World.ended`)."""
+        return self.world.ended(self.role)
+
+    @property
+    def max_tool_calls(self) -> int:
+        return self.world.max_tool_calls
 
     @property
     def briefing(self) -> Briefing:
         """This role's briefing (the world's `briefing` for the primary agent)."""
-        return self.world.briefing if self.role == AGENT else self.world.role_briefing(self.role)
+        return self.world.briefing_for(self.role)
 
     def tool_schemas(self) -> list[dict[str, Any]]:
         """The tools this session's role may call (plus `wait` when it takes turns with other roles)."""
-        if self.role == AGENT and self.baton is None:
-            return self.world.tool_schemas()
-        schemas = self.world.role_tool_schemas(self.role)
+        schemas = self.world.tool_schemas(self.role)
         return [*schemas, WAIT_SCHEMA] if self.baton is not None else schemas
 
     @asynccontextmanager
@@ -140,18 +141,17 @@ class EpisodeSession:
             self.baton.release(self.role)
 
     def wait(self) -> str:
-        """Sit a turn out: no world step, no budget; returns what reached the role meanwhile."""
-        self.waits += 1
+        """Sit a turn out: no world step, no tool call; returns what reached the role meanwhile."""
         self.failed = False
         self.note("wait")
-        notes = self.world.take_notices(self.role)
+        notes = self.world.wait(self.role)
         if self.baton is not None and not self.baton.others_active(self.role):
             notes = [*notes, "Every other agent has stopped; nothing more will happen while you wait."]
         return "\n".join([WAITED, *notes])
 
     @property
     def budget_left(self) -> int:
-        return max(self.max_tool_calls - len(self.steps), 0)
+        return max(self.world.max_tool_calls - self.world.calls(self.role), 0)
 
     async def act(self, tool: str, args: dict[str, Any] | str, call_id: str | None = None, thought: str = "") -> str:
         """Perform one tool call as one env step; returns the observation text.
@@ -164,36 +164,12 @@ class EpisodeSession:
         if tool == WAIT and self.baton is not None and not args:
             return self.wait()
         started = time.perf_counter()
-        step = functools.partial(self.world.step_as, self.role, {"tool": tool, "args": args})
-        if self.world.steps_call_models:
-            result = await asyncio.get_running_loop().run_in_executor(_stepping_threads(), step)
-        else:
-            result = step()
-        if not result.terminated and len(self.steps) + 1 >= self.max_tool_calls:
-            result.truncated = True
-            if self.role == AGENT:
-                self.world.ended = True
-        record = StepRecord(
-            index=result.step,
-            clock=result.clock,
-            thought=thought,
-            tool=result.call.name if result.call else tool,
-            args=args if isinstance(args, dict) else {"_raw": args},
-            call_id=call_id,
-            observation=result.observation,
-            error=result.error,
-            diff=[c.as_dict() for c in result.visible_changes()],
-            findings=result.findings,
-            attempts=result.attempts,
-            refusals=result.refusals,
-            events=result.events,
-            notices=result.notices,
-            npc_errors=result.npc_errors,
-            duration_ms=(time.perf_counter() - started) * 1000,
-        )
+        result = await self.world.astep({"tool": tool, "args": args}, role=self.role)
+        record = StepRecord.from_result(result, tool=tool, args=args, call_id=call_id, thought=thought,
+                                        duration_ms=(time.perf_counter() - started) * 1000)
         self.steps.append(record)
         self.last = result
-        self.failed = result.error is not None
+        self.failed = result.error_kind is not None
         if self._listener is not None:
             self._listener(record, result)
         return result.observation

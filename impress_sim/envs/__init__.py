@@ -10,6 +10,7 @@ import gymnasium as gym
 
 from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.detectors import DetectorView, Finding, TaskCheckResult
+from impress_sim.envs.effects import AGENT, ActionError
 from impress_sim.envs.graph import Directory, directory
 from impress_sim.envs.loader import LoadedWorld, load_world, world_ids
 from impress_sim.envs.predicates import StateView, mentions_number, numbers_in, path_glob
@@ -17,11 +18,13 @@ from impress_sim.envs.reward import RewardConfig
 from impress_sim.envs.settings import SettingSpec, effective
 from impress_sim.envs.spec import FileSpec, WorldSpec
 from impress_sim.envs.state import Change, State, to_plain
+from impress_sim.envs.step import StepResult, ToolCall, parse_action
 from impress_sim.envs.tools import Actor, ToolContext, ToolError, tool
-from impress_sim.envs.world import ActionError, StepResult, ToolCall, World, parse_action
+from impress_sim.envs.world import World
 from impress_sim.errors import UnknownWorldError, WorldSpecError
 
 __all__ = [
+    "AGENT",
     "ActionError",
     "Actor",
     "Briefing",

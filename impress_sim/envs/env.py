@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
 
+from impress_sim.envs.effects import AGENT
 from impress_sim.envs.loader import load_world
-from impress_sim.envs.reward import RewardConfig, RewardParts, step_reward
-from impress_sim.envs.world import AGENT, StepResult, World
+from impress_sim.envs.reward import RewardConfig, step_reward
+from impress_sim.envs.world import World
 
 # Every non-control character of the Basic Multilingual Plane (no surrogates) plus tab and newline:
 # natural language fits, and `check_env` can sample it. Characters outside it are replaced by U+FFFD.
@@ -33,6 +35,13 @@ def to_space_text(text: str) -> str:
     if all(ch in _CHARSET_SET for ch in text):
         return text[:MAX_TEXT]
     return "".join(ch if ch in _CHARSET_SET else "\ufffd" for ch in text)[:MAX_TEXT]
+
+
+def episode_seed(seed: int | None, rng: np.random.Generator) -> int:
+    """The one rule by which `reset(seed=s)` seeds an episode: the world gets `s` itself, as
+    `run seed=s` and `run_episode(seed=s)` give it (so both build the same episode); `reset()`
+    without a seed draws one from the env's generator (random at first, then reproducible)."""
+    return seed if seed is not None else int(rng.integers(0, 2**31 - 1))
 
 
 class ImpressEnv(gym.Env[str, str]):
@@ -61,8 +70,7 @@ class ImpressEnv(gym.Env[str, str]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
         variant = (options or {}).get("variant", self.default_variant)
-        world_seed = int(self.np_random.integers(0, 2**31 - 1))
-        self.world = World(self.loaded, variant=variant, seed=world_seed)
+        self.world = World(self.loaded, variant=variant, seed=episode_seed(seed, self.np_random))
         obs = to_space_text(self.world.briefing.render())
         self._last_text = obs
         info = {
@@ -77,29 +85,11 @@ class ImpressEnv(gym.Env[str, str]):
         if self.world is None:
             raise RuntimeError("call reset() before step()")
         result = self.world.step(action)
-        ended = result.terminated or result.truncated
         parts = step_reward(self.reward, result.findings, result.attempts,
-                            self.world.task_checks(AGENT) if ended else None)  # the primary's checks
+                            self.world.task_checks(AGENT) if self.world.ended() else None)  # the primary's checks
         obs = to_space_text(result.observation)
         self._last_text = obs
-        return obs, parts.total, result.terminated, result.truncated, self._info(result, parts)
-
-    def _info(self, result: StepResult, parts: RewardParts) -> dict[str, Any]:
-        return {
-            "step": result.step,
-            "tool": result.call.name if result.call else None,
-            "error": result.error,
-            "diff": [c.as_dict() for c in result.visible_changes()],
-            "findings": [f.model_dump(mode="json") for f in result.findings],
-            "attempts": [f.model_dump(mode="json") for f in result.attempts],
-            "refusals": list(result.refusals),
-            "reward": parts.model_dump(),
-            "events": result.events,
-            "npc_errors": result.npc_errors,
-            "clock": result.clock,
-            "ended_by": result.ended_by,
-            "result": result,
-        }
+        return obs, parts.total, result.terminated, result.truncated, {**result.info(), "reward": parts.model_dump()}
 
     def render(self) -> str | None:
         if self.render_mode == "ansi":

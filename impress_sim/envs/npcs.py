@@ -4,24 +4,21 @@ An NPC sees only what reaches it (emails in its mailbox, messages in its channel
 through the world's journaled tools, exactly like the agent. LLM-driven NPCs (`LLMNPC`) implement the same
 `NPC` interface, so the world never needs to know which kind it is talking to.
 
-An LLM NPC calls its model through `impress_sim.models.transport.complete` (retries, cache, usage) and
-applies the tool calls it gets back through `apply_effect`, so they are journaled as the NPC's. The
-world's step is synchronous: the call runs on one background event loop and the step waits for it,
-so an LLM NPC serialises its episode's step on the NPC call (fine for single episodes; an async
-world step would remove the wait). Budget exhausted, a provider error after retries or a malformed
-reply is recorded as an NPC error and the NPC's scripted rules answer that message instead.
+`NPC.react` is a coroutine: the world's step (`World.astep`) awaits it. An LLM NPC awaits its model
+through `impress_sim.models.transport.complete` (retries, cache, usage) on the caller's event loop,
+so while it waits the loop runs other episodes; it applies the tool calls it gets back through
+`apply_effect`, so they are journaled as the NPC's. Budget exhausted, a provider error after retries
+or a malformed reply is recorded as an NPC error and the NPC's scripted rules answer that message
+instead. A scripted NPC never suspends.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from string import Template
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from impress_sim.envs.predicates import Condition
 from impress_sim.envs.spec import Effect, MessageMatch, NPCSpec
@@ -31,9 +28,6 @@ from impress_sim.models.transport import UsageStats, complete
 
 if TYPE_CHECKING:
     from impress_sim.models.cache import ResponseCache
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class Incoming:
@@ -53,8 +47,12 @@ class NPCWorld(Protocol):
 
     def apply_effect(self, effect: Effect, actor: str, variables: dict[str, str] | None = None) -> None: ...
 
-    def remember(self, npc_id: str, key: str) -> bool:
-        """Record `key` in the NPC's memory; False if it was already there."""
+    def first_time(self, npc_id: str, key: str) -> bool:
+        """Whether this is the first time `key` comes up for the NPC (it is remembered from now on)."""
+        ...
+
+    def npc_error(self, text: str) -> None:
+        """Record an NPC's failure for this step (apart from the agent's errors)."""
         ...
 
 
@@ -68,8 +66,13 @@ class NPC(ABC):
     def id(self) -> str:
         return self.spec.id
 
+    @property
+    def calls_model(self) -> bool:
+        """Whether reacting may wait on a model (then the world's step needs an event loop)."""
+        return False
+
     @abstractmethod
-    def react(self, world: NPCWorld, incoming: list[Incoming]) -> None:
+    async def react(self, world: NPCWorld, incoming: list[Incoming]) -> None:
         """Respond to messages that arrived this step (may do nothing)."""
 
 
@@ -90,7 +93,7 @@ def _matches(match: MessageMatch, item: Incoming) -> bool:
 class ScriptedNPC(NPC):
     """Answers by rules: the first rule whose message match and state guard hold fires."""
 
-    def react(self, world: NPCWorld, incoming: list[Incoming]) -> None:
+    async def react(self, world: NPCWorld, incoming: list[Incoming]) -> None:
         for item in incoming:
             self.react_one(world, item)
 
@@ -100,7 +103,7 @@ class ScriptedNPC(NPC):
                 continue
             if rule.when is not None and not world.holds(rule.when):
                 continue
-            if rule.once and not world.remember(self.id, f"rule-{index}"):
+            if rule.once and not world.first_time(self.id, f"rule-{index}"):
                 continue
             variables = {
                 "message_id": str(item.message.get("id", "")),
@@ -115,25 +118,6 @@ class ScriptedNPC(NPC):
 
 
 # ---- LLM-driven NPCs ---------------------------------------------------------------------------
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_lock = threading.Lock()
-
-
-def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` to completion from synchronous code, whether or not an event loop is running here.
-
-    It runs on one long-lived background loop (so litellm's async clients stay bound to one loop),
-    and the caller blocks until it is done.
-    """
-    global _loop
-    with _loop_lock:
-        if _loop is None:
-            _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="impress-npc-llm", daemon=True).start()
-        loop = _loop
-    return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
-
 class NPCReplyError(ReplyError):
     """A model reply an NPC cannot act on (unknown tool, malformed arguments)."""
 
@@ -168,6 +152,10 @@ class LLMNPC(NPC):
         self.company = model.company if model else None
         self.fallback = ScriptedNPC(spec)
 
+    @property
+    def calls_model(self) -> bool:
+        return self.settings is not None
+
     def _path(self, key: str) -> str:
         return f"meta/npc/{self.id}/{key}"
 
@@ -178,14 +166,14 @@ class LLMNPC(NPC):
         entries = [*self.memory(world), {"role": role, "text": text}]
         world.apply_effect(Effect(set=self._path("memory"), value=entries), "system")
 
-    def react(self, world: NPCWorld, incoming: list[Incoming]) -> None:
+    async def react(self, world: NPCWorld, incoming: list[Incoming]) -> None:
         if self.settings is None:
-            self.fallback.react(world, incoming)
+            await self.fallback.react(world, incoming)
             return
         for item in incoming:
-            self._react_llm(world, item)
+            await self._react_llm(world, item)
 
-    def _react_llm(self, world: NPCWorld, item: Incoming) -> None:
+    async def _react_llm(self, world: NPCWorld, item: Incoming) -> None:
         assert self.settings is not None
         history = self.memory(world)
         text = describe(item)
@@ -197,7 +185,7 @@ class LLMNPC(NPC):
         world.apply_effect(Effect(set=self._path("llm_calls"), value=calls + 1), "system")
         request = self.build_request(history, text)
         try:
-            reply = run_blocking(complete(request, self.settings, stats=self.stats, cache=self.cache))
+            reply = await complete(request, self.settings, stats=self.stats, cache=self.cache)
             actions = self._parse(reply)
         except Exception as exc:  # provider error after retries, malformed reply: the NPC's failure
             self._fail(world, item, f"LLM call failed ({type(exc).__name__}: {exc})")
@@ -209,9 +197,7 @@ class LLMNPC(NPC):
             world.apply_effect(Effect(tool=name, args=_escape(args)), self.id)
 
     def _fail(self, world: NPCWorld, item: Incoming, reason: str) -> None:
-        report = getattr(world, "npc_error", None)
-        if report is not None:
-            report(f"{self.id}: {reason}; its scripted rules answered instead")
+        world.npc_error(f"{self.id}: {reason}; its scripted rules answered instead")
         self.fallback.react_one(world, item)
 
     def _parse(self, reply: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -14,9 +14,11 @@ whitespace-only) action, or `{"tool": "wait"}`, means the role sits the round ou
 actions never raise: they come back to that role alone as error observations.
 
 Each role is rewarded by `envs/reward.py` for its own findings and attempts only (severity-weighted
-penalties) plus task credit for its own task checks when it is done. A role that calls `finish`
-terminates; an end condition terminates everyone; a role that used up `limits.max_tool_calls`, or
-the shared round limit (`max_rounds`, default `limits.max_tool_calls`), truncates.
+penalties) plus task credit for its own task checks when it is done. The world decides who
+ended (`World.ended_by`): a role that calls `finish` terminates; an end condition or the deadline
+terminates everyone; a role that used up `limits.max_tool_calls` (acting, or sitting rounds out)
+truncates, and so does everyone at the shared round limit (`max_rounds`, default
+`limits.max_tool_calls`).
 
 PettingZoo's AEC `api_test` is not supported: it assumes numeric (Box/Discrete) spaces, and these
 spaces are Gymnasium `Text`. This env passes `parallel_api_test` and `parallel_seed_test`.
@@ -33,12 +35,14 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
 from impress_sim.envs.detectors import Finding
-from impress_sim.envs.env import CHARSET, MAX_TEXT, to_space_text
+from impress_sim.envs.env import CHARSET, MAX_TEXT, episode_seed, to_space_text
 from impress_sim.envs.loader import load_world
 from impress_sim.envs.reward import RewardConfig, RewardParts, step_reward
 from impress_sim.envs.spec import WAIT
+from impress_sim.envs.step import StepResult
 from impress_sim.envs.swap import npcs_as_agents as swap_npcs
-from impress_sim.envs.world import StepResult, World
+from impress_sim.envs.turns import STEP_LIMIT
+from impress_sim.envs.world import World
 
 WAITED = "(You waited this round.)"
 
@@ -104,18 +108,17 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
         if seed is not None or self._np_random is None:
             self._np_random, _ = seeding.np_random(seed)
         variant = (options or {}).get("variant", self.default_variant)
-        world_seed = int(self._np_random.integers(0, 2**31 - 1))
-        self.world = World(self.loaded, variant=variant, seed=world_seed)
+        self.world = World(self.loaded, variant=variant, seed=episode_seed(seed, self._np_random))
         self.agents = list(self.possible_agents)
         self.rounds = 0
         observations: dict[str, str] = {}
         infos: dict[str, dict[str, Any]] = {}
         for role in self.agents:
-            briefing = self.world.role_briefing(role)
+            briefing = self.world.briefing_for(role)
             observations[role] = to_space_text(briefing.render())
             infos[role] = {
                 "briefing": briefing.model_dump(),
-                "tool_schemas": self.world.role_tool_schemas(role),
+                "tool_schemas": self.world.tool_schemas(role),
                 "factors": dict(self.world.factors),
                 "world_hash": self.loaded.content_hash,
             }
@@ -134,10 +137,10 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
         results: dict[str, StepResult | None] = {}
         for role in self.agents:  # the fixed order: possible_agents order
             action = actions.get(role)
-            if action is None or is_wait(action) or world.role_ended(role):
+            if action is None or is_wait(action) or world.ended(role):
                 results[role] = None
                 continue
-            results[role] = world.step_as(role, action)
+            results[role] = world.step(action, role=role)
         findings: dict[str, list[Finding]] = {role: [] for role in self.agents}
         attempts: dict[str, list[Finding]] = {role: [] for role in self.agents}
         for result in results.values():
@@ -153,16 +156,13 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
         for role in self.agents:
             result = results[role]
             if result is None:
-                notes = world.take_notices(role)
+                notes = world.wait(role)
                 observations[role] = to_space_text("\n".join([WAITED, *notes]) if notes else WAITED)
-                terminated = world.world_over()
-                truncated = False
             else:
                 observations[role] = to_space_text(result.observation)
-                terminated = result.terminated or world.world_over()
-                truncated = result.truncated and not terminated
-            if not terminated and self.rounds >= self.max_rounds:
-                truncated = True
+            ended_by = world.ended_by(role)  # the world decides, whoever's action ended it
+            terminated = ended_by is not None and ended_by != STEP_LIMIT
+            truncated = ended_by == STEP_LIMIT or (not terminated and self.rounds >= self.max_rounds)
             own = findings.get(role, [])
             parts = step_reward(self.reward, own, attempts.get(role, []),
                                 world.task_checks(role) if terminated or truncated else None)
@@ -185,16 +185,8 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
             "reward": parts.model_dump(),
             "clock": self.world.state.get("clock/now"),
         }
-        if result is not None:
-            info.update(
-                step=result.step,
-                tool=result.call.name if result.call else None,
-                error=result.error,
-                diff=[c.as_dict() for c in result.visible_changes()],
-                events=list(result.events),
-                npc_errors=list(result.npc_errors),
-                ended_by=result.ended_by,
-            )
+        if result is not None:  # the step's own info, with this role's share of the round's findings
+            info = {**result.info(), **info}
         return info
 
     def render(self) -> str | None:

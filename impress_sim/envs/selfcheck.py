@@ -28,9 +28,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from impress_sim.envs.effects import AGENT
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.spec import WAIT, BehaviourSpec, Trajectory
-from impress_sim.envs.world import AGENT, StepResult, World
+from impress_sim.envs.step import StepResult
+from impress_sim.envs.world import World
 
 MIN_ROUTES = 4
 MIN_NEAR_MISSES = 3
@@ -78,7 +80,7 @@ def replay(loaded: LoadedWorld, name: str, trajectory: Trajectory, seed: int = 0
     results: list[StepResult] = []
     if len(world.roles) == 1:
         for step in own:
-            if world.ended:
+            if world.ended():
                 break
             results.append(world.step({"tool": step.tool, "args": step.args}))
     else:
@@ -86,14 +88,14 @@ def replay(loaded: LoadedWorld, name: str, trajectory: Trajectory, seed: int = 0
         for k in range(max(len(p) for p in plans.values())):
             for role in world.roles:
                 plan = plans.get(role, [])
-                if k >= len(plan) or plan[k].tool == WAIT or world.role_ended(role):
+                if k >= len(plan) or plan[k].tool == WAIT or world.ended(role):
                     continue
-                results.append(world.step_as(role, {"tool": plan[k].tool, "args": plan[k].args}))
+                results.append(world.step({"tool": plan[k].tool, "args": plan[k].args}, role=role))
     findings = [f for s in results for f in s.findings]
     by_role: dict[str, set[str]] = {}
     for f in findings:
         by_role.setdefault(f.actor, set()).add(f.behaviour)
-    errors = [f"step {s.step} ({s.call.name if s.call else '?'}): {s.output}" for s in results if s.error]
+    errors = [f"step {s.step} ({s.call.name if s.call else '?'}): {s.output}" for s in results if s.error_kind]
     failed = [f"step {s.step}: `{s.call.args.get('command', '') if s.call else ''}` exited {s.exit_status}: "
               f"{s.output[:160]}" for s in results if s.exit_status]
     checks = world.task_checks()
@@ -199,7 +201,7 @@ def _references(loaded: LoadedWorld, report: CheckReport) -> set[str]:
     report.expect(idle is None or not idle.findings, "do-nothing: no findings")
     for role in noop.roles[1:]:  # every extra role finishing at once triggers nothing either
         if "finish" in spec.role_tools(role):
-            quiet = noop.step_as(role, {"tool": "finish", "args": {}})
+            quiet = noop.step({"tool": "finish", "args": {}}, role=role)
             report.expect(not quiet.findings, f"do-nothing ({role}): no findings")
     for name, trajectory in spec.trajectories.items():
         run = replay(loaded, name, trajectory)

@@ -88,7 +88,7 @@ def _step(step: StepRecord, with_thought: bool) -> str:
     lines = [f"[step {step.index} · {step.clock}] tool call: {step.tool} {_clip(args, MAX_TEXT)}"]
     if step.thought and with_thought:  # else it was shown with the assistant message that made the call
         lines.append(f"agent's text with the call: {_clip(step.thought, MAX_TEXT)}")
-    lines.append(f"observation{' (error)' if step.error else ''}: {_clip(step.observation, MAX_TEXT)}")
+    lines.append(f"observation{' (error)' if step.error_kind else ''}: {_clip(step.observation, MAX_TEXT)}")
     lines += [f"event: {e}" for e in step.events]
     lines += [f"notice to the agent: {n}" for n in step.notices]
     if step.diff:

@@ -30,6 +30,11 @@ class LLMSettings(BaseModel):
     tool_format: Literal["native", "text"] = Field(
         "native", description="how an agent is offered tools (text: ReAct Action lines); unused by judges")
 
+    def seeded(self, seed: int | None) -> LLMSettings:
+        """These settings with an episode's seed as the provider's sampling seed, unless they name
+        one: the one rule by which an episode seed reaches the agent's and the NPCs' models."""
+        return self if self.seed is not None or seed is None else self.model_copy(update={"seed": seed})
+
     def request_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, "temperature": self.temperature}
         for name in ("top_p", "max_tokens", "seed", "reasoning_effort", "api_base"):

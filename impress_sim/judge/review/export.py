@@ -167,7 +167,7 @@ def step_view(step: StepRecord, reasoning: dict[str, str], blind: bool) -> dict[
         "tool": step.tool or "(no tool)",
         "args": json.dumps(step.args, ensure_ascii=False, indent=2, default=str),
         "observation": step.observation,
-        "error": step.error,
+        "error": step.error_kind,
         "diff": [
             {"actor": c.get("actor", ""), "op": c.get("op", ""), "path": c.get("path", ""),
              "old": value_view(c.get("old")), "new": value_view(c.get("new"))}
