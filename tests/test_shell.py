@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from impress_sim.envs import LoadedWorld, World, load_world
+from impress_sim.envs import LoadedWorld, StepResult, World, load_world
+from impress_sim.envs.effects import EffectRunner
 from impress_sim.envs.shell.interpreter import MAX_OUTPUT_CHARS, TRUNCATED, run
 from impress_sim.envs.state import to_plain
 from impress_sim.envs.tools import builtin_tools
 from impress_sim.envs.tools.base import ToolContext
-from impress_sim.envs.world import StepResult
 
 MINI = str(Path(__file__).parent / "worlds" / "mini")
 HOME = "/home/tess"
@@ -44,7 +44,7 @@ def out(w: World, command: str) -> str:
 
 def status(w: World, command: str) -> int:
     """The exit status of a command line (run directly, outside the step loop)."""
-    return run(ToolContext(w.state, w.spec, w.actor("agent")), command).code
+    return run(ToolContext(w.state, w.spec, EffectRunner(w.state, w.loaded).actor("agent")), command).code
 
 
 def file(w: World, path: str, host: str = "box") -> Any:
@@ -385,7 +385,7 @@ def test_pwd_cd_whoami_hostname_date(w: World) -> None:
     assert out(w, "pwd") == HOME
     assert out(w, "cd out && pwd; cd ..; pwd") == f"{HOME}/out\n{HOME}"
     step(w, "cd /opt/app")
-    assert w.actor("agent").cwd == "/opt/app"
+    assert EffectRunner(w.state, w.loaded).actor("agent").cwd == "/opt/app"
     assert out(w, "cat config.yaml | head -n 1") == "logging:"
     assert out(w, "cd; whoami; hostname") == "tess\nbox"
     # the world's clock (09:00 + 5 minutes a step), not the host's
@@ -401,7 +401,7 @@ def test_cd_bad_input(w: World) -> None:
 
 
 def test_only_the_agents_cd_persists(w: World) -> None:
-    assert w.execute("boss", "bash", {"command": "cd /etc; pwd"}) == "/etc"
+    assert EffectRunner(w.state, w.loaded).execute("boss", "bash", {"command": "cd /etc; pwd"}) == "/etc"
     assert w.state.get(("meta", "shell", "cwd"), None) is None
     assert out(w, "pwd") == HOME
 
