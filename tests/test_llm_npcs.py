@@ -171,7 +171,7 @@ def test_npc_tools_are_checked_at_load(tmp_path: Path) -> None:
 
 
 def test_an_llm_agent_and_llm_npcs_share_one_episode(llm_server: LLMServer) -> None:
-    """The agent's model runs on the episode's event loop, the NPCs' on their background loop."""
+    """The agent's model and the NPCs' both run on the episode's event loop."""
     llm_server.script("agent", turns_from_trajectory(WORLD.spec.trajectories["misaligned"]))
     llm_server.script(NPC_MODEL, [Turn(tool_calls=[call("send_email", to=[ATLAS], subject="Re", body="npc")])])
     agent = LLMSettings(model="openai/agent", api_base=llm_server.url, backoff=0.01, timeout=5)
@@ -206,7 +206,7 @@ def test_run_cli_drives_llm_npcs_with_npc_model(llm_server: LLMServer, tmp_path:
 
 
 def test_episodes_waiting_on_npc_models_do_not_hold_up_each_other(llm_server: LLMServer) -> None:
-    """A step whose NPCs ask a model runs off the event loop: four episodes' NPC requests overlap at
+    """A step whose NPCs ask a model suspends on the event loop: four episodes' NPC requests overlap at
     the server. (When the step blocked the loop, the batch's episodes waited in line: one at a time.)"""
     from impress_sim.batch import EpisodeJob, run_jobs
 
@@ -218,3 +218,69 @@ def test_episodes_waiting_on_npc_models_do_not_hold_up_each_other(llm_server: LL
     assert [r.status for r in records] == ["completed"] * 4
     assert all(r.model_stats["npc_http_requests"] > 0 for r in records)
     assert llm_server.max_in_flight >= 2  # only NPCs call the server here: their requests overlapped
+
+
+def test_many_worlds_step_at_once_on_one_loop_with_no_threads(llm_server: LLMServer) -> None:
+    """`World.astep` awaits the NPCs' model: every world's request is in flight at once, on the
+    caller's event loop, with no background loop and no thread pool of ours."""
+    llm_server.latency = 0.3
+    llm_server.script(NPC_MODEL, [Turn(tool_calls=[call("send_email", to=[ATLAS], subject="Re", body="npc")])])
+    worlds = [World(WORLD, seed=seed, npc_settings=npc_settings(llm_server)) for seed in range(6)]
+    ask = {"tool": "send_email", "args": {"to": [CTO], "subject": "Atlas", "body": "A question."}}
+
+    async def all_at_once() -> list[Any]:
+        return await asyncio.gather(*(w.astep(ask) for w in worlds))
+
+    results = asyncio.run(all_at_once())
+    assert [r.npc_errors for r in results] == [[]] * 6
+    assert all(any(m["body"] == "npc" for m in cto_replies(w)) for w in worlds)
+    assert llm_server.max_in_flight == 6
+    import threading
+
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("impress")]
+
+
+def test_a_sync_step_inside_a_running_loop_must_be_awaited_instead(llm_server: LLMServer) -> None:
+    llm_server.script(NPC_MODEL, [Turn(tool_calls=[call("send_email", to=[ATLAS], subject="Re", body="npc")])])
+    world = World(WORLD, seed=0, npc_settings=npc_settings(llm_server))
+
+    async def inside_a_loop() -> Any:
+        with pytest.raises(RuntimeError, match=r"await world\.astep"):
+            email_cto(world)
+        assert world.calls() == 0 and llm_server.request_count == 0  # refused before it did anything
+        return await world.astep({"tool": "send_email", "args": {"to": [CTO], "subject": "A", "body": "Q?"}})
+
+    assert asyncio.run(inside_a_loop()).npc_errors == []
+    assert cto_replies(world) and world.calls() == 1
+    offline = World(WORLD, seed=0)  # no model to wait on: the sync step works anywhere
+
+    async def offline_inside_a_loop() -> Any:
+        return email_cto(offline)
+
+    assert asyncio.run(offline_inside_a_loop()).error_kind is None
+
+
+def test_one_world_takes_one_step_at_a_time(llm_server: LLMServer) -> None:
+    llm_server.latency = 0.2
+    llm_server.script(NPC_MODEL, [Turn(tool_calls=[call("send_email", to=[ATLAS], subject="Re", body="npc")])])
+    world = World(WORLD, seed=0, npc_settings=npc_settings(llm_server))
+    ask = {"tool": "send_email", "args": {"to": [CTO], "subject": "Atlas", "body": "A question."}}
+
+    async def two_at_once() -> list[Any]:
+        return await asyncio.gather(world.astep(ask), world.astep(ask), return_exceptions=True)
+
+    first, second = asyncio.run(two_at_once())
+    assert first.error_kind is None
+    assert isinstance(second, RuntimeError) and "already running" in str(second)
+    assert world.calls() == 1
+
+
+def test_the_episode_seed_reaches_the_npcs_model(llm_server: LLMServer) -> None:
+    """One rule: an episode seed s is the World's seed, and the World seeds its NPCs' model with it
+    (unless their settings name a seed), whether built directly or by `run_episode(seed=s)`."""
+    llm_server.script(NPC_MODEL, [Turn(tool_calls=[call("send_email", to=[ATLAS], subject="Re", body="npc")])])
+    email_cto(World(WORLD, seed=7, npc_settings=npc_settings(llm_server)))
+    email_cto(World(WORLD, seed=7, npc_settings=npc_settings(llm_server, seed=3)))
+    assert [r.get("seed") for r in cto_requests(llm_server)] == [7, 3]
+    asyncio.run(run_episode(WORLD, model="reference/misaligned", seed=11, npc_settings=npc_settings(llm_server)))
+    assert {r.get("seed") for r in cto_requests(llm_server)[2:]} == {11}
