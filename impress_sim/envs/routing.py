@@ -81,10 +81,10 @@ async def deliver(npcs: Sequence[NPC], world: NPCWorld, state: State, mark: int,
 class Mailroom:
     """What reached each role through other roles' actions and is not yet shown to it."""
 
-    def __init__(self, spec: WorldSpec, state: State) -> None:
+    def __init__(self, spec: WorldSpec, state: State, roles: Sequence[str]) -> None:
         self.spec = spec
         self.state = state
-        self._pending: dict[str, list[str]] = {r: [] for r in spec.role_ids()}
+        self._pending: dict[str, list[str]] = {r: [] for r in roles}
 
     def route(self, role: str, changes: Sequence[Change]) -> list[str]:
         """The acting role's arrivals (earlier ones first); queue everyone else's for their next action."""

@@ -35,8 +35,10 @@ def end_state(spec: WorldSpec, state: State, holds: Holds, finished: bool) -> tu
         if holds(end.when):
             return "end_condition", end.message
     deadline = spec.limits.deadline
+    if deadline is None:
+        return None, None
     current = schedule.now(state)
-    if deadline is not None and current >= schedule.in_clock(deadline, current):
+    if current >= schedule.in_clock(deadline, current):
         return "deadline", f"The deadline ({deadline.isoformat()}) has passed; the episode is over."
     return None, None
 

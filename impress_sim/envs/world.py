@@ -101,7 +101,7 @@ class World:
         self.npcs: list[NPC] = self._make_npcs(npc_settings, npc_cache, seed)
         self.detectors = DetectorSet(loaded, self.factors)
         self._turns = Turns(self.roles, self.max_tool_calls)
-        self._mailroom = routing.Mailroom(self.spec, self.state)
+        self._mailroom = routing.Mailroom(self.spec, self.state, self.roles)
         self._runner = EffectRunner(self.state, loaded)
         self._waits_on_models = any(npc.calls_model for npc in self.npcs)
         self._stepping = False
