@@ -137,9 +137,8 @@ def render_step(console: Console, step: StepRecord | Note, result: StepResult | 
 
 def note_view(view: NoteView, role: str = AGENT) -> RenderableType:
     """One note: a guard block (the call and why), the guard stopping the agent, a plan, a critique."""
-    style = NOTE_STYLE[view.tone]
-    where = f"after step {view.after_step}" if view.after_step else "before the first step"
-    title = Text(" · ".join([view.title, where, *([role] if role != AGENT else [])]))
+    style = NOTE_STYLE[view.tone]  # where it was made is where it is printed: between the steps around it
+    title = Text(" · ".join([view.title, *([role] if role != AGENT else [])]))
     if view.tone == "wait":
         return Text(f"· {role} {view.title}", style=style)
     body = Text()
