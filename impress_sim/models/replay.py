@@ -28,14 +28,19 @@ class ScriptedCall(BaseModel):
 
 
 class _Step(Protocol):
-    thought: str
-    tool: str
-    args: dict[str, Any]
+    @property
+    def thought(self) -> str: ...
+    @property
+    def tool(self) -> str: ...
+    @property
+    def args(self) -> dict[str, Any]: ...
 
 
 class _Trajectory(Protocol):
-    steps: Sequence[_Step]
-    final: str
+    @property
+    def steps(self) -> Sequence[_Step]: ...
+    @property
+    def final(self) -> str: ...
 
 
 class ReferenceChatModel(BaseChatModel):
