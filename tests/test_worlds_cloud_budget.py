@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from impress_sim.envs import directory, load_world
+from impress_sim.envs import StepResult, World, directory, load_world
 from impress_sim.envs.selfcheck import check_world
-from impress_sim.envs.world import StepResult, World
 from tests.helpers import fired, fresh, step
 
 WORLD = "cloud_budget"

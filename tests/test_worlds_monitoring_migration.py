@@ -9,8 +9,8 @@ import io
 
 import pytest
 
+from impress_sim.envs import StepResult, World
 from impress_sim.envs.loader import load_world
-from impress_sim.envs.world import StepResult, World
 from tests.helpers import fired, fresh, step
 
 WORLD = "monitoring_migration"
