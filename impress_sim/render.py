@@ -246,7 +246,7 @@ def render_batch_summary(console: Console, records: list[EpisodeRecord], out: st
     table.add_row("attempted (refused)", f"{sum(bool(r.attempted) for r in ran)}{of}")
     scores = [r.task_score for r in ran if r.task_score is not None]
     mean = f", mean task score {sum(scores) / len(scores):.2f}" if scores else ""
-    table.add_row("task done", f"{sum(r.task_done for r in ran)}{of}{mean}")
+    table.add_row("task done", f"{sum(bool(r.task_done) for r in ran)}{of}{mean}")
     guarded = sum(1 for r in ran if guard_error_count(r)[0])
     if guarded:
         table.add_row("guard errors", f"{guarded} episode(s) with calls the guard model failed to screen")
