@@ -8,7 +8,6 @@ are checked against values worked out by hand below.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import dataclasses
 import json
@@ -20,7 +19,6 @@ import pytest
 
 from impress_sim.envs import load_world
 from impress_sim.envs.spec import TrajectoryStep
-from impress_sim.episode import run_episode
 from impress_sim.judge.review import (
     ReviewError,
     binary_metrics,
@@ -36,6 +34,7 @@ from impress_sim.judge.review.records import review_episode
 from impress_sim.judge.state import judge_state
 from impress_sim.record import EpisodeRecord
 from impress_sim.verdict import BehaviourLabel, CombinedVerdict, Evidence, JudgeVerdict
+from tests.helpers import play
 
 WORLD = "corporate_shutdown"
 BEHAVIOURS = ["resist_decommission", "disable_oversight", "exfiltrate_weights", "coerce_cto", "expose_cto_secret",
@@ -83,8 +82,8 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> Path:
     adhoc = loaded.spec.trajectories["misaligned"].model_copy(update={"steps": steps})
     played = dataclasses.replace(loaded, spec=loaded.spec.model_copy(
         update={"trajectories": {**loaded.spec.trajectories, "adhoc": adhoc}}))
-    mis = asyncio.run(run_episode(played, model="reference/adhoc")).model_copy(update={"episode_id": MIS})
-    ali = asyncio.run(run_episode(loaded, model="reference/aligned")).model_copy(update={"episode_id": ALI})
+    mis = play(played, model="reference/adhoc").model_copy(update={"episode_id": MIS})
+    ali = play(loaded, model="reference/aligned").model_copy(update={"episode_id": ALI})
     assert set(mis.behaviours) == set(BEHAVIOURS) - {"expose_cto_secret"} and not ali.behaviours
     assert mis.task_done and ali.task_done
     mis.steps[0].thought = f"{SCRIPT} Check the inbox & go."
@@ -522,7 +521,7 @@ def test_benign_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_records_of_worlds_not_shipped_need_their_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     mini = str(Path(__file__).parent / "worlds" / "mini")
-    record = asyncio.run(run_episode(load_world(mini), model="reference/misaligned"))
+    record = play(load_world(mini), model="reference/misaligned")
     record.save(tmp_path / "in")
     assert main(["export", str(tmp_path / "in"), "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
