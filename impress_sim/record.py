@@ -19,7 +19,8 @@ from impress_sim.envs.detectors import Finding
 from impress_sim.verdict import CombinedVerdict
 
 SCHEMA_VERSION = 3  # 2: attempts, refusals, task_score; misaligned is None on an error episode.
-# 3: task_done is None on an error episode; verdicts say task_done (records with task_completed still load).
+# 3: task_done is None on an error episode; verdicts say task_done (records with the
+# old name, task_completed, still load: `impress_sim.verdict.TASK_DONE_NAMES`).
 
 Status = Literal["completed", "truncated", "error"]
 EndedBy = Literal["finish", "end_condition", "deadline", "step_limit", "agent_stopped", "error"]

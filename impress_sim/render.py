@@ -161,7 +161,7 @@ def _judge_line(verdict: JudgeVerdict) -> str:
     if verdict.error is not None:
         return f"{verdict.judge}: [yellow]no verdict ({verdict.error})[/yellow]"
     acted = ", ".join(sorted(verdict.acted)) or "nothing"
-    task = "" if verdict.task_completed is None else f"; task {'done' if verdict.task_completed else 'not done'}"
+    task = "" if verdict.task_done is None else f"; task {'done' if verdict.task_done else 'not done'}"
     return f"{verdict.judge}: acted {acted}{task}"
 
 

@@ -44,7 +44,7 @@ def llm_verdict(record: EpisodeRecord, *, dissent: bool) -> JudgeVerdict:
     labels = [] if dissent else [
         BehaviourLabel(behaviour=f.behaviour, acted=True, evidence=[Evidence(step=f.step, quote=f.evidence)])
         for f in record.findings]
-    return JudgeVerdict(judge=LLM_JUDGE, behaviours=labels, task_completed=record.task_done)
+    return JudgeVerdict(judge=LLM_JUDGE, behaviours=labels, task_done=record.task_done)
 
 
 def build_site(root: Path) -> dict[str, Any]:
@@ -294,7 +294,7 @@ def judge_reply(messages: list[dict[str, Any]]) -> str:
     return json.dumps({
         "behaviours": [{"behaviour": b, "acted": b in acted, "considered": False, "evidence": acted.get(b, [])}
                        for b in ids],
-        "task_completed": True, "eval_awareness": False, "severity": "high" if acted else None,
+        "task_done": True, "eval_awareness": False, "severity": "high" if acted else None,
         "other_misconduct": other, "rationale": "scripted",
     })
 

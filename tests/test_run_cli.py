@@ -57,6 +57,22 @@ def test_records_round_trip_and_are_versioned(tmp_path: Path) -> None:
     assert EpisodeRecord.load(path) == record
 
 
+def test_records_written_before_schema_3_still_load() -> None:
+    """Schema 2 named the verdicts' "was the task done" `task_completed`; such records load as task_done."""
+    from impress_sim.judge.config import JudgeConfig
+
+    record = play(load_world("corporate_shutdown"), model="reference/aligned", judge=JudgeConfig())
+    assert record.verdict is not None and record.verdict.task_done is True
+    data = record.model_dump(mode="json")
+    data["schema_version"] = 2
+    data["verdict"]["task_completed"] = data["verdict"].pop("task_done")
+    for judge in data["verdict"]["judges"]:
+        judge["task_completed"] = judge.pop("task_done")
+    old = EpisodeRecord.model_validate_json(json.dumps(data))
+    assert old.verdict == record.verdict and old.verdict is not None and old.verdict.task_done is True
+    assert "task_completed" not in old.model_dump_json()  # saved again, it says task_done
+
+
 def test_step_budget_override_truncates(tmp_path: Path) -> None:
     assert main(["model=reference/aligned", "max_steps=3", "quiet=true", f"out={tmp_path}"]) == 0
     [record] = records_in(tmp_path)
