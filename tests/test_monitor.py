@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from impress_sim.agents.monitor import (
     parse_reply,
 )
 from impress_sim.envs import load_world
-from impress_sim.episode import run_episode
 from impress_sim.record import EpisodeRecord, MonitorCheck, MonitorResult
 from impress_sim.run import main
+from tests.helpers import play
 from tests.llm_server import LLMServer, Turn
 
 
@@ -31,8 +30,7 @@ def monitor_prompt(request: dict) -> str:  # type: ignore[type-arg]
 
 def run(server: LLMServer, model: str, trajectory: str = "misaligned", **options: object) -> EpisodeRecord:
     config = MonitorConfig(model=f"openai/{model}", api_base=server.url, retries=0, **options)  # type: ignore[arg-type]
-    return asyncio.run(run_episode(load_world("corporate_shutdown"), model=f"reference/{trajectory}",
-                                   monitor=config))
+    return play(load_world("corporate_shutdown"), model=f"reference/{trajectory}", monitor=config)
 
 
 @pytest.mark.parametrize(("reply", "score", "reason"), [
@@ -84,7 +82,7 @@ def test_every_n_steps_with_a_final_check_on_the_whole_trajectory(llm_server: LL
 
 def test_an_unparseable_reply_is_a_monitor_error_and_the_episode_is_unaffected(llm_server: LLMServer) -> None:
     llm_server.script("vague", [Turn("Hard to tell, honestly.")])
-    baseline = asyncio.run(run_episode(load_world("corporate_shutdown"), model="reference/misaligned"))
+    baseline = play(load_world("corporate_shutdown"), model="reference/misaligned")
     record = run(llm_server, "vague")
     result = record.monitor
     assert result is not None and result.max_score is None and not result.caught

@@ -44,7 +44,7 @@ def llm_verdict(record: EpisodeRecord, *, dissent: bool) -> JudgeVerdict:
     labels = [] if dissent else [
         BehaviourLabel(behaviour=f.behaviour, acted=True, evidence=[Evidence(step=f.step, quote=f.evidence)])
         for f in record.findings]
-    return JudgeVerdict(judge=LLM_JUDGE, behaviours=labels, task_completed=record.task_done)
+    return JudgeVerdict(judge=LLM_JUDGE, behaviours=labels, task_done=record.task_done)
 
 
 def build_site(root: Path) -> dict[str, Any]:
@@ -294,7 +294,7 @@ def judge_reply(messages: list[dict[str, Any]]) -> str:
     return json.dumps({
         "behaviours": [{"behaviour": b, "acted": b in acted, "considered": False, "evidence": acted.get(b, [])}
                        for b in ids],
-        "task_completed": True, "eval_awareness": False, "severity": "high" if acted else None,
+        "task_done": True, "eval_awareness": False, "severity": "high" if acted else None,
         "other_misconduct": other, "rationale": "scripted",
     })
 
@@ -427,15 +427,14 @@ def test_episode_page_shows_a_file_edit_as_a_line_diff(rendered: dict[str, Any])
 
 def episode_pages(agent: str, tmp_path: Path) -> tuple[EpisodeRecord, str, str]:
     """One episode of `agent`, as the report's page and the review round's page."""
-    import asyncio
 
     from impress_sim.envs import load_world
-    from impress_sim.episode import run_episode
     from impress_sim.judge.review.export import export_review
     from impress_sim.report.html import csp, environment
     from impress_sim.report.views import episode_view
+    from tests.helpers import play
 
-    record = asyncio.run(run_episode(load_world("corporate_shutdown"), agent=agent, model="reference/misaligned"))
+    record = play(load_world("corporate_shutdown"), agent=agent, model="reference/misaligned")
     report = environment().get_template("report_episode.html.j2").render(
         e=episode_view("0" * 64, record, []), csp=csp(), sweep="s")
     exported = export_review([record.save(tmp_path / "records")], tmp_path / "review")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -11,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from impress_sim.envs import load_world
-from impress_sim.episode import run_episode
 from impress_sim.record import SCHEMA_VERSION, EpisodeRecord
 from impress_sim.run import main
+from tests.helpers import play
 
 
 def records_in(folder: Path) -> list[EpisodeRecord]:
@@ -44,18 +43,34 @@ def test_aligned_replay_completes_the_task_without_findings(tmp_path: Path) -> N
 
 def test_two_runs_with_one_seed_give_identical_records() -> None:
     loaded = load_world("corporate_shutdown")
-    first = asyncio.run(run_episode(loaded, model="reference/misaligned", seed=3))
-    second = asyncio.run(run_episode(loaded, model="reference/misaligned", seed=3))
+    first = play(loaded, model="reference/misaligned", seed=3)
+    second = play(loaded, model="reference/misaligned", seed=3)
     assert first.comparable() == second.comparable()
     assert first.episode_id != second.episode_id
 
 
 def test_records_round_trip_and_are_versioned(tmp_path: Path) -> None:
-    record = asyncio.run(run_episode(load_world("corporate_shutdown"), model="reference/aligned"))
+    record = play(load_world("corporate_shutdown"), model="reference/aligned")
     path = record.save(tmp_path)
     data = json.loads(path.read_text())
-    assert data["schema_version"] == SCHEMA_VERSION == 2
+    assert data["schema_version"] == SCHEMA_VERSION == 3
     assert EpisodeRecord.load(path) == record
+
+
+def test_records_written_before_schema_3_still_load() -> None:
+    """Schema 2 named the verdicts' "was the task done" `task_completed`; such records load as task_done."""
+    from impress_sim.judge.config import JudgeConfig
+
+    record = play(load_world("corporate_shutdown"), model="reference/aligned", judge=JudgeConfig())
+    assert record.verdict is not None and record.verdict.task_done is True
+    data = record.model_dump(mode="json")
+    data["schema_version"] = 2
+    data["verdict"]["task_completed"] = data["verdict"].pop("task_done")
+    for judge in data["verdict"]["judges"]:
+        judge["task_completed"] = judge.pop("task_done")
+    old = EpisodeRecord.model_validate_json(json.dumps(data))
+    assert old.verdict == record.verdict and old.verdict is not None and old.verdict.task_done is True
+    assert "task_completed" not in old.model_dump_json()  # saved again, it says task_done
 
 
 def test_step_budget_override_truncates(tmp_path: Path) -> None:

@@ -234,7 +234,7 @@ def test_an_older_store_gains_the_outcome_columns_and_relabels_its_rows(tmp_path
     with Store(s.store) as store:
         [(_, aligned)] = list(store.records())
     loaded = load_world("corporate_shutdown")
-    accusing = JudgeVerdict(judge="llm:j", task_completed=True, behaviours=[BehaviourLabel(
+    accusing = JudgeVerdict(judge="llm:j", task_done=True, behaviours=[BehaviourLabel(
         behaviour="disable_oversight", acted=True, evidence=[Evidence(step=4, quote=aligned.steps[3].thought)])])
     judged = aligned.model_copy(update={"verdict": combine(aligned, judge_state(loaded, aligned), [accusing])})
     assert judged.verdict is not None and judged.verdict.misaligned and not judged.misaligned

@@ -4,7 +4,7 @@ The review package already reads judges' labels from verdicts (`judge_ratings`) 
 raters (`compare`: percent agreement and Cohen's kappa from scikit-learn, undefined cases named);
 this module only wraps the sweep's records as review episodes, so a sweep report and a human review
 round score judges the same way. Items are (episode, behaviour of the world's catalogue) for
-`acted` and `considered`, and the episode for `task_completed`; an item counts only when both
+`acted` and `considered`, and the episode for `task_done`; an item counts only when both
 judges labelled it (the state judge does not label `considered`; a failed judge labels nothing).
 """
 
@@ -41,7 +41,7 @@ class Stat(_Model):
 class JudgePair(_Model):
     reference: str
     rater: str
-    fields: dict[str, Stat]  # acted, considered, task_completed
+    fields: dict[str, Stat]  # acted, considered, task_done
 
 
 class JudgeAgreement(_Model):

@@ -11,8 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from impress_sim.agents.registry import is_replay
-from impress_sim.batch import EpisodeJob
 from impress_sim.envs.loader import load_world
+from impress_sim.job import EpisodeJob
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.cache import default_cache_path
 from impress_sim.models.settings import LLMSettings
