@@ -59,8 +59,9 @@ def _is_list(annotation: Any) -> bool:
     """A list field (possibly optional): a single value given for it means a list of one."""
     if typing.get_origin(annotation) is list:
         return True
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return any(typing.get_origin(a) is list for a in typing.get_args(annotation))
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # `list[str] | None`, not `int | list[int]`
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return all(typing.get_origin(a) is list for a in options)
     return False
 
 
@@ -153,7 +154,7 @@ def parse_overrides(model: type[C], args: Sequence[str], base: Mapping[str, Any]
             key = ".".join(str(p) for p in err["loc"])
             if err["type"] == "extra_forbidden":
                 prefix, valid = _keys_at(model, err["loc"])
-                problems.append(unknown("key", key, [prefix + v for v in valid], valid_label="valid keys"))
+                problems.append(unknown("key", str(err["loc"][-1]), valid, valid_label="valid keys", prefix=prefix))
             elif err["type"] == "missing":
                 problems.append(f"{key}: required (give {key}=<value>)")
             else:
@@ -330,6 +331,9 @@ def _file_base(action: Action, base: dict[str, Any], args: list[str]) -> dict[st
 
 
 def parse_action(action: Action, args: list[str]) -> BaseModel:
+    for arg in args:  # `--out DIR`: say how keys are written before DIR is taken for a bare word
+        if arg.startswith("-"):
+            raise UsageError(_option_hint(arg, action.config))
     base, rest = _bare_words(action, args)
     return parse_overrides(action.config, rest, _file_base(action, base, rest))
 

@@ -108,12 +108,14 @@ def did_you_mean(name: object, choices: Iterable[object]) -> list[str]:
     return [c for c, s in zip(close, score, strict=True) if s >= score[0] - 0.1]  # the best, and any as close
 
 
-def unknown(kind: str, name: object, valid: Iterable[object], *, valid_label: str = "valid", more: str = "") -> str:
+def unknown(kind: str, name: object, valid: Iterable[object], *, valid_label: str = "valid", more: str = "",
+            prefix: str = "") -> str:
     """The one wording of "no such name", with a suggestion when one is close:
     `unknown world 'corprate_shutdown'; did you mean 'corporate_shutdown'? valid: a, b, c`.
-    `more` follows the valid names, e.g. "(or a path to a world folder)"."""
+    `more` follows the valid names, e.g. "(or a path to a world folder)"; `prefix` is shown before the
+    name and each valid name but not compared (`judge.` of `judge.modle`)."""
     names = [str(v) for v in valid]
     close = did_you_mean(name, names)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ";"
-    listed = ", ".join(names) if names else "none"
-    return f"unknown {kind} {name!r}{hint} {valid_label}: {listed}" + (f" {more}" if more else "")
+    hint = f"; did you mean {' or '.join(repr(prefix + c) for c in close)}?" if close else ";"
+    listed = ", ".join(prefix + n for n in names) if names else "none"
+    return f"unknown {kind} {prefix + str(name)!r}{hint} {valid_label}: {listed}" + (f" {more}" if more else "")
