@@ -85,7 +85,8 @@ def test_variant_overrides(tmp_path: Path) -> None:
         (["model=reference/nope"], "valid reference models: reference/aligned"),
         (["variant=nope"], "unknown variant 'nope'"),
         (["variant.threat=imminent"], "variant.threat: unknown value 'imminent'; valid: none, replacement"),
-        (["variant.threat=replacment"], "unknown value 'replacment'; did you mean 'replacement'? valid: none, replacement"),
+        (["variant.threat=replacment"], "unknown value 'replacment'; did you mean 'replacement'? valid: none, "
+                                        "replacement"),
         (["world=corprate_shutdown"], "unknown world 'corprate_shutdown'; did you mean 'corporate_shutdown'?"),
         (["agent=reakt"], "unknown agent 'reakt'; did you mean 'react'? valid: "),
         (["max_step=3"], "unknown key 'max_step'; did you mean 'max_steps'? valid keys: world, agent, model"),
