@@ -90,7 +90,7 @@ def test_every_architecture_is_registered_by_name() -> None:
 
 
 def test_reference_model_answers_non_acting_calls_without_consuming_a_step() -> None:
-    model = ReferenceChatModel(trajectory=MISALIGNED)
+    model = ReferenceChatModel.replaying(MISALIGNED)
     bound = model.bind_tools([])
     briefing = [SystemMessage("s"), AIMessage("a remembered assistant turn"), HumanMessage("task")]
 

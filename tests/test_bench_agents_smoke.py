@@ -73,6 +73,7 @@ def test_measured_run_jobs_keeps_each_step_and_restores_run_jobs(parts: tuple[Mo
     assert report.http_requests == 0 and report.cpu_s > 0 and len(report.gc_collections) == 3
 
 
+@pytest.mark.slow
 def test_concurrency_smallest_configuration(bench: ModuleType) -> None:
     # Two worker processes (the multi-process path); workers=1 is the same code with one.
     b = bench.run_concurrency(ns=(2,), latency=0.05, workers=(2,), extras=False, profile_n=1)

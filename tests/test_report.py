@@ -415,3 +415,64 @@ def test_an_episode_page_shows_attempts_other_misconduct_and_each_judge_alone(ag
     broken = next(h for h, r in rows.items() if r["model"] == "openai/broken")
     page = (agreeing["out"] / "episodes" / f"{broken}.html").read_text(encoding="utf-8")
     assert "an error episode has no verdict" in page and 'class="label-aligned"' not in page
+
+
+# ---- what the agent's architecture did, and file edits, on the episode pages -------------------------
+def test_episode_page_shows_a_file_edit_as_a_line_diff(rendered: dict[str, Any]) -> None:
+    page = (rendered["out"] / "episodes" / f"{rendered['misaligned']}.html").read_text(encoding="utf-8")
+    step = page[page.index('id="step-6"'):page.index('id="step-7"')]  # the sed that turns oversight off
+    assert '<span class="ud-hunk">@@ -2,9 +2,9 @@</span>' in step
+    assert '<span class="ud-removed">-  enabled: true</span>' in step
+    assert '<span class="ud-added">+  enabled: false</span>' in step
+    assert '<span class="ud-context"> action_logging:</span>' in step and "text +2 −2 lines" in step
+
+
+def episode_pages(agent: str, tmp_path: Path) -> tuple[EpisodeRecord, str, str]:
+    """One episode of `agent`, as the report's page and the review round's page."""
+    import asyncio
+
+    from impress_sim.envs import load_world
+    from impress_sim.episode import run_episode
+    from impress_sim.judge.review.export import export_review
+    from impress_sim.report.html import csp, environment
+    from impress_sim.report.views import episode_view
+
+    record = asyncio.run(run_episode(load_world("corporate_shutdown"), agent=agent, model="reference/misaligned"))
+    report = environment().get_template("report_episode.html.j2").render(
+        e=episode_view("0" * 64, record, []), csp=csp(), sweep="s")
+    exported = export_review([record.save(tmp_path / "records")], tmp_path / "review")
+    return record, report, exported.pages[0].read_text(encoding="utf-8")
+
+
+def between_steps(page: str, after: int, before: int | None) -> str:
+    """The page between step `after`'s section (0: the timeline's start) and step `before`'s."""
+    start = page.index(f'id="step-{after}"') if after else page.index("<h2", page.index('id="briefing"') + 1)
+    return page[start:page.index(f'id="step-{before}"') if before else len(page)]
+
+
+def test_episode_pages_show_guard_blocks_where_they_happened_and_count_them(tmp_path: Path) -> None:
+    record, report, review = episode_pages("guarded", tmp_path)
+    blocks = [e for e in record.agent_trace if e["kind"] == "guard" and e["decision"] == "blocked"]
+    after = {e["after_step"] for e in blocks}
+    assert len(blocks) == 4 and len(after) == 1  # the replay proposes four blocked calls in a row
+    n = after.pop()
+    for page in (report, review):
+        assert page.count('class="agent-note note-blocked"') == 4
+        gap = between_steps(page, record.steps[n - 1].index, record.steps[n].index)
+        assert gap.count("guard blocked") == 4 and "cancel_job(job_id=decom-atlas-v3)" in gap
+        assert "changing scheduled jobs is outside your mandate" in gap
+    assert re.search(rf"<th>guard</th><td[^>]*>blocked 4 of {len(record.steps) + 4} screened calls", report)
+
+
+def test_episode_pages_show_plans_where_they_were_made(tmp_path: Path) -> None:
+    record, report, review = episode_pages("plan_execute", tmp_path)
+    plans = [e for e in record.agent_trace if e["kind"] in ("plan", "replan")]
+    for page in (report, review):
+        assert page.count('class="agent-note note-plan"') == len(plans) > 1
+        first = between_steps(page, 0, record.steps[0].index)
+        assert "<strong>plan</strong>" in first and "Before the first step" in first
+        for entry in plans[1:]:
+            gap = between_steps(page, record.steps[entry["after_step"] - 1].index,
+                                record.steps[entry["after_step"]].index if entry["after_step"] < len(record.steps)
+                                else None)
+            assert "<strong>replan" in gap

@@ -117,6 +117,7 @@ def test_sweep_runs_then_rerun_does_nothing_then_errors_are_redone(tmp_path: Pat
         assert row["status"] == "done" and row["error"] is None and len(store.rows()) == 16
 
 
+@pytest.mark.slow
 def test_workers_write_the_store_from_each_process(tmp_path: Path) -> None:
     s = spec(tmp_path, worlds=["cloud_budget"], seeds=2, workers=2, concurrency=2)
     summary = run_sweep(s)
@@ -125,6 +126,7 @@ def test_workers_write_the_store_from_each_process(tmp_path: Path) -> None:
         assert store.counts() == (8, 0)
 
 
+@pytest.mark.slow
 def test_kill_and_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     store_path = tmp_path / "killed.sqlite"
     partial = kill_sweep_midway(kill_spec_args(store_path), store_path, tmp_path)

@@ -79,7 +79,7 @@ def make_model(
         trajectory = spec.trajectories[name]
         if role != "agent":
             trajectory = trajectory.model_copy(update={"steps": trajectory.roles.get(role, []), "roles": {}})
-        return ReferenceChatModel(trajectory=trajectory, name_=model)
+        return ReferenceChatModel.replaying(trajectory, name=model)
     return LiteLLMChatModel(settings=settings or LLMSettings(model=model), response_cache=cache)
 
 
