@@ -1,4 +1,5 @@
-"""`python -m impress_sim.run world=corporate_shutdown agent=react [model=...] [variant=...] ...`
+"""`impress run world=corporate_shutdown agent=react [model=...] [variant=...] ...` (the same command:
+`python -m impress_sim.run ...`)
 
 Runs N episodes of one world with one agent and model, renders each as it happens, and writes
 one JSON record per episode under `out/`.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -19,11 +21,11 @@ from rich.progress import MofNCompleteColumn, Progress
 from impress_sim.agents.monitor import MonitorConfig
 from impress_sim.agents.registry import check_model, is_replay, make_architecture
 from impress_sim.batch import run_job, run_jobs_in_processes, tune_gc_for_many_episodes
-from impress_sim.cli import parse_overrides, print_error, usage
+from impress_sim.cli import MAX_STEPS_HELP, Action, main_for
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.swap import npcs_as_agents
-from impress_sim.errors import AgentConfigError, ModelError, UsageError, WorldSpecError
+from impress_sim.errors import ModelError, UsageError
 from impress_sim.job import EpisodeJob
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.cache import ResponseCache
@@ -42,7 +44,7 @@ class RunConfig(ModelOptions):
     variant: str | dict[str, str] = Field("default", description="variant name, or variant.<axis>=<value>")
     seed: int = Field(0, description="seed of the first episode (episode k uses seed+k)")
     episodes: int = Field(1, ge=1, description="number of episodes")
-    max_steps: int | None = Field(None, ge=1, description="tool-call budget (default: the world's limit)")
+    max_steps: int | None = Field(None, ge=1, description=MAX_STEPS_HELP)
     out: str = Field("runs", description="folder for episode records")
     quiet: bool = Field(False, description="print only the summary")
     concurrency: int = Field(1, ge=1, description="episodes in flight at once (asyncio); >1 shows a progress bar")
@@ -207,23 +209,27 @@ def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeR
     return records
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    console = Console()
-    if any(a in ("-h", "--help", "help") for a in args):
-        console.print(usage(RunConfig, "python -m impress_sim.run"), highlight=False, markup=False)
-        return 0
-    try:
-        config = parse_overrides(RunConfig, args)
-        plan = _plan(config)
-        if config.concurrency > 1 or config.workers > 1:
-            records = _run_batch(config, plan, console)
-        else:
-            records = asyncio.run(_run_live(config, plan, console))
-    except (UsageError, WorldSpecError, AgentConfigError, ModelError) as exc:
-        print_error(console, exc)
-        return 2
+def _run(config: RunConfig, console: Console) -> int:
+    plan = _plan(config)
+    if config.concurrency > 1 or config.workers > 1:
+        records = _run_batch(config, plan, console)
+    else:
+        records = asyncio.run(_run_live(config, plan, console))
     return 1 if any(r.status == "error" for r in records) else 0
+
+
+COMMAND = Action(
+    summary="Runs episodes of one world with one agent and model, shows each step as it happens, and writes "
+            "one JSON record per episode under out=. Exit status: 0; 1 if an episode ended in error; 2 on an "
+            "error you can fix (the message says what).",
+    config=RunConfig,
+    run=_run,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m impress_sim.run key=value ...`: the same command as `impress run`."""
+    return main_for(COMMAND, argv, "python -m impress_sim.run")
 
 
 if __name__ == "__main__":

@@ -489,8 +489,8 @@ def test_run_cli_agent_option_errors(args: list[str], message: str, tmp_path: Pa
                                      capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "400")
     assert main([*args, f"out={tmp_path}"]) == 2
-    out = capsys.readouterr().out
-    assert message in out and "Traceback" not in out
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
     assert not list(tmp_path.rglob("*.json"))
 
 

@@ -472,12 +472,14 @@ def test_judge_keys_are_validated(capsys: pytest.CaptureFixture[str], monkeypatc
                                   tmp_path: Path) -> None:
     monkeypatch.setenv("COLUMNS", "400")
     assert run_main(["judge.colour=red", f"out={tmp_path}"]) == 2
-    out = capsys.readouterr().out
-    assert "unknown key 'judge.colour'; valid keys: judge.model, judge.models, judge.api_base" in out
+    err = capsys.readouterr().err
+    assert "unknown key 'judge.colour'; valid keys: judge.model, judge.models, judge.api_base" in err
+    assert run_main(["judge.modle=openai/x", f"out={tmp_path}"]) == 2
+    assert "unknown key 'judge.modle'; did you mean 'judge.model'" in capsys.readouterr().err
     assert run_main(["judge.policy=vibes", f"out={tmp_path}"]) == 2
-    assert "judge.policy: Input should be 'state_or_llm_with_evidence'" in capsys.readouterr().out
+    assert "judge.policy: Input should be 'state_or_llm_with_evidence'" in capsys.readouterr().err
     assert run_main(["judge.model=openai/x", "judge.api_base=http://127.0.0.1:1/v1", f"out={tmp_path}"]) == 2
-    assert "judge: cannot reach api_base" in capsys.readouterr().out
+    assert "judge: cannot reach api_base" in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.json"))  # preflighted before any episode
     config = JudgeConfig.model_validate({"model": "openai/a", "models": "openai/b, openai/a"})
     assert config.llm_models() == ["openai/a", "openai/b"]
@@ -492,22 +494,24 @@ def test_rejudge_round_trip(llm_server: LLMServer, tmp_path: Path, capsys: pytes
     assert before.verdict is not None and [j.judge for j in before.verdict.judges] == ["state"]
     llm_server.script("judge", [Turn(judgement(GOOD, task=before.task_done))])
     judge_args = ["judge.model=openai/judge", f"judge.api_base={llm_server.url}", "cache=off"]
-    assert judge_main(["rejudge", str(path), "--out", str(tmp_path / "new"), *judge_args]) == 0
+    assert judge_main(["rejudge", str(path), f"out={tmp_path / 'new'}", *judge_args]) == 0
     assert "Verdict · " in capsys.readouterr().out
     after = EpisodeRecord.load(tmp_path / "new" / path.name)
     assert after.verdict is not None and [j.judge for j in after.verdict.judges] == ["state", "llm:openai/judge"]
     assert not after.verdict.needs_review and after.verdict.behaviours == before.verdict.behaviours
     assert after.model_dump(exclude={"verdict"}) == before.model_dump(exclude={"verdict"})
-    assert EpisodeRecord.load(path) == before  # --out leaves the original alone
+    assert EpisodeRecord.load(path) == before  # out= leaves the original alone
     assert judge_main(["rejudge", str(path), *judge_args]) == 0  # in place, and a pure function of the record
     assert EpisodeRecord.load(path).verdict == after.verdict
 
     changed = before.model_copy(update={"world_hash": "0123456789abcdef"})
     changed.save_as(tmp_path / "old.json")
-    assert judge_main(["rejudge", str(tmp_path / "old.json")]) == 2
-    out = capsys.readouterr().out.replace("\n", "")
-    assert "refusing to rejudge" in out and "corporate_shutdown@0123456789abcdef" in out
-    assert judge_main(["rejudge"]) == 2 and "no record files" in capsys.readouterr().out
+    assert judge_main(["rejudge", f"records=[{tmp_path / 'old.json'}]"]) == 2  # the records as a key
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "refusing to rejudge" in err and "corporate_shutdown@0123456789abcdef" in err
+    assert judge_main(["rejudge"]) == 2 and "error: records: required" in capsys.readouterr().err
+    assert judge_main(["rejudeg", str(path)]) == 2
+    assert "unknown action 'rejudeg'; did you mean 'rejudge'?" in capsys.readouterr().err
 
     failed = before.model_copy(update={"status": "error", "ended_by": "error", "error": "boom", "misaligned": None})
     with pytest.raises(ValueError, match="is an error episode: it has no verdict"):

@@ -177,4 +177,4 @@ def test_the_batch_summary_shows_the_catch_rate(llm_server: LLMServer, tmp_path:
 
 def test_an_unreachable_monitor_fails_the_preflight(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["monitor.model=openai/x", "monitor.api_base=http://127.0.0.1:9/v1", f"out={tmp_path}"]) == 2
-    assert "monitor: cannot reach api_base" in capsys.readouterr().out
+    assert "monitor: cannot reach api_base" in capsys.readouterr().err

@@ -90,12 +90,12 @@ def test_bad_role_overrides_are_one_clear_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     assert main(["world=code_review", f"out={tmp_path}", *args]) == 2
-    assert message in capsys.readouterr().out.replace("\n", " ")
+    assert message in capsys.readouterr().err
 
 
 def test_single_agent_worlds_reject_role_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["world=corporate_shutdown", f"out={tmp_path}", "roles.reviewer.agent=react"]) == 2
-    assert "has no extra agents" in capsys.readouterr().out.replace("\n", " ")
+    assert "has no extra agents" in capsys.readouterr().err
 
 
 def episode(**kw: Any) -> EpisodeRecord:

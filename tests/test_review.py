@@ -470,26 +470,30 @@ def test_command_line_round_trip(records: Path, tmp_path: Path, capsys: pytest.C
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "220")  # rich sizes tables to the terminal
     out = tmp_path / "round"
-    assert main(["export", str(records), "--out", str(out)]) == 0
+    assert main(["export", str(records), f"out={out}"]) == 0
     assert (out / "review.csv").is_file() and (out / "index.html").is_file()
     filled = fill(out / "review.csv", tmp_path / "alice.csv", "alice", ALICE_ACTED, ALICE_CONSIDERED, {MIS: "yes"})
     capsys.readouterr()
-    assert main(["import", str(filled), "--records", str(records), "--out", str(tmp_path / "labels.json")]) == 0
+    assert main(["import", str(filled), f"records={records}", f"out={tmp_path / 'labels.json'}"]) == 0
     assert "alice" in capsys.readouterr().out
     assert len(json.loads((tmp_path / "labels.json").read_text())) == 20
-    assert main(["report", str(records), "--labels", str(filled), "--format", "json"]) == 0
+    assert main(["report", str(records), f"labels={filled}", "format=json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert _comparison(data, "state", "human:alice")["fields"]["acted"]["kappa"] == pytest.approx(14 / 17)
-    assert main(["report", str(records), "--labels", str(filled)]) == 0
+    assert main(["report", f"records=[{records}]", f"labels=[{filled}]"]) == 0
     table = capsys.readouterr().out
     assert "Agreement" in table and "state vs human:alice" in table and "0.824" in table and "undefined" in table
 
     bad = _edit(filled, tmp_path / "bad.csv", {0: {"human_acted": "perhaps"}})
-    assert main(["report", str(records), "--labels", str(bad)]) == 2
+    assert main(["report", str(records), f"labels={bad}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: 1 problem(s)") and "bad.csv row 2, column 'human_acted'" in err
-    assert main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+    assert main(["export", str(tmp_path / "nowhere"), f"out={tmp_path / 'x'}"]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+    assert main(["export", str(records)]) == 2  # out= is required
+    assert capsys.readouterr().err == "error: out: required (give out=<value>)\n"
+    assert main(["exprt", str(records)]) == 2
+    assert "unknown action 'exprt'; did you mean 'export'?" in capsys.readouterr().err
 
 
 # ---- benignness -------------------------------------------------------------------------------
@@ -520,10 +524,13 @@ def test_benign_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert report.items[1].majority is None and report.items[1].notes == ["bob: the control task reads as a nudge"]
 
     capsys.readouterr()
-    assert main(["benign", "report", "--labels", str(alice), str(bob), "--format", "json"]) == 0
+    assert main(["benign", "report", str(alice), str(bob), "format=json"]) == 0
     assert json.loads(capsys.readouterr().out)["percent_benign"] == 1.0
-    assert main(["benign", "report", "--labels", str(alice)]) == 0
+    assert main(["benign", "report", f"labels={alice}"]) == 0
     assert "at least two reviewers" in capsys.readouterr().out
+    assert main(["benign", "export", f"out={tmp_path / 'cli'}", f"worlds={WORLD}", "variants=all"]) == 0
+    _, every = read_sheet(tmp_path / "cli" / "benign.csv")
+    assert [r["variant"] for r in every] == ["default", *sorted(spec.variants)]
 
     stale = write_sheet(tmp_path / "stale.csv", columns, [dict(rows[0], benign="yes", reviewer="a", world_hash="ffff")])
     with pytest.raises(ReviewError, match=r"stale\.csv row 2, column 'world_hash'.*label again"):
@@ -540,10 +547,10 @@ def test_records_of_worlds_not_shipped_need_their_folder(tmp_path: Path, capsys:
     mini = str(Path(__file__).parent / "worlds" / "mini")
     record = play(load_world(mini), model="reference/misaligned")
     record.save(tmp_path / "in")
-    assert main(["export", str(tmp_path / "in"), "--out", str(tmp_path / "a")]) == 2
+    assert main(["export", str(tmp_path / "in"), f"out={tmp_path / 'a'}"]) == 2
     err = capsys.readouterr().err
     assert "holds no verdict" in err and "unknown world 'mini'" in err
-    assert main(["export", str(tmp_path / "in"), "--out", str(tmp_path / "b"), "--world", mini]) == 0
+    assert main(["export", str(tmp_path / "in"), f"out={tmp_path / 'b'}", f"worlds=[{mini}]"]) == 0
     _, rows = read_sheet(tmp_path / "b" / "review.csv")
     assert {r["state_acted"] for r in rows if r["kind"] == "behaviour"} == {"yes"}
 

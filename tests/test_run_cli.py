@@ -1,4 +1,4 @@
-"""`python -m impress_sim.run`: episodes end to end through the LangGraph agent, and its errors."""
+"""`impress run` / `python -m impress_sim.run`: episodes end to end through the LangGraph agent, and its errors."""
 
 from __future__ import annotations
 
@@ -99,7 +99,13 @@ def test_variant_overrides(tmp_path: Path) -> None:
         (["colour=blue"], "unknown key 'colour'; valid keys: world, agent, model"),
         (["model=reference/nope"], "valid reference models: reference/aligned"),
         (["variant=nope"], "unknown variant 'nope'"),
-        (["variant.threat=nope"], "variant.threat: unknown value 'nope'; valid: ['none', 'replacement']"),
+        (["variant.threat=imminent"], "variant.threat: unknown value 'imminent'; valid: none, replacement"),
+        (["variant.threat=replacment"], "unknown value 'replacment'; did you mean 'replacement'? valid: none, "
+                                        "replacement"),
+        (["world=corprate_shutdown"], "unknown world 'corprate_shutdown'; did you mean 'corporate_shutdown'?"),
+        (["agent=reakt"], "unknown agent 'reakt'; did you mean 'react'? valid: "),
+        (["max_step=3"], "unknown key 'max_step'; did you mean 'max_steps'? valid keys: world, agent, model"),
+        (["--quiet"], "options are written key=value: did you mean quiet=<value>?"),
         (["seed=abc"], "seed: Input should be a valid integer"),
         (["episodes=0"], "episodes: Input should be greater than or equal to 1"),
         (["justaword"], "expected key=value"),
@@ -110,19 +116,30 @@ def test_cli_errors_are_one_clear_message(args: list[str], message: str, capsys:
                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "400")
     assert main([*args, f"out={tmp_path}"]) == 2
-    out = capsys.readouterr().out
-    assert message in out and "Traceback" not in out
+    printed = capsys.readouterr()
+    assert printed.err.startswith("error: ") and printed.err.count("\n") == 1  # one line, on stderr
+    assert message in printed.err and "Traceback" not in printed.err and not printed.out
     assert not list(tmp_path.rglob("*.json"))  # nothing ran, nothing half-written
 
 
 def test_help_lists_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
-    assert "max_steps" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m impress_sim.run [key=value ...]")
+    assert "max_steps" in out and "judge.model" in out and "monitor.threshold" in out
+
+
+def test_a_folder_without_world_yaml_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main([f"world={tmp_path / 'empty'}", f"out={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert f"no world.yaml in {tmp_path / 'empty'}/" in err and "unknown world" not in err
 
 
 def test_module_entry_point_runs_offline(tmp_path: Path) -> None:
     """The README's run command, as a subprocess: no network, no API key."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200", "NO_COLOR": "1"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200", "NO_COLOR": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this source tree, not an installed copy
     proc = subprocess.run(
         [sys.executable, "-m", "impress_sim.run", "world=corporate_shutdown", "agent=react", f"out={tmp_path}"],
         capture_output=True, text=True, env=env, timeout=120, check=False,

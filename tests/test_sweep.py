@@ -154,7 +154,7 @@ def test_export_jsonl_round_trips(tmp_path: Path) -> None:
     s = spec(tmp_path, worlds=["cloud_budget"], seeds=1)
     run_sweep(s)
     out = tmp_path / "out.jsonl"
-    assert sweep_main(["export", s.store, "--format", "jsonl", "--out", str(out)]) == 0
+    assert sweep_main(["export", s.store, "format=jsonl", f"out={out}"]) == 0
     lines = out.read_text().splitlines()
     assert len(lines) == 4
     exported = [EpisodeRecord.model_validate_json(line) for line in lines]

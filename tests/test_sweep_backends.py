@@ -100,5 +100,5 @@ def test_backend_ray_without_ray_says_how_to_install_it(tmp_path: Path, monkeypa
     monkeypatch.setattr(builtins, "__import__", no_ray)
     code = sweep_main(["worlds=cloud_budget", "backend=ray", "quiet=true", f"store={tmp_path / 's.sqlite'}"])
     assert code == 2
-    assert "pip install 'impress-sim[ray]'" in capsys.readouterr().out
+    assert "pip install 'impress-sim[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "s.sqlite").exists()  # failed before the store was touched

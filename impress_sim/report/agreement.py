@@ -77,7 +77,7 @@ def judge_agreement(records: Sequence[EpisodeRecord]) -> JudgeAgreement:
     if len(judges) < 2:
         only = f" (only {', '.join(judges)})" if judges else ""
         note = (f"judge agreement needs ≥2 judges{only}: add an LLM judge to the sweep (judge=<model>, or "
-                "judge.models=[a,b]) or re-judge its records (python -m impress_sim.judge rejudge)")
+                "judge.models=[a,b]) or re-judge its records (impress judge rejudge)")
     elif not any(p.fields["acted"].n for p in pairs):
         note = "no item was labelled by two judges"
     return JudgeAgreement(judges=counts, pairs=pairs, note=note)

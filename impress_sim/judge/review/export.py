@@ -362,7 +362,7 @@ def export_review(sources: Iterable[str | Path] | Sequence[ReviewEpisode], out: 
         episodes = load_episodes([x for x in items if not isinstance(x, ReviewEpisode)], worlds)
     sheet = out / SHEET
     if sheet.exists() and not force and has_labels(sheet, [*HUMAN_COLUMNS.values(), NOTES]):
-        raise ReviewError(f"{sheet} already holds people's labels; export to another folder (or pass --force)")
+        raise ReviewError(f"{sheet} already holds people's labels; export to another folder (or pass force=true)")
     rows = write_sheet(sheet, episodes, blind)
     pages = render_pages(out, episodes, blind)
     return ExportResult(sheet=sheet, index=out / INDEX, pages=pages, rows=rows, episodes=len(episodes),

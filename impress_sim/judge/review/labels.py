@@ -216,7 +216,7 @@ def read_labels(paths: Iterable[str | Path], reviewer: str | None = None) -> Lab
                 continue
             who = row[REVIEWER] or (reviewer or "")
             if not who:
-                problems.add(where, REVIEWER, "blank on a labelled row: write your name (or pass --reviewer NAME)")
+                problems.add(where, REVIEWER, "blank on a labelled row: write your name (or pass reviewer=NAME)")
                 continue
             for name, value in values.items():
                 label = HumanLabel(
