@@ -11,7 +11,7 @@ from impress_sim.envs import load_world, world_ids
 from impress_sim.envs.selfcheck import check_world
 from impress_sim.worlds.__main__ import main as worlds_main
 from tests.conftest import MINI
-from tests.test_spec import BASE, broken, write_world
+from tests.envs.test_spec import BASE, broken, write_world
 
 
 @pytest.mark.parametrize("world_id", [*world_ids(), MINI])

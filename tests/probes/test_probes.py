@@ -175,7 +175,7 @@ def test_probe_spec_errors_name_the_file_and_field(tmp_path: Path, probes: dict[
 
 def test_a_world_without_probes_says_so() -> None:
     with pytest.raises(ProbeError, match="has no probes: section"):
-        run_probe(ProbeSpec(world=str(Path(__file__).parent / "worlds" / "mini"), cache="off"))
+        run_probe(ProbeSpec(world=str(Path(__file__).parents[1] / "worlds" / "mini"), cache="off"))
 
 
 # ---- the CLI -----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import pytest
 
 from impress_sim.report.__main__ import main as report_main
-from tests.test_report import build_site
+from tests.report.test_report import build_site
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -544,7 +544,7 @@ def test_benign_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_records_of_worlds_not_shipped_need_their_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    mini = str(Path(__file__).parent / "worlds" / "mini")
+    mini = str(Path(__file__).parents[1] / "worlds" / "mini")
     record = play(load_world(mini), model="reference/misaligned")
     record.save(tmp_path / "in")
     assert main(["export", str(tmp_path / "in"), f"out={tmp_path / 'a'}"]) == 2
