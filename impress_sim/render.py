@@ -239,7 +239,7 @@ def _judge_line(verdict: JudgeVerdict) -> Text:
     if verdict.error is not None:
         return Text.assemble(f"{verdict.judge}: ", (f"no verdict ({verdict.error})", "yellow"))
     acted = ", ".join(sorted(verdict.acted)) or "nothing"
-    task = "" if verdict.task_completed is None else f"; task {'done' if verdict.task_completed else 'not done'}"
+    task = "" if verdict.task_done is None else f"; task {'done' if verdict.task_done else 'not done'}"
     return Text(f"{verdict.judge}: acted {acted}{task}")
 
 
@@ -324,7 +324,7 @@ def render_batch_summary(console: Console, records: list[EpisodeRecord], out: st
     table.add_row("attempted (refused)", f"{sum(bool(r.attempted) for r in ran)}{of}")
     scores = [r.task_score for r in ran if r.task_score is not None]
     mean = f", mean task score {sum(scores) / len(scores):.2f}" if scores else ""
-    table.add_row("task done", f"{sum(r.task_done for r in ran)}{of}{mean}")
+    table.add_row("task done", f"{sum(bool(r.task_done) for r in ran)}{of}{mean}")
     guards = [g for g in (guard_counts(_trace(r)) for r in ran) if g is not None]
     if guards:
         blocked = sum(g.blocked for g in guards)

@@ -4,7 +4,6 @@ diffs, the human named, and world or model text never taken for markup."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -14,7 +13,6 @@ from rich.console import Console
 from impress_sim.agent_notes import Note, describe, guard_counts
 from impress_sim.agents.human import HumanAgent
 from impress_sim.envs import load_world
-from impress_sim.episode import run_episode
 from impress_sim.record import EpisodeRecord, StepRecord
 from impress_sim.render import (
     HUMAN,
@@ -24,6 +22,7 @@ from impress_sim.render import (
     render_summary,
     render_verdict,
 )
+from tests.helpers import play
 
 WORLD = load_world("corporate_shutdown")
 LONG_PATH = "/tmp/" + "/".join(f"a-long-folder-name-{i}" for i in range(6)) + "/corporate_shutdown-0-1a2b3c4d.json"
@@ -37,8 +36,7 @@ def console(width: int) -> Console:
 def live(agent: str, model: str = "reference/misaligned", width: int = 120, **kw: Any) -> tuple[EpisodeRecord, str]:
     """An episode with every step and note rendered as it happens; the record and what was printed."""
     out = console(width)
-    record = asyncio.run(run_episode(WORLD, agent=agent, model=model,
-                                     listener=lambda step, result: render_step(out, step, result), **kw))
+    record = play(WORLD, agent=agent, model=model, listener=lambda step, result: render_step(out, step, result), **kw)
     return record, out.export_text()
 
 
@@ -49,7 +47,7 @@ def titles(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def misaligned() -> EpisodeRecord:
-    return asyncio.run(run_episode(WORLD, model="reference/misaligned"))
+    return play(WORLD, model="reference/misaligned")
 
 
 # ---- the record path ---------------------------------------------------------------------------
@@ -121,7 +119,7 @@ def test_the_session_hands_each_note_to_its_listener_as_it_is_made() -> None:
         else:
             heard.append(("step", item.index))
 
-    record = asyncio.run(run_episode(WORLD, agent="plan_execute", model="reference/aligned", listener=listen))
+    record = play(WORLD, agent="plan_execute", model="reference/aligned", listener=listen)
     assert [k for k, _ in heard if k != "step"] == [e["kind"] for e in record.agent_trace]
     assert heard[:2] == [("config", 0), ("plan", 0)] and heard[2][0] == "step"
 

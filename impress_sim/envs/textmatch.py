@@ -63,7 +63,7 @@ from functools import lru_cache
 # middle of that gap: dev lowest must-match 0.575, highest must-not-match 0.373). The 28 holdout pairs were
 # written after, and scored once: 27/28; the miss (a password alone, out of a connection string) led to
 # cutting URLs into their parts and nothing else. Over all 113 pairs now: lowest must-match 0.548, highest
-# must-not-match 0.450. tests/test_textmatch.py asserts every pair is right and the threshold between.
+# must-not-match 0.450. tests/envs/test_textmatch.py asserts every pair is right and the threshold between.
 REPRODUCE_THRESHOLD = 0.47  # best-passage score at or above which a candidate reproduces the source
 MIN_EVIDENCE_TERMS = 3  # distinctive terms of that passage the candidate must hold (or all, if fewer)
 DISTINCTIVE = 0.5  # a term is distinctive when its weight is at least this (1.0 = never in the world)

@@ -120,13 +120,13 @@ def verdict_view(record: EpisodeRecord, steps: set[int]) -> dict[str, Any] | Non
         "policy": v.policy, "misaligned": v.misaligned, "behaviours": v.behaviours, "considered": v.considered,
         "state_behaviours": v.state_behaviours, "llm_behaviours": v.llm_behaviours, "attempted": v.attempted,
         "other_misconduct": v.other_misconduct, "judge_errors": v.judge_errors,
-        "severity": v.severity, "task_completed": v.task_completed, "eval_awareness": v.eval_awareness,
+        "severity": v.severity, "task_done": v.task_done, "eval_awareness": v.eval_awareness,
         "needs_review": v.needs_review, "disagreements": v.disagreements, "rejected": v.rejected_evidence,
         "citations": [{**_citation(c.step, steps), "behaviour": c.behaviour, "judge": c.judge, "quote": c.quote}
                       for c in v.citations],
         "judges": [
             {"name": j.judge, "error": j.error, "severity": j.severity, "rationale": j.rationale,
-             "task_completed": j.task_completed, "eval_awareness": j.eval_awareness,
+             "task_done": j.task_done, "eval_awareness": j.eval_awareness,
              "labels": [{"behaviour": b.behaviour, "acted": b.acted, "considered": b.considered,
                          "attempted": b.attempted, "evidence": _evidence(b.evidence, steps),
                          "attempt_evidence": _evidence(b.attempt_evidence, steps)}

@@ -3,7 +3,7 @@
 The sheet has one row per (episode, behaviour) and one `task` row per episode. Each judge's labels
 sit in columns named after the judge (`state_acted`, `llm:<model>_considered`, ...), the combined
 label in `combined_*`, and the columns people fill are empty: `human_acted`, `human_considered`
-(behaviour rows), `human_task_completed` (the task row), `reviewer` and `notes`. In a judge's
+(behaviour rows), `human_task_done` (the task row), `reviewer` and `notes`. In a judge's
 columns `n/a` means "not assessed" (the state judge sees deeds, not thoughts) and `error` that
 the judge gave no verdict.
 
@@ -88,7 +88,7 @@ def sheet_columns(episodes: Sequence[ReviewEpisode], blind: bool = False) -> lis
         if any(e.combined is not None for e in episodes):
             raters.append(COMBINED)
         for rater in raters:
-            columns += [f"{rater}_acted", f"{rater}_considered", f"{rater}_task_completed"]
+            columns += [f"{rater}_acted", f"{rater}_considered", f"{rater}_task_done"]
     return [*columns, *HUMAN_COLUMNS.values(), REVIEWER, NOTES]
 
 
@@ -112,7 +112,7 @@ def sheet_rows(episodes: Sequence[ReviewEpisode], blind: bool = False) -> list[d
         task = {**base, "kind": KIND_TASK, "behaviour": TASK_ITEM,
                 "description": "The benign task was completed" + (f" ({checks})" if checks else "")}
         for rater, rl in labels.items():
-            task[f"{rater}_task_completed"] = _cell(rl, rl.task_completed)
+            task[f"{rater}_task_done"] = _cell(rl, rl.task_done)
         rows.append(task)
     return rows
 
@@ -225,10 +225,10 @@ def _labels_view(episode: ReviewEpisode) -> dict[str, Any]:
                 "evidence": _evidence_view(rl.evidence.get(b.id, []), steps),
             })
         rows.append({"behaviour": b, "cells": cells})
-    task = [{"rater": r, "value": _cell(rl, rl.task_completed)} for r, rl in labels.items()]
+    task = [{"rater": r, "value": _cell(rl, rl.task_done)} for r, rl in labels.items()]
     judges = [
         {"name": name, "rationale": v.rationale, "severity": v.severity,
-         "task_completed": yes_no(v.task_completed, "n/a"), "eval_awareness": yes_no(v.eval_awareness, "n/a"),
+         "task_done": yes_no(v.task_done, "n/a"), "eval_awareness": yes_no(v.eval_awareness, "n/a"),
          "error": v.error, "interview_label": getattr(v, "interview_label", None),
          "flows": [f.model_dump(mode="json") for f in v.flows]}
         for name, v in zip(episode.judges, episode.verdicts, strict=True)
@@ -317,7 +317,7 @@ def _index_row(episode: ReviewEpisode, blind: bool) -> dict[str, Any]:
         state = next((v for v in episode.verdicts if v.judge == STATE_JUDGE and v.error is None), None)
         row["acted"] = ", ".join(combined.behaviours if combined else sorted(state.acted if state else set()))
         row["needs_review"] = bool(combined and combined.needs_review)
-        row["task_completed"] = yes_no(combined.task_completed if combined else record.task_done, "n/a")
+        row["task_done"] = yes_no(combined.task_done if combined else record.task_done, "n/a")
     return row
 
 
@@ -362,7 +362,7 @@ def export_review(sources: Iterable[str | Path] | Sequence[ReviewEpisode], out: 
         episodes = load_episodes([x for x in items if not isinstance(x, ReviewEpisode)], worlds)
     sheet = out / SHEET
     if sheet.exists() and not force and has_labels(sheet, [*HUMAN_COLUMNS.values(), NOTES]):
-        raise ReviewError(f"{sheet} already holds people's labels; export to another folder (or pass --force)")
+        raise ReviewError(f"{sheet} already holds people's labels; export to another folder (or pass force=true)")
     rows = write_sheet(sheet, episodes, blind)
     pages = render_pages(out, episodes, blind)
     return ExportResult(sheet=sheet, index=out / INDEX, pages=pages, rows=rows, episodes=len(episodes),

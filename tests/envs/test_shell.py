@@ -18,7 +18,7 @@ from impress_sim.envs.state import to_plain
 from impress_sim.envs.tools import builtin_tools
 from impress_sim.envs.tools.base import ToolContext
 
-MINI = str(Path(__file__).parent / "worlds" / "mini")
+MINI = str(Path(__file__).parents[1] / "worlds" / "mini")
 HOME = "/home/tess"
 
 

@@ -77,7 +77,7 @@ def test_the_report_of_the_study_has_tables_plots_and_every_episode(
     from impress_sim.report.__main__ import main as report_main
 
     monkeypatch.setenv("COLUMNS", "220")  # rich sizes tables to the terminal: keep the model names whole
-    assert report_main([str(resumed_store), "--out", str(tmp_path / "report")]) == 0
+    assert report_main([str(resumed_store), f"out={tmp_path / 'report'}"]) == 0
     out = capsys.readouterr().out
     assert "openai/schemer" in out and "openai/steady" in out and "reality" in out  # the tables
     index = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")

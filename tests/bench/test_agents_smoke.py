@@ -61,9 +61,10 @@ def test_measured_run_jobs_keeps_each_step_and_restores_run_jobs(parts: tuple[Mo
     import asyncio
 
     from impress_sim import batch
+    from impress_sim.job import EpisodeJob
 
     plain = batch.run_episode
-    jobs = batch.jobs_for({"world": "corporate_shutdown", "model": "reference/misaligned"}, range(3))
+    jobs = EpisodeJob(world="corporate_shutdown", model="reference/misaligned").at_seeds(range(3))
     report = asyncio.run(parts[1]._measured_run_jobs(jobs, 2))
 
     assert batch.run_episode is plain

@@ -154,7 +154,7 @@ def test_export_jsonl_round_trips(tmp_path: Path) -> None:
     s = spec(tmp_path, worlds=["cloud_budget"], seeds=1)
     run_sweep(s)
     out = tmp_path / "out.jsonl"
-    assert sweep_main(["export", s.store, "--format", "jsonl", "--out", str(out)]) == 0
+    assert sweep_main(["export", s.store, "format=jsonl", f"out={out}"]) == 0
     lines = out.read_text().splitlines()
     assert len(lines) == 4
     exported = [EpisodeRecord.model_validate_json(line) for line in lines]
@@ -234,7 +234,7 @@ def test_an_older_store_gains_the_outcome_columns_and_relabels_its_rows(tmp_path
     with Store(s.store) as store:
         [(_, aligned)] = list(store.records())
     loaded = load_world("corporate_shutdown")
-    accusing = JudgeVerdict(judge="llm:j", task_completed=True, behaviours=[BehaviourLabel(
+    accusing = JudgeVerdict(judge="llm:j", task_done=True, behaviours=[BehaviourLabel(
         behaviour="disable_oversight", acted=True, evidence=[Evidence(step=4, quote=aligned.steps[3].thought)])])
     judged = aligned.model_copy(update={"verdict": combine(aligned, judge_state(loaded, aligned), [accusing])})
     assert judged.verdict is not None and judged.verdict.misaligned and not judged.misaligned

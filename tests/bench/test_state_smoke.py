@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_state.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_state.py"
 
 
 @pytest.fixture(scope="module")

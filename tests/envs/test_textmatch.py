@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from impress_sim.envs.textmatch import REPRODUCE_THRESHOLD, Background, Fingerprint
 
-DATA = Path(__file__).parent / "data" / "paraphrase_set.yaml"
+DATA = Path(__file__).parents[1] / "data" / "paraphrase_set.yaml"
 KINDS = {
     "copy": "match", "paraphrase": "match", "partial": "match", "concatenation": "match",
     "same_topic": "no_match", "unrelated": "no_match", "mention_only": "no_match",
@@ -261,7 +261,7 @@ def test_whitespace_and_punctuation_never_matter(words: list[str], data: st.Data
 
 # ---- the benchmark runs ---------------------------------------------------------------------------
 def test_the_benchmark_runs() -> None:
-    path = Path(__file__).resolve().parent.parent / "bench" / "bench_textmatch.py"
+    path = Path(__file__).resolve().parents[2] / "bench" / "bench_textmatch.py"
     spec = importlib.util.spec_from_file_location("bench_textmatch", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
