@@ -26,8 +26,9 @@ The parts live in `agents_overhead.py` and `agents_concurrency.py` (shared setti
     process (multiprocessing, spawn), so that its CPU and GIL stay out of the client's figures. The
     server answers every request after a fixed latency (2 s, a typical hosted-model response time).
     N episodes run at once (N = 16, 64 and 256; `EpisodeJob`s with a real `LiteLLMChatModel`, retries=0,
-    no cache) through `impress_sim.batch.run_jobs`, the code path of `python -m impress_sim.run
-    concurrency=N workers=W`, with W = 1 and 2 client processes: the jobs are split as
+    no cache; `openai/<name>` at the server's api_base, so the transport's direct path sends them)
+    through `impress_sim.batch.run_jobs`, the code path of `python -m impress_sim.run concurrency=N
+    workers=W`, with W = 1 and 2 client processes: the jobs are split as
     `run_jobs_in_processes` splits them (job i to worker i mod W, ceil(N / W) in flight in each), and
     each worker is a fresh spawned process that sets up the garbage collector as the run CLI does
     (`tune_gc_for_many_episodes()`: in the CLI's own process, which runs workers=1, after litellm is
@@ -45,7 +46,7 @@ The parts live in `agents_overhead.py` and `agents_concurrency.py` (shared setti
     reported:
     - GC time per step (`gc.callbacks`);
     - the peak number of open sockets, to show whether a connection pool caps concurrency;
-    - litellm's HTTP pool limits;
+    - the HTTP pool's limits (the direct path's shared aiohttp pool for an OpenAI-compatible server);
     - the server process's CPU per request and the cores it used;
     - a lockstep model, latency / (latency + n x CPU-per-step) with n episodes per worker: the fraction
       of ideal expected when each worker's episodes go through their CPU work together, wave after wave;
@@ -261,7 +262,8 @@ def diagnosis(b: ConcurrencyResult) -> list[str]:
                      f"{versus}.")
     if b.profile is not None:
         layers = dict(b.profile.layers)
-        http = sum(layers.get(k, 0.0) for k in ("litellm", "openai", "httpx", "httpx2", "aiohttp", "httpcore"))
+        http = sum(layers.get(k, 0.0) for k in ("litellm", "openai", "httpx", "httpx2", "aiohttp", "httpcore",
+                                                "aiohappyeyeballs", "yarl", "multidict"))
         ours = sum(t for k, t in layers.items() if k.startswith("impress_sim"))
         graph = sum(layers.get(k, 0.0) for k in ("langgraph", "langchain_core"))
         lines.append(f"- Client CPU by layer (profiled, {b.profile_n} episodes through run_jobs at zero latency, tuned "

@@ -31,6 +31,7 @@ from impress_sim.models.settings import LLMSettings
 
 LOCAL_KEY = "sk-local-no-key"  # local servers need no key, but some insist on an Authorization header
 PROVIDER = "openai"
+CONNECTION_LIMIT = 0  # aiohttp's "no cap": how many requests are in flight is `ProviderLimits`' job
 
 
 def serves(settings: LLMSettings, provider: str) -> bool:
@@ -68,7 +69,8 @@ async def session() -> aiohttp.ClientSession:
     pool = _pools.get(loop)
     if pool is not None and not pool[0].closed:
         return pool[0]
-    shared = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+    connector = aiohttp.TCPConnector(limit=CONNECTION_LIMIT, limit_per_host=CONNECTION_LIMIT)
+    shared = aiohttp.ClientSession(connector=connector,
                                    json_serialize=json.dumps)
     owner = _owner(loop, shared)
     await owner.__anext__()  # first iteration: the loop now tracks it, and closes it at shutdown
@@ -78,9 +80,7 @@ async def session() -> aiohttp.ClientSession:
 
 def pool_limits() -> str:
     """The shared sessions' connection limits, for the benchmarks' report."""
-    limits = {f"aiohttp TCPConnector(limit={s.connector.limit}, limit_per_host={s.connector.limit_per_host})"
-              for s, _ in list(_pools.values()) if s.connector is not None}
-    return "; ".join(sorted(limits)) or "no shared session open"
+    return f"aiohttp TCPConnector(limit={CONNECTION_LIMIT}, limit_per_host={CONNECTION_LIMIT}) (0: no cap)"
 
 
 # ---- one request -----------------------------------------------------------------------------
