@@ -22,4 +22,4 @@ CONCURRENCY, LATENCY, PROFILE_N, WORKERS = (16, 64, 256), 2.0, 32, (1, 2)
 QUICK_CONCURRENCY, QUICK_LATENCY, QUICK_PROFILE_N = (8, 32), 0.5, 4
 OVERHEAD_TARGET = 1.25  # ours / bare per step: at most this
 CONCURRENCY_TARGET = 0.85  # throughput / ideal at the largest N: at least this
-VARIANTS = ("ours", "bare", "bare_compile")
+VARIANTS = ("ours", "bare", "bare_async", "bare_compile")

@@ -38,6 +38,8 @@ def test_bare_graph_makes_the_same_tool_calls(parts: tuple[ModuleType, ModuleTyp
     setup = overhead.overhead_setup()
     out = asyncio.run(overhead.bare_episode(setup, compile_per_episode=False))
     assert out["steps"] == setup.calls == len(setup.trajectory.steps) == 10
+    out = asyncio.run(overhead.bare_episode(setup, compile_per_episode=False, async_routes=True))
+    assert out["steps"] == setup.calls
 
 
 def test_overhead_smallest_configuration(bench: ModuleType) -> None:
@@ -46,7 +48,8 @@ def test_overhead_smallest_configuration(bench: ModuleType) -> None:
     assert a.rounds == 1 and a.episodes == 1 and a.calls == 10
     assert set(a.us) == set(bench.VARIANTS) and all(positive(v) for v in a.us.values())
     assert all(positive(v) for v in a.steps_per_s.values())
-    for name in ("ours_over_bare", "ours_over_bare_compile", "schemas_us", "world_us", "env_us"):
+    for name in ("ours_over_bare", "ours_over_bare_compile", "ours_over_bare_async", "schemas_us", "world_us",
+                 "env_us"):
         assert positive(getattr(a, name)), name
     assert math.isfinite(a.compile_us) and math.isfinite(a.remainder_us)  # differences: may be <= 0 when noisy
     p = a.profile

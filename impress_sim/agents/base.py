@@ -2,7 +2,9 @@
 model node, the non-acting "reflect" turn, and the run loop with an explicit recursion limit.
 
 Each architecture is a hand-written LangGraph `StateGraph` built from these; they differ only in
-the nodes they add (a planner, a critic, a guardrail, a human) and how those are wired.
+the nodes they add (a planner, a critic, a guardrail, a human) and how those are wired. A graph is
+compiled once per architecture class; the episode it runs (session, model, the instance's options)
+reaches its nodes as LangGraph's per-run context (`context_schema=Episode`, `runtime.context`).
 
 Message-history convention for extra model calls (plans, replans, critiques): they are *in* the
 conversation, not side requests. The architecture appends an instruction as a user message, the
