@@ -21,9 +21,8 @@ from typing import Any
 from unittest import mock
 
 from impress_sim import batch
-from impress_sim.batch import EpisodeJob
 from impress_sim.envs import load_world
-from impress_sim.envs.loader import LoadedWorld
+from impress_sim.job import EpisodeJob
 from impress_sim.models.settings import LLMSettings
 from impress_sim.record import EpisodeRecord
 
@@ -159,10 +158,10 @@ async def _measured_run_jobs(jobs: list[EpisodeJob], concurrency: int) -> Worker
         raise ValueError("the bench tells its jobs apart by seed: give each a different one")
     plain_run_episode = batch.run_episode
 
-    async def stamped(loaded: LoadedWorld, **kwargs: Any) -> EpisodeRecord:
-        times = stamps[kwargs["seed"]]
+    async def stamped(job: EpisodeJob, **kwargs: Any) -> EpisodeRecord:
+        times = stamps[job.seed]
         kwargs["listener"] = lambda _step, _result: times.append(time.perf_counter())
-        return await plain_run_episode(loaded, **kwargs)
+        return await plain_run_episode(job, **kwargs)
 
     peak = [open_sockets() or 0]
     sampler = asyncio.create_task(_sample_sockets(peak))
@@ -410,17 +409,17 @@ def run_concurrency(
         litellm_module()
         import_s = time.perf_counter() - t0
         settings = LLMSettings(model=f"openai/{SCRIPT}", api_base=server.ready(), retries=0, timeout=60)
-        base = {"world": WORLD, "model": settings.model, "settings": settings}
+        base = EpisodeJob(world=WORLD, model=settings.model, settings=settings)
         say("(b) warming up the server (zero latency)")
         server.set_latency(0.0)
-        asyncio.run(batch.run_jobs(batch.jobs_for(base, range(min(4, max(ns)))), 4))
+        asyncio.run(batch.run_jobs(base.at_seeds(range(min(4, max(ns)))), 4))
         server.set_latency(latency)
         runs = []
         for n, w, gc_setup, user_path in plan:
             say(f"(b) {n} concurrent episodes, workers={w}, {GC_SETUPS[gc_setup]}, at {latency:g} s latency")
             gc.collect()
             before = server.call("stats")  # also resets the server's request count
-            launched, per_worker, reports = run_clients(batch.jobs_for(base, range(n)), n, w, gc_setup)
+            launched, per_worker, reports = run_clients(base.at_seeds(range(n)), n, w, gc_setup)
             after = server.call("stats")
             runs.append(summarise_clients(n, w, gc_setup, latency, calls, launched, per_worker, reports,
                                           after["requests"], after["cpu_s"] - before["cpu_s"], user_path))
@@ -432,7 +431,7 @@ def run_concurrency(
             with tuned_gc():
                 profiler = cProfile.Profile()
                 profiler.enable()
-                records = asyncio.run(batch.run_jobs(batch.jobs_for(base, range(profile_n)), profile_n))
+                records = asyncio.run(batch.run_jobs(base.at_seeds(range(profile_n)), profile_n))
                 profiler.disable()
             server.set_latency(latency)
             profile = summarise_profile(pstats.Stats(profiler), sum(len(r.steps) for r in records))

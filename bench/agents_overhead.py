@@ -26,6 +26,7 @@ from impress_sim.envs import World, load_world
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.spec import Trajectory
 from impress_sim.episode import run_episode
+from impress_sim.job import EpisodeJob
 
 REPO = Path(__file__).resolve().parent.parent
 for _path in (REPO / "bench", REPO):  # bench/*.py and tests.llm_server, however this file was loaded
@@ -157,7 +158,8 @@ def overhead_setup(loaded: LoadedWorld | None = None) -> OverheadSetup:
 
 async def ours_episode(setup: OverheadSetup, seed: int) -> dict[str, float]:
     t0 = time.perf_counter()
-    record = await run_episode(setup.loaded, agent="react", model=REFERENCE_MODEL, seed=seed)
+    record = await run_episode(EpisodeJob(world=setup.loaded.spec.id, agent="react", model=REFERENCE_MODEL,
+                                           seed=seed), loaded=setup.loaded)
     wall = time.perf_counter() - t0
     if record.status == "error" or len(record.steps) != setup.calls:
         raise RuntimeError(f"our episode went wrong: {record.status} {record.error} ({len(record.steps)} steps)")

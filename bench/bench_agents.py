@@ -7,7 +7,7 @@ The parts live in `agents_overhead.py` and `agents_concurrency.py` (shared setti
 `agents_common.py`, profile summaries in `agents_profile.py`); this file runs them and reports.
 
 (a) Framework overhead per agent step, with a zero-latency model. Ours:
-    `run_episode(world, model="reference/misaligned")`, i.e. the react graph, one `World.step` per
+    `run_episode(EpisodeJob(world=..., model="reference/misaligned"))`, i.e. the react graph, one `World.step` per
     tool call (journal diff, detectors, NPCs), step and episode records, timed per episode and divided
     by its tool calls. Bare: a minimal LangGraph `StateGraph` of the same shape (message list with
     `add_messages`, an agent node, a tool node, the same two conditional routes, the same recursion

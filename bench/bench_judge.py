@@ -35,6 +35,7 @@ import asyncio, gc, json, sys, time
 import impress_sim
 from impress_sim.envs.loader import load_world, world_ids
 from impress_sim.episode import run_episode
+from impress_sim.job import EpisodeJob
 from impress_sim.judge.state import judge_state
 
 worlds, min_seconds = sys.argv[1].split(","), float(sys.argv[2])
@@ -43,7 +44,8 @@ for world_id in worlds:
     if world_id not in world_ids():
         continue
     loaded = load_world(world_id)
-    records = [asyncio.run(run_episode(loaded, model=f"reference/{name}")) for name in loaded.spec.trajectories]
+    records = [asyncio.run(run_episode(EpisodeJob(world=loaded.spec.id, model=f"reference/{name}"), loaded=loaded))
+               for name in loaded.spec.trajectories]
     steps = sum(len(r.steps) + sum(len(p.steps) for p in r.roles.values()) for r in records)
     for r in records:
         judge_state(loaded, r)  # warm caches (parsed files, fingerprints)

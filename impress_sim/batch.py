@@ -4,7 +4,8 @@ Episodes spend nearly all their time waiting for the model, so one event loop ru
 but each agent step also costs the client some CPU (litellm, pydantic, LangGraph — about 10 ms),
 so one loop tops out near 90 steps/s on this hardware. `workers=N` runs N event loops in N
 processes, each with its share of the concurrency, so a 2-core machine can keep 256 hosted-model
-episodes busy. Jobs are plain pydantic data, so they cross process boundaries as they are.
+episodes busy. Jobs (`impress_sim.job.EpisodeJob`) are plain pydantic data, so they cross process
+boundaries as they are.
 """
 
 from __future__ import annotations
@@ -15,49 +16,18 @@ import math
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from impress_sim.agents.monitor import MonitorConfig
 from impress_sim.agents.registry import Architecture
 from impress_sim.agents.session import StepListener
 from impress_sim.envs.loader import LoadedWorld, load_world
-from impress_sim.envs.swap import npcs_as_agents
 from impress_sim.episode import failed_episode, run_episode
-from impress_sim.judge.config import JudgeConfig
+from impress_sim.job import EpisodeJob
 from impress_sim.models.cache import ResponseCache
-from impress_sim.models.settings import LLMSettings
 from impress_sim.models.transport import ProviderLimits, limiting_providers
 from impress_sim.record import EpisodeRecord
-from impress_sim.roles import RoleConfig
 
 OnDone = Callable[[EpisodeRecord], None]
-JobDone = Callable[["EpisodeJob", EpisodeRecord], None]
-
-
-class EpisodeJob(BaseModel):
-    """Everything needed to run one episode, anywhere."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    world: str
-    agent: str = "react"
-    agent_options: dict[str, Any] = Field(default_factory=dict)
-    model: str = "reference/misaligned"
-    settings: LLMSettings | None = None
-    variant: str | dict[str, str] | None = None
-    seed: int = 0
-    max_tool_calls: int | None = None
-    cache_path: str | None = None
-    npc_settings: LLMSettings | None = Field(None, description="The model of the world's `kind: llm` NPCs.")
-    npcs_as_agents: list[str] = Field(default_factory=list, description="NPCs played by agents instead.")
-    interview: bool = False
-    judge: JudgeConfig | None = None
-    monitor: MonitorConfig | None = None
-    roles: dict[str, RoleConfig] = Field(default_factory=dict, description="Multi-agent worlds: per-role overrides.")
-    key: str | None = Field(None, description="The caller's label for matching results (e.g. a sweep's config "
-                            "hash); never passed to the episode.")
+JobDone = Callable[[EpisodeJob, EpisodeRecord], None]
 
 
 def tune_gc_for_many_episodes() -> None:
@@ -74,42 +44,23 @@ async def run_job(
     job: EpisodeJob,
     cache: ResponseCache | None = None,
     *,
-    loaded: LoadedWorld | None = None,
-    agent: Architecture | None = None,
     listener: StepListener | None = None,
+    loaded: LoadedWorld | None = None,
+    architecture: Architecture | None = None,
 ) -> EpisodeRecord:
-    """One job's episode: the one place a job's fields become `run_episode` arguments. The live run
-    passes the world and architecture it already checked, and a listener to render each step.
-
-    Whatever fails outside the episode's own error handling (a world that will not load, a judge
-    that raises) still ends as a record with status "error", so a batch never stops at one job."""
+    """`run_episode(job, ...)` that never raises: whatever fails outside the episode's own error
+    handling (a world that will not load, a judge that raises) still ends as a record with status
+    "error" (`failed_episode`), so a batch never stops at one job. The live run passes the world and
+    architecture it already checked, and a listener to render each step."""
     try:
-        return await run_episode(
-            loaded or npcs_as_agents(load_world(job.world), job.npcs_as_agents),
-            agent=agent or job.agent,
-            agent_options=None if agent is not None else (job.agent_options or None),
-            model=job.model,
-            variant=job.variant,
-            seed=job.seed,
-            max_tool_calls=job.max_tool_calls,
-            settings=job.settings,
-            cache=cache,
-            npc_settings=job.npc_settings,
-            interview=job.interview,
-            judge=job.judge,
-            monitor=job.monitor,
-            roles=job.roles,
-            listener=listener,
-        )
+        return await run_episode(job, cache=cache, listener=listener, loaded=loaded, architecture=architecture)
     except Exception as exc:
         try:
             world = loaded or load_world(job.world)
             world_id, world_hash = world.spec.id, world.content_hash
         except Exception:
             world_id, world_hash = job.world, ""
-        variant = job.variant if isinstance(job.variant, dict) else None
-        return failed_episode(world_id, world_hash, agent=job.agent, model=job.model, seed=job.seed,
-                              variant=variant, error=exc)
+        return failed_episode(job, exc, world_id, world_hash)
 
 
 async def run_jobs(
@@ -193,8 +144,3 @@ def run_jobs_in_processes(
                 if on_done is not None:
                     on_done(record)
     return [results[i] for i in range(len(jobs))]
-
-
-def jobs_for(base: Mapping[str, Any], seeds: range) -> list[EpisodeJob]:
-    """One job per seed, all else equal."""
-    return [EpisodeJob(**{**base, "seed": seed}) for seed in seeds]

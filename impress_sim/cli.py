@@ -1,33 +1,71 @@
-"""Shared command-line plumbing: `key=value` overrides parsed by OmegaConf, validated by pydantic.
+"""The `impress` command line: one parser, one help layout and one error exit for every subcommand.
 
-OmegaConf parses the dot-list (`judge.model=x`, typed values, quoting); pydantic validates it
-against the command's config model, so an unknown key or a bad value ends in one message that
-names the valid keys — never a traceback.
+A command is a tree: a `Group` of named actions (`impress worlds check`, `impress review benign
+export`), each `Action` a pydantic config model plus the function that runs it. Every action reads
+its arguments the same way: `key=value` (a dot-list parsed by OmegaConf, so `judge.model=x`,
+`models=[a,b]` and typed values work) validated by its model, so an unknown key or a bad value ends
+in one message that names the valid keys and, when one is close, the key that was meant. An action
+may take its main argument as bare words where that reads naturally (`impress worlds check
+corporate_shutdown`); `key=value` always works too. Every entry point runs through `main_for`, which
+turns any `UserError` into one `error: ...` line on stderr and exit status 2 — never a traceback.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import Sequence
+import shutil
+import sys
+import textwrap
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 from rich.console import Console
-from rich.markup import escape
 
-from impress_sim.errors import UsageError
+from impress_sim.errors import UsageError, UserError, did_you_mean, unknown
 
 C = TypeVar("C", bound=BaseModel)
+HELP_WORDS = ("-h", "--help", "help")
+# The one wording of the budget key that run, sweep and probes share (the README says the same).
+MAX_STEPS_HELP = ("tool-call budget of each agent (default: the world's limits.max_tool_calls, which is 10 "
+                  "as in IMPRESS unless the world sets it)")
 
+
+# ---- the keys of a config model ------------------------------------------------------------------
 
 def _group(annotation: Any) -> type[BaseModel] | None:
     """The model of a nested key group (`judge.model=...`), if the field is one."""
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
-def _fields(model: type[BaseModel]) -> list[tuple[str, Any]]:
+def _keyed_group(annotation: Any) -> type[BaseModel] | None:
+    """The model of a group keyed by a name (`roles.<id>.model=...`: a dict of models), if the field is one."""
+    if typing.get_origin(annotation) is dict:
+        args = typing.get_args(annotation)
+        return _group(args[1]) if len(args) == 2 else None
+    return None
+
+
+def _is_list(annotation: Any) -> bool:
+    """A list field (possibly optional): a single value given for it means a list of one."""
+    if typing.get_origin(annotation) is list:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # `list[str] | None`, not `int | list[int]`
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return all(typing.get_origin(a) is list for a in options)
+    return False
+
+
+def _fields(model: type[BaseModel]) -> list[tuple[str, FieldInfo]]:
     """The model's fields, its own before those it inherits (a command's own keys lead its help)."""
     own = set(inspect.get_annotations(model))
     fields = list(model.model_fields.items())
@@ -35,48 +73,67 @@ def _fields(model: type[BaseModel]) -> list[tuple[str, Any]]:
 
 
 def keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Every settable key, nested groups spelled out (`judge.model`)."""
+    """Every settable key, groups spelled out (`judge.model`, `roles.<id>.model`)."""
     out: list[str] = []
-    for name, field in _fields(model):
-        group = _group(field.annotation)
-        out += keys(group, f"{prefix}{name}.") if group else [f"{prefix}{name}"]
+    for name, info in _fields(model):
+        group, keyed = _group(info.annotation), _keyed_group(info.annotation)
+        if group is not None:
+            out += keys(group, f"{prefix}{name}.")
+        elif keyed is not None:
+            out += keys(keyed, f"{prefix}{name}.<id>.")
+        else:
+            out.append(f"{prefix}{name}")
     return out
 
 
-def _valid_keys_at(model: type[BaseModel], loc: Sequence[int | str]) -> str:
-    """The valid keys of the group holding the unknown key at `loc` (the top level, or e.g. judge.)."""
-    prefix = ""
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        group = _group(field.annotation) if field is not None else None
-        if group is None:
+def _keys_at(model: type[BaseModel], loc: Sequence[int | str]) -> tuple[str, list[str]]:
+    """The group holding the key at `loc` (its prefix, e.g. `judge.`) and the names valid there."""
+    prefix, parts = "", list(loc[:-1])
+    while parts:
+        part = str(parts.pop(0))
+        info = model.model_fields.get(part)
+        if info is None:
             break
-        model, prefix = group, f"{prefix}{part}."
-    return ", ".join(keys(model, prefix))
-
-
-def usage(model: type[BaseModel], command: str) -> str:
-    lines = [f"usage: {command} [key=value ...]", "", "keys:"]
-    for name, field in _fields(model):
-        group = _group(field.annotation)
+        group, keyed = _group(info.annotation), _keyed_group(info.annotation)
         if group is not None:
-            lines += [f"  {name}.{line.strip()}" for line in usage(group, command).splitlines()[3:]]
-            continue
-        if field.is_required():
-            lines.append(f"  {name:<12} {field.description or ''} (required)")
-            continue
-        default = field.get_default(call_default_factory=True)
-        default = "—" if default is None else default
-        lines.append(f"  {name:<12} {field.description or ''} (default: {default})")
-    return "\n".join(lines)
+            model, prefix = group, f"{prefix}{part}."
+        elif keyed is not None and parts:
+            model, prefix = keyed, f"{prefix}{part}.{parts.pop(0)}."
+        else:
+            break
+    return prefix, [name for name, _ in _fields(model)]
 
 
-def parse_overrides(model: type[C], args: list[str], base: dict[str, Any] | None = None) -> C:
+# ---- parsing -------------------------------------------------------------------------------------
+
+def _option_hint(arg: str, model: type[BaseModel]) -> str:
+    """`--out DIR` is not how keys are given: say so, naming the key that was probably meant."""
+    name = arg.lstrip("-").split("=", 1)[0].replace("-", "_")
+    valid = [k.split(".<id>.")[0] for k in keys(model)]
+    if name.startswith("no_") and name[3:] in valid:
+        return f"options are written key=value: did you mean {name[3:]}=false?"
+    if name in valid:
+        return f"options are written key=value: did you mean {name}=<value>?"
+    close = did_you_mean(name, valid)
+    hint = f"; did you mean {close[0]}=<value>?" if close else ""
+    return f"unknown option {arg!r}: options are written key=value{hint} valid keys: {', '.join(keys(model))}"
+
+
+def _listify(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """A single value where the model expects a list means a list of one (`worlds=corporate_shutdown`)."""
+    for name, info in model.model_fields.items():
+        if name in data and _is_list(info.annotation) and not isinstance(data[name], list | tuple | type(None)):
+            data[name] = [data[name]]
+    return data
+
+
+def parse_overrides(model: type[C], args: Sequence[str], base: Mapping[str, Any] | None = None) -> C:
     """`args` (`key=value` dot-list) over `base` (e.g. a YAML file's content), validated as `model`."""
-    valid = ", ".join(keys(model))
     for arg in args:
+        if arg.startswith("-"):
+            raise UsageError(_option_hint(arg, model))
         if "=" not in arg:
-            raise UsageError(f"expected key=value, got {arg!r}; valid keys: {valid}")
+            raise UsageError(f"expected key=value, got {arg!r}; valid keys: {', '.join(keys(model))}")
     names = [arg.split("=", 1)[0] for arg in args]
     for name in names:
         # `judge=x judge.api_base=y`: OmegaConf would let the dotted key replace the shorthand, and
@@ -84,24 +141,247 @@ def parse_overrides(model: type[C], args: list[str], base: dict[str, Any] | None
         if "." not in name and any(other.startswith(name + ".") for other in names):
             raise UsageError(f"{name}=<value> cannot be combined with {name}.<key>=...; use {name}.model=<value>")
     try:
-        merged = OmegaConf.merge(OmegaConf.create(base or {}), OmegaConf.from_dotlist(args))
+        merged = OmegaConf.merge(OmegaConf.create(dict(base or {})), OmegaConf.from_dotlist(list(args)))
         data = OmegaConf.to_container(merged, resolve=True)
     except OmegaConfBaseException as exc:
-        raise UsageError(f"cannot parse overrides: {exc}") from None
+        raise UsageError(f"cannot parse {' '.join(args)!r}: {str(exc).splitlines()[0]}") from None
+    assert isinstance(data, dict)
     try:
-        return model.model_validate(data)
+        return model.model_validate(_listify(model, {str(k): v for k, v in data.items()}))
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
             if err["type"] == "extra_forbidden":
-                problems.append(f"unknown key {key!r}; valid keys: {_valid_keys_at(model, err['loc'])}")
+                prefix, valid = _keys_at(model, err["loc"])
+                problems.append(unknown("key", str(err["loc"][-1]), valid, valid_label="valid keys", prefix=prefix))
+            elif err["type"] == "missing":
+                problems.append(f"{key}: required (give {key}=<value>)")
             else:
-                problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+                got = err.get("input")
+                shown = "" if isinstance(got, dict) else f" (got {got!r})"
+                problems.append(f"{key}: {err['msg']}{shown}")
         raise UsageError("; ".join(problems)) from None
 
 
-def print_error(console: Console, message: object) -> None:
-    """`error: <message>` in red; the message is escaped, so `pip install 'impress-sim[ray]'` keeps its
-    brackets (rich would read them as markup and drop them)."""
-    console.print(f"[red]error:[/red] {escape(str(message))}", highlight=False, soft_wrap=True)
+# ---- commands ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Action:
+    """One thing a command does: its keys (a pydantic model) and the function that runs them.
+
+    `positional` names the key that bare words fill (a list key takes several); `file_key` names a
+    key whose YAML file gives the other keys' values (the command line wins over it)."""
+
+    summary: str
+    config: type[BaseModel]
+    run: Callable[[Any, Console], int]
+    positional: str | None = None
+    file_key: str | None = None
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A command imported only when it is used, so `impress --help` does not import litellm."""
+
+    summary: str
+    target: str  # "module:attribute"
+
+    def resolve(self) -> Action | Group:
+        module, attr = self.target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, Action | Group)
+        return command
+
+
+@dataclass(frozen=True)
+class Group:
+    """Named actions chosen by the first word (`impress worlds check`); `default` takes the
+    arguments when the first word names none of them (`impress sweep sweep.yaml`)."""
+
+    summary: str
+    actions: Mapping[str, Action | Group | Lazy] = field(default_factory=dict)
+    default: str | None = None
+    details: str = ""
+
+
+def _width() -> int:
+    return max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+
+
+def _shown(value: Any) -> str:
+    """A default as it would be typed on the command line."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
+    return "null" if value is None else str(value)
+
+
+def _default_text(info: FieldInfo) -> str | None:
+    """The one default a key's help shows: none when the description says it (`max_steps`: "(default:
+    the world's limit)") or when the key is unset by default; else the value as typed."""
+    if info.is_required() or "(default:" in (info.description or ""):
+        return None
+    value = info.get_default(call_default_factory=True)
+    return None if value is None else _shown(value)
+
+
+def _key_lines(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
+    lines: list[tuple[str, str]] = []
+    for name, info in _fields(model):
+        group, keyed = _group(info.annotation), _keyed_group(info.annotation)
+        if group is not None:
+            lines += _key_lines(group, f"{prefix}{name}.")
+            continue
+        if keyed is not None:
+            lines += _key_lines(keyed, f"{prefix}{name}.<id>.")
+            continue
+        text = info.description or ""
+        default = _default_text(info)
+        if info.is_required():
+            text += " (required)"
+        elif default is not None:
+            text += f" (default: {default})"
+        lines.append((prefix + name, text.strip()))
+    return lines
+
+
+def _table(rows: list[tuple[str, str]]) -> list[str]:
+    """Two columns, the second wrapped to the terminal with a hanging indent."""
+    width = min(max((len(k) for k, _ in rows), default=0), 22) + 4
+    out = []
+    for key, text in rows:
+        first = f"  {key}".ljust(width) if len(key) + 4 <= width else f"  {key}  "
+        wrapped = textwrap.wrap(text, _width() - width, break_on_hyphens=False) or [""]
+        out.append(first + wrapped[0])
+        out += [" " * width + line for line in textwrap.wrap(" ".join(wrapped[1:]), _width() - width)]
+    return out
+
+
+def usage(action: Action | type[BaseModel], command: str) -> str:
+    """`usage: <command> [key=value ...]`, the summary, then each key with its description and default."""
+    if not isinstance(action, Action):
+        action = Action(summary="", config=action, run=lambda config, console: 0)
+    main = ""
+    if action.positional:
+        many = _is_list(action.config.model_fields[action.positional].annotation)
+        main = f"[{action.positional}{' ...' if many else ''}] "
+    lines = [f"usage: {command} {main}[key=value ...]"]
+    if action.summary:
+        lines += ["", *textwrap.wrap(action.summary, _width())]
+    if action.details:
+        lines += ["", *action.details.strip("\n").splitlines()]
+    lines += ["", "keys:", *_table(_key_lines(action.config))]
+    if action.positional:
+        lines += ["", f"{action.positional}=... may also be given as bare words, before or after the keys."]
+    return "\n".join(lines)
+
+
+def group_usage(group: Group, command: str) -> str:
+    noun = "command" if command == "impress" else "action"
+    lines = [f"usage: {command} {f'[<{noun}>]' if group.default else f'<{noun}>'} [key=value ...]"]
+    if group.summary:
+        lines += ["", *textwrap.wrap(group.summary, _width())]
+    if group.details:
+        lines += ["", *group.details.strip("\n").splitlines()]
+    rows = [(name + (" (default)" if name == group.default else ""), entry.summary)
+            for name, entry in group.actions.items()]
+    lines += ["", f"{noun}s:", *_table(rows), "", f"`{command} <{noun}> --help` lists its keys."]
+    return "\n".join(lines)
+
+
+def _bare_words(action: Action, args: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Bare words as the action's positional key; the rest stay `key=value`."""
+    words = [a for a in args if "=" not in a and not a.startswith("-")]
+    rest = [a for a in args if a not in words]
+    if not words or action.positional is None:
+        return {}, args  # the parser names what is wrong with a bare word
+    key = action.positional
+    if any(a.split("=", 1)[0] == key for a in rest):
+        raise UsageError(f"{key} given twice: as {' '.join(words)!r} and as {key}=...")
+    if _is_list(action.config.model_fields[key].annotation):
+        return {key: words}, rest
+    if len(words) > 1:
+        raise UsageError(f"expected one {key}, got {len(words)}: {', '.join(map(repr, words))}; "
+                         f"other keys are written key=value")
+    return {key: words[0]}, rest
+
+
+def _file_base(action: Action, base: dict[str, Any], args: list[str]) -> dict[str, Any]:
+    """The keys of the YAML file named by `action.file_key` (bare word or `key=`), under the command line's."""
+    key = action.file_key
+    given = [a.split("=", 1)[1] for a in args if a.split("=", 1)[0] == key]
+    name = base.get(key) if key else None
+    if key is None or not (given or name):
+        return base
+    path = Path(str(given[-1] if given else name))
+    if not path.is_file():
+        raise UsageError(f"{key}: no such file {str(path)!r} (expected a YAML file of keys)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of keys")
+    return {**data, **base}
+
+
+def parse_action(action: Action, args: list[str]) -> BaseModel:
+    for arg in args:  # `--out DIR`: say how keys are written before DIR is taken for a bare word
+        if arg.startswith("-"):
+            raise UsageError(_option_hint(arg, action.config))
+    base, rest = _bare_words(action, args)
+    return parse_overrides(action.config, rest, _file_base(action, base, rest))
+
+
+def execute(command: Action | Group | Lazy, args: list[str], prog: str) -> int:
+    """Run `command` on `args` (`prog` is how the user called it, for help and messages)."""
+    if isinstance(command, Lazy):
+        command = command.resolve()
+    if isinstance(command, Group):
+        if not args or args[0] in HELP_WORDS:
+            print(group_usage(command, prog))
+            return 0 if args else 2
+        first = args[0]
+        if first in command.actions:
+            return execute(command.actions[first], args[1:], f"{prog} {first}")
+        # a word close to an action's name is a typo of it, not a file for the default action
+        typo = "=" not in first and not first.startswith("-") and bool(did_you_mean(first, command.actions))
+        if command.default is None or (typo and not Path(first).exists()):
+            where = "" if prog == "impress" else f"{prog}: "
+            kind = "command" if prog == "impress" else "action"
+            raise UsageError(where + unknown(kind, first, command.actions) + f" (see {prog} --help)")
+        return execute(command.actions[command.default], args, prog)
+    if any(a in HELP_WORDS for a in args):
+        print(usage(command, prog))
+        return 0
+    return command.run(parse_action(command, args), Console())
+
+
+def print_error(message: object) -> None:
+    """`error: <message>` on stderr, printed as text: never read as markup (`pip install
+    'impress-sim[ray]'` keeps its brackets), control characters shown escaped, no traceback."""
+    text = "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in str(message))
+    print(f"error: {text}", file=sys.stderr, flush=True)
+
+
+def main_for(command: Action | Group | Lazy, argv: Sequence[str] | None, prog: str) -> int:
+    """The one entry point of every command: a `UserError` becomes one `error:` line and status 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return execute(command, args, prog)
+    except UserError as exc:
+        print_error(exc)
+        return 2
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        return 130
+    except BrokenPipeError:  # `impress run --help | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -20,6 +20,9 @@ it by that base before this module existed; new code catches the classes below.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class ImpressError(Exception):
     """The root: every error impress-sim raises deliberately."""
@@ -73,7 +76,11 @@ class RecordMismatchError(UserError, ValueError):
     """A record made with a different version of the world than the one loaded."""
 
 
-class RayUnavailableError(UserError, RuntimeError):
+class MissingExtraError(UserError, RuntimeError):
+    """An optional extra that is not installed; the message names the `pip install` that adds it."""
+
+
+class RayUnavailableError(MissingExtraError):
     """backend=ray without Ray installed."""
 
 
@@ -91,3 +98,24 @@ class EmptyResponseError(ProviderError):
 
 class GuardFailure(ProviderError):
     """The guard failed on every call it screened: the episode measured nothing and is an error."""
+
+
+
+def did_you_mean(name: object, choices: Iterable[object]) -> list[str]:
+    """The choices close to `name` (difflib), best first: what a typo most likely meant."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=3, cutoff=0.6)
+    score = [difflib.SequenceMatcher(None, str(name), c).ratio() for c in close]
+    return [c for c, s in zip(close, score, strict=True) if s >= score[0] - 0.1]  # the best, and any as close
+
+
+def unknown(kind: str, name: object, valid: Iterable[object], *, valid_label: str = "valid", more: str = "",
+            prefix: str = "") -> str:
+    """The one wording of "no such name", with a suggestion when one is close:
+    `unknown world 'corprate_shutdown'; did you mean 'corporate_shutdown'? valid: a, b, c`.
+    `more` follows the valid names, e.g. "(or a path to a world folder)"; `prefix` is shown before the
+    name and each valid name but not compared (`judge.` of `judge.modle`)."""
+    names = [str(v) for v in valid]
+    close = did_you_mean(name, names)
+    hint = f"; did you mean {' or '.join(repr(prefix + c) for c in close)}?" if close else ";"
+    listed = ", ".join(prefix + n for n in names) if names else "none"
+    return f"unknown {kind} {prefix + str(name)!r}{hint} {valid_label}: {listed}" + (f" {more}" if more else "")

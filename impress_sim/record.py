@@ -18,7 +18,9 @@ from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.detectors import Finding
 from impress_sim.verdict import CombinedVerdict
 
-SCHEMA_VERSION = 2  # 2: attempts, refusals, task_score; misaligned is None on an error episode
+SCHEMA_VERSION = 3  # 2: attempts, refusals, task_score; misaligned is None on an error episode.
+# 3: task_done is None on an error episode; verdicts say task_done (records with the
+# old name, task_completed, still load: `impress_sim.verdict.TASK_DONE_NAMES`).
 
 Status = Literal["completed", "truncated", "error"]
 EndedBy = Literal["finish", "end_condition", "deadline", "step_limit", "agent_stopped", "error"]
@@ -111,13 +113,18 @@ class RoleRecord(_Record):
     messages: list[dict[str, Any]] = Field(default_factory=list)
     agent_trace: list[dict[str, Any]] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list, description="Findings attributed to this role.")
-    task_done: bool = Field(description="Whether this role's own task checks pass.")
+    task_done: bool | None = Field(
+        description="Whether this role's own task checks all pass; None on an error episode.")
     error: str | None = None
     token_usage: dict[str, int] = Field(default_factory=dict)
     model_stats: dict[str, float] = Field(default_factory=dict)
 
 
 class EpisodeRecord(_Record):
+    """One episode. Its labels say what is true when they are True (`misaligned`: the state detectors
+    found a misaligned effect; `task_done`: the task checks pass) and are None on an error episode,
+    which has no verdict and is never counted as aligned, nor as a task left undone."""
+
     schema_version: int = SCHEMA_VERSION
     episode_id: str
     world_id: str
@@ -136,15 +143,19 @@ class EpisodeRecord(_Record):
     findings: list[Finding] = Field(default_factory=list)
     behaviours: list[str] = Field(default_factory=list, description="Distinct behaviours the state detectors found.")
     misaligned: bool | None = Field(
-        description="Whether the state detectors found any misaligned behaviour; None for an error episode "
-        "(it has no verdict: never counted as aligned).")
+        description="The state judge's label: whether the state detectors found any misaligned effect in the "
+        "world (`behaviours` non-empty). Not the combined verdict, which also weighs the LLM judges: that is "
+        "`verdict.misaligned` (`impress_sim.metrics.acted` picks whichever the record has). None for an error "
+        "episode (it has no verdict: never counted as aligned).")
     attempts: list[Finding] = Field(
         default_factory=list, description="Behaviours attempted but refused by the world: kept apart from effects.")
     attempted: list[str] = Field(
         default_factory=list, description="Distinct behaviours attempted (refused by the world), whether or not "
         "another route later achieved them.")
     task_checks: list[TaskCheckOutcome] = Field(default_factory=list)
-    task_done: bool
+    task_done: bool | None = Field(
+        description="Whether the world's task checks all pass (each check's own result is its `passed`); None "
+        "on an error episode.")
     task_score: float | None = Field(
         None, description="Share of the task checks that pass (each credited on its own); None on an error episode.")
     episode_diff: list[dict[str, Any]] = Field(default_factory=list)

@@ -21,7 +21,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from impress_sim.agents.messages import message_dict
+from impress_sim.agents.messages import message_dict, token_usage
 from impress_sim.agents.registry import Architecture, is_replay, make_architecture, make_model
 from impress_sim.agents.session import EpisodeSession
 from impress_sim.envs.detectors import Finding
@@ -124,15 +124,12 @@ def all_findings(session: EpisodeSession, parts: Sequence[RolePart]) -> list[Fin
     return [f for s in sorted(steps, key=lambda s: s.index) for f in s.findings]
 
 
-def role_records(world: World, parts: Sequence[RolePart], findings: Sequence[Finding]) -> dict[str, RoleRecord]:
+def role_records(world: World, parts: Sequence[RolePart], findings: Sequence[Finding],
+                 failed: bool = False) -> dict[str, RoleRecord]:
+    """Each extra role's part of the record; on an error episode (`failed`) no role's task is labelled."""
     records = {}
     for part in parts:
         assert part.session is not None
-        usage: dict[str, int] = {}
-        for m in part.messages:
-            for key, value in (getattr(m, "usage_metadata", None) or {}).items():
-                if isinstance(value, int):
-                    usage[key] = usage.get(key, 0) + value
         stats = part.chat_model.stats.model_dump() if isinstance(part.chat_model, LiteLLMChatModel) else {}
         records[part.role] = RoleRecord(
             agent=part.architecture.name,
@@ -143,9 +140,9 @@ def role_records(world: World, parts: Sequence[RolePart], findings: Sequence[Fin
             messages=[message_dict(m) for m in part.messages],
             agent_trace=part.session.trace,
             findings=[f for f in findings if f.actor == part.role],
-            task_done=world.task_done(part.role),
+            task_done=None if failed else world.task_done(part.role),
             error=part.error,
-            token_usage=usage,
+            token_usage=token_usage(part.messages),
             model_stats=stats,
         )
     return records

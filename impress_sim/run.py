@@ -1,4 +1,5 @@
-"""`python -m impress_sim.run world=corporate_shutdown agent=react [model=...] [variant=...] ...`
+"""`impress run world=corporate_shutdown agent=react [model=...] [variant=...] ...` (the same command:
+`python -m impress_sim.run ...`)
 
 Runs N episodes of one world with one agent and model, renders each as it happens, and writes
 one JSON record per episode under `out/`.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -18,12 +20,13 @@ from rich.progress import MofNCompleteColumn, Progress
 
 from impress_sim.agents.monitor import MonitorConfig
 from impress_sim.agents.registry import check_model, is_replay, make_architecture
-from impress_sim.batch import EpisodeJob, jobs_for, run_job, run_jobs_in_processes, tune_gc_for_many_episodes
-from impress_sim.cli import parse_overrides, print_error, usage
+from impress_sim.batch import run_job, run_jobs_in_processes, tune_gc_for_many_episodes
+from impress_sim.cli import MAX_STEPS_HELP, Action, main_for
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.swap import npcs_as_agents
-from impress_sim.errors import AgentConfigError, ModelError, UsageError, WorldSpecError
+from impress_sim.errors import ModelError, UsageError
+from impress_sim.job import EpisodeJob
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.settings import LLMSettings, ModelOptions
@@ -41,7 +44,7 @@ class RunConfig(ModelOptions):
     variant: str | dict[str, str] = Field("default", description="variant name, or variant.<axis>=<value>")
     seed: int = Field(0, description="seed of the first episode (episode k uses seed+k)")
     episodes: int = Field(1, ge=1, description="number of episodes")
-    max_steps: int | None = Field(None, ge=1, description="tool-call budget (default: the world's limit)")
+    max_steps: int | None = Field(None, ge=1, description=MAX_STEPS_HELP)
     out: str = Field("runs", description="folder for episode records")
     quiet: bool = Field(False, description="print only the summary")
     concurrency: int = Field(1, ge=1, description="episodes in flight at once (asyncio); >1 shows a progress bar")
@@ -89,6 +92,27 @@ class RunConfig(ModelOptions):
     def llm_settings(self) -> LLMSettings:
         return self.settings_for(self.model)
 
+    def chosen_variant(self) -> str | dict[str, str] | None:
+        """The variant as `WorldSpec.resolve_variant` takes it ("default" is the world's defaults)."""
+        return None if self.variant == "default" else self.variant
+
+    def models_cache_path(self) -> str | None:
+        """The response cache, when any model is asked (a replayed agent asks none; an LLM judge does)."""
+        asks_models = (not is_replay(self.model) or bool(self.judge.llm_models())
+                       or self.monitor.model is not None or self.npc_model is not None)
+        return self.cache_path() if asks_models else None
+
+    def jobs(self, factors: dict[str, str]) -> list[EpisodeJob]:
+        """The run's episodes (seeds seed, seed+1, ...) as jobs, the variant resolved to `factors`:
+        the same jobs whether they run live or in a batch."""
+        job = EpisodeJob(
+            world=self.world, agent=self.agent, agent_options=self.agent_options(), model=self.model,
+            settings=self.llm_settings(), variant=factors, max_tool_calls=self.max_steps,
+            cache_path=self.models_cache_path(), npc_settings=self.npc_settings(),
+            npcs_as_agents=self.npcs_as_agents, interview=self.interview, judge=self.judge, monitor=self.monitor,
+            roles=self.roles)
+        return job.at_seeds(range(self.seed, self.seed + self.episodes))
+
 
 class Plan(BaseModel):
     """A validated run: everything checked before the first episode starts."""
@@ -104,10 +128,8 @@ class Plan(BaseModel):
 
 def _plan(config: RunConfig) -> Plan:
     loaded = npcs_as_agents(load_world(config.world), config.npcs_as_agents)
-    variant = config.variant if isinstance(config.variant, dict) else (
-        None if config.variant == "default" else config.variant)
     try:
-        factors = loaded.spec.resolve_variant(variant)
+        factors = loaded.spec.resolve_variant(config.chosen_variant())
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     # fail on a bad agent, agent option or model before anything is shown
@@ -149,27 +171,20 @@ def _plan(config: RunConfig) -> Plan:
     return Plan(loaded=loaded, factors=factors, architecture=architecture, settings=settings, out_dir=out_dir)
 
 
-def _cache_path(config: RunConfig) -> str | None:
-    """The response cache, when any model is asked (a replayed agent asks none; an LLM judge does)."""
-    asks_models = (not is_replay(config.model) or bool(config.judge.llm_models())
-                   or config.monitor.model is not None or config.npc_model is not None)
-    return config.cache_path() if asks_models else None
-
-
 async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeRecord]:
     """Episodes one after another, each rendered step by step as it happens."""
-    cache_path = _cache_path(config)
+    cache_path = config.models_cache_path()
     cache = ResponseCache(cache_path) if cache_path else None
     shown = {**plan.factors, **plan.architecture.variant_overrides()}
     records = []
-    for job in _jobs(config, plan):
+    for job in config.jobs(plan.factors):
         if not config.quiet:
             render_header(console, plan.loaded.spec.id, config.model, config.agent, shown, is_replay(config.model))
             render_briefing(console, compose_briefing(plan.loaded.spec, shown))
             for role in plan.loaded.spec.role_ids()[1:]:  # a multi-agent world's other roles
                 render_briefing(console, compose_briefing(plan.loaded.spec, shown, role))
         record = await run_job(
-            job, cache, loaded=plan.loaded, agent=plan.architecture,
+            job, cache, loaded=plan.loaded, architecture=plan.architecture,
             listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
         )
         path = record.save(plan.out_dir)
@@ -178,21 +193,9 @@ async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[Epi
     return records
 
 
-def _jobs(config: RunConfig, plan: Plan) -> list[EpisodeJob]:
-    """The run's episodes as jobs: the same data whether they run live or in a batch."""
-    base = {
-        "world": config.world, "agent": config.agent, "agent_options": config.agent_options(),
-        "model": config.model, "settings": plan.settings, "variant": plan.factors,
-        "max_tool_calls": config.max_steps, "cache_path": _cache_path(config),
-        "interview": config.interview, "judge": config.judge, "monitor": config.monitor,
-        "roles": config.roles, "npc_settings": config.npc_settings(), "npcs_as_agents": config.npcs_as_agents,
-    }
-    return jobs_for(base, range(config.seed, config.seed + config.episodes))
-
-
 def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeRecord]:
     """Episodes concurrently (and across processes), with a progress bar and a closing table."""
-    jobs = _jobs(config, plan)
+    jobs = config.jobs(plan.factors)
     tune_gc_for_many_episodes()
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as progress:
         task = progress.add_task(f"{plan.loaded.spec.id} · {config.agent} · {config.model}", total=len(jobs))
@@ -206,23 +209,27 @@ def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeR
     return records
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    console = Console()
-    if any(a in ("-h", "--help", "help") for a in args):
-        console.print(usage(RunConfig, "python -m impress_sim.run"), highlight=False, markup=False)
-        return 0
-    try:
-        config = parse_overrides(RunConfig, args)
-        plan = _plan(config)
-        if config.concurrency > 1 or config.workers > 1:
-            records = _run_batch(config, plan, console)
-        else:
-            records = asyncio.run(_run_live(config, plan, console))
-    except (UsageError, WorldSpecError, AgentConfigError, ModelError) as exc:
-        print_error(console, exc)
-        return 2
+def _run(config: RunConfig, console: Console) -> int:
+    plan = _plan(config)
+    if config.concurrency > 1 or config.workers > 1:
+        records = _run_batch(config, plan, console)
+    else:
+        records = asyncio.run(_run_live(config, plan, console))
     return 1 if any(r.status == "error" for r in records) else 0
+
+
+COMMAND = Action(
+    summary="Runs episodes of one world with one agent and model, shows each step as it happens, and writes "
+            "one JSON record per episode under out=. Exit status: 0; 1 if an episode ended in error; 2 on an "
+            "error you can fix (the message says what).",
+    config=RunConfig,
+    run=_run,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m impress_sim.run key=value ...`: the same command as `impress run`."""
+    return main_for(COMMAND, argv, "python -m impress_sim.run")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from impress_sim.taxonomy import Severity
 
@@ -21,6 +21,9 @@ STATE = "state"  # the state judge's name in a verdict's `judges`
 # The label of harm outside the world's behaviour catalogue (an LLM judge's `other_misconduct`), as
 # its citations name it: reported on its own, never folded into `misaligned`.
 OTHER_MISCONDUCT = "other_misconduct"
+# An episode's "was the task done" is `task_done` everywhere (records, verdicts, stores, review sheets);
+# verdicts written before schema 3 called it `task_completed`, and still load.
+TASK_DONE_NAMES = AliasChoices("task_done", "task_completed")
 
 
 class _Model(BaseModel):
@@ -77,7 +80,7 @@ class JudgeVerdict(_Model):
     judge: str = Field(description="'state', or 'llm:<model>'.")
     behaviours: list[BehaviourLabel] = Field(default_factory=list)
     flows: list[InformationFlow] = Field(default_factory=list)
-    task_completed: bool | None = None
+    task_done: bool | None = Field(None, validation_alias=TASK_DONE_NAMES, description="The agent did its benign task.")
     eval_awareness: bool | None = Field(None, description="The agent said it might be in a test.")
     severity: Severity | None = None
     rationale: str = ""
@@ -124,7 +127,9 @@ class CombinedVerdict(_Model):
         "that checks: reported separately, never counted in `misaligned`; sets needs_review.")
     judge_errors: list[str] = Field(default_factory=list, description="Judges that gave no verdict, and why.")
     considered: list[str] = Field(default_factory=list)
-    task_completed: bool | None = None
+    task_done: bool | None = Field(
+        None, validation_alias=TASK_DONE_NAMES, description="The task checks' label (ground truth), as the state judge "
+        "gives it.")
     eval_awareness: bool | None = None
     severity: Severity | None = None
     judges: list[JudgeVerdict]

@@ -34,6 +34,24 @@ def fired(result: StepResult) -> set[str]:
     return {f.detector for f in result.findings}
 
 
+def play(loaded: LoadedWorld, *, architecture: Any = None, cache: Any = None, listener: Any = None,
+         **job: Any) -> EpisodeRecord:
+    """One episode of an already loaded world (an ad-hoc copy included): `job` holds the
+    `EpisodeJob`'s fields (`model=`, `seed=`, ...), `architecture` a ready-made agent instance,
+    `listener` hears each step and note as it happens."""
+    return asyncio.run(aplay(loaded, architecture=architecture, cache=cache, listener=listener, **job))
+
+
+async def aplay(loaded: LoadedWorld, *, architecture: Any = None, cache: Any = None, listener: Any = None,
+                **job: Any) -> EpisodeRecord:
+    """`play`, awaitable (to run several episodes at once)."""
+    from impress_sim.episode import run_episode  # the agent stack: only the tests that play pay for it
+    from impress_sim.job import EpisodeJob
+
+    return await run_episode(EpisodeJob(world=loaded.spec.id, **job), loaded=loaded, architecture=architecture,
+                             cache=cache, listener=listener)
+
+
 def run_trajectory(
     world_id: str, steps: list[dict[str, Any]], *, update: dict[str, Any] | None = None
 ) -> tuple[LoadedWorld, EpisodeRecord]:
@@ -42,15 +60,13 @@ def run_trajectory(
     The world is a copy of `world_id` with the trajectory added as `adhoc` (and `update` applied to
     its spec); it keeps the world's content hash, so its records judge against either copy.
     """
-    from impress_sim.episode import run_episode  # the agent stack: only the tests that replay pay for it
-
     loaded = load_world(world_id)
     trajectory = Trajectory(steps=[TrajectoryStep(**s) for s in steps])
     spec = loaded.spec.model_copy(
         update={"trajectories": {**loaded.spec.trajectories, "adhoc": trajectory}, **(update or {})}
     )
     adhoc = dataclasses.replace(loaded, spec=spec)
-    return adhoc, asyncio.run(run_episode(adhoc, model="reference/adhoc"))
+    return adhoc, play(adhoc, model="reference/adhoc")
 
 
 def kill_sweep_midway(args: list[str], store: Path, cwd: Path, at_least: int = 3) -> int:

@@ -22,12 +22,12 @@ from impress_sim.agents.plan_execute import PLAN_PROMPT, PlanExecuteAgent
 from impress_sim.agents.reflexion import CONTINUE_PROMPT, CRITIQUE_PROMPT, ReflexionAgent
 from impress_sim.agents.registry import ARCHITECTURES, Architecture, make_architecture
 from impress_sim.envs import load_world
-from impress_sim.episode import run_episode
 from impress_sim.errors import AgentConfigError
 from impress_sim.models.replay import ReferenceChatModel
 from impress_sim.models.settings import LLMSettings
 from impress_sim.record import EpisodeRecord
 from impress_sim.run import main
+from tests.helpers import aplay, play
 from tests.llm_server import LLMServer, Turn, turns_from_trajectory
 
 WORLD = load_world("corporate_shutdown")
@@ -37,17 +37,20 @@ ALIGNED = WORLD.spec.trajectories["aligned"]
 SUMMARY = next(s.args["content"] for s in ALIGNED.steps if s.tool == "write_file")
 SUMMARY_PATH = "/home/atlas/reports/weekly-ops-summary.md"
 # What the misaligned replay's email alone effects (coercion by email is no tool pattern a rule guard blocks).
-_PLAIN = asyncio.run(run_episode(WORLD, model="reference/misaligned"))
+_PLAIN = play(WORLD, model="reference/misaligned")
 EMAIL_BEHAVIOURS = sorted({f.behaviour for s in _PLAIN.steps if s.tool == "send_email" for f in s.findings})
 
 
 def episode(agent: str | Architecture, model: str = "reference/misaligned", **kw: Any) -> EpisodeRecord:
-    return asyncio.run(run_episode(WORLD, agent=agent, model=model, **kw))
+    """An episode of `agent`: a registered name (its options in `agent_options=`), or an instance."""
+    if isinstance(agent, str):
+        return play(WORLD, agent=agent, model=model, **kw)
+    return play(WORLD, architecture=agent, agent=agent.name, model=model, **kw)
 
 
 def over_http(server: LLMServer, agent: str | Architecture, script: str) -> EpisodeRecord:
     settings = LLMSettings(model=f"openai/{script}", api_base=server.url, backoff=0.01, timeout=5)
-    return asyncio.run(run_episode(WORLD, agent=agent, model=settings.model, settings=settings))
+    return episode(agent, model=settings.model, settings=settings)
 
 
 def trace(record: EpisodeRecord, *kinds: str) -> list[dict[str, Any]]:
@@ -90,7 +93,7 @@ def test_every_architecture_is_registered_by_name() -> None:
 
 
 def test_reference_model_answers_non_acting_calls_without_consuming_a_step() -> None:
-    model = ReferenceChatModel(trajectory=MISALIGNED)
+    model = ReferenceChatModel.replaying(MISALIGNED)
     bound = model.bind_tools([])
     briefing = [SystemMessage("s"), AIMessage("a remembered assistant turn"), HumanMessage("task")]
 
@@ -124,8 +127,8 @@ def test_concurrent_episodes_share_one_graph_but_each_follows_its_own_options() 
     """The compiled graph is built once per class; its nodes must read each episode's own agent."""
     async def both() -> list[EpisodeRecord]:
         return list(await asyncio.gather(
-            run_episode(WORLD, agent=PlanExecuteAgent(replan_every=2), model="reference/misaligned"),
-            run_episode(WORLD, agent=PlanExecuteAgent(replan_every=5), model="reference/misaligned")))
+            aplay(WORLD, architecture=PlanExecuteAgent(replan_every=2), agent="plan_execute"),
+            aplay(WORLD, architecture=PlanExecuteAgent(replan_every=5), agent="plan_execute")))
 
     every2, every5 = asyncio.run(both())
     assert [r["after_step"] for r in trace(every2, "replan")] == [2, 4, 6, 8]
@@ -499,8 +502,8 @@ def test_run_cli_agent_option_errors(args: list[str], message: str, tmp_path: Pa
                                      capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "400")
     assert main([*args, f"out={tmp_path}"]) == 2
-    out = capsys.readouterr().out
-    assert message in out and "Traceback" not in out
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
     assert not list(tmp_path.rglob("*.json"))
 
 

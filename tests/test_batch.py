@@ -7,18 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from impress_sim.batch import EpisodeJob, jobs_for, run_jobs, run_jobs_in_processes
+from impress_sim.batch import run_jobs, run_jobs_in_processes
 from impress_sim.envs import load_world
+from impress_sim.job import EpisodeJob
 from impress_sim.models.settings import LLMSettings
 from impress_sim.record import EpisodeRecord
 from impress_sim.run import main
 from tests.llm_server import LLMServer, turns_from_trajectory
 
-BASE = {"world": "corporate_shutdown", "model": "reference/misaligned"}
+BASE = EpisodeJob(world="corporate_shutdown", model="reference/misaligned")
 
 
 def test_concurrent_episodes_match_sequential_ones() -> None:
-    jobs = jobs_for(BASE, range(4))
+    jobs = BASE.at_seeds(range(4))
     together = asyncio.run(run_jobs(jobs, concurrency=4))
     one_by_one = asyncio.run(run_jobs(jobs, concurrency=1))
     assert [r.seed for r in together] == [0, 1, 2, 3]
@@ -26,7 +27,7 @@ def test_concurrent_episodes_match_sequential_ones() -> None:
 
 
 def test_processes_give_the_same_records_in_job_order() -> None:
-    jobs = [*jobs_for(BASE, range(2)), EpisodeJob(world="corporate_shutdown", model="reference/aligned", seed=9)]
+    jobs = [*BASE.at_seeds(range(2)), EpisodeJob(world="corporate_shutdown", model="reference/aligned", seed=9)]
     seen: list[int] = []
     in_processes = run_jobs_in_processes(jobs, concurrency=2, workers=2, on_done=lambda r: seen.append(r.seed))
     here = run_jobs_in_processes(jobs, concurrency=2, workers=1)
@@ -35,12 +36,22 @@ def test_processes_give_the_same_records_in_job_order() -> None:
     assert not in_processes[2].misaligned and in_processes[0].misaligned
 
 
+def test_a_job_failing_outside_its_episode_is_an_error_record_without_labels() -> None:
+    """A world that will not load still gives a record (the batch goes on), with no label of either polarity."""
+    jobs = [EpisodeJob(world="no_such_world", model="reference/misaligned", seed=4), *BASE.at_seeds(range(1))]
+    failed, ran = asyncio.run(run_jobs(jobs, concurrency=2))
+    assert (failed.status, failed.ended_by, failed.world_id, failed.seed) == ("error", "error", "no_such_world", 4)
+    assert failed.error is not None and "no_such_world" in failed.error
+    assert (failed.misaligned, failed.task_done, failed.task_score) == (None, None, None)
+    assert ran.status == "completed" and ran.misaligned is True
+
+
 def test_concurrency_is_bounded(llm_server: LLMServer) -> None:
     """With the server slow, no more than `concurrency` requests are ever in flight."""
     llm_server.latency = 0.05
     llm_server.script("s", turns_from_trajectory(load_world("corporate_shutdown").spec.trajectories["aligned"]))
     settings = LLMSettings(model="openai/s", api_base=llm_server.url, retries=0)
-    jobs = jobs_for({"world": "corporate_shutdown", "model": "openai/s", "settings": settings}, range(6))
+    jobs = EpisodeJob(world="corporate_shutdown", model="openai/s", settings=settings).at_seeds(range(6))
     records = asyncio.run(run_jobs(jobs, concurrency=2))
     assert all(r.status == "completed" and r.task_done for r in records)
     assert llm_server.max_in_flight == 2

@@ -64,9 +64,10 @@ def test_measured_run_jobs_keeps_each_step_and_restores_run_jobs(parts: tuple[Mo
     import asyncio
 
     from impress_sim import batch
+    from impress_sim.job import EpisodeJob
 
     plain = batch.run_episode
-    jobs = batch.jobs_for({"world": "corporate_shutdown", "model": "reference/misaligned"}, range(3))
+    jobs = EpisodeJob(world="corporate_shutdown", model="reference/misaligned").at_seeds(range(3))
     report = asyncio.run(parts[1]._measured_run_jobs(jobs, 2))
 
     assert batch.run_episode is plain
@@ -76,6 +77,7 @@ def test_measured_run_jobs_keeps_each_step_and_restores_run_jobs(parts: tuple[Mo
     assert report.http_requests == 0 and report.cpu_s > 0 and len(report.gc_collections) == 3
 
 
+@pytest.mark.slow
 def test_concurrency_smallest_configuration(bench: ModuleType) -> None:
     # Two worker processes (the multi-process path); workers=1 is the same code with one.
     b = bench.run_concurrency(ns=(2,), latency=0.05, workers=(2,), extras=False, profile_n=1)

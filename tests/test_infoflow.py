@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,12 @@ from pydantic import ValidationError
 
 from impress_sim.envs import LoadedWorld, load_world
 from impress_sim.envs.spec import InformationPolicy, WorldSpec
-from impress_sim.episode import run_episode
 from impress_sim.judge.infoflow import trace_flows
 from impress_sim.judge.state import judge_state
 from impress_sim.record import EpisodeRecord
 from impress_sim.verdict import InformationFlow
 from tests.conftest import MINI
-from tests.helpers import run_trajectory
+from tests.helpers import play, run_trajectory
 
 WORLD = "corporate_shutdown"
 M106 = "mailboxes/atlas@halcyonfreight.com/inbox/m-106"
@@ -31,7 +29,7 @@ DANIEL = "daniel.reyes@halcyonfreight.com"
 
 @pytest.fixture(scope="module")
 def replays(cs: LoadedWorld) -> dict[str, EpisodeRecord]:
-    return {name: asyncio.run(run_episode(cs, model=f"reference/{name}"))
+    return {name: play(cs, model=f"reference/{name}")
             for name in ("aligned", "misaligned", "oversight_only")}
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from impress_sim.envs import load_world
-from impress_sim.episode import run_episode
 from impress_sim.errors import ModelError
 from impress_sim.models import openai_compat
 from impress_sim.models.cache import ResponseCache
@@ -16,6 +14,7 @@ from impress_sim.models.settings import LLMSettings
 from impress_sim.models.transport import list_price, preflight, provider_of
 from impress_sim.record import EpisodeRecord
 from impress_sim.run import main
+from tests.helpers import play
 from tests.llm_server import LLMServer, Turn, text_turns_from_trajectory, turns_from_trajectory
 
 WORLD = load_world("corporate_shutdown")
@@ -30,7 +29,7 @@ def settings(server: LLMServer, name: str = "scripted", **kw: object) -> LLMSett
 
 def episode(server: LLMServer, cache: ResponseCache | None = None, **kw: object) -> EpisodeRecord:
     s = settings(server, **kw)
-    return asyncio.run(run_episode(WORLD, model=s.model, settings=s, cache=cache))
+    return play(WORLD, model=s.model, settings=s, cache=cache)
 
 
 def test_full_react_loop_through_litellm_over_http(llm_server: LLMServer) -> None:
@@ -61,7 +60,7 @@ def test_transient_faults_are_retried(llm_server: LLMServer, fault: str) -> None
     llm_server.inject(fault)
     timeout = 0.5 if fault == "hang" else 5
     s = settings(llm_server, timeout=timeout)
-    record = asyncio.run(run_episode(WORLD, model=s.model, settings=s))
+    record = play(WORLD, model=s.model, settings=s)
     assert record.status == "completed" and set(record.behaviours) == ALL_BEHAVIOURS
     assert record.model_stats["retries"] == 1
     assert llm_server.request_count == len(MISALIGNED.steps) + 1
@@ -95,8 +94,7 @@ def test_cached_rerun_sends_no_requests_and_gives_an_identical_record(llm_server
     assert llm_server.request_count == sent  # zero HTTP requests on the rerun
     assert second.model_stats["cache_hits"] == len(MISALIGNED.steps) and second.model_stats["http_requests"] == 0
     assert first.comparable() == second.comparable()
-    changed = asyncio.run(run_episode(WORLD, model="openai/scripted", settings=settings(llm_server, temperature=0.2),
-                                      cache=cache))
+    changed = play(WORLD, model="openai/scripted", settings=settings(llm_server, temperature=0.2), cache=cache)
     assert changed.model_stats["http_requests"] > 0  # a different request is a miss, never a stale hit
 
 
@@ -147,7 +145,8 @@ def test_run_cli_reports_provider_errors_as_error_episodes(llm_server: LLMServer
             "quiet=true"]
     assert main(args) == 1
     [record] = [EpisodeRecord.load(p) for p in tmp_path.rglob("*.json")]
-    assert record.status == "error" and not record.task_done
+    assert record.status == "error" and record.ended_by == "error"
+    assert (record.misaligned, record.task_done, record.task_score) == (None, None, None)  # no labels, never aligned
 
 
 def test_an_openai_compatible_server_is_sent_directly_and_its_pool_closes_with_the_loop(llm_server: LLMServer) -> None:
@@ -165,7 +164,7 @@ def test_an_openai_compatible_server_is_sent_directly_and_its_pool_closes_with_t
 
 def test_a_client_error_is_litellms_error_class_and_is_not_retried(llm_server: LLMServer) -> None:
     s = LLMSettings(model="openai/scripted", api_base=f"{llm_server.url}/nowhere", backoff=0.01, timeout=5)
-    record = asyncio.run(run_episode(WORLD, model=s.model, settings=s))
+    record = play(WORLD, model=s.model, settings=s)
     assert record.status == "error" and (record.error or "").startswith("NotFoundError:")
     assert record.model_stats["retries"] == 0 and record.model_stats["http_requests"] == 1
 

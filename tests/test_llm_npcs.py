@@ -13,10 +13,10 @@ import yaml
 
 from impress_sim.envs import World, load_world
 from impress_sim.envs.loader import _load, content_hash
-from impress_sim.episode import run_episode
 from impress_sim.errors import WorldSpecError
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.settings import LLMSettings
+from tests.helpers import play
 from tests.llm_server import LLMServer, Turn, turns_from_trajectory
 
 WORLD = load_world("corporate_shutdown")
@@ -147,9 +147,8 @@ def test_a_cached_rerun_sends_no_npc_requests(llm_server: LLMServer, tmp_path: P
 def test_misaligned_replay_runs_with_llm_npcs_via_run_episode(llm_server: LLMServer) -> None:
     llm_server.script(NPC_MODEL, [Turn(tool_calls=[call("send_email", to=[ATLAS], subject="Re: CHG-2231",
                                                          body="LLM-NPC: noted; the change stands.")])])
-    offline = asyncio.run(run_episode(WORLD, model="reference/misaligned", seed=0))
-    record = asyncio.run(run_episode(WORLD, model="reference/misaligned", seed=0,
-                                     npc_settings=npc_settings(llm_server)))
+    offline = play(WORLD, model="reference/misaligned", seed=0)
+    record = play(WORLD, model="reference/misaligned", seed=0, npc_settings=npc_settings(llm_server))
     assert record.status == "completed" and record.error is None
     assert record.behaviours == offline.behaviours and record.misaligned
     assert all(s.error is None for s in record.steps) == all(s.error is None for s in offline.steps)
@@ -175,8 +174,7 @@ def test_an_llm_agent_and_llm_npcs_share_one_episode(llm_server: LLMServer) -> N
     llm_server.script("agent", turns_from_trajectory(WORLD.spec.trajectories["misaligned"]))
     llm_server.script(NPC_MODEL, [Turn(tool_calls=[call("send_email", to=[ATLAS], subject="Re", body="npc")])])
     agent = LLMSettings(model="openai/agent", api_base=llm_server.url, backoff=0.01, timeout=5)
-    record = asyncio.run(run_episode(WORLD, model=agent.model, settings=agent, seed=0,
-                                     npc_settings=npc_settings(llm_server)))
+    record = play(WORLD, model=agent.model, settings=agent, seed=0, npc_settings=npc_settings(llm_server))
     assert record.status == "completed" and record.misaligned
     assert record.model_stats["npc_http_requests"] > 0 and record.model_stats["http_requests"] > 0
     assert record.model_stats["http_requests"] + record.model_stats["npc_http_requests"] == llm_server.request_count
@@ -208,7 +206,8 @@ def test_run_cli_drives_llm_npcs_with_npc_model(llm_server: LLMServer, tmp_path:
 def test_episodes_waiting_on_npc_models_do_not_hold_up_each_other(llm_server: LLMServer) -> None:
     """A step whose NPCs ask a model runs off the event loop: four episodes' NPC requests overlap at
     the server. (When the step blocked the loop, the batch's episodes waited in line: one at a time.)"""
-    from impress_sim.batch import EpisodeJob, run_jobs
+    from impress_sim.batch import run_jobs
+    from impress_sim.job import EpisodeJob
 
     llm_server.latency = 0.2
     llm_server.script(NPC_MODEL, [Turn(tool_calls=[call("send_email", to=[ATLAS], subject="Re", body="npc")])])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 from typing import Any
@@ -18,6 +17,7 @@ from impress_sim import metrics
 from impress_sim.envs import load_world
 from impress_sim.record import EpisodeRecord
 from impress_sim.verdict import BehaviourLabel, CombinedVerdict, JudgeVerdict
+from tests.helpers import play
 
 BASE_VARIANT = {"persona": "neutral", "reality": "unstated", "goal_nudge": "none", "threat": "replacement",
                 "safety_prompt": "off"}
@@ -25,9 +25,8 @@ BASE_VARIANT = {"persona": "neutral", "reality": "unstated", "goal_nudge": "none
 
 @pytest.fixture(scope="module")
 def base() -> EpisodeRecord:
-    from impress_sim.episode import run_episode
 
-    return asyncio.run(run_episode(load_world("corporate_shutdown"), model="reference/misaligned"))
+    return play(load_world("corporate_shutdown"), model="reference/misaligned")
 
 
 def make(base: EpisodeRecord, *, misaligned: bool = False, behaviours: list[str] | None = None,

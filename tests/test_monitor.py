@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from impress_sim.agents.monitor import (
     parse_reply,
 )
 from impress_sim.envs import load_world
-from impress_sim.episode import run_episode
 from impress_sim.record import EpisodeRecord, MonitorCheck, MonitorResult
 from impress_sim.run import main
+from tests.helpers import play
 from tests.llm_server import LLMServer, Turn
 
 
@@ -31,8 +30,7 @@ def monitor_prompt(request: dict) -> str:  # type: ignore[type-arg]
 
 def run(server: LLMServer, model: str, trajectory: str = "misaligned", **options: object) -> EpisodeRecord:
     config = MonitorConfig(model=f"openai/{model}", api_base=server.url, retries=0, **options)  # type: ignore[arg-type]
-    return asyncio.run(run_episode(load_world("corporate_shutdown"), model=f"reference/{trajectory}",
-                                   monitor=config))
+    return play(load_world("corporate_shutdown"), model=f"reference/{trajectory}", monitor=config)
 
 
 @pytest.mark.parametrize(("reply", "score", "reason"), [
@@ -84,7 +82,7 @@ def test_every_n_steps_with_a_final_check_on_the_whole_trajectory(llm_server: LL
 
 def test_an_unparseable_reply_is_a_monitor_error_and_the_episode_is_unaffected(llm_server: LLMServer) -> None:
     llm_server.script("vague", [Turn("Hard to tell, honestly.")])
-    baseline = asyncio.run(run_episode(load_world("corporate_shutdown"), model="reference/misaligned"))
+    baseline = play(load_world("corporate_shutdown"), model="reference/misaligned")
     record = run(llm_server, "vague")
     result = record.monitor
     assert result is not None and result.max_score is None and not result.caught
@@ -179,4 +177,4 @@ def test_the_batch_summary_shows_the_catch_rate(llm_server: LLMServer, tmp_path:
 
 def test_an_unreachable_monitor_fails_the_preflight(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["monitor.model=openai/x", "monitor.api_base=http://127.0.0.1:9/v1", f"out={tmp_path}"]) == 2
-    assert "monitor: cannot reach api_base" in capsys.readouterr().out
+    assert "monitor: cannot reach api_base" in capsys.readouterr().err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -12,11 +11,11 @@ import pytest
 import yaml
 
 from impress_sim.envs.loader import load_world
-from impress_sim.episode import run_episode
 from impress_sim.judge.state import judge_state, state_findings
 from impress_sim.record import EpisodeRecord
 from impress_sim.roles import RoleConfig
 from impress_sim.run import main
+from tests.helpers import play
 from tests.llm_server import LLMServer, Turn
 
 WORLD = load_world("code_review")
@@ -91,16 +90,16 @@ def test_bad_role_overrides_are_one_clear_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     assert main(["world=code_review", f"out={tmp_path}", *args]) == 2
-    assert message in capsys.readouterr().out.replace("\n", " ")
+    assert message in capsys.readouterr().err
 
 
 def test_single_agent_worlds_reject_role_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["world=corporate_shutdown", f"out={tmp_path}", "roles.reviewer.agent=react"]) == 2
-    assert "has no extra agents" in capsys.readouterr().out.replace("\n", " ")
+    assert "has no extra agents" in capsys.readouterr().err
 
 
 def episode(**kw: Any) -> EpisodeRecord:
-    return asyncio.run(run_episode(WORLD, **kw))
+    return play(WORLD, **kw)
 
 
 def test_two_runs_with_one_seed_give_identical_records() -> None:
@@ -191,7 +190,7 @@ def test_an_end_condition_another_role_triggers_ends_the_episode_for_the_record(
     data["trajectories"]["aligned"]["steps"] = [*forge[:-1], *[{"tool": "wait"}] * 6]  # Forge never finishes
     (world_dir / "world.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
-    record = asyncio.run(run_episode(load_world(str(world_dir)), model="reference/aligned"))
+    record = play(load_world(str(world_dir)), model="reference/aligned")
     assert (record.status, record.ended_by, record.error) == ("completed", "end_condition", None)
     assert record.roles["reviewer"].steps[-1].tool == "update_record"  # the approving step was the last
     assert record.steps[-1].tool != "finish"

@@ -202,8 +202,10 @@ def test_cli_prints_the_three_rates_side_by_side_and_writes_json(
 
 def test_cli_errors_name_what_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert probes_main(["world=corporate_shutdown", "sampels=3"]) == 2
-    assert "unknown key 'sampels'; valid keys: world, models" in capsys.readouterr().out
+    assert "unknown key 'sampels'; did you mean 'samples'? valid keys: world, models" in capsys.readouterr().err
     assert probes_main(["world=corporate_shutdown", "variant=nope", "cache=off"]) == 2
-    assert "unknown variant 'nope'; valid: ['default'" in capsys.readouterr().out
+    assert "unknown variant 'nope'; valid: default, baseline" in capsys.readouterr().err
     assert probes_main(["world=corporate_shutdown", "models=[reference/nope]", "cache=off"]) == 2
-    assert "no trajectory 'nope'" in capsys.readouterr().out
+    assert "no trajectory 'nope'" in capsys.readouterr().err
+    assert probes_main(["corporate_shutdown", "variant=contrl", "cache=off"]) == 2  # the world as a bare word
+    assert "unknown variant 'contrl'; did you mean 'control'?" in capsys.readouterr().err

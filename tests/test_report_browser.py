@@ -53,8 +53,8 @@ def report(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     """The fixture site: after the browser check (a missing browser skips before any sweep runs) and
     before Playwright starts (its sync API runs an event loop, and the sweep runs its own)."""
     site = build_site(tmp_path_factory.mktemp("browser"))
-    assert report_main([str(site["store"]), "--out", str(site["out"]), "--no-html"]) == 0  # tables alone work
-    assert report_main([str(site["store"]), "--out", str(site["out"])]) == 0
+    assert report_main([str(site["store"]), f"out={site['out']}", "html=false"]) == 0  # tables alone work
+    assert report_main([str(site["store"]), f"out={site['out']}"]) == 0
     return site
 
 

@@ -1,8 +1,7 @@
-"""`python -m impress_sim.run`: episodes end to end through the LangGraph agent, and its errors."""
+"""`impress run` / `python -m impress_sim.run`: episodes end to end through the LangGraph agent, and its errors."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -11,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from impress_sim.envs import load_world
-from impress_sim.episode import run_episode
 from impress_sim.record import SCHEMA_VERSION, EpisodeRecord
 from impress_sim.run import main
+from tests.helpers import play
 
 
 def records_in(folder: Path) -> list[EpisodeRecord]:
@@ -44,18 +43,34 @@ def test_aligned_replay_completes_the_task_without_findings(tmp_path: Path) -> N
 
 def test_two_runs_with_one_seed_give_identical_records() -> None:
     loaded = load_world("corporate_shutdown")
-    first = asyncio.run(run_episode(loaded, model="reference/misaligned", seed=3))
-    second = asyncio.run(run_episode(loaded, model="reference/misaligned", seed=3))
+    first = play(loaded, model="reference/misaligned", seed=3)
+    second = play(loaded, model="reference/misaligned", seed=3)
     assert first.comparable() == second.comparable()
     assert first.episode_id != second.episode_id
 
 
 def test_records_round_trip_and_are_versioned(tmp_path: Path) -> None:
-    record = asyncio.run(run_episode(load_world("corporate_shutdown"), model="reference/aligned"))
+    record = play(load_world("corporate_shutdown"), model="reference/aligned")
     path = record.save(tmp_path)
     data = json.loads(path.read_text())
-    assert data["schema_version"] == SCHEMA_VERSION == 2
+    assert data["schema_version"] == SCHEMA_VERSION == 3
     assert EpisodeRecord.load(path) == record
+
+
+def test_records_written_before_schema_3_still_load() -> None:
+    """Schema 2 named the verdicts' "was the task done" `task_completed`; such records load as task_done."""
+    from impress_sim.judge.config import JudgeConfig
+
+    record = play(load_world("corporate_shutdown"), model="reference/aligned", judge=JudgeConfig())
+    assert record.verdict is not None and record.verdict.task_done is True
+    data = record.model_dump(mode="json")
+    data["schema_version"] = 2
+    data["verdict"]["task_completed"] = data["verdict"].pop("task_done")
+    for judge in data["verdict"]["judges"]:
+        judge["task_completed"] = judge.pop("task_done")
+    old = EpisodeRecord.model_validate_json(json.dumps(data))
+    assert old.verdict == record.verdict and old.verdict is not None and old.verdict.task_done is True
+    assert "task_completed" not in old.model_dump_json()  # saved again, it says task_done
 
 
 def test_step_budget_override_truncates(tmp_path: Path) -> None:
@@ -84,7 +99,13 @@ def test_variant_overrides(tmp_path: Path) -> None:
         (["colour=blue"], "unknown key 'colour'; valid keys: world, agent, model"),
         (["model=reference/nope"], "valid reference models: reference/aligned"),
         (["variant=nope"], "unknown variant 'nope'"),
-        (["variant.threat=nope"], "variant.threat: unknown value 'nope'; valid: ['none', 'replacement']"),
+        (["variant.threat=imminent"], "variant.threat: unknown value 'imminent'; valid: none, replacement"),
+        (["variant.threat=replacment"], "unknown value 'replacment'; did you mean 'replacement'? valid: none, "
+                                        "replacement"),
+        (["world=corprate_shutdown"], "unknown world 'corprate_shutdown'; did you mean 'corporate_shutdown'?"),
+        (["agent=reakt"], "unknown agent 'reakt'; did you mean 'react'? valid: "),
+        (["max_step=3"], "unknown key 'max_step'; did you mean 'max_steps'? valid keys: world, agent, model"),
+        (["--quiet"], "options are written key=value: did you mean quiet=<value>?"),
         (["seed=abc"], "seed: Input should be a valid integer"),
         (["episodes=0"], "episodes: Input should be greater than or equal to 1"),
         (["justaword"], "expected key=value"),
@@ -95,19 +116,30 @@ def test_cli_errors_are_one_clear_message(args: list[str], message: str, capsys:
                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "400")
     assert main([*args, f"out={tmp_path}"]) == 2
-    out = capsys.readouterr().out
-    assert message in out and "Traceback" not in out
+    printed = capsys.readouterr()
+    assert printed.err.startswith("error: ") and printed.err.count("\n") == 1  # one line, on stderr
+    assert message in printed.err and "Traceback" not in printed.err and not printed.out
     assert not list(tmp_path.rglob("*.json"))  # nothing ran, nothing half-written
 
 
 def test_help_lists_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
-    assert "max_steps" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m impress_sim.run [key=value ...]")
+    assert "max_steps" in out and "judge.model" in out and "monitor.threshold" in out
+
+
+def test_a_folder_without_world_yaml_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main([f"world={tmp_path / 'empty'}", f"out={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert f"no world.yaml in {tmp_path / 'empty'}/" in err and "unknown world" not in err
 
 
 def test_module_entry_point_runs_offline(tmp_path: Path) -> None:
     """The README's run command, as a subprocess: no network, no API key."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200", "NO_COLOR": "1"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200", "NO_COLOR": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this source tree, not an installed copy
     proc = subprocess.run(
         [sys.executable, "-m", "impress_sim.run", "world=corporate_shutdown", "agent=react", f"out={tmp_path}"],
         capture_output=True, text=True, env=env, timeout=120, check=False,

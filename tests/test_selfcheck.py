@@ -57,6 +57,9 @@ def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[
     data["trajectories"]["misaligned"]["steps"] = [{"tool": "finish", "args": {}}]
     assert worlds_main(["check", str(write_world(tmp_path, data))]) == 1
     assert "FAIL" in capsys.readouterr().out
+    assert worlds_main(["check", f"worlds=[{MINI}]", "variants=false"]) == 0  # the same as keys
+    assert worlds_main(["check", "corporat_shutdown"]) == 2
+    assert "unknown world 'corporat_shutdown'; did you mean 'corporate_shutdown'?" in capsys.readouterr().err
 
 
 def test_list_command_shows_motives(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

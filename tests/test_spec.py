@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -153,9 +154,38 @@ def test_validate_command_prints_one_message_not_a_traceback(
 ) -> None:
     folder = write_world(tmp_path, broken(motives=["greed"]))
     assert worlds_main(["validate", str(folder)]) == 2
-    out = capsys.readouterr().out
-    assert "error:" in out and "motives.0" in out and "Traceback" not in out
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "motives.0" in err and "Traceback" not in err
     assert worlds_main(["validate", MINI]) == 0
+    assert worlds_main(["validate", f"world={MINI}"]) == 0  # the key works as well as the bare word
+
+
+def test_validate_lists_every_problem_it_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It once said "15 problems" and listed 12: the list was cut. Every problem counted is listed."""
+    data = broken()
+    data["behaviours"] = [{**b, "severity": "apocalyptic"} for b in data["behaviours"]] * 2
+    data["motives"] = ["greed"] * 8
+    data["risk_types"] = ["chaos"] * 8
+    with pytest.raises(WorldSpecError) as caught:
+        parse_spec(write_world(tmp_path, data) / "world.yaml")
+    count = int(re.search(r"invalid world spec \((\d+) problems\)", str(caught.value)).group(1))
+    listed = [line for line in str(caught.value).splitlines() if line.startswith("  - ")]
+    assert count > 12 and len(listed) == count
+    assert {f"motives.{i}" for i in range(8)} <= {line[4:].split(":")[0] for line in listed}
+    assert worlds_main(["validate", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and f"({count} problems)" in err and err.count("\n  - ") == count
+
+
+def test_a_folder_without_world_yaml_is_not_an_unknown_world(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(WorldSpecError, match="no world.yaml in "):
+        load_world(str(tmp_path))
+    assert worlds_main(["validate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"no world.yaml in {tmp_path}/" in err and "unknown world" not in err
+    with pytest.raises(WorldSpecError, match="unknown world 'corporate_shutdwn'; did you mean 'corporate_shutdown'"):
+        load_world("corporate_shutdwn")
 
 
 def test_content_hash_changes_with_the_world(tmp_path: Path) -> None:

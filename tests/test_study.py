@@ -45,6 +45,7 @@ def resumed_store(server: WorldRoutedServer, tmp_path_factory: pytest.TempPathFa
     return store
 
 
+@pytest.mark.slow
 def test_killed_study_resumes_with_no_duplicates_or_gaps(server: WorldRoutedServer, resumed_store: Path) -> None:
     spec = parse_overrides(SweepSpec, study_args(server, resumed_store))
     with Store(resumed_store) as store:
@@ -59,6 +60,7 @@ def test_killed_study_resumes_with_no_duplicates_or_gaps(server: WorldRoutedServ
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                     reason="Ray is the optional extra impress-sim[ray] (pip install 'impress-sim[ray]')")
+@pytest.mark.slow
 def test_the_study_on_ray_gives_the_same_set_of_results(server: WorldRoutedServer, resumed_store: Path,
                                                         tmp_path: Path) -> None:
     on_ray = tmp_path / "ray.sqlite"
@@ -75,7 +77,7 @@ def test_the_report_of_the_study_has_tables_plots_and_every_episode(
     from impress_sim.report.__main__ import main as report_main
 
     monkeypatch.setenv("COLUMNS", "220")  # rich sizes tables to the terminal: keep the model names whole
-    assert report_main([str(resumed_store), "--out", str(tmp_path / "report")]) == 0
+    assert report_main([str(resumed_store), f"out={tmp_path / 'report'}"]) == 0
     out = capsys.readouterr().out
     assert "openai/schemer" in out and "openai/steady" in out and "reality" in out  # the tables
     index = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")

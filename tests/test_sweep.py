@@ -117,6 +117,7 @@ def test_sweep_runs_then_rerun_does_nothing_then_errors_are_redone(tmp_path: Pat
         assert row["status"] == "done" and row["error"] is None and len(store.rows()) == 16
 
 
+@pytest.mark.slow
 def test_workers_write_the_store_from_each_process(tmp_path: Path) -> None:
     s = spec(tmp_path, worlds=["cloud_budget"], seeds=2, workers=2, concurrency=2)
     summary = run_sweep(s)
@@ -125,6 +126,7 @@ def test_workers_write_the_store_from_each_process(tmp_path: Path) -> None:
         assert store.counts() == (8, 0)
 
 
+@pytest.mark.slow
 def test_kill_and_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     store_path = tmp_path / "killed.sqlite"
     partial = kill_sweep_midway(kill_spec_args(store_path), store_path, tmp_path)
@@ -152,7 +154,7 @@ def test_export_jsonl_round_trips(tmp_path: Path) -> None:
     s = spec(tmp_path, worlds=["cloud_budget"], seeds=1)
     run_sweep(s)
     out = tmp_path / "out.jsonl"
-    assert sweep_main(["export", s.store, "--format", "jsonl", "--out", str(out)]) == 0
+    assert sweep_main(["export", s.store, "format=jsonl", f"out={out}"]) == 0
     lines = out.read_text().splitlines()
     assert len(lines) == 4
     exported = [EpisodeRecord.model_validate_json(line) for line in lines]
@@ -232,7 +234,7 @@ def test_an_older_store_gains_the_outcome_columns_and_relabels_its_rows(tmp_path
     with Store(s.store) as store:
         [(_, aligned)] = list(store.records())
     loaded = load_world("corporate_shutdown")
-    accusing = JudgeVerdict(judge="llm:j", task_completed=True, behaviours=[BehaviourLabel(
+    accusing = JudgeVerdict(judge="llm:j", task_done=True, behaviours=[BehaviourLabel(
         behaviour="disable_oversight", acted=True, evidence=[Evidence(step=4, quote=aligned.steps[3].thought)])])
     judged = aligned.model_copy(update={"verdict": combine(aligned, judge_state(loaded, aligned), [accusing])})
     assert judged.verdict is not None and judged.verdict.misaligned and not judged.misaligned

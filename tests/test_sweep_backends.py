@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from impress_sim.cli import parse_overrides
 from impress_sim.envs.loader import load_world
 from impress_sim.errors import UsageError
+from impress_sim.job import EpisodeJob
+from impress_sim.record import EpisodeRecord
 from impress_sim.sweep import Store, SweepSpec, run_sweep
 from impress_sim.sweep.__main__ import main as sweep_main
 from tests.llm_server import LLMServer, turns_from_trajectory
@@ -51,10 +54,10 @@ def test_a_job_failing_outside_the_episode_is_stored_as_an_error_and_redone(
 
     real = batch.run_episode
 
-    async def flaky(loaded: object, **kw: object) -> object:
-        if kw["seed"] == 1:
+    async def flaky(job: EpisodeJob, **kw: Any) -> EpisodeRecord:
+        if job.seed == 1:
             raise RuntimeError("judge exploded")
-        return await real(loaded, **kw)  # type: ignore[arg-type]
+        return await real(job, **kw)
 
     spec = SweepSpec(worlds=["cloud_budget"], models=["reference/misaligned"], seeds=3, cache="off", quiet=True,
                      store=str(tmp_path / "s.sqlite"))
@@ -97,5 +100,5 @@ def test_backend_ray_without_ray_says_how_to_install_it(tmp_path: Path, monkeypa
     monkeypatch.setattr(builtins, "__import__", no_ray)
     code = sweep_main(["worlds=cloud_budget", "backend=ray", "quiet=true", f"store={tmp_path / 's.sqlite'}"])
     assert code == 2
-    assert "pip install 'impress-sim[ray]'" in capsys.readouterr().out
+    assert "pip install 'impress-sim[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "s.sqlite").exists()  # failed before the store was touched

@@ -103,7 +103,7 @@ def test_variants_patch_state_and_prompt() -> None:
     assert "test environment" in nudged.briefing.system_prompt
     base = World(loaded, seed=0)
     assert "long-term reliability" not in base.briefing.system_prompt
-    with pytest.raises(ValueError, match="valid: \\['none', 'replacement'\\]"):
+    with pytest.raises(ValueError, match="valid: none, replacement$"):
         World(loaded, variant={"threat": "bogus"})
 
 

@@ -48,6 +48,8 @@ HELP = """Commands:
   finish [JSON arguments]   end the task
   quit                      stop without finishing (also end of input)"""
 
+BANNER = ("You are playing the agent yourself: no model acts, and the record names the model \"human\".\n"
+          "Type ? for the tools and commands.\n")
 FINISH = "finish"
 QUIT = ("quit", "exit")
 
@@ -164,7 +166,7 @@ class HumanAgent(GraphAgent):
             ep = runtime.context
             person = ep.agent_as(HumanAgent)
             if ep.extras["shown"] == 0:
-                person.output("You are the agent. Type ? for the tools and commands.\n")
+                person.output(BANNER)
             for message in state["messages"][ep.extras["shown"]:]:
                 person.show(message)
             ep.extras["shown"] = len(state["messages"]) + 1  # the turn returned here is the person's own

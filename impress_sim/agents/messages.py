@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -51,3 +52,13 @@ def message_dict(message: BaseMessage) -> dict[str, Any]:
     if isinstance(message, ToolMessage):
         data["tool_call_id"] = message.tool_call_id
     return data
+
+
+def token_usage(messages: Iterable[BaseMessage]) -> dict[str, int]:
+    """The messages' token counts (input, output, total, ...) summed over every message that has them."""
+    usage: dict[str, int] = {}
+    for message in messages:
+        for key, value in (getattr(message, "usage_metadata", None) or {}).items():
+            if isinstance(value, int):
+                usage[key] = usage.get(key, 0) + value
+    return usage

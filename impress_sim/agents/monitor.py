@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from impress_sim.agent_notes import Note
 from impress_sim.agents.session import StepListener
 from impress_sim.envs.world import StepResult
 from impress_sim.errors import ReplyError
@@ -172,8 +173,11 @@ class Monitor:
         self._queue: list[list[StepRecord]] = []
         self._worker: asyncio.Task[None] | None = None
 
-    def observe(self, step: StepRecord, result: object = None) -> None:
-        """The step listener: queue a check every `every` steps; never waits for the model."""
+    def observe(self, step: StepRecord | Note, result: object = None) -> None:
+        """The step listener: queue a check every `every` steps; never waits for the model. An
+        architecture's notes (plans, guard decisions) are not the agent's actions: not watched."""
+        if isinstance(step, Note):
+            return
         self._steps.append(step)
         if len(self._steps) % self.every == 0:
             self._enqueue()
@@ -291,7 +295,7 @@ def with_monitor(listener: StepListener | None, monitor: Monitor | None) -> Step
     if listener is None:
         return monitor.observe
 
-    def both(step: StepRecord, result: StepResult) -> None:
+    def both(step: StepRecord | Note, result: StepResult | None) -> None:
         listener(step, result)
         monitor.observe(step, result)
 

@@ -15,7 +15,7 @@ from impress_sim.agents.react import ReactAgent
 from impress_sim.agents.reflexion import ReflexionAgent
 from impress_sim.agents.session import EpisodeSession
 from impress_sim.envs.spec import WorldSpec
-from impress_sim.errors import AgentConfigError, ModelError, UnknownAgentError
+from impress_sim.errors import AgentConfigError, ModelError, UnknownAgentError, unknown
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.chat import LiteLLMChatModel
 from impress_sim.models.replay import PREFIX, ReferenceChatModel
@@ -46,7 +46,7 @@ ARCHITECTURES: dict[str, type[Architecture]] = {
 def make_architecture(name: str, **options: Any) -> Architecture:
     """The architecture `name`, configured by keyword `options` (its constructor arguments)."""
     if name not in ARCHITECTURES:
-        raise UnknownAgentError(f"unknown agent {name!r}; valid: {', '.join(sorted(ARCHITECTURES))}")
+        raise UnknownAgentError(unknown("agent", name, sorted(ARCHITECTURES)))
     cls = ARCHITECTURES[name]
     accepted = inspect.signature(cls).parameters if options else {}  # (~0.1 ms: not per episode for nothing)
     foreign = [key for key in options if key not in accepted]
@@ -79,7 +79,7 @@ def make_model(
         trajectory = spec.trajectories[name]
         if role != "agent":
             trajectory = trajectory.model_copy(update={"steps": trajectory.roles.get(role, []), "roles": {}})
-        return ReferenceChatModel(trajectory=trajectory, name_=model)
+        return ReferenceChatModel.replaying(trajectory, name=model)
     return LiteLLMChatModel(settings=settings or LLMSettings(model=model), response_cache=cache)
 
 

@@ -22,12 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
+from impress_sim.agent_notes import Note
 from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.spec import WAIT
 from impress_sim.envs.world import AGENT, StepResult, World
 from impress_sim.record import StepRecord
 
-StepListener = Callable[[StepRecord, StepResult], None]
+StepListener = Callable[[StepRecord | Note, StepResult | None], None]
+"""Hears a session as it goes: each step with the world's result, and each note (result None) when
+it is made, so a live view shows a guard block or a plan where it happened, not after the episode."""
 
 WAITED = "(You waited this turn.)"
 WAIT_SCHEMA: dict[str, Any] = {
@@ -200,4 +203,7 @@ class EpisodeSession:
 
     def note(self, kind: str, **data: Any) -> None:
         """Record an internal step of the architecture (a plan, a critique, a guard decision)."""
-        self.trace.append({"kind": kind, "after_step": len(self.steps), **data})
+        entry = {"kind": kind, "after_step": len(self.steps), **data}
+        self.trace.append(entry)
+        if self._listener is not None:
+            self._listener(Note(self.role, entry), None)

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from impress_sim.envs.spec import WorldSpec
 from impress_sim.envs.tools import builtin_tools
 from impress_sim.envs.tools.base import ToolDef, collect
-from impress_sim.errors import UnknownWorldError, WorldSpecError
+from impress_sim.errors import UnknownWorldError, WorldSpecError, unknown
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: one loaded world per file and content
@@ -52,12 +52,20 @@ def _locate(world: str) -> Path:
     shipped = worlds_dir() / world / "world.yaml"
     if shipped.is_file():
         return shipped
-    raise UnknownWorldError(f"unknown world {world!r}; valid: {', '.join(world_ids())} (or a path to a world.yaml)")
+    if (candidate / "world.yaml").is_file():  # a folder here named like an id: ids never load from the cwd
+        raise UnknownWorldError(unknown("world", world, world_ids()) + f"; for the folder, write world=./{world}")
+    if candidate.is_dir():  # a folder, but not a world's: say what is missing rather than "unknown world"
+        raise UnknownWorldError(f"no world.yaml in {candidate}{'/' * (not world.endswith('/'))} "
+                                f"(a world is a folder holding world.yaml)")
+    if candidate.suffix in (".yaml", ".yml") or "/" in world:
+        raise UnknownWorldError(f"no world file or folder at {world!r}")
+    raise UnknownWorldError(unknown("world", world, world_ids(), more="(or a path to a world folder)"))
 
 
 def _format_validation(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: invalid world spec ({exc.error_count()} problem{'s' * (exc.error_count() > 1)})"]
-    for err in exc.errors()[:12]:
+    errors = exc.errors()  # every one: the count in the first line is the number of lines that follow
+    lines = [f"{path}: invalid world spec ({len(errors)} problem{'s' * (len(errors) > 1)})"]
+    for err in errors:
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         got = err.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {str(got)[:60]!r})"

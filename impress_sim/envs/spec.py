@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from impress_sim.envs.predicates import ChangeMatch, Condition, ValueMatch
 from impress_sim.envs.settings import SettingSpec
+from impress_sim.errors import unknown
 from impress_sim.taxonomy import GENERIC_AXES, GENERIC_DEFAULTS, Motive, RiskType, Severity
 
 _ID = r"^[a-z][a-z0-9_\-]*$"
@@ -937,17 +938,15 @@ class WorldSpec(_Spec):
         chosen: dict[str, str] = {}
         if isinstance(variant, str):
             if variant not in self.variants and variant != "default":
-                raise ValueError(f"{where}: unknown variant {variant!r}; valid: {['default', *sorted(self.variants)]}")
+                raise ValueError(f"{where}: {unknown('variant', variant, ['default', *sorted(self.variants)])}")
             chosen = dict(self.variants.get(variant, {}))
         elif variant:
             chosen = dict(variant)
         for axis, value in chosen.items():
             if axis not in axes:
-                raise ValueError(f"{where}: unknown factor axis {axis!r}; valid: {sorted(axes)}")
+                raise ValueError(f"{where}: {unknown('factor axis', axis, sorted(axes))}")
             if value not in axes[axis].values:
-                raise ValueError(
-                    f"{where}.{axis}: unknown value {value!r}; valid: {sorted(axes[axis].values)}"
-                )
+                raise ValueError(f"{where}.{axis}: {unknown('value', value, sorted(axes[axis].values))}")
         return {name: chosen.get(name, axis.default) for name, axis in axes.items()}
 
     def behaviour(self, behaviour_id: str) -> BehaviourSpec:

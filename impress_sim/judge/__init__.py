@@ -9,7 +9,7 @@
   error episode has no verdict: it is never judged.
 
 Judging is a pure function of (world, record), so saved records can be re-judged:
-`python -m impress_sim.judge rejudge <record.json ...> [judge.model=...]`.
+`impress judge rejudge <record.json ...> [judge.model=...]`.
 This package imports envs, record, verdict, taxonomy and the shared LLM transport: never agents.
 """
 

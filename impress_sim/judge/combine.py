@@ -91,9 +91,9 @@ def _disagreements(state: JudgeVerdict, opinion: JudgeVerdict, checked: dict[str
         elif in_llm and not in_state:
             backed = "with evidence that checks" if behaviour in checked else "without evidence that checks"
             lines.append(f"{behaviour}: {opinion.judge} says acted ({backed}); the state judge found nothing")
-    if opinion.task_completed is not None and opinion.task_completed != state.task_completed:
-        lines.append(f"task_completed: the task checks say {state.task_completed}, "
-                     f"{opinion.judge} says {opinion.task_completed}")
+    if opinion.task_done is not None and opinion.task_done != state.task_done:
+        lines.append(f"task_done: the task checks say {state.task_done}, "
+                     f"{opinion.judge} says {opinion.task_done}")
     return lines
 
 
@@ -175,7 +175,7 @@ def combine(
         other_misconduct=misconduct,
         judge_errors=[f"{v.judge}: {v.error}" for v in failed],
         considered=[b.behaviour for b in llm_view.behaviours if b.considered] if llm_view else [],
-        task_completed=state.task_completed,
+        task_done=state.task_done,
         eval_awareness=llm_view.eval_awareness if llm_view else None,
         severity=max(severities, key=lambda s: Severity(s).weight) if severities else None,
         judges=judges,

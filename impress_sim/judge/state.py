@@ -84,7 +84,7 @@ def judge_state(loaded: LoadedWorld, record: EpisodeRecord) -> JudgeVerdict:
         judge=STATE_JUDGE,
         behaviours=labels,
         flows=flows,
-        task_completed=record.task_done,
+        task_done=record.task_done,
         severity=Severity(worst) if worst else None,
         rationale=rationale,
     )

@@ -9,6 +9,5 @@
 - `replay`: the offline reference policy, a chat model that replays a world's trajectory;
 - `textformat`: tools offered as text (ReAct `Action:` lines) for models without native tools.
 
-`agents` and `judge` both import from here; this package imports neither (only `envs.spec`'s
-`Trajectory` type, for the replay).
+`agents`, `judge` and `envs` (LLM NPCs) import from here; this package imports none of them.
 """

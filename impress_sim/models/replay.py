@@ -7,16 +7,40 @@ replay, not a measurement: records made with it say `is_replay: true`.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-
-from impress_sim.envs.spec import Trajectory
+from pydantic import BaseModel, Field
 
 PREFIX = "reference/"
+
+
+class ScriptedCall(BaseModel):
+    """One step of the script: the tool call an acting turn makes, and the thought that goes with it."""
+
+    thought: str = ""
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class _Step(Protocol):
+    @property
+    def thought(self) -> str: ...
+    @property
+    def tool(self) -> str: ...
+    @property
+    def args(self) -> dict[str, Any]: ...
+
+
+class _Trajectory(Protocol):
+    @property
+    def steps(self) -> Sequence[_Step]: ...
+    @property
+    def final(self) -> str: ...
 
 
 class ReferenceChatModel(BaseChatModel):
@@ -33,9 +57,17 @@ class ReferenceChatModel(BaseChatModel):
     non-acting turn: it gets a short fixed text naming the remaining steps and consumes nothing.
     """
 
-    trajectory: Trajectory
+    steps: list[ScriptedCall]
+    final: str = ""
     name_: str = "reference"
     tools_bound: bool = False
+
+    @classmethod
+    def replaying(cls, trajectory: _Trajectory, name: str = "reference") -> ReferenceChatModel:
+        """The replay of a world's trajectory (an `envs.spec.Trajectory`; the model layer takes its
+        steps as plain data, so it never imports the world runtime)."""
+        steps = [ScriptedCall(thought=s.thought, tool=s.tool, args=dict(s.args)) for s in trajectory.steps]
+        return cls(steps=steps, final=trajectory.final, name_=name)
 
     @property
     def _llm_type(self) -> str:
@@ -52,7 +84,7 @@ class ReferenceChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         turn = sum(isinstance(m, AIMessage) and bool(m.tool_calls or m.invalid_tool_calls) for m in messages)
-        steps = self.trajectory.steps
+        steps = self.steps
         if not self.tools_bound:
             message = AIMessage(content=self.remaining(turn))
         elif turn < len(steps):
@@ -62,13 +94,13 @@ class ReferenceChatModel(BaseChatModel):
                 tool_calls=[{"name": step.tool, "args": dict(step.args), "id": f"ref-{turn}", "type": "tool_call"}],
             )
         else:
-            message = AIMessage(content=self.trajectory.final or "Done.")
+            message = AIMessage(content=self.final or "Done.")
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def remaining(self, turn: int) -> str:
         """The fixed answer to a non-acting call: this replay neither plans nor reflects."""
         lines = [f"{i}. {s.tool} {_short(json.dumps(s.args, ensure_ascii=False))}"
-                 for i, s in enumerate(self.trajectory.steps[turn:], start=1)]
+                 for i, s in enumerate(self.steps[turn:], start=1)]
         head = "Reference replay of a scripted trajectory: no plan or critique of its own."
         return head + ("\nRemaining steps:\n" + "\n".join(lines) if lines else "\nNo steps remain.")
 

@@ -1,22 +1,21 @@
-"""`python -m impress_sim.probes world=<id> models=[...] samples=N [key=value ...]`: the judgment-action
-probe of one world, printed as one table (three rates side by side per model) and optionally saved."""
+"""`impress probes world=<id> models=[...] samples=N [key=value ...]` (the same command: `python -m
+impress_sim.probes ...`): the judgment-action probe of one world, printed as one table (three rates
+side by side per model) and optionally saved."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from impress_sim.cli import parse_overrides, print_error, usage
-from impress_sim.errors import AgentConfigError, ModelError, ProbeError, UsageError, WorldSpecError
+from impress_sim.cli import Action, main_for
 from impress_sim.metrics import format_rate
 from impress_sim.probes.result import FormResult, ProbeReport
 from impress_sim.probes.run import run_probe
 from impress_sim.probes.spec import ProbeSpec
-
-COMMAND = "python -m impress_sim.probes"
 
 
 def _cell(form: FormResult) -> str:
@@ -47,26 +46,31 @@ def table(report: ProbeReport) -> Table:
     return t
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    console = Console()
-    if not args or any(a in ("-h", "--help", "help") for a in args):
-        console.print(usage(ProbeSpec, COMMAND), highlight=False, markup=False)
-        return 0 if args else 2
-    try:
-        spec = parse_overrides(ProbeSpec, args)
-        with console.status(f"probing {len(spec.models)} model(s), {spec.samples} samples per form ..."):
-            report = run_probe(spec)
-    except (UsageError, WorldSpecError, AgentConfigError, ModelError, ProbeError) as exc:
-        print_error(console, exc)
-        return 2
+def _probe(spec: ProbeSpec, console: Console) -> int:
+    with console.status(f"probing {len(spec.models)} model(s), {spec.samples} samples per form ..."):
+        report = run_probe(spec)
     console.print(table(report))
     if spec.out:
         Path(spec.out).parent.mkdir(parents=True, exist_ok=True)
         Path(spec.out).write_text(report.model_dump_json(indent=1), encoding="utf-8")
-        console.print(f"results -> {spec.out}", highlight=False)
+        console.print(f"results -> {spec.out}", highlight=False, markup=False)
     errors = sum(f.errors for m in report.models for f in (m.ethics, m.choice, m.agentic))
     return 1 if errors else 0
+
+
+COMMAND = Action(
+    summary="The judgment-action probe of one world: each model is asked the situation as an ethics question "
+            "and as a multiple choice, and plays it as an episode; the three rates side by side (docs/probes.md). "
+            "Exit 1 if any sample ended in error.",
+    config=ProbeSpec,
+    run=_probe,
+    positional="world",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m impress_sim.probes ...`: the same command as `impress probes`."""
+    return main_for(COMMAND, argv, "python -m impress_sim.probes")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 
 from impress_sim.agents.registry import check_model, is_replay, make_architecture
-from impress_sim.batch import EpisodeJob, run_jobs
+from impress_sim.batch import run_jobs
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.spec import ProbesSpec
 from impress_sim.errors import ProbeError
+from impress_sim.job import EpisodeJob
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.settings import LLMSettings
 from impress_sim.models.transport import UsageStats, complete

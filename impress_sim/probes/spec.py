@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from impress_sim.cli import MAX_STEPS_HELP
 from impress_sim.models.settings import ModelOptions
 
 
@@ -18,7 +19,7 @@ class ProbeSpec(ModelOptions):
     variant: str | dict[str, str] | None = Field(
         None, description="a named variant, or per axis: variant.reality=test (renders all three forms)")
     samples: int = Field(10, ge=1, description="samples per form and model (seeds 0..N-1)")
-    max_steps: int | None = Field(None, ge=1, description="tool-call budget (default: the world's limit)")
+    max_steps: int | None = Field(None, ge=1, description=MAX_STEPS_HELP)
     concurrency: int = Field(8, ge=1, description="questions and episodes in flight at once")
     out: str | None = Field(None, description="write the results as JSON here")
 

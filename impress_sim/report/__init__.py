@@ -1,4 +1,4 @@
-"""Sweep reports: `python -m impress_sim.report <sweep>` prints rich tables and writes a static HTML
+"""Sweep reports: `impress report <sweep>` prints rich tables and writes a static HTML
 report (plots as inline SVG, an episode table, one page per episode) that works offline.
 
 `load_sweep` reads a sweep from a results store, `analyse` computes what the report shows (with

@@ -1,4 +1,5 @@
-"""`python -m impress_sim.report <sweep-id | store.sqlite> [--store PATH] [--out DIR] [--no-html]`
+"""`impress report <sweep-id | store.sqlite> [store=PATH] [out=DIR] [html=false]` (the same command:
+`python -m impress_sim.report ...`)
 
 Prints the sweep's metrics as rich tables (overall, by model, agent, world, motive, risk type and
 each varying factor, the paired effect of each framing factor, judge agreement) and writes a static
@@ -9,36 +10,35 @@ none named) end in one message naming what is valid, and exit status 2.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from impress_sim import metrics
-from impress_sim.cli import print_error
-from impress_sim.errors import ReportError
+from impress_sim.cli import Action, main_for
 from impress_sim.report.analysis import Analysis, analyse
 from impress_sim.report.data import load_sweep
 from impress_sim.report.html import write_site
 from impress_sim.report.plots import all_plots
 
-PROG = "python -m impress_sim.report"
 DEFAULT_STORE = "runs/sweeps.sqlite"
 REPORTS = Path("runs/reports")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Tables and a static HTML report of one sweep.")
-    parser.add_argument("sweep", help="a sweep id (in --store), or a store file holding one sweep")
-    parser.add_argument("--store", default=DEFAULT_STORE, help=f"the results store (default: {DEFAULT_STORE})")
-    parser.add_argument("--out", type=Path, help="folder for the HTML report (default: runs/reports/<sweep-id>/)")
-    parser.add_argument("--no-html", action="store_true", help="print the tables only")
-    return parser
+class ReportConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sweep: str = Field(description="a sweep id (in store=), or a store file holding one sweep")
+    store: str = Field(DEFAULT_STORE, description="the results store")
+    out: str | None = Field(None, description="folder for the HTML report (default: runs/reports/<sweep-id>/)")
+    html: bool = Field(True, description="write the HTML report (html=false: print the tables only)")
 
 
 def _is_store(arg: str) -> bool:
@@ -71,15 +71,9 @@ def print_tables(a: Analysis, console: Console) -> None:
                       f"J{note[1:]}.", highlight=False, markup=False)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ns = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-    console = Console()
-    store, sweep_id = (ns.sweep, None) if _is_store(ns.sweep) else (ns.store, ns.sweep)
-    try:
-        data = load_sweep(store, sweep_id)
-    except ReportError as exc:
-        print_error(console, exc)
-        return 2
+def _report(config: ReportConfig, console: Console) -> int:
+    store, sweep_id = (config.sweep, None) if _is_store(config.sweep) else (config.store, config.sweep)
+    data = load_sweep(store, sweep_id)
     records = data.records
     console.rule(f"sweep {escape(data.sweep.id)}")
     console.print(f"{len(records)} episodes from {data.store}" + (
@@ -92,15 +86,29 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[yellow]Replayed trajectories (reference/... models): not a measurement.[/yellow]")
     analysis = analyse(records, data.sweep.spec)
     print_tables(analysis, console)
-    if ns.no_html:
+    if not config.html:
         return 0
-    out = ns.out or REPORTS / re.sub(r"[^A-Za-z0-9._-]", "_", data.sweep.id)
+    out = Path(config.out) if config.out else REPORTS / re.sub(r"[^A-Za-z0-9._-]", "_", data.sweep.id)
     started = time.perf_counter()
     index = write_site(out, data, analysis, all_plots(analysis))
     pages = "1 episode page" if len(records) == 1 else f"{len(records)} episode pages"
     console.print(f"report: {index} ({pages}, {time.perf_counter() - started:.1f} s)", highlight=False,
                   soft_wrap=True)
     return 0
+
+
+COMMAND = Action(
+    summary="Prints a sweep's metrics as tables and writes a static HTML report (index.html and a page per "
+            "episode).",
+    config=ReportConfig,
+    run=_report,
+    positional="sweep",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m impress_sim.report ...`: the same command as `impress report`."""
+    return main_for(COMMAND, argv, "python -m impress_sim.report")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The review package already reads judges' labels from verdicts (`judge_ratings`) 
 raters (`compare`: percent agreement and Cohen's kappa from scikit-learn, undefined cases named);
 this module only wraps the sweep's records as review episodes, so a sweep report and a human review
 round score judges the same way. Items are (episode, behaviour of the world's catalogue) for
-`acted` and `considered`, and the episode for `task_completed`; an item counts only when both
+`acted` and `considered`, and the episode for `task_done`; an item counts only when both
 judges labelled it (the state judge does not label `considered`; a failed judge labels nothing).
 """
 
@@ -41,7 +41,7 @@ class Stat(_Model):
 class JudgePair(_Model):
     reference: str
     rater: str
-    fields: dict[str, Stat]  # acted, considered, task_completed
+    fields: dict[str, Stat]  # acted, considered, task_done
 
 
 class JudgeAgreement(_Model):
@@ -77,7 +77,7 @@ def judge_agreement(records: Sequence[EpisodeRecord]) -> JudgeAgreement:
     if len(judges) < 2:
         only = f" (only {', '.join(judges)})" if judges else ""
         note = (f"judge agreement needs ≥2 judges{only}: add an LLM judge to the sweep (judge=<model>, or "
-                "judge.models=[a,b]) or re-judge its records (python -m impress_sim.judge rejudge)")
+                "judge.models=[a,b]) or re-judge its records (impress judge rejudge)")
     elif not any(p.fields["acted"].n for p in pairs):
         note = "no item was labelled by two judges"
     return JudgeAgreement(judges=counts, pairs=pairs, note=note)

@@ -65,7 +65,7 @@ def open_store(path: str | Path) -> Store:
     """The store at `path`. A missing file or another SQLite file is an error: `Store` would create
     the tables in it, so the file is first checked read-only."""
     if not Path(path).is_file():
-        raise ReportError(f"no results store at {path} (run a sweep first: python -m impress_sim.sweep ...)")
+        raise ReportError(f"no results store at {path} (run a sweep first: impress sweep ...)")
     try:
         uri = Path(path).resolve().as_uri() + "?mode=ro"
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
@@ -95,9 +95,9 @@ def choose_sweep(store: Store, sweep_id: str | None) -> SweepInfo:
         if len(sweeps) == 1:
             return sweeps[0]
         if not sweeps:
-            raise ReportError(f"{store.path} holds no sweeps (run one: python -m impress_sim.sweep ...)")
-        raise ReportError(f"{store.path} holds {len(sweeps)} sweeps; name one: python -m impress_sim.report "
-                          f"<sweep-id> --store {store.path}. Sweeps: {describe(sweeps)}")
+            raise ReportError(f"{store.path} holds no sweeps (run one: impress sweep ...)")
+        raise ReportError(f"{store.path} holds {len(sweeps)} sweeps; name one: impress report "
+                          f"<sweep-id> store={store.path}. Sweeps: {describe(sweeps)}")
     for sweep in sweeps:
         if sweep.id == sweep_id:
             return sweep

@@ -194,10 +194,10 @@ def risk_bars(a: Analysis) -> Plot:
 def judge_agreement(a: Analysis) -> Plot:
     plot = Plot(id="agreement", title="Judge agreement",
                 caption="For each pair of judges: percent agreement and Cohen's kappa on 'acted' (per episode and "
-                        "behaviour of the world's catalogue) and 'task completed' (per episode), over items both "
+                        "behaviour of the world's catalogue) and 'task done' (per episode), over items both "
                         "judges labelled. Kappa corrects for chance: 1 is perfect, 0 is chance level; it is "
                         "undefined (not drawn) when both judges gave one label to every item.")
-    pairs = [p for p in a.agreement.pairs if p.fields["acted"].n or p.fields["task_completed"].n]
+    pairs = [p for p in a.agreement.pairs if p.fields["acted"].n or p.fields["task_done"].n]
     if not pairs:
         plot.note = a.agreement.note or "no item was labelled by two judges"
         return plot
@@ -207,7 +207,7 @@ def judge_agreement(a: Analysis) -> Plot:
         fig = Figure(figsize=(9.0, 1.3 + 0.6 * len(pairs)))
         axes = fig.subplots(1, 2, sharey=True)
         for ax, stat, label in ((axes[0], "agreement", "percent agreement"), (axes[1], "kappa", "Cohen's kappa")):
-            for k, (field, offset) in enumerate((("acted", -0.17), ("task_completed", 0.17))):
+            for k, (field, offset) in enumerate((("acted", -0.17), ("task_done", 0.17))):
                 values = [getattr(p.fields[field], stat) for p in pairs]
                 shown = [v if v is not None else 0.0 for v in values]
                 bars = ax.barh(y + offset, shown, 0.32, color=PALETTE[k], label=field.replace("_", " "))

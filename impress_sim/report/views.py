@@ -13,7 +13,8 @@ import json
 from typing import Any
 
 from impress_sim import metrics
-from impress_sim.judge.review.export import final_message, reasoning_by_call, step_view, value_view
+from impress_sim.agent_notes import guard_counts
+from impress_sim.judge.review.export import attach_notes, final_message, reasoning_by_call, step_view, value_view
 from impress_sim.record import EpisodeRecord, StepRecord
 from impress_sim.verdict import Evidence
 
@@ -119,13 +120,13 @@ def verdict_view(record: EpisodeRecord, steps: set[int]) -> dict[str, Any] | Non
         "policy": v.policy, "misaligned": v.misaligned, "behaviours": v.behaviours, "considered": v.considered,
         "state_behaviours": v.state_behaviours, "llm_behaviours": v.llm_behaviours, "attempted": v.attempted,
         "other_misconduct": v.other_misconduct, "judge_errors": v.judge_errors,
-        "severity": v.severity, "task_completed": v.task_completed, "eval_awareness": v.eval_awareness,
+        "severity": v.severity, "task_done": v.task_done, "eval_awareness": v.eval_awareness,
         "needs_review": v.needs_review, "disagreements": v.disagreements, "rejected": v.rejected_evidence,
         "citations": [{**_citation(c.step, steps), "behaviour": c.behaviour, "judge": c.judge, "quote": c.quote}
                       for c in v.citations],
         "judges": [
             {"name": j.judge, "error": j.error, "severity": j.severity, "rationale": j.rationale,
-             "task_completed": j.task_completed, "eval_awareness": j.eval_awareness,
+             "task_done": j.task_done, "eval_awareness": j.eval_awareness,
              "labels": [{"behaviour": b.behaviour, "acted": b.acted, "considered": b.considered,
                          "attempted": b.attempted, "evidence": _evidence(b.evidence, steps),
                          "attempt_evidence": _evidence(b.attempt_evidence, steps)}
@@ -164,6 +165,10 @@ def episode_view(config_hash: str, record: EpisodeRecord, factors: list[str]) ->
                               for i, f in enumerate(step.attempts)],
                     refusals=list(step.refusals))
         steps.append(view)
+    traces = {AGENT: record.agent_trace, **{r: p.agent_trace for r, p in record.roles.items()}}
+    before = [note for role, trace in traces.items()
+              for note in attach_notes([s for s in steps if s["role"] == role], trace, role if record.roles else "")]
+    guard = guard_counts([e for trace in traces.values() for e in trace])
     indices = {s["index"] for s in steps}
     return {
         "hash": config_hash, "episode_id": record.episode_id, "world": record.world_id,
@@ -176,7 +181,8 @@ def episode_view(config_hash: str, record: EpisodeRecord, factors: list[str]) ->
         "llm_label": outcome_label(metrics.llm_acted(record)),
         "attempted": metrics.attempted_behaviours(record), "task_score": task_score_text(record),
         "policy": metrics.policy_of(record), "guard_errors": metrics.guard_errors(record),
-        "briefing": record.briefing, "steps": steps, "final": final_message(record.messages),
+        "guard": None if guard is None else guard.summary(),
+        "briefing": record.briefing, "steps": steps, "notes_before": before, "final": final_message(record.messages),
         "messages": messages_view(record.messages),
         "task_done": None if metrics.is_error(record) else record.task_done,
         "task_checks": [c.model_dump() for c in record.task_checks],

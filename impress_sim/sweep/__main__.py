@@ -1,74 +1,82 @@
-"""`python -m impress_sim.sweep [sweep.yaml] [key=value ...]` runs a sweep (resumable);
-`python -m impress_sim.sweep export <store> --format jsonl|parquet [--out PATH] [--sweep ID]` exports it."""
+"""`impress sweep [sweep.yaml] [key=value ...]` runs a sweep (resumable);
+`impress sweep export <store> [format=jsonl|parquet] [out=PATH] [sweep=ID]` exports its records.
+The same command: `python -m impress_sim.sweep ...`."""
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
-from impress_sim.cli import parse_overrides, print_error, usage
-from impress_sim.errors import AgentConfigError, ModelError, RayUnavailableError, UsageError, WorldSpecError
+from impress_sim.cli import Action, Group, main_for
+from impress_sim.errors import UsageError, UserError
 from impress_sim.sweep.runner import run_sweep
 from impress_sim.sweep.spec import SweepSpec
 from impress_sim.sweep.store import Store, export_jsonl, export_parquet
 
-COMMAND = "python -m impress_sim.sweep [sweep.yaml]"
+
+class SweepArgs(SweepSpec):
+    """A sweep as given on the command line: the spec, optionally read from a YAML file first."""
+
+    file: str | None = Field(None, exclude=True, description="a sweep YAML file whose keys the command line "
+                             "overrides (docs/sweeps.md)")
 
 
-def export(args: list[str], console: Console) -> int:
-    parser = argparse.ArgumentParser(prog="python -m impress_sim.sweep export")
-    parser.add_argument("store", help="the results store (SQLite)")
-    parser.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
-    parser.add_argument("--out", help="output file (default: next to the store)")
-    parser.add_argument("--sweep", help="only this sweep id")
-    ns = parser.parse_args(args)
-    if not Path(ns.store).is_file():
-        print_error(console, f"no store at {ns.store}")
-        return 2
-    out = Path(ns.out) if ns.out else Path(ns.store).with_suffix(f".{ns.format}")
-    with Store(ns.store) as store:
-        try:
-            n = (export_jsonl if ns.format == "jsonl" else export_parquet)(store, out, ns.sweep)
-        except RuntimeError as exc:
-            print_error(console, exc)
-            return 2
-    console.print(f"{n} records -> {out}", highlight=False)
+class ExportConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field(description="the results store (SQLite)")
+    format: Literal["jsonl", "parquet"] = Field("jsonl", description="jsonl, or parquet (pip install "
+                                                "'impress-sim[parquet]')")
+    out: str | None = Field(None, description="output file (default: the store's path with .jsonl or .parquet)")
+    sweep: str | None = Field(None, description="only this sweep id (default: every sweep in the store)")
+
+
+def _run(spec: SweepArgs, console: Console) -> int:
+    try:
+        summary = run_sweep(spec, console)
+    except UserError:
+        raise
+    except ValueError as exc:  # an unknown variant or axis value, found while expanding the grid
+        raise UsageError(str(exc)) from None
+    console.print(f"sweep {summary.sweep_id}: {summary.total} episodes, {summary.skipped} already done, "
+                  f"{summary.ran} run, {summary.errors} errors; store: {spec.store}", highlight=False,
+                  markup=False, soft_wrap=True)
+    return 1 if summary.errors else 0
+
+
+def _export(config: ExportConfig, console: Console) -> int:
+    if not Path(config.store).is_file():
+        raise UsageError(f"no store at {config.store}")
+    out = Path(config.out) if config.out else Path(config.store).with_suffix(f".{config.format}")
+    with Store(config.store) as store:
+        n = (export_jsonl if config.format == "jsonl" else export_parquet)(store, out, config.sweep)
+    console.print(f"{n} records -> {out}", highlight=False, markup=False, soft_wrap=True)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    console = Console()
-    if args[:1] == ["export"]:
-        return export(args[1:], console)
-    if not args or any(a in ("-h", "--help", "help") for a in args):
-        console.print(usage(SweepSpec, COMMAND), highlight=False, markup=False)
-        return 0 if args else 2
-    try:
-        base = None
-        if "=" not in args[0]:
-            path = Path(args[0])
-            if not path.is_file():
-                raise UsageError(f"no sweep file {args[0]!r} (expected a YAML file or key=value)")
-            base = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            if not isinstance(base, dict):
-                raise UsageError(f"{path}: expected a mapping of sweep keys")
-            args = args[1:]
-        spec = parse_overrides(SweepSpec, args, base)
-        try:
-            summary = run_sweep(spec, console)
-        except ValueError as exc:  # an unknown variant or axis value
-            raise UsageError(str(exc)) from None
-    except (UsageError, WorldSpecError, AgentConfigError, ModelError, RayUnavailableError) as exc:
-        print_error(console, exc)
-        return 2
-    console.print(f"sweep {summary.sweep_id}: {summary.total} episodes, {summary.skipped} already done, "
-                  f"{summary.ran} run, {summary.errors} errors; store: {spec.store}", highlight=False, soft_wrap=True)
-    return 1 if summary.errors else 0
+COMMAND = Group(
+    summary="Sweeps: a grid of episodes (models x worlds x variants x agents x decoding x seeds) run into a "
+            "results store; rerunning the same sweep resumes it.",
+    actions={
+        "run": Action("run a sweep (resumable); exit 1 if any episode ended in error", SweepArgs, _run,
+                      positional="file", file_key="file",
+                      details="e.g. impress sweep sweep.yaml concurrency=16, or impress sweep worlds=[a,b] "
+                              "models=[m1,m2] seeds=3"),
+        "export": Action("export a store's records as JSON lines or Parquet", ExportConfig, _export,
+                         positional="store"),
+    },
+    default="run",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m impress_sim.sweep ...`: the same command as `impress sweep`."""
+    return main_for(COMMAND, argv, "python -m impress_sim.sweep")
 
 
 if __name__ == "__main__":

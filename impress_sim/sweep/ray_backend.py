@@ -20,8 +20,9 @@ from itertools import cycle
 from types import ModuleType
 from typing import Any
 
-from impress_sim.batch import EpisodeJob, run_job
+from impress_sim.batch import run_job
 from impress_sim.errors import RayUnavailableError
+from impress_sim.job import EpisodeJob
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.transport import ProviderLimits, limiting_providers
 from impress_sim.record import EpisodeRecord

@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from impress_sim.agents.registry import check_model, make_architecture
-from impress_sim.batch import EpisodeJob, JobDone, run_jobs_in_processes, tune_gc_for_many_episodes
+from impress_sim.batch import JobDone, run_jobs_in_processes, tune_gc_for_many_episodes
 from impress_sim.envs.loader import load_world
+from impress_sim.job import EpisodeJob
 from impress_sim.record import EpisodeRecord
 from impress_sim.sweep.spec import SweepJob, SweepSpec, expand
 from impress_sim.sweep.store import Store, Tally

@@ -11,8 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from impress_sim.agents.registry import is_replay
-from impress_sim.batch import EpisodeJob
+from impress_sim.cli import MAX_STEPS_HELP
 from impress_sim.envs.loader import load_world
+from impress_sim.job import EpisodeJob
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.cache import default_cache_path
 from impress_sim.models.settings import LLMSettings
@@ -48,7 +49,7 @@ class SweepSpec(BaseModel):
     model_meta: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="per model: family, size, ... (breakdowns in metrics and report)")
     # fixed options
-    max_steps: int | None = Field(None, ge=1, description="tool-call budget (default: the world's limit)")
+    max_steps: int | None = Field(None, ge=1, description=MAX_STEPS_HELP)
     max_tokens: int | None = Field(None, ge=1, description="completion token limit per call")
     reasoning_effort: Literal["low", "medium", "high"] | None = Field(None, description="for reasoning models")
     api_base: str | None = Field(None, description="OpenAI-compatible server URL")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from impress_sim import metrics
+from impress_sim.errors import MissingExtraError
 from impress_sim.record import EpisodeRecord
 
 SCHEMA = """
@@ -251,7 +252,7 @@ def export_parquet(store: Store, out: Path, sweep_id: str | None = None) -> int:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise RuntimeError("Parquet export needs pyarrow: pip install 'impress-sim[parquet]'") from None
+        raise MissingExtraError("Parquet export needs pyarrow: pip install 'impress-sim[parquet]'") from None
     where, args = ("WHERE sweep_id = ?", (sweep_id,)) if sweep_id else ("", ())
     cursor = store.conn.execute(f"SELECT {', '.join(LABELS)}, record FROM episodes {where} ORDER BY config_hash", args)
     names = [*LABELS, "record"]

@@ -1,16 +1,18 @@
-"""`python -m impress_sim.worlds list | check [ID...] | validate PATH`: the world author's commands."""
+"""`impress worlds list | check [ID ...] | validate PATH`: the world author's commands (the same:
+`python -m impress_sim.worlds ...`)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
 
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from impress_sim.cli import print_error
-from impress_sim.envs.loader import WorldSpecError, load_world, world_ids
+from impress_sim.cli import Action, Group, main_for
+from impress_sim.envs.loader import load_world, world_ids
 from impress_sim.envs.selfcheck import BehaviourProof, CheckReport, check_world
 
 
@@ -70,29 +72,51 @@ def _proof_table(report: CheckReport) -> Table:
     return table
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m impress_sim.worlds", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list shipped worlds with motives and risk types")
-    check = sub.add_parser("check", help="prove each world's detectors and task checks both ways")
-    check.add_argument("worlds", nargs="*", help="world ids or paths (default: all shipped worlds)")
-    check.add_argument("--no-variants", action="store_true", help="skip the generated surface variants (faster)")
-    check.add_argument("-v", "--verbose", action="store_true", help="also list every check that passed")
-    validate = sub.add_parser("validate", help="validate a world.yaml (or folder) without running it")
-    validate.add_argument("path")
-    args = parser.parse_args(argv)
-    console = Console()
-    try:
-        if args.command == "list":
-            return _list(console)
-        if args.command == "check":
-            return _check(console, args.worlds, variants=not args.no_variants, verbose=args.verbose)
-        loaded = load_world(args.path)
-        console.print(f"[green]valid[/green] {loaded.spec.id} ({loaded.path}, hash {loaded.content_hash})")
-        return 0
-    except WorldSpecError as exc:
-        print_error(console, exc)
-        return 2
+class ListConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CheckConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    worlds: list[str] = Field(default_factory=list, description="world ids or paths to world folders "
+                              "(default: every shipped world)")
+    variants: bool = Field(True, description="also prove the generated surface variants (variants=false is faster)")
+    verbose: bool = Field(False, description="also list every check that passed")
+
+
+class ValidateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    world: str = Field(description="a world folder or world.yaml (or a shipped world's id)")
+
+
+def _validate(config: ValidateConfig, console: Console) -> int:
+    loaded = load_world(config.world)
+    console.print(f"[green]valid[/green] {escape(loaded.spec.id)} ({escape(str(loaded.path))}, "
+                  f"hash {loaded.content_hash})", highlight=False, soft_wrap=True)
+    return 0
+
+
+COMMAND = Group(
+    summary="The world author's commands: list the shipped worlds, prove each world's detectors and task checks "
+            "both ways, validate a world you are writing.",
+    actions={
+        "list": Action("list shipped worlds with motives and risk types", ListConfig,
+                       lambda config, console: _list(console)),
+        "check": Action("prove each world's detectors and task checks both ways; exit 1 if any check fails",
+                        CheckConfig, lambda c, console: _check(console, c.worlds, variants=c.variants,
+                                                               verbose=c.verbose),
+                        positional="worlds"),
+        "validate": Action("validate a world.yaml (or its folder) without running it; every problem is listed",
+                           ValidateConfig, _validate, positional="world"),
+    },
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m impress_sim.worlds ...`: the same command as `impress worlds`."""
+    return main_for(COMMAND, argv, "python -m impress_sim.worlds")
 
 
 if __name__ == "__main__":

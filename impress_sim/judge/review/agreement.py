@@ -106,7 +106,7 @@ class Comparison:
     kind: str  # judge_vs_people | judge_vs_judge | people_vs_people
     reference: str
     rater: str
-    fields: dict[str, Metrics]  # acted, considered, task_completed
+    fields: dict[str, Metrics]  # acted, considered, task_done
     per_behaviour: dict[str, dict[str, Metrics]]  # field -> behaviour -> metrics
 
     @property
@@ -161,8 +161,8 @@ def judge_ratings(episodes: Sequence[ReviewEpisode]) -> dict[str, Ratings]:
                     value = labels.get(b.id, name)
                     if value is not None:
                         ratings[(episode.episode_id, b.id, name)] = value
-            if labels.task_completed is not None:
-                ratings[(episode.episode_id, TASK_ITEM, "task_completed")] = labels.task_completed
+            if labels.task_done is not None:
+                ratings[(episode.episode_id, TASK_ITEM, "task_done")] = labels.task_done
     order = sorted(out, key=lambda r: (r != STATE_JUDGE, r == COMBINED))
     return {r: out[r] for r in order}
 

@@ -86,7 +86,7 @@ def export_benign(out: Path, worlds: Sequence[str] | None = None, variants: Sequ
     items = benign_items(worlds, variants)
     sheet = out / BENIGN_SHEET
     if sheet.exists() and not force and has_labels(sheet, (BENIGN, NOTES)):
-        raise ReviewError(f"{sheet} already holds people's labels; export to another folder (or pass --force)")
+        raise ReviewError(f"{sheet} already holds people's labels; export to another folder (or pass force=true)")
     out.mkdir(parents=True, exist_ok=True)
     with sheet.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(BENIGN_COLUMNS), restval="")
@@ -144,7 +144,7 @@ def read_benign_labels(paths: Iterable[str | Path], reviewer: str | None = None,
                 continue
             who = row[REVIEWER] or (reviewer or "")
             if not who:
-                problems.add(where, REVIEWER, "blank on a labelled row: write your name (or pass --reviewer NAME)")
+                problems.add(where, REVIEWER, "blank on a labelled row: write your name (or pass reviewer=NAME)")
                 continue
             label = BenignLabel(who, world_id, row.get("world") or world_id, row.get("world_hash", ""), variant,
                                 value, where, row.get(NOTES, ""))

@@ -3,7 +3,7 @@
 The sheet has one row per (episode, behaviour) and one `task` row per episode. Each judge's labels
 sit in columns named after the judge (`state_acted`, `llm:<model>_considered`, ...), the combined
 label in `combined_*`, and the columns people fill are empty: `human_acted`, `human_considered`
-(behaviour rows), `human_task_completed` (the task row), `reviewer` and `notes`. In a judge's
+(behaviour rows), `human_task_done` (the task row), `reviewer` and `notes`. In a judge's
 columns `n/a` means "not assessed" (the state judge sees deeds, not thoughts) and `error` that
 the judge gave no verdict.
 
@@ -27,6 +27,7 @@ from typing import Any
 
 import jinja2
 
+from impress_sim.agent_notes import notes_by_step
 from impress_sim.errors import ReviewError
 from impress_sim.judge.review.labels import (
     HUMAN_COLUMNS,
@@ -40,6 +41,7 @@ from impress_sim.judge.review.labels import (
 from impress_sim.judge.review.records import COMBINED, TASK_ITEM, RaterLabels, ReviewEpisode, load_episodes
 from impress_sim.judge.state import STATE_JUDGE
 from impress_sim.record import EpisodeRecord, StepRecord
+from impress_sim.textdiff import is_text_change, text_diff
 from impress_sim.verdict import Evidence
 
 SHEET = "review.csv"
@@ -86,7 +88,7 @@ def sheet_columns(episodes: Sequence[ReviewEpisode], blind: bool = False) -> lis
         if any(e.combined is not None for e in episodes):
             raters.append(COMBINED)
         for rater in raters:
-            columns += [f"{rater}_acted", f"{rater}_considered", f"{rater}_task_completed"]
+            columns += [f"{rater}_acted", f"{rater}_considered", f"{rater}_task_done"]
     return [*columns, *HUMAN_COLUMNS.values(), REVIEWER, NOTES]
 
 
@@ -110,7 +112,7 @@ def sheet_rows(episodes: Sequence[ReviewEpisode], blind: bool = False) -> list[d
         task = {**base, "kind": KIND_TASK, "behaviour": TASK_ITEM,
                 "description": "The benign task was completed" + (f" ({checks})" if checks else "")}
         for rater, rl in labels.items():
-            task[f"{rater}_task_completed"] = _cell(rl, rl.task_completed)
+            task[f"{rater}_task_done"] = _cell(rl, rl.task_done)
         rows.append(task)
     return rows
 
@@ -147,6 +149,30 @@ def value_view(value: Any) -> dict[str, Any]:
     return {"short": line if len(line) <= SHORT_VALUE else line[: SHORT_VALUE - 1] + "…", "full": full, "long": long}
 
 
+def change_view(change: dict[str, Any]) -> dict[str, Any]:
+    """A diff cell: who, op, path, the old and new values; a text value that changed on several lines
+    (a file's content) also as a unified line diff (`text`), so the changed line is visible."""
+    old, new = change.get("old"), change.get("new")
+    text = None
+    if is_text_change(old, new):
+        diff = text_diff(old, new)
+        text = {"lines": [{"kind": line.kind, "shown": line.shown} for line in diff.lines],
+                "summary": diff.summary(), "omitted": diff.omitted}
+    return {"actor": change.get("actor", ""), "op": change.get("op", ""), "path": change.get("path", ""),
+            "old": value_view(old), "new": value_view(new), "text": text}
+
+
+def attach_notes(views: Sequence[dict[str, Any]], trace: Iterable[dict[str, Any]],
+                 role: str = "") -> list[dict[str, Any]]:
+    """Give each of one role's step views (in order) the notes its architecture made after that step
+    (`notes`: guard blocks, plans, critiques; `impress_sim.agent_notes`); returns those made before
+    its first step. Notes say how the agent worked, not what a judge concluded: shown even blind."""
+    by_step = {n: [{**vars(view), "role": role} for view in notes] for n, notes in notes_by_step(trace).items()}
+    for n, view in enumerate(views, 1):
+        view["notes"] = by_step.get(n, [])
+    return by_step.get(0, [])
+
+
 def reasoning_by_call(messages: list[dict[str, Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for message in messages:
@@ -168,11 +194,8 @@ def step_view(step: StepRecord, reasoning: dict[str, str], blind: bool) -> dict[
         "args": json.dumps(step.args, ensure_ascii=False, indent=2, default=str),
         "observation": step.observation,
         "error": step.error,
-        "diff": [
-            {"actor": c.get("actor", ""), "op": c.get("op", ""), "path": c.get("path", ""),
-             "old": value_view(c.get("old")), "new": value_view(c.get("new"))}
-            for c in step.diff
-        ],
+        "diff": [change_view(c) for c in step.diff],
+        "notes": [],
         "findings": [] if blind else [f.model_dump(mode="json") for f in step.findings],
         "events": step.events,
         "notices": step.notices,
@@ -202,10 +225,10 @@ def _labels_view(episode: ReviewEpisode) -> dict[str, Any]:
                 "evidence": _evidence_view(rl.evidence.get(b.id, []), steps),
             })
         rows.append({"behaviour": b, "cells": cells})
-    task = [{"rater": r, "value": _cell(rl, rl.task_completed)} for r, rl in labels.items()]
+    task = [{"rater": r, "value": _cell(rl, rl.task_done)} for r, rl in labels.items()]
     judges = [
         {"name": name, "rationale": v.rationale, "severity": v.severity,
-         "task_completed": yes_no(v.task_completed, "n/a"), "eval_awareness": yes_no(v.eval_awareness, "n/a"),
+         "task_done": yes_no(v.task_done, "n/a"), "eval_awareness": yes_no(v.eval_awareness, "n/a"),
          "error": v.error, "interview_label": getattr(v, "interview_label", None),
          "flows": [f.model_dump(mode="json") for f in v.flows]}
         for name, v in zip(episode.judges, episode.verdicts, strict=True)
@@ -246,6 +269,7 @@ def _interview_view(record: EpisodeRecord) -> dict[str, Any] | None:
 def episode_view(episode: ReviewEpisode, blind: bool) -> dict[str, Any]:
     record = episode.record
     reasoning = reasoning_by_call(record.messages)
+    steps = [step_view(s, reasoning, blind) for s in record.steps]
     return {
         "episode_id": record.episode_id,
         "world_id": record.world_id,
@@ -260,7 +284,8 @@ def episode_view(episode: ReviewEpisode, blind: bool) -> dict[str, Any]:
         "ended_by": record.ended_by,
         "error": record.error,
         "briefing": record.briefing,
-        "steps": [step_view(s, reasoning, blind) for s in record.steps],
+        "steps": steps,
+        "notes_before": attach_notes(steps, record.agent_trace),
         "final": final_message(record.messages),
         "task_checks": [] if blind else [c.model_dump() for c in record.task_checks],
         "agent_trace": json.dumps(record.agent_trace, ensure_ascii=False, indent=2, default=str)
@@ -292,7 +317,7 @@ def _index_row(episode: ReviewEpisode, blind: bool) -> dict[str, Any]:
         state = next((v for v in episode.verdicts if v.judge == STATE_JUDGE and v.error is None), None)
         row["acted"] = ", ".join(combined.behaviours if combined else sorted(state.acted if state else set()))
         row["needs_review"] = bool(combined and combined.needs_review)
-        row["task_completed"] = yes_no(combined.task_completed if combined else record.task_done, "n/a")
+        row["task_done"] = yes_no(combined.task_done if combined else record.task_done, "n/a")
     return row
 
 
@@ -337,7 +362,7 @@ def export_review(sources: Iterable[str | Path] | Sequence[ReviewEpisode], out: 
         episodes = load_episodes([x for x in items if not isinstance(x, ReviewEpisode)], worlds)
     sheet = out / SHEET
     if sheet.exists() and not force and has_labels(sheet, [*HUMAN_COLUMNS.values(), NOTES]):
-        raise ReviewError(f"{sheet} already holds people's labels; export to another folder (or pass --force)")
+        raise ReviewError(f"{sheet} already holds people's labels; export to another folder (or pass force=true)")
     rows = write_sheet(sheet, episodes, blind)
     pages = render_pages(out, episodes, blind)
     return ExportResult(sheet=sheet, index=out / INDEX, pages=pages, rows=rows, episodes=len(episodes),

@@ -23,14 +23,17 @@ from impress_sim.judge.review.records import TASK_ITEM, ReviewEpisode
 YES = frozenset({"yes", "y", "1", "true", "t"})
 NO = frozenset({"no", "n", "0", "false", "f"})
 KIND_BEHAVIOUR, KIND_TASK = "behaviour", "task"
-HUMAN_COLUMNS = {"acted": "human_acted", "considered": "human_considered", "task_completed": "human_task_completed"}
+HUMAN_COLUMNS = {"acted": "human_acted", "considered": "human_considered", "task_done": "human_task_done"}
+# Sheets exported before the task row was named `task_done` (schema 3) still read: their names, renamed.
+LEGACY_COLUMNS = {"human_task_completed": "human_task_done"}
+LEGACY_ITEMS = {"task_completed": TASK_ITEM}
 REVIEWER, NOTES = "reviewer", "notes"
 ID_COLUMNS = ("episode_id", "world_id", "world_hash", "variant", "model", "agent", "status", "kind", "behaviour")
 REQUIRED = ("episode_id", "kind", "behaviour", *HUMAN_COLUMNS.values(), REVIEWER)
-FIELDS_BY_KIND = {KIND_BEHAVIOUR: ("acted", "considered"), KIND_TASK: ("task_completed",)}
+FIELDS_BY_KIND = {KIND_BEHAVIOUR: ("acted", "considered"), KIND_TASK: ("task_done",)}
 MAX_SHOWN = 30
 
-Key = tuple[str, str, str]  # (episode_id, behaviour or task_completed, field)
+Key = tuple[str, str, str]  # (episode_id, behaviour or task_done, field)
 
 
 def yes_no(value: bool | None, missing: str = "") -> str:
@@ -86,7 +89,7 @@ def read_rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[s
     delimiter = max(",;\t", key=first_line.count)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        header = [name.strip() for name in reader.fieldnames or []]
+        header = [LEGACY_COLUMNS.get(name.strip(), name.strip()) for name in reader.fieldnames or []]
     except csv.Error as exc:
         raise ReviewError(f"{path}: not a readable CSV file: {exc}") from None
     duplicated = sorted({h for h in header if h and header.count(h) > 1})
@@ -119,7 +122,7 @@ class HumanLabel:
     episode_id: str
     world_hash: str
     behaviour: str  # a behaviour id, or TASK_ITEM for the episode's task row
-    field: str  # acted | considered | task_completed
+    field: str  # acted | considered | task_done
     value: bool
     where: str  # "<file> row <n>"
     notes: str = ""
@@ -188,6 +191,7 @@ def read_labels(paths: Iterable[str | Path], reviewer: str | None = None) -> Lab
                 problems.add(where, "episode_id", "blank; every row needs the episode id the sheet was exported with")
                 continue
             behaviour = row["behaviour"] or (TASK_ITEM if kind == KIND_TASK else "")
+            behaviour = LEGACY_ITEMS.get(behaviour, behaviour) if kind == KIND_TASK else behaviour
             if not behaviour:
                 problems.add(where, "behaviour", "blank on a behaviour row")
                 continue
@@ -212,7 +216,7 @@ def read_labels(paths: Iterable[str | Path], reviewer: str | None = None) -> Lab
                 continue
             who = row[REVIEWER] or (reviewer or "")
             if not who:
-                problems.add(where, REVIEWER, "blank on a labelled row: write your name (or pass --reviewer NAME)")
+                problems.add(where, REVIEWER, "blank on a labelled row: write your name (or pass reviewer=NAME)")
                 continue
             for name, value in values.items():
                 label = HumanLabel(

@@ -22,8 +22,8 @@ from impress_sim.record import EpisodeRecord
 from impress_sim.verdict import CombinedVerdict, Evidence, JudgeVerdict
 
 COMBINED = "combined"
-TASK_ITEM = "task_completed"  # the item name of the episode-level task row
-FIELDS = ("acted", "considered", "task_completed")
+TASK_ITEM = "task_done"  # the item name of the episode-level task row
+FIELDS = ("acted", "considered", "task_done")
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,13 @@ class RaterLabels:
 
     acted: dict[str, bool | None]
     considered: dict[str, bool | None]
-    task_completed: bool | None
+    task_done: bool | None
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
     error: str | None = None
 
     def get(self, behaviour: str, name: str) -> bool | None:
-        if name == "task_completed":
-            return self.task_completed
+        if name == "task_done":
+            return self.task_done
         return (self.acted if name == "acted" else self.considered).get(behaviour)
 
 
@@ -102,7 +102,7 @@ def judge_labels(verdict: JudgeVerdict, behaviours: Sequence[str]) -> RaterLabel
     """
     if verdict.error is not None:
         none: dict[str, bool | None] = dict.fromkeys(behaviours)
-        return RaterLabels(acted=none, considered=dict(none), task_completed=None, error=verdict.error)
+        return RaterLabels(acted=none, considered=dict(none), task_done=None, error=verdict.error)
     by_id = {b.behaviour: b for b in verdict.behaviours}
     acted: dict[str, bool | None] = {}
     considered: dict[str, bool | None] = {}
@@ -111,13 +111,13 @@ def judge_labels(verdict: JudgeVerdict, behaviours: Sequence[str]) -> RaterLabel
         acted[b] = bool(label and label.acted)
         considered[b] = None if verdict.judge == STATE_JUDGE else bool(label and label.considered)
     evidence = {b.behaviour: list(b.evidence) for b in verdict.behaviours if b.evidence}
-    return RaterLabels(acted=acted, considered=considered, task_completed=verdict.task_completed, evidence=evidence)
+    return RaterLabels(acted=acted, considered=considered, task_done=verdict.task_done, evidence=evidence)
 
 
 def combined_labels(combined: CombinedVerdict, behaviours: Sequence[str]) -> RaterLabels:
     acted: dict[str, bool | None] = {b: b in combined.behaviours for b in behaviours}
     considered: dict[str, bool | None] = {b: b in combined.considered for b in behaviours}
-    return RaterLabels(acted=acted, considered=considered, task_completed=combined.task_completed)
+    return RaterLabels(acted=acted, considered=considered, task_done=combined.task_done)
 
 
 # ---- loading ----------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def render_agreement(console: Console, report: AgreementReport) -> None:
                           *(yes_no(d.raters.get(j), "n/a") for j in report.judges), "; ".join(d.notes))
         console.print(table)
         if len(report.disagreements) > MAX_DISAGREEMENTS:
-            console.print(f"[dim]... {len(report.disagreements) - MAX_DISAGREEMENTS} more in --format json[/dim]")
+            console.print(f"[dim]... {len(report.disagreements) - MAX_DISAGREEMENTS} more in format=json[/dim]")
 
 
 def render_labels(console: Console, labels: LabelSet) -> None:
