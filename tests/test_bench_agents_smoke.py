@@ -112,8 +112,8 @@ def test_report_renders_both_parts(bench: ModuleType, capsys: pytest.CaptureFixt
     a = bench.run_overhead(rounds=1, episodes=1, profile_episodes=0)
     result = bench.BenchResult(overhead=a)
     tables = bench.tables(result)
-    assert [len(rows) for _, _, rows in tables] == [3, 6]
+    assert [len(rows) for _, _, rows in tables] == [4, 6]  # ours, bare, bare with coroutine routers, per episode
     assert all(len(row) == len(header) for _, header, rows in tables for row in rows)
     bench.render(result, plain=True)
     out = capsys.readouterr().out
-    assert "README figures" in out and "bare LangGraph" in out
+    assert "README figures" in out and "bare LangGraph" in out and "coroutine routers" in out
