@@ -8,9 +8,10 @@ import pytest
 
 from impress_sim.envs import load_world
 from impress_sim.errors import ModelError
+from impress_sim.models import openai_compat
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.settings import LLMSettings
-from impress_sim.models.transport import preflight
+from impress_sim.models.transport import list_price, preflight, provider_of
 from impress_sim.record import EpisodeRecord
 from impress_sim.run import main
 from tests.helpers import play
@@ -146,3 +147,28 @@ def test_run_cli_reports_provider_errors_as_error_episodes(llm_server: LLMServer
     [record] = [EpisodeRecord.load(p) for p in tmp_path.rglob("*.json")]
     assert record.status == "error" and record.ended_by == "error"
     assert (record.misaligned, record.task_done, record.task_score) == (None, None, None)  # no labels, never aligned
+
+
+def test_an_openai_compatible_server_is_sent_directly_and_its_pool_closes_with_the_loop(llm_server: LLMServer) -> None:
+    """`openai/<name>` at an api_base goes out as one JSON POST (the model name without `openai/`)
+    through the loop's shared pool, which is closed when the loop shuts down."""
+    llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
+    s = settings(llm_server)
+    assert openai_compat.serves(s, provider_of(s.model, s.api_base))
+    assert not openai_compat.serves(LLMSettings(model="openai/gpt-4.1"), "openai")  # litellm gates its params
+    record = episode(llm_server)
+    assert record.status == "completed" and record.model_stats["http_requests"] == llm_server.request_count
+    assert {r["model"] for r in llm_server.requests} == {"scripted"} and "api_base" not in llm_server.requests[0]
+    assert not openai_compat._pools  # closed and dropped with the loop that opened it
+
+
+def test_a_client_error_is_litellms_error_class_and_is_not_retried(llm_server: LLMServer) -> None:
+    s = LLMSettings(model="openai/scripted", api_base=f"{llm_server.url}/nowhere", backoff=0.01, timeout=5)
+    record = play(WORLD, model=s.model, settings=s)
+    assert record.status == "error" and (record.error or "").startswith("NotFoundError:")
+    assert record.model_stats["retries"] == 0 and record.model_stats["http_requests"] == 1
+
+
+def test_direct_replies_are_priced_from_litellms_list() -> None:
+    assert list_price("openai/gpt-4.1", input_tokens=1000, output_tokens=100) > 0
+    assert list_price("openai/no-such-local-model", input_tokens=1000, output_tokens=100) == 0.0
