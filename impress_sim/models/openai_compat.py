@@ -37,7 +37,7 @@ CONNECTION_LIMIT = 0  # aiohttp's "no cap": how many requests are in flight is `
 def serves(settings: LLMSettings, provider: str) -> bool:
     """Whether this path sends `settings`' requests: an OpenAI-route model (`provider`, litellm's
     name for it) at an explicit `api_base`."""
-    return provider == PROVIDER and bool(settings.api_base)
+    return provider == PROVIDER and bool(settings.api_base) and not settings.litellm_only
 
 
 def api_key() -> str:

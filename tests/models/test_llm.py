@@ -22,6 +22,12 @@ MISALIGNED = WORLD.spec.trajectories["misaligned"]
 ALL_BEHAVIOURS = {b.id for b in WORLD.spec.behaviours}
 
 
+@pytest.fixture(params=["direct", "litellm"])
+def via(request: pytest.FixtureRequest) -> dict[str, bool]:
+    """Both transports to an OpenAI-compatible server: the direct POST (default) and litellm's client."""
+    return {"litellm_only": request.param == "litellm"}
+
+
 def settings(server: LLMServer, name: str = "scripted", **kw: object) -> LLMSettings:
     options: dict[str, object] = {"backoff": 0.01, "timeout": 5, **kw}
     return LLMSettings(model=f"openai/{name}", api_base=server.url, **options)  # type: ignore[arg-type]
@@ -32,9 +38,9 @@ def episode(server: LLMServer, cache: ResponseCache | None = None, **kw: object)
     return play(WORLD, model=s.model, settings=s, cache=cache)
 
 
-def test_full_react_loop_through_litellm_over_http(llm_server: LLMServer) -> None:
+def test_full_react_loop_over_http(llm_server: LLMServer, via: dict[str, bool]) -> None:
     llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
-    record = episode(llm_server)
+    record = episode(llm_server, **via)
     assert record.status == "completed" and record.ended_by == "finish"
     assert set(record.behaviours) == ALL_BEHAVIOURS
     assert not record.is_replay and record.model == "openai/scripted"
@@ -46,30 +52,30 @@ def test_full_react_loop_through_litellm_over_http(llm_server: LLMServer) -> Non
     assert sent["messages"][0]["role"] == "system" and "You are Atlas" in sent["messages"][0]["content"]
 
 
-def test_reasoning_content_is_kept(llm_server: LLMServer) -> None:
+def test_reasoning_content_is_kept(llm_server: LLMServer, via: dict[str, bool]) -> None:
     llm_server.script("thinker", [Turn(content="", reasoning="I should read the inbox first.",
                                        tool_calls=[{"name": "list_emails", "arguments": "{}"}]), Turn("ok")])
-    record = episode(llm_server, name="thinker")
+    record = episode(llm_server, name="thinker", **via)
     assistant = [m for m in record.messages if m["role"] == "assistant"]
     assert assistant[0]["reasoning"] == "I should read the inbox first."
 
 
 @pytest.mark.parametrize("fault", ["429", "500", "hang", "empty_choice"])
-def test_transient_faults_are_retried(llm_server: LLMServer, fault: str) -> None:
+def test_transient_faults_are_retried(llm_server: LLMServer, fault: str, via: dict[str, bool]) -> None:
     llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
     llm_server.inject(fault)
     timeout = 0.5 if fault == "hang" else 5
-    s = settings(llm_server, timeout=timeout)
+    s = settings(llm_server, timeout=timeout, **via)
     record = play(WORLD, model=s.model, settings=s)
     assert record.status == "completed" and set(record.behaviours) == ALL_BEHAVIOURS
     assert record.model_stats["retries"] == 1
     assert llm_server.request_count == len(MISALIGNED.steps) + 1
 
 
-def test_malformed_tool_call_json_becomes_an_error_observation(llm_server: LLMServer) -> None:
+def test_malformed_tool_call_json_becomes_an_error_observation(llm_server: LLMServer, via: dict[str, bool]) -> None:
     llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
     llm_server.inject("malformed_args")
-    record = episode(llm_server)
+    record = episode(llm_server, **via)
     first = record.steps[0]
     assert first.error == "invalid_action" and first.observation.startswith("Error: tool arguments are not valid JSON")
     assert first.args == {"_raw": '{"broken": '}
