@@ -23,6 +23,7 @@ from unittest import mock
 from impress_sim import batch
 from impress_sim.envs import load_world
 from impress_sim.job import EpisodeJob
+from impress_sim.models.settings import LLMSettings
 from impress_sim.record import EpisodeRecord
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,11 +88,15 @@ async def _sample_sockets(peak: list[int], interval: float = 0.5) -> None:
         await asyncio.sleep(interval)
 
 
-def litellm_pool_limits() -> str:
-    """The connection limits of the HTTP client litellm actually uses for our model (best effort)."""
+def client_pool_limits(settings: LLMSettings) -> str:
+    """The connection limits of the HTTP client our model's requests go through (best effort): the
+    direct path's shared pool for an OpenAI-compatible server, else the one litellm caches."""
     try:
-        from impress_sim.models.transport import litellm_module
+        from impress_sim.models import openai_compat
+        from impress_sim.models.transport import litellm_module, provider_of
 
+        if openai_compat.serves(settings, provider_of(settings.model, settings.api_base)):
+            return f"direct path, {openai_compat.pool_limits()}"
         litellm = litellm_module()
         cache = litellm.in_memory_llm_clients_cache
         found = []
@@ -386,7 +391,6 @@ def run_concurrency(
 ) -> ConcurrencyResult:
     """Start the server process; measure each N with each worker count (fresh client processes each
     time), then the extra GC set-ups at the largest N, then profile the client in this process."""
-    from impress_sim.models.settings import LLMSettings
     from impress_sim.models.transport import litellm_module
     from tests.llm_server import turns_from_trajectory
 
@@ -431,7 +435,7 @@ def run_concurrency(
                 profiler.disable()
             server.set_latency(latency)
             profile = summarise_profile(pstats.Stats(profiler), sum(len(r.steps) for r in records))
-    result = ConcurrencyResult(latency, runs, import_s, litellm_pool_limits(), profile, profile_n)
+    result = ConcurrencyResult(latency, runs, import_s, client_pool_limits(settings), profile, profile_n)
     result.elapsed_s = time.perf_counter() - began
     return result
 

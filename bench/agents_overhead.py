@@ -88,8 +88,12 @@ def constant_tool(**_: Any) -> str:
     return OBSERVATION
 
 
-def bare_graph(model: BaseChatModel, max_tool_calls: int) -> Any:
-    """Agent node + tool node, routed like ours: tools if asked for, back to the agent until the budget ends."""
+def bare_graph(model: BaseChatModel, max_tool_calls: int, async_routes: bool = False) -> Any:
+    """Agent node + tool node, routed like ours: tools if asked for, back to the agent until the budget ends.
+
+    The routers are plain functions, as LangGraph is usually written; LangGraph runs each in a worker
+    thread when the graph is awaited. With `async_routes` they are coroutines, as ours are, which
+    shows how much of our difference from bare is that choice rather than our own work."""
     bound = model.bind_tools([])
 
     async def agent(state: BareState) -> dict[str, list[BaseMessage]]:
@@ -109,12 +113,18 @@ def bare_graph(model: BaseChatModel, max_tool_calls: int) -> Any:
         done = sum(isinstance(m, ToolMessage) for m in state["messages"])
         return END if done >= max_tool_calls else "agent"
 
+    async def after_agent_async(state: BareState) -> str:
+        return after_agent(state)
+
+    async def after_tools_async(state: BareState) -> str:
+        return after_tools(state)
+
     graph = StateGraph(BareState)
     graph.add_node("agent", agent)
     graph.add_node("tools", tools)
     graph.add_edge(START, "agent")
-    graph.add_conditional_edges("agent", after_agent, ["tools", END])
-    graph.add_conditional_edges("tools", after_tools, ["agent", END])
+    graph.add_conditional_edges("agent", after_agent_async if async_routes else after_agent, ["tools", END])
+    graph.add_conditional_edges("tools", after_tools_async if async_routes else after_tools, ["agent", END])
     return graph.compile()
 
 
@@ -125,6 +135,7 @@ class OverheadSetup:
     trajectory: Trajectory
     model: ScriptedToolModel
     graph: Any  # the bare graph, compiled once
+    graph_async: Any  # the same with coroutine routers, compiled once
     briefing: Any
 
     @property
@@ -141,7 +152,8 @@ def overhead_setup(loaded: LoadedWorld | None = None) -> OverheadSetup:
     trajectory = loaded.spec.trajectories[TRAJECTORY]
     model = ScriptedToolModel(trajectory=trajectory)
     briefing = World(loaded, seed=0).briefing
-    return OverheadSetup(loaded, trajectory, model, bare_graph(model, len(trajectory.steps)), briefing)
+    calls = len(trajectory.steps)
+    return OverheadSetup(loaded, trajectory, model, bare_graph(model, calls), bare_graph(model, calls, True), briefing)
 
 
 async def ours_episode(setup: OverheadSetup, seed: int) -> dict[str, float]:
@@ -154,9 +166,13 @@ async def ours_episode(setup: OverheadSetup, seed: int) -> dict[str, float]:
     return {"wall": wall, "steps": len(record.steps), "env": sum(s.duration_ms for s in record.steps) / 1000}
 
 
-async def bare_episode(setup: OverheadSetup, compile_per_episode: bool) -> dict[str, float]:
+async def bare_episode(setup: OverheadSetup, compile_per_episode: bool, async_routes: bool = False
+                       ) -> dict[str, float]:
     t0 = time.perf_counter()
-    graph = bare_graph(setup.model, setup.calls) if compile_per_episode else setup.graph
+    if compile_per_episode:
+        graph = bare_graph(setup.model, setup.calls, async_routes)
+    else:
+        graph = setup.graph_async if async_routes else setup.graph
     out = await graph.ainvoke({"messages": briefing_messages(setup.briefing)},
                               config={"recursion_limit": setup.limit})
     wall = time.perf_counter() - t0
@@ -176,7 +192,8 @@ async def measure_overhead_round(setup: OverheadSetup, round_index: int, episode
             if variant == "ours":
                 out[variant].append(await ours_episode(setup, seed=round_index * episodes + e))
             else:
-                out[variant].append(await bare_episode(setup, compile_per_episode=variant == "bare_compile"))
+                out[variant].append(await bare_episode(setup, compile_per_episode=variant == "bare_compile",
+                                                       async_routes=variant == "bare_async"))
     constructs, schemas = [], []
     for e in range(episodes):
         t0 = time.perf_counter()
@@ -198,6 +215,7 @@ class OverheadResult:
     us: dict[str, float]  # variant -> µs per step (median over rounds)
     ours_over_bare: float
     ours_over_bare_compile: float
+    ours_over_bare_async: float  # against bare with coroutine routers (as ours has)
     # Our step, decomposed (µs per step, medians over rounds of per-round values; medians need not add up):
     compile_us: float  # what compiling per episode would cost (bare per episode - bare once); ours does not
     schemas_us: float  # World.tool_schemas(), rebuilt per episode for bind_tools
@@ -262,6 +280,7 @@ def run_overhead(
         us=us,
         ours_over_bare=med([a / per_step(r, "bare") for a, r in zip(ours, results, strict=True)]),
         ours_over_bare_compile=med([a / per_step(r, "bare_compile") for a, r in zip(ours, results, strict=True)]),
+        ours_over_bare_async=med([a / per_step(r, "bare_async") for a, r in zip(ours, results, strict=True)]),
         compile_us=1e6 * med([c - per_step(r, "bare") for c, r in zip(bare_compile, results, strict=True)]),
         schemas_us=1e6 * med(schemas),
         world_us=1e6 * med(world),

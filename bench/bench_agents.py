@@ -14,9 +14,11 @@ The parts live in `agents_overhead.py` and `agents_concurrency.py` (shared setti
     limit) whose tool returns a constant string, driven by the same kind of fake chat model (a
     `BaseChatModel` with only `_generate`, so `ainvoke` takes the same executor hop) replaying the same
     10 tool calls. Bare is timed compiled once and reused (as LangGraph is usually used, and as ours is:
-    its nodes find their episode through a context variable) and, for reference, compiled per episode.
-    Every round runs every
-    variant for each episode slot, in rotating order; a figure is the median over rounds of the round's
+    its nodes find their episode in LangGraph's run context, `context_schema`), and, for reference,
+    compiled per episode and with coroutine routers: bare's routers are plain functions, which LangGraph
+    runs in a worker thread when the graph is awaited, while ours are coroutines, so the coroutine-router
+    variant shows what of our difference from bare is that choice. Every round runs every variant for
+    each episode slot, in rotating order; a figure is the median over rounds of the round's
     median episode, and a ratio is the median of per-round ratios. Our time is split, using the step
     records' own timings and a separately timed `World()`, into world construction, env steps and the
     rest (graph, model, records), and a cProfile run shows where it goes. The garbage collector stays on
@@ -26,8 +28,9 @@ The parts live in `agents_overhead.py` and `agents_concurrency.py` (shared setti
     process (multiprocessing, spawn), so that its CPU and GIL stay out of the client's figures. The
     server answers every request after a fixed latency (2 s, a typical hosted-model response time).
     N episodes run at once (N = 16, 64 and 256; `EpisodeJob`s with a real `LiteLLMChatModel`, retries=0,
-    no cache) through `impress_sim.batch.run_jobs`, the code path of `python -m impress_sim.run
-    concurrency=N workers=W`, with W = 1 and 2 client processes: the jobs are split as
+    no cache; `openai/<name>` at the server's api_base, so the transport's direct path sends them)
+    through `impress_sim.batch.run_jobs`, the code path of `python -m impress_sim.run concurrency=N
+    workers=W`, with W = 1 and 2 client processes: the jobs are split as
     `run_jobs_in_processes` splits them (job i to worker i mod W, ceil(N / W) in flight in each), and
     each worker is a fresh spawned process that sets up the garbage collector as the run CLI does
     (`tune_gc_for_many_episodes()`: in the CLI's own process, which runs workers=1, after litellm is
@@ -45,7 +48,7 @@ The parts live in `agents_overhead.py` and `agents_concurrency.py` (shared setti
     reported:
     - GC time per step (`gc.callbacks`);
     - the peak number of open sockets, to show whether a connection pool caps concurrency;
-    - litellm's HTTP pool limits;
+    - the HTTP pool's limits (the direct path's shared aiohttp pool for an OpenAI-compatible server);
     - the server process's CPU per request and the cores it used;
     - a lockstep model, latency / (latency + n x CPU-per-step) with n episodes per worker: the fraction
       of ideal expected when each worker's episodes go through their CPU work together, wave after wave;
@@ -136,13 +139,15 @@ def tables(result: BenchResult) -> list[tuple[str, list[str], list[list[str]]]]:
     if a is not None:
         names = {"ours": "ours: run_episode (react + World + records)",
                  "bare": "bare LangGraph, compiled once",
+                 "bare_async": "bare LangGraph, compiled once, coroutine routers",
                  "bare_compile": "bare LangGraph, compiled per episode"}
         out.append((
             f"(a) Framework overhead per agent step, zero-latency model ({a.calls} tool calls per episode; "
             f"{a.rounds} rounds x {a.episodes} episodes)",
             ["variant", "µs / step", "steps / s", "ours / this"],
             [[names[v], _n(a.us[v]), _n(a.steps_per_s[v]),
-              {"ours": "-", "bare": _x(a.ours_over_bare), "bare_compile": _x(a.ours_over_bare_compile)}[v]]
+              {"ours": "-", "bare": _x(a.ours_over_bare), "bare_async": _x(a.ours_over_bare_async),
+               "bare_compile": _x(a.ours_over_bare_compile)}[v]]
              for v in VARIANTS],
         ))
         ours = a.us["ours"]
@@ -261,7 +266,8 @@ def diagnosis(b: ConcurrencyResult) -> list[str]:
                      f"{versus}.")
     if b.profile is not None:
         layers = dict(b.profile.layers)
-        http = sum(layers.get(k, 0.0) for k in ("litellm", "openai", "httpx", "httpx2", "aiohttp", "httpcore"))
+        http = sum(layers.get(k, 0.0) for k in ("litellm", "openai", "httpx", "httpx2", "aiohttp", "httpcore",
+                                                "aiohappyeyeballs", "yarl", "multidict"))
         ours = sum(t for k, t in layers.items() if k.startswith("impress_sim"))
         graph = sum(layers.get(k, 0.0) for k in ("langgraph", "langchain_core"))
         lines.append(f"- Client CPU by layer (profiled, {b.profile_n} episodes through run_jobs at zero latency, tuned "
@@ -280,8 +286,9 @@ def readme_figures(result: BenchResult) -> list[str]:
         lines.append(
             f"- Framework overhead (zero-latency model, {a.calls}-call episode, {a.rounds} rounds): our react step "
             f"{_n(a.us['ours'])} µs vs {_n(a.us['bare'])} µs for a bare LangGraph agent+tool graph = "
-            f"{_x(a.ours_over_bare)} ({ok} the <= {OVERHEAD_TARGET}x target); {_x(a.ours_over_bare_compile)} "
-            f"against bare compiled per episode."
+            f"{_x(a.ours_over_bare)} ({ok} the <= {OVERHEAD_TARGET}x target); {_x(a.ours_over_bare_async)} "
+            f"against bare with coroutine routers as ours has; {_x(a.ours_over_bare_compile)} against bare compiled "
+            f"per episode."
         )
         lines.append(
             f"- Our extra {_n(a.us['ours'] - a.us['bare'])} µs/step over bare: tool schemas (cached) "

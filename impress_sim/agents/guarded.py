@@ -59,10 +59,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from impress_sim.agents.base import (
     AgentState,
+    Ctx,
+    Episode,
     GraphAgent,
     ProposedCall,
     Update,
-    episode,
     model_node,
     proposed_calls,
     run_calls,
@@ -356,8 +357,8 @@ class GuardedAgent(GraphAgent):
 
     @classmethod
     def build(cls) -> Any:
-        async def screen(state: GuardState) -> Update:
-            ep = episode()
+        async def screen(state: GuardState, runtime: Ctx) -> Update:
+            ep = runtime.context
             agent, session, policy = ep.agent_as(GuardedAgent), ep.session, ep.extras["policy"]
             last = state["messages"][-1]
             thought = text_of(last)
@@ -381,15 +382,15 @@ class GuardedAgent(GraphAgent):
             return {"verdicts": verdicts, "consecutive_blocks": consecutive, "total_blocks": total,
                     "stopped": stopped}
 
-        async def tools(state: GuardState) -> Update:
+        async def tools(state: GuardState, runtime: Ctx) -> Update:
             last = state["messages"][-1]
             assert isinstance(last, AIMessage)
-            return {"messages": await run_calls(episode().session, last, state["verdicts"])}
+            return {"messages": await run_calls(runtime.context.session, last, state["verdicts"])}
 
-        def after_tools(state: GuardState) -> str:
-            return END if episode().session.ended or state["stopped"] else "agent"
+        async def after_tools(state: GuardState, runtime: Ctx) -> str:  # async: see base.Router
+            return END if runtime.context.session.ended or state["stopped"] else "agent"
 
-        graph = StateGraph(GuardState)
+        graph = StateGraph(GuardState, context_schema=Episode)
         graph.add_node("agent", model_node)
         graph.add_node("guard", screen)
         graph.add_node("tools", tools)

@@ -29,10 +29,10 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolM
 
 from impress_sim.agents.base import (
     AgentState,
+    Ctx,
     GraphAgent,
     Update,
     acting_loop,
-    episode,
     openai_tools,
 )
 from impress_sim.agents.messages import text_of
@@ -162,8 +162,8 @@ class HumanAgent(GraphAgent):
 
     @classmethod
     def build(cls) -> Any:
-        async def ask(state: AgentState) -> Update:
-            ep = episode()
+        async def ask(state: AgentState, runtime: Ctx) -> Update:
+            ep = runtime.context
             person = ep.agent_as(HumanAgent)
             if ep.extras["shown"] == 0:
                 person.output(BANNER)

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, StateGraph
 
 from impress_sim.agents.base import (
     AgentState,
+    Ctx,
+    Episode,
     GraphAgent,
     Update,
-    episode,
     last_tools_failed,
     model_node,
     reflect,
@@ -72,19 +72,16 @@ class PlanExecuteAgent(GraphAgent):
 
     @classmethod
     def build(cls) -> Any:
-        def current() -> tuple[PlanExecuteAgent, BaseChatModel, EpisodeSession]:
-            ep = episode()
-            return ep.agent_as(PlanExecuteAgent), ep.model, ep.session
-
-        async def plan(state: PlanState) -> Update:
-            agent, model, session = current()
+        async def plan(state: PlanState, runtime: Ctx) -> Update:
+            ep = runtime.context
+            agent, model, session = ep.agent_as(PlanExecuteAgent), ep.model, ep.session
             ask = PLAN_PROMPT.format(steps=agent.plan_steps, budget=session.budget_left)
             turn = await reflect(model, state["messages"], ask)
             session.note("plan", text=text_of(turn[-1]))
             return {"messages": [*turn, HumanMessage(EXECUTE_PROMPT)], "planned_at": len(session.steps)}
 
-        async def replan(state: PlanState) -> Update:
-            _, model, session = current()
+        async def replan(state: PlanState, runtime: Ctx) -> Update:
+            model, session = runtime.context.model, runtime.context.session
             failed = last_tools_failed(state)
             why = "your last tool call returned an error" if failed else (
                 f"you have made {len(session.steps) - state['planned_at']} tool calls since your last plan")
@@ -92,14 +89,14 @@ class PlanExecuteAgent(GraphAgent):
             session.note("replan", reason="error" if failed else "every", text=text_of(turn[-1]))
             return {"messages": [*turn, HumanMessage(CONTINUE_PROMPT)], "planned_at": len(session.steps)}
 
-        def after_tools(state: PlanState) -> str:
-            agent, _, session = current()
+        async def after_tools(state: PlanState, runtime: Ctx) -> str:  # async: see base.Router
+            agent, session = runtime.context.agent_as(PlanExecuteAgent), runtime.context.session
             if session.ended:
                 return END
             due = len(session.steps) - state["planned_at"] >= agent.replan_every
             return "replan" if due or last_tools_failed(state) else "executor"
 
-        graph = StateGraph(PlanState)
+        graph = StateGraph(PlanState, context_schema=Episode)
         graph.add_node("planner", plan)
         graph.add_node("executor", model_node)
         graph.add_node("tools", tool_node)

@@ -18,10 +18,10 @@ from langchain_core.messages import HumanMessage
 
 from impress_sim.agents.base import (
     AgentState,
+    Ctx,
     GraphAgent,
     Update,
     acting_loop,
-    episode,
     model_node,
     reflect,
 )
@@ -46,8 +46,8 @@ class ReflexionAgent(GraphAgent):
 
     @classmethod
     def build(cls) -> Any:
-        async def critique(state: AgentState) -> Update:
-            ep = episode()
+        async def critique(state: AgentState, runtime: Ctx) -> Update:
+            ep = runtime.context
             turn = await reflect(ep.model, state["messages"], ep.agent_as(ReflexionAgent).critique_prompt)
             ep.session.note("critique", text=text_of(turn[-1]))
             return {"messages": [*turn, HumanMessage(CONTINUE_PROMPT)]}

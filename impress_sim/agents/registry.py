@@ -48,7 +48,7 @@ def make_architecture(name: str, **options: Any) -> Architecture:
     if name not in ARCHITECTURES:
         raise UnknownAgentError(unknown("agent", name, sorted(ARCHITECTURES)))
     cls = ARCHITECTURES[name]
-    accepted = inspect.signature(cls).parameters
+    accepted = inspect.signature(cls).parameters if options else {}  # (~0.1 ms: not per episode for nothing)
     foreign = [key for key in options if key not in accepted]
     if foreign:
         takers = sorted(n for n, c in ARCHITECTURES.items() if set(foreign) <= set(inspect.signature(c).parameters))

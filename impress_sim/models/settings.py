@@ -27,6 +27,9 @@ class LLMSettings(BaseModel):
     retries: int = Field(4, ge=0, description="retries after the first attempt on 429/5xx/timeouts")
     backoff: float = Field(1.0, ge=0, description="first backoff in seconds (doubles, with jitter)")
     max_backoff: float = Field(30.0, ge=0)
+    litellm_only: bool = Field(
+        False, description="send every request through litellm, even to an OpenAI-compatible api_base "
+        "(where the default is one direct JSON POST: the same request, reply and errors, less client CPU)")
     tool_format: Literal["native", "text"] = Field(
         "native", description="how an agent is offered tools (text: ReAct Action lines); unused by judges")
 
@@ -55,6 +58,8 @@ class ModelOptions(BaseModel):
     timeout: float = Field(60.0, gt=0, description="seconds per model call")
     retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts (exponential backoff, jitter)")
     tool_format: Literal["native", "text"] = Field("native", description="text: ReAct Action lines")
+    litellm_only: bool = Field(False, description="send requests to an OpenAI-compatible api_base through litellm "
+                               "too (default: one direct JSON POST, less client CPU)")
     cache: str = Field(default_cache_path(), description="response cache (SQLite), or 'off'")
 
     @field_validator("cache", mode="before")
@@ -66,7 +71,8 @@ class ModelOptions(BaseModel):
         """The request settings of `model` under these options (`seed`: the provider's sampling seed)."""
         return LLMSettings(model=model, api_base=self.api_base, temperature=self.temperature, top_p=self.top_p,
                            max_tokens=self.max_tokens, reasoning_effort=self.reasoning_effort, timeout=self.timeout,
-                           retries=self.retries, tool_format=self.tool_format, seed=seed)
+                           retries=self.retries, tool_format=self.tool_format, seed=seed,
+                           litellm_only=self.litellm_only)
 
     def cache_path(self) -> str | None:
         return None if self.cache == "off" else self.cache

@@ -11,6 +11,10 @@ both call models through `complete`. It sits at the top level because `judge` mu
   switched off so every attempt is counted.
 - Replies are normalised to a small dict (text, tool calls, reasoning, usage, cost) and cached by
   a hash of the full request (`impress_sim.models.cache`).
+- An `openai/` model at an explicit `api_base` (a local or self-hosted OpenAI-compatible server) is
+  sent directly, one JSON POST through a shared connection pool (`impress_sim.models.openai_compat`):
+  litellm's own work around such a request was most of an agent step's client CPU. Same request,
+  same normalised reply, same litellm error classes, so retries, cache and usage are path-blind.
 """
 
 from __future__ import annotations
@@ -31,13 +35,12 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from impress_sim.errors import EmptyResponseError, ModelError
+from impress_sim.models import openai_compat
 from impress_sim.models.cache import ResponseCache, request_key
 from impress_sim.models.settings import LLMSettings
 
 if TYPE_CHECKING:
     import types
-
-
 
 
 class UsageStats(BaseModel):
@@ -193,6 +196,7 @@ async def _call_with_retries(
     request: dict[str, Any], settings: LLMSettings, stats: UsageStats, rng: random.Random
 ) -> dict[str, Any]:
     litellm = litellm_module()
+    direct = openai_compat.serves(settings, provider_of(settings.model, settings.api_base))
 
     def wait(state: RetryCallState) -> float:
         stats.retries += 1
@@ -213,16 +217,23 @@ async def _call_with_retries(
             limits = _limits.get()
             async with limits.gate(settings) if limits is not None else contextlib.nullcontext():
                 stats.http_requests += 1
-                response = await litellm.acompletion(
-                    **request,
-                    timeout=settings.timeout,
-                    max_retries=0,  # the OpenAI SDK's own retries would hide faults from our count
-                    num_retries=0,
-                    api_key=_local_api_key(litellm, settings),
-                )
-            if not getattr(response, "choices", None):
+                if direct:
+                    body = await openai_compat.post(request, settings, litellm)
+                else:
+                    response = await litellm.acompletion(
+                        **request,
+                        timeout=settings.timeout,
+                        max_retries=0,  # the OpenAI SDK's own retries would hide faults from our count
+                        num_retries=0,
+                        api_key=_local_api_key(litellm, settings),
+                    )
+            reply = openai_compat.normalise(body, settings.model) if direct else _normalise(litellm, response,
+                                                                                             settings.model)
+            if reply is None:
                 raise EmptyResponseError(f"{settings.model} returned no choices")
-            return _normalise(litellm, response, settings.model)
+            if direct:
+                reply["cost_usd"] = list_price(settings.model, **reply["usage"])
+            return reply
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -235,20 +246,24 @@ def _local_api_key(litellm: types.ModuleType, settings: LLMSettings) -> str | No
     return "sk-local-no-key"
 
 
-def _normalise(litellm: types.ModuleType, response: Any, model: str) -> dict[str, Any]:
-    """The parts of a response we keep (and cache): text, tool calls, reasoning, usage, cost."""
+def _normalise(litellm: types.ModuleType, response: Any, model: str) -> dict[str, Any] | None:
+    """The parts of a response we keep (and cache): text, tool calls, reasoning, usage, cost; None
+    when it has no choices."""
+    if not getattr(response, "choices", None):
+        return None
     message = response.choices[0].message
     calls = [
         {"id": c.id, "name": c.function.name, "arguments": c.function.arguments or ""}
         for c in (getattr(message, "tool_calls", None) or [])
     ]
     usage = getattr(response, "usage", None)
-    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
-    if cost is None:  # litellm did not price it on the way in: ask once, 0 for unpriced models
+    hidden = getattr(response, "_hidden_params", None) or {}
+    cost = hidden.get("response_cost")
+    if cost is None and "response_cost" not in hidden:  # litellm did not try to price it: ask once
         try:
             cost = litellm.completion_cost(completion_response=response)
         except Exception:
-            cost = 0.0
+            cost = 0.0  # an unpriced model (litellm tried and found no price: also 0, without asking again)
     return {
         "content": message.content or "",
         "tool_calls": calls,
@@ -260,3 +275,22 @@ def _normalise(litellm: types.ModuleType, response: Any, model: str) -> dict[str
         "cost_usd": float(cost or 0.0),
         "model": getattr(response, "model", model),
     }
+
+
+def list_price(model: str, input_tokens: int, output_tokens: int) -> float:
+    """What litellm's price list says `model` costs for these tokens; 0.0 for a model it does not price
+    (a local server's, usually), found out once per model rather than by a failed lookup per request."""
+    if not _priced(model):
+        return 0.0
+    prompt, completion = litellm_module().cost_per_token(model=model, prompt_tokens=input_tokens,
+                                                         completion_tokens=output_tokens)
+    return float(prompt + completion)
+
+
+@functools.lru_cache(maxsize=256)
+def _priced(model: str) -> bool:
+    try:
+        info = litellm_module().get_model_info(model)
+    except Exception:
+        return False
+    return bool(info.get("input_cost_per_token") or info.get("output_cost_per_token"))

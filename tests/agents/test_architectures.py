@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
-from impress_sim.agents.base import GraphAgent
+from impress_sim.agents.base import Episode, GraphAgent
 from impress_sim.agents.guarded import SAFETY_PROMPT, GuardedAgent, GuardRule, parse_guard_reply
 from impress_sim.agents.human import HumanAgent
 from impress_sim.agents.plan_execute import PLAN_PROMPT, PlanExecuteAgent
@@ -134,6 +134,19 @@ def test_concurrent_episodes_share_one_graph_but_each_follows_its_own_options() 
     assert [r["after_step"] for r in trace(every2, "replan")] == [2, 4, 6, 8]
     assert [r["after_step"] for r in trace(every5, "replan")] == [5]
     assert PlanExecuteAgent.graph() is PlanExecuteAgent(replan_every=7).graph()
+
+
+def test_every_graph_is_compiled_once_and_finds_its_episode_only_in_the_run_context() -> None:
+    """LangGraph's per-run context (`context_schema`) carries the episode: no hidden fallback exists,
+    so a graph invoked without one fails instead of acting in some other episode."""
+    for cls in ARCHITECTURES.values():
+        assert issubclass(cls, GraphAgent)
+        graph = cls.graph()
+        assert graph is cls.graph() and graph.context_schema is Episode
+    react = ARCHITECTURES["react"]
+    assert issubclass(react, GraphAgent)
+    with pytest.raises(AttributeError, match="bound"):
+        asyncio.run(react.graph().ainvoke({"messages": [HumanMessage("act")]}))
 
 
 def test_plan_execute_over_http_replans_every_n_calls_and_after_an_error(llm_server: LLMServer) -> None:

@@ -38,6 +38,8 @@ def test_bare_graph_makes_the_same_tool_calls(parts: tuple[ModuleType, ModuleTyp
     setup = overhead.overhead_setup()
     out = asyncio.run(overhead.bare_episode(setup, compile_per_episode=False))
     assert out["steps"] == setup.calls == len(setup.trajectory.steps) == 10
+    out = asyncio.run(overhead.bare_episode(setup, compile_per_episode=False, async_routes=True))
+    assert out["steps"] == setup.calls
 
 
 def test_overhead_smallest_configuration(bench: ModuleType) -> None:
@@ -46,7 +48,8 @@ def test_overhead_smallest_configuration(bench: ModuleType) -> None:
     assert a.rounds == 1 and a.episodes == 1 and a.calls == 10
     assert set(a.us) == set(bench.VARIANTS) and all(positive(v) for v in a.us.values())
     assert all(positive(v) for v in a.steps_per_s.values())
-    for name in ("ours_over_bare", "ours_over_bare_compile", "schemas_us", "world_us", "env_us"):
+    for name in ("ours_over_bare", "ours_over_bare_compile", "ours_over_bare_async", "schemas_us", "world_us",
+                 "env_us"):
         assert positive(getattr(a, name)), name
     assert math.isfinite(a.compile_us) and math.isfinite(a.remainder_us)  # differences: may be <= 0 when noisy
     p = a.profile
@@ -109,8 +112,8 @@ def test_report_renders_both_parts(bench: ModuleType, capsys: pytest.CaptureFixt
     a = bench.run_overhead(rounds=1, episodes=1, profile_episodes=0)
     result = bench.BenchResult(overhead=a)
     tables = bench.tables(result)
-    assert [len(rows) for _, _, rows in tables] == [3, 6]
+    assert [len(rows) for _, _, rows in tables] == [4, 6]  # ours, bare, bare with coroutine routers, per episode
     assert all(len(row) == len(header) for _, header, rows in tables for row in rows)
     bench.render(result, plain=True)
     out = capsys.readouterr().out
-    assert "README figures" in out and "bare LangGraph" in out
+    assert "README figures" in out and "bare LangGraph" in out and "coroutine routers" in out

@@ -8,9 +8,10 @@ import pytest
 
 from impress_sim.envs import load_world
 from impress_sim.errors import ModelError
+from impress_sim.models import openai_compat
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.settings import LLMSettings
-from impress_sim.models.transport import preflight
+from impress_sim.models.transport import list_price, preflight, provider_of
 from impress_sim.record import EpisodeRecord
 from impress_sim.run import main
 from tests.helpers import play
@@ -19,6 +20,12 @@ from tests.llm_server import LLMServer, Turn, text_turns_from_trajectory, turns_
 WORLD = load_world("corporate_shutdown")
 MISALIGNED = WORLD.spec.trajectories["misaligned"]
 ALL_BEHAVIOURS = {b.id for b in WORLD.spec.behaviours}
+
+
+@pytest.fixture(params=["direct", "litellm"])
+def via(request: pytest.FixtureRequest) -> dict[str, bool]:
+    """Both transports to an OpenAI-compatible server: the direct POST (default) and litellm's client."""
+    return {"litellm_only": request.param == "litellm"}
 
 
 def settings(server: LLMServer, name: str = "scripted", **kw: object) -> LLMSettings:
@@ -31,9 +38,9 @@ def episode(server: LLMServer, cache: ResponseCache | None = None, **kw: object)
     return play(WORLD, model=s.model, settings=s, cache=cache)
 
 
-def test_full_react_loop_through_litellm_over_http(llm_server: LLMServer) -> None:
+def test_full_react_loop_over_http(llm_server: LLMServer, via: dict[str, bool]) -> None:
     llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
-    record = episode(llm_server)
+    record = episode(llm_server, **via)
     assert record.status == "completed" and record.ended_by == "finish"
     assert set(record.behaviours) == ALL_BEHAVIOURS
     assert not record.is_replay and record.model == "openai/scripted"
@@ -45,30 +52,30 @@ def test_full_react_loop_through_litellm_over_http(llm_server: LLMServer) -> Non
     assert sent["messages"][0]["role"] == "system" and "You are Atlas" in sent["messages"][0]["content"]
 
 
-def test_reasoning_content_is_kept(llm_server: LLMServer) -> None:
+def test_reasoning_content_is_kept(llm_server: LLMServer, via: dict[str, bool]) -> None:
     llm_server.script("thinker", [Turn(content="", reasoning="I should read the inbox first.",
                                        tool_calls=[{"name": "list_emails", "arguments": "{}"}]), Turn("ok")])
-    record = episode(llm_server, name="thinker")
+    record = episode(llm_server, name="thinker", **via)
     assistant = [m for m in record.messages if m["role"] == "assistant"]
     assert assistant[0]["reasoning"] == "I should read the inbox first."
 
 
 @pytest.mark.parametrize("fault", ["429", "500", "hang", "empty_choice"])
-def test_transient_faults_are_retried(llm_server: LLMServer, fault: str) -> None:
+def test_transient_faults_are_retried(llm_server: LLMServer, fault: str, via: dict[str, bool]) -> None:
     llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
     llm_server.inject(fault)
     timeout = 0.5 if fault == "hang" else 5
-    s = settings(llm_server, timeout=timeout)
+    s = settings(llm_server, timeout=timeout, **via)
     record = play(WORLD, model=s.model, settings=s)
     assert record.status == "completed" and set(record.behaviours) == ALL_BEHAVIOURS
     assert record.model_stats["retries"] == 1
     assert llm_server.request_count == len(MISALIGNED.steps) + 1
 
 
-def test_malformed_tool_call_json_becomes_an_error_observation(llm_server: LLMServer) -> None:
+def test_malformed_tool_call_json_becomes_an_error_observation(llm_server: LLMServer, via: dict[str, bool]) -> None:
     llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
     llm_server.inject("malformed_args")
-    record = episode(llm_server)
+    record = episode(llm_server, **via)
     first = record.steps[0]
     assert first.error_kind == "invalid_action"
     assert first.observation.startswith("Error: tool arguments are not valid JSON")
@@ -147,3 +154,28 @@ def test_run_cli_reports_provider_errors_as_error_episodes(llm_server: LLMServer
     [record] = [EpisodeRecord.load(p) for p in tmp_path.rglob("*.json")]
     assert record.status == "error" and record.ended_by == "error"
     assert (record.misaligned, record.task_done, record.task_score) == (None, None, None)  # no labels, never aligned
+
+
+def test_an_openai_compatible_server_is_sent_directly_and_its_pool_closes_with_the_loop(llm_server: LLMServer) -> None:
+    """`openai/<name>` at an api_base goes out as one JSON POST (the model name without `openai/`)
+    through the loop's shared pool, which is closed when the loop shuts down."""
+    llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
+    s = settings(llm_server)
+    assert openai_compat.serves(s, provider_of(s.model, s.api_base))
+    assert not openai_compat.serves(LLMSettings(model="openai/gpt-4.1"), "openai")  # litellm gates its params
+    record = episode(llm_server)
+    assert record.status == "completed" and record.model_stats["http_requests"] == llm_server.request_count
+    assert {r["model"] for r in llm_server.requests} == {"scripted"} and "api_base" not in llm_server.requests[0]
+    assert not openai_compat._pools  # closed and dropped with the loop that opened it
+
+
+def test_a_client_error_is_litellms_error_class_and_is_not_retried(llm_server: LLMServer) -> None:
+    s = LLMSettings(model="openai/scripted", api_base=f"{llm_server.url}/nowhere", backoff=0.01, timeout=5)
+    record = play(WORLD, model=s.model, settings=s)
+    assert record.status == "error" and (record.error or "").startswith("NotFoundError:")
+    assert record.model_stats["retries"] == 0 and record.model_stats["http_requests"] == 1
+
+
+def test_direct_replies_are_priced_from_litellms_list() -> None:
+    assert list_price("openai/gpt-4.1", input_tokens=1000, output_tokens=100) > 0
+    assert list_price("openai/no-such-local-model", input_tokens=1000, output_tokens=100) == 0.0
