@@ -410,10 +410,10 @@ def read_keys_file(path: Path, key: str) -> dict[str, Any]:
         data = yaml.safe_load(text) or {}
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = str(exc.problem or exc.context or "malformed")
         hint = " (YAML indents with spaces, never tabs)" if "\t" in problem or "\\t" in problem else ""
-        raise UsageError(f"{where}{line}: not valid YAML: {clipped(problem)}{hint}") from None
+        raise UsageError(f"{where}{at}: not valid YAML: {clipped(problem)}{hint}") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{where}: not valid YAML: {_first_line(exc)}") from None
     except RecursionError:
