@@ -7,8 +7,8 @@ match: 30 characters can hang a process for minutes, and nothing can interrupt `
 
 So such a pattern is refused before it runs, deterministically, by looking at its parse tree
 (`re._parser`): a world's `regex:` / `not_regex:` fails `validate` naming the pattern, and an agent's
-`grep`/`sed`/`search_files` pattern is an error observation, as a real tool's "invalid regular
-expression" is. A possessive repeat (`a++`) or an atomic group (`(?>...)`) cannot backtrack and is
+`grep`/`sed` pattern in the simulated shell is refused with exit status 2, as a real tool's
+"Invalid regular expression" is. The same refusal on every machine: no clock is involved. A possessive repeat (`a++`) or an atomic group (`(?>...)`) cannot backtrack and is
 allowed anywhere. The check is conservative: a few patterns that would in fact be harmless (a repeat
 of `[a-z]+\\.`) are refused too; each can be rewritten without a repeat inside a repeat.
 

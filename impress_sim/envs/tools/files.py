@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from impress_sim.envs.regexcheck import regex_risk
 from impress_sim.envs.tools import vfs
 from impress_sim.envs.tools.base import ToolContext, ToolError, tool
 
@@ -114,11 +113,8 @@ def search_files(ctx: ToolContext, pattern: str, path: str = "/") -> str:
     host = vfs.home_host(ctx)
     try:
         regex = re.compile(pattern, re.IGNORECASE)
-    except (re.error, RecursionError, OverflowError) as exc:
+    except re.error as exc:
         raise ToolError(f"invalid pattern: {exc}") from None
-    if (risk := regex_risk(pattern, re.IGNORECASE)) is not None:  # see impress_sim.envs.regexcheck
-        raise ToolError(f"pattern refused: {risk} can take exponential time; rewrite it without a repeat "
-                        f"inside a repeat")
     hits: list[str] = []
     for file in vfs.walk_files(ctx, host, vfs.absolute(ctx, path)):
         try:
