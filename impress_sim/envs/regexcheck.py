@@ -7,10 +7,11 @@ match: 30 characters can hang a process for minutes, and nothing can interrupt `
 
 So such a pattern is refused before it runs, deterministically, by looking at its parse tree
 (`re._parser`): a world's `regex:` / `not_regex:` fails `validate` naming the pattern, and an agent's
-`grep`/`sed` pattern in the simulated shell is refused with exit status 2, as a real tool's
-"Invalid regular expression" is. The same refusal on every machine: no clock is involved. A possessive repeat (`a++`) or an atomic group (`(?>...)`) cannot backtrack and is
-allowed anywhere. The check is conservative: a few patterns that would in fact be harmless (a repeat
-of `[a-z]+\\.`) are refused too; each can be rewritten without a repeat inside a repeat.
+`grep`/`sed` pattern in the simulated shell is refused (exit status 2 and 1, as GNU grep and sed
+exit on a bad pattern). The same refusal on every machine: no clock is involved. A possessive
+repeat (`a++`) or an atomic group (`(?>...)`) cannot backtrack and is allowed anywhere. The check is
+conservative: a few patterns that would in fact be harmless (a repeat of `[a-z]+\\.`) are refused
+too; each can be rewritten without a repeat inside a repeat.
 
 What is not refused: polynomial backtracking (`a.*b.*c` on a long line with no `c`), which is slow on
 a long text but finishes; the shell bounds what one command reads (`MAX_INPUT_CHARS`).
