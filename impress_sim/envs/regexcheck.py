@@ -2,7 +2,7 @@
 
 Python's `re` backtracks: a pattern that can match the same text in exponentially many ways — a
 repeat of a repeat, `(a+)+$`, `(\\w+\\s?)*$`, `(.*,)+x`, or a repeated alternation whose branches can
-start alike, `(a|a)*$`, `(\\w|\\d)+$` — takes time exponential in the length of a text it does *not*
+start alike, `(a|a)*$`, `(ab|a)+$` — takes time exponential in the length of a text it does *not*
 match: 30 characters can hang a process for minutes, and nothing can interrupt `re` once it runs.
 
 So such a pattern is refused before it runs, deterministically, by looking at its parse tree
@@ -13,8 +13,9 @@ repeat (`a++`) or an atomic group (`(?>...)`) cannot backtrack and is allowed an
 conservative: a few patterns that would in fact be harmless (a repeat of `[a-z]+\\.`) are refused
 too; each can be rewritten without a repeat inside a repeat.
 
-What is not refused: polynomial backtracking (`a.*b.*c` on a long line with no `c`), which is slow on
-a long text but finishes; the shell bounds what one command reads (`MAX_INPUT_CHARS`).
+What is not refused: polynomial backtracking (`a.*b` on a long line with no `b` is quadratic in the
+line, `a.*b.*c` cubic). It finishes, but on a line of a megabyte it can take minutes; only the
+size of what one shell command reads (`MAX_INPUT_CHARS`) bounds it.
 """
 
 from __future__ import annotations
