@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from impress_sim.errors import ModelError
 from impress_sim.models.settings import LLMSettings
+from impress_sim.models.transport import preflight
 from impress_sim.verdict import Policy
 
 
@@ -38,3 +40,12 @@ class JudgeConfig(BaseModel):
                         timeout=self.timeout, retries=self.retries)
             for m in self.llm_models()
         ]
+
+    def check(self) -> None:
+        """Every LLM judge can be asked (the state judge needs nothing); raises `ModelError` naming
+        the judge, before any episode is run or re-judged."""
+        for settings in self.llm_settings():
+            try:
+                preflight(settings)
+            except ModelError as exc:
+                raise ModelError(f"judge: {exc}") from None
