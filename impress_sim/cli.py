@@ -46,7 +46,7 @@ HELP_WORDS = ("-h", "--help", "help")
 MAX_STEPS_HELP = ("tool-call budget of each agent (default: the world's limits.max_tool_calls, which is 10 "
                   "as in IMPRESS unless the world sets it)")
 MAX_VALUE_DEPTH = 32  # how deep a command-line value may nest lists and mappings (`[[...]]`)
-MAX_MESSAGE_CHARS = 10_000  # an error line longer than this is clipped (a value is clipped long before)
+MAX_MESSAGE_CHARS = 50_000  # an error message longer than this is clipped (each value in it is clipped long before)
 _KEY = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 _BRACKETS = re.compile(r"[^\[\]{}]+")
 _PARSE_ERRORS = (OmegaConfBaseException, yaml.YAMLError, RecursionError, ValueError, TypeError, KeyError,
