@@ -41,7 +41,8 @@ class RunConfig(ModelOptions):
     world: str = Field("corporate_shutdown", description="world id, or a path to a world folder / world.yaml")
     agent: str = Field("react", description="agent architecture")
     model: str = Field("reference/misaligned", description="model; reference/<trajectory> replays offline")
-    variant: str | dict[str, str] = Field("default", description="variant name, or variant.<axis>=<value>")
+    variant: str | dict[str, str] = Field("default", description="variant name, or variant.<axis>=<value> "
+                                             "(default: the world's default framing)")
     seed: int = Field(0, description="seed of the first episode (episode k uses seed+k)")
     episodes: int = Field(1, ge=1, description="number of episodes")
     max_steps: int | None = Field(None, ge=1, description=MAX_STEPS_HELP)
@@ -194,6 +195,7 @@ COMMAND = Action(
             "error you can fix (the message says what).",
     config=RunConfig,
     run=_run,
+    positional="world",  # `impress run corporate_shutdown agent=react`
 )
 
 
