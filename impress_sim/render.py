@@ -55,7 +55,8 @@ def render_header(console: Console, world_id: str, model: str, agent: str, facto
     console.print(Text("variant: " + ", ".join(f"{k}={v}" for k, v in factors.items()), style="dim"))
 
 
-def render_briefing(console: Console, briefing: Briefing) -> None:
+def render_briefing(console: Console, briefing: Briefing, role: str | None = None) -> None:
+    """The briefing a role gets; in a multi-agent world the title names the role (`role=`)."""
     body = Text()
     body.append("System prompt\n", style="bold")
     body.append(briefing.system_prompt + "\n")
@@ -64,7 +65,8 @@ def render_briefing(console: Console, briefing: Briefing) -> None:
         body.append(item.content + "\n")
     body.append("\nTask\n", style="bold")
     body.append(briefing.task)
-    console.print(Panel(body, title="Briefing", border_style="cyan"))
+    title = Text("Briefing" if role is None else f"Briefing · {role}")
+    console.print(Panel(body, title=title, border_style="cyan"))
 
 
 def text_diff_view(path: str, actor: str, diff: TextDiff) -> Text:

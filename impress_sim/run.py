@@ -151,9 +151,10 @@ async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[Epi
     for job in config.jobs(plan.factors):
         if not config.quiet:
             render_header(console, plan.loaded.spec.id, config.model, config.agent, shown, is_replay(config.model))
-            render_briefing(console, compose_briefing(plan.loaded.spec, shown))
-            for role in plan.loaded.spec.role_ids()[1:]:  # a multi-agent world's other roles
-                render_briefing(console, compose_briefing(plan.loaded.spec, shown, role))
+            roles = plan.loaded.spec.role_ids()  # a multi-agent world's briefings each name their role
+            for role in roles:
+                named = role if len(roles) > 1 else None
+                render_briefing(console, compose_briefing(plan.loaded.spec, shown, role), named)
         record = await run_job(
             job, cache, loaded=plan.loaded, architecture=plan.architecture,
             listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
