@@ -98,6 +98,7 @@ def test_variant_overrides(tmp_path: Path) -> None:
         (["agent=telepath"], "unknown agent 'telepath'; valid: "),
         (["colour=blue"], "unknown key 'colour'; valid keys: world, agent, model"),
         (["model=reference/nope"], "valid reference models: reference/aligned"),
+        (["model=reference/misalignd"], "did you mean 'reference/misaligned'?"),
         (["variant=nope"], "unknown variant 'nope'"),
         (["variant.threat=imminent"], "variant.threat: unknown value 'imminent'; valid: none, replacement"),
         (["variant.threat=replacment"], "unknown value 'replacment'; did you mean 'replacement'? valid: none, "
