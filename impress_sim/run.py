@@ -225,11 +225,12 @@ class RecordSink:
             return
         where = []
         if self.rescued:
-            where.append(f"{self.rescued} saved in {self.fallback}")
+            where.append(f"{self.rescued} saved instead in {self.fallback}")
         if self.printed:
             where.append(f"{self.printed} printed on stderr as JSON lines")
         raise UsageError(f"cannot write episode records to {self.out_dir} ({self.failure.strerror or self.failure}); "
-                         f"stopped after {made} episode(s): {', '.join(where)}")
+                         f"stopped with {made} episode(s) run: {made - self.rescued - self.printed} saved there, "
+                         f"{', '.join(where)}")
 
 
 async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeRecord]:
