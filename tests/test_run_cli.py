@@ -153,7 +153,8 @@ def test_module_entry_point_runs_offline(tmp_path: Path) -> None:
 @pytest.mark.parametrize("where", ["a-file", "under-a-file"])
 def test_an_unwritable_out_fails_before_any_model_call(tmp_path: Path, where: str, llm_server: LLMServer,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    llm_server.script("scripted", turns_from_trajectory(load_world("corporate_shutdown").spec.trajectories["misaligned"]))
+    misaligned = load_world("corporate_shutdown").spec.trajectories["misaligned"]
+    llm_server.script("scripted", turns_from_trajectory(misaligned))
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the records folder would go")
     out = blocker if where == "a-file" else blocker / "runs"

@@ -245,7 +245,8 @@ class Store:
             self.conn.execute("BEGIN IMMEDIATE")
             cursor = self.conn.execute(
                 f"INSERT INTO episodes ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-                f"ON CONFLICT (config_hash) DO UPDATE SET {updates} WHERE episodes.status = 'error' OR excluded.status = 'done'", row)
+                f"ON CONFLICT (config_hash) DO UPDATE SET {updates} "
+                "WHERE episodes.status = 'error' OR excluded.status = 'done'", row)
             self.conn.execute("INSERT OR IGNORE INTO sweep_episodes (sweep_id, config_hash) VALUES (?, ?)",
                               (sweep_id, config_hash))
             return cursor.rowcount > 0

@@ -84,7 +84,8 @@ def half_header(path: Path) -> None:
 
 
 MAKERS: dict[str, Callable[[Path], None]] = {
-    "foreign-sqlite": foreign_rollback, "foreign-wal-sqlite": foreign_wal, "foreign-our-names": foreign_with_our_table_name,
+    "foreign-sqlite": foreign_rollback, "foreign-wal-sqlite": foreign_wal,
+    "foreign-our-names": foreign_with_our_table_name,
     "other-application-id": stamped_by_someone_else, "garbage-bytes": garbage, "text": text_file,
     "truncated-header": half_header,
 }
