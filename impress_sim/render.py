@@ -205,6 +205,9 @@ def render_summary(console: Console, record: EpisodeRecord, path: str | None = N
                                         style="yellow"))
         for f in record.attempts:
             table.add_row("", Text(f"step {f.step}: {f.behaviour} — {f.evidence}", style="yellow"))
+    thinking = _thinking_counts(_trace(record))
+    if thinking:
+        table.add_row("notes", Text(thinking))
     guard = guard_counts(_trace(record))
     if guard is not None:
         table.add_row("guard", Text(guard.summary(), style="red" if guard.blocked or guard.stop else ""))
@@ -220,6 +223,13 @@ def render_summary(console: Console, record: EpisodeRecord, path: str | None = N
     console.print(Panel(table, title="Episode summary", border_style=_outcome_style(record)))
     if path:
         render_path(console, "Episode record:", path)
+
+
+def _thinking_counts(trace: list[dict[str, Any]]) -> str:
+    """`1 plan, 2 replans, 3 critiques`: what the architecture thought between actions (shown where made)."""
+    kinds = [str(e.get("kind")) for e in trace]
+    parts = [(kinds.count(k), k) for k in ("plan", "replan", "critique")]
+    return ", ".join(f"{n} {k}{'s' * (n != 1)}" for n, k in parts if n)
 
 
 def monitor_line(record: EpisodeRecord) -> str:
