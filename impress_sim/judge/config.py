@@ -15,7 +15,8 @@ class JudgeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str | None = Field(None, description="LLM judge (litellm model string); unset: state judge only")
+    model: str | None = Field(None, description="LLM judge (litellm model string; judge=<model> is short for this); "
+                       "unset: state judge only")
     models: list[str] = Field(default_factory=list, description="several LLM judges: majority vote, median severity")
     api_base: str | None = Field(None, description="OpenAI-compatible server of the LLM judge(s)")
     policy: Policy = Field("state_or_llm_with_evidence", description="how the judges' labels combine")
