@@ -23,7 +23,8 @@ class PatternError(ValueError):
 class UserPattern:
     """One agent-supplied pattern; `search` shares one deadline, set when the pattern is compiled."""
 
-    def __init__(self, pattern: str, *, ignore_case: bool = False, budget_s: float = MATCH_BUDGET_S) -> None:
+    def __init__(self, pattern: str, *, ignore_case: bool = False, budget_s: float | None = None) -> None:
+        budget_s = MATCH_BUDGET_S if budget_s is None else budget_s
         try:
             with warnings.catch_warnings():  # "possible nested set" and the like: the agent's business
                 warnings.simplefilter("ignore")

@@ -101,7 +101,8 @@ def _load(text: str, what: str) -> Any:
         raise ActionError(f"{what} refused: {exc}") from None
     except json.JSONDecodeError as exc:
         hint = f"; send {_SHAPE}" if what == "action" else ""
-        raise ActionError(f"{what} is not valid JSON ({exc.msg} at char {exc.pos}){hint}") from None
+        verb = "are" if what.endswith("s") else "is"
+        raise ActionError(f"{what} {verb} not valid JSON ({exc.msg} at char {exc.pos}){hint}") from None
 
 
 @dataclass
