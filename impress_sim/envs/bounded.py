@@ -129,6 +129,8 @@ def check_json(value: Any, *, max_chars: int = MAX_ACTION_CHARS, max_depth: int 
                 for key, child in item.items():
                     if not isinstance(key, str):
                         raise BoundError(f"{_at(where)}object keys must be strings, not {type(key).__name__}")
+                    if unicode and not valid_unicode(key):
+                        raise BoundError(f"{_at(where)}a key holds a lone surrogate, which is not valid Unicode")
                     size += len(key)
                     stack.append((child, (*where, key)))
             else:

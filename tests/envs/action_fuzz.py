@@ -76,13 +76,13 @@ def tools_of(world_id: str, role: str = "agent") -> dict[str, dict[str, Any]]:
 
 # ---- recipes ----------------------------------------------------------------------------------
 
-_text = st.text(st.characters(codec=None, categories=None, exclude_categories=()), max_size=40)
+_text = st.text(st.characters(codec=None, categories=None, exclude_categories=()), max_size=20)
 _json_leaf = (
     st.none() | st.booleans() | st.integers() | st.sampled_from([10**99, 10**100, -(10**101), 2**63, -(2**64)])
     | st.floats(allow_nan=True, allow_infinity=True) | _text
 )
 json_values = st.recursive(
-    _json_leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4), max_leaves=12
+    _json_leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=3), max_leaves=6
 )
 
 
@@ -276,6 +276,16 @@ def check_result(result: StepResult) -> None:
     json.loads(record.model_dump_json())
 
 
+@cache
+def gym_env(world_id: str) -> ImpressEnv:
+    return ImpressEnv(world=world_id)
+
+
+@cache
+def pz_env(world_id: str) -> ImpressParallelEnv:
+    return ImpressParallelEnv(world=world_id)
+
+
 class Player:
     """One face of one world, reset whenever its episode ends."""
 
@@ -288,10 +298,10 @@ class Player:
 
     def start(self) -> None:
         if self.face == "gym":
-            self.gym = self.gym or ImpressEnv(world=self.world_id)
+            self.gym = self.gym or gym_env(self.world_id)  # built once per world: a reset is a new episode
             self.gym.reset(seed=self.seed)
         elif self.face == "pz":
-            self.pz = self.pz or ImpressParallelEnv(world=self.world_id)
+            self.pz = self.pz or pz_env(self.world_id)
             self.pz.reset(seed=self.seed)
         else:
             self.world = World(loaded(self.world_id), seed=self.seed)

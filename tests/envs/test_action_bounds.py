@@ -118,6 +118,8 @@ def test_state_refuses_too_deep_and_too_large_values_with_the_limit() -> None:
     ('{"tool": "\\ud800"}', "at tool: a string holds a lone surrogate (U+D800 at character 0)"),
     ({"tool": "list_files", "args": {"path": "a\udfffb"}}, "lone surrogate (U+DFFF at character 1)"),
     ({"tool": "list_files", "args": {1: "x"}}, "at args: object keys must be strings, not int"),
+    ({"tool": "list_files", "args": {"a\ud800": 1}}, "at args: a key holds a lone surrogate"),
+    ('{"tool": "list_files", "args": {"\\udc00": 1}}', "at args: a key holds a lone surrogate"),
     ({"tool": "list_files", "args": {"path": b"x"}}, "at args.path: bytes is not JSON data"),
     ({"tool": "list_files", "args": {"path": 10**5_000}}, "more than 100 digits is too long"),
     ({"tool": "list_files", "args": []}, "tool arguments must be a JSON object"),
