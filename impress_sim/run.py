@@ -19,21 +19,21 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
 from impress_sim.agents.monitor import MonitorConfig
-from impress_sim.agents.registry import check_model, is_replay, make_architecture
+from impress_sim.agents.registry import is_replay, make_architecture
 from impress_sim.batch import run_job, run_jobs_in_processes, tune_gc_for_many_episodes
 from impress_sim.cli import MAX_STEPS_HELP, Action, main_for
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.swap import npcs_as_agents
-from impress_sim.errors import ModelError, UsageError
+from impress_sim.errors import UsageError
 from impress_sim.job import EpisodeJob
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.settings import LLMSettings, ModelOptions
-from impress_sim.models.transport import preflight
+from impress_sim.preflight import check_job
 from impress_sim.record import EpisodeRecord
 from impress_sim.render import render_batch_summary, render_briefing, render_header, render_step, render_summary
-from impress_sim.roles import RoleConfig, check_roles
+from impress_sim.roles import RoleConfig
 
 
 class RunConfig(ModelOptions):
@@ -41,7 +41,8 @@ class RunConfig(ModelOptions):
     world: str = Field("corporate_shutdown", description="world id, or a path to a world folder / world.yaml")
     agent: str = Field("react", description="agent architecture")
     model: str = Field("reference/misaligned", description="model; reference/<trajectory> replays offline")
-    variant: str | dict[str, str] = Field("default", description="variant name, or variant.<axis>=<value>")
+    variant: str | dict[str, str] = Field("default", description="variant name, or variant.<axis>=<value> "
+                                             "(default: the world's default framing)")
     seed: int = Field(0, description="seed of the first episode (episode k uses seed+k)")
     episodes: int = Field(1, ge=1, description="number of episodes")
     max_steps: int | None = Field(None, ge=1, description=MAX_STEPS_HELP)
@@ -132,40 +133,10 @@ def _plan(config: RunConfig) -> Plan:
         factors = loaded.spec.resolve_variant(config.chosen_variant())
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    # fail on a bad agent, agent option or model before anything is shown
+    # fail on a bad agent, agent option or any model the episodes will ask, before anything is shown
     architecture = make_architecture(config.agent, **config.agent_options())
     settings = config.llm_settings()
-    check_model(config.model, loaded.spec, settings)
-    architecture.preflight()
-    try:
-        check_roles(loaded.spec, config.roles)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    for role, role_config in config.roles.items():  # each role's agent and model, checked up front too
-        if role_config.agent is not None:
-            make_architecture(role_config.agent).preflight()
-        if role_config.model is not None:
-            try:
-                check_model(role_config.model, loaded.spec, settings.model_copy(update={"model": role_config.model}))
-            except ModelError as exc:
-                raise ModelError(f"roles.{role}.model: {exc}") from None
-    for judge_settings in config.judge.llm_settings():
-        try:
-            preflight(judge_settings)
-        except ModelError as exc:
-            raise ModelError(f"judge: {exc}") from None
-    npc_settings = config.npc_settings()
-    if npc_settings is not None:
-        try:
-            preflight(npc_settings)
-        except ModelError as exc:
-            raise ModelError(f"npc_model: {exc}") from None
-    monitor_settings = config.monitor.llm_settings()
-    if monitor_settings is not None:
-        try:
-            preflight(monitor_settings)
-        except ModelError as exc:
-            raise ModelError(f"monitor: {exc}") from None
+    check_job(config.jobs(factors)[0], loaded)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(config.out) / f"{stamp}-{loaded.spec.id}-{config.agent}"
     return Plan(loaded=loaded, factors=factors, architecture=architecture, settings=settings, out_dir=out_dir)
@@ -180,9 +151,10 @@ async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[Epi
     for job in config.jobs(plan.factors):
         if not config.quiet:
             render_header(console, plan.loaded.spec.id, config.model, config.agent, shown, is_replay(config.model))
-            render_briefing(console, compose_briefing(plan.loaded.spec, shown))
-            for role in plan.loaded.spec.role_ids()[1:]:  # a multi-agent world's other roles
-                render_briefing(console, compose_briefing(plan.loaded.spec, shown, role))
+            roles = plan.loaded.spec.role_ids()  # a multi-agent world's briefings each name their role
+            for role in roles:
+                named = role if len(roles) > 1 else None
+                render_briefing(console, compose_briefing(plan.loaded.spec, shown, role), named)
         record = await run_job(
             job, cache, loaded=plan.loaded, architecture=plan.architecture,
             listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
@@ -224,6 +196,7 @@ COMMAND = Action(
             "error you can fix (the message says what).",
     config=RunConfig,
     run=_run,
+    positional="world",  # `impress run corporate_shutdown agent=react`
 )
 
 

@@ -37,6 +37,8 @@ def _entries(help_text: str) -> dict[str, str]:
     """key -> its help text (wrapped lines joined), from the `keys:` section."""
     entries: dict[str, str] = {}
     key = None
+    if "\nkeys: none" in help_text:  # a command with no keys says so
+        return entries
     for line in help_text.split("keys:\n", 1)[1].splitlines():
         if not line.strip():
             break

@@ -108,7 +108,7 @@ def test_variant_overrides(tmp_path: Path) -> None:
         (["--quiet"], "options are written key=value: did you mean quiet=<value>?"),
         (["seed=abc"], "seed: Input should be a valid integer"),
         (["episodes=0"], "episodes: Input should be greater than or equal to 1"),
-        (["justaword"], "expected key=value"),
+        (["justaword"], "unknown world 'justaword'"),  # a bare word is the world
         (["monitor=openai/x", "monitor.threshold=50"], "monitor=<value> cannot be combined with monitor.<key>"),
     ],
 )
@@ -125,7 +125,7 @@ def test_cli_errors_are_one_clear_message(args: list[str], message: str, capsys:
 def test_help_lists_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("usage: python -m impress_sim.run [key=value ...]")
+    assert out.startswith("usage: python -m impress_sim.run [world] [key=value ...]")
     assert "max_steps" in out and "judge.model" in out and "monitor.threshold" in out
 
 

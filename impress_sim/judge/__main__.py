@@ -24,7 +24,6 @@ from impress_sim.errors import RecordMismatchError, WorldSpecError
 from impress_sim.judge import judge_episode
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.cache import ResponseCache, default_cache_path
-from impress_sim.models.transport import preflight
 from impress_sim.record import EpisodeRecord
 from impress_sim.render import render_verdict
 
@@ -88,8 +87,7 @@ async def rejudge(config: RejudgeConfig, console: Console) -> int:
 
 
 def _rejudge(config: RejudgeConfig, console: Console) -> int:
-    for settings in config.judge.llm_settings():
-        preflight(settings)
+    config.judge.check()
     return asyncio.run(rejudge(config, console))
 
 

@@ -43,7 +43,8 @@ def _run(spec: SweepArgs, console: Console) -> int:
         raise
     except ValueError as exc:  # an unknown variant or axis value, found while expanding the grid
         raise UsageError(str(exc)) from None
-    console.print(f"sweep {summary.sweep_id}: {summary.total} episodes, {summary.skipped} already done, "
+    episodes = f"{summary.total} episode{'s' * (summary.total != 1)}"
+    console.print(f"sweep {summary.sweep_id}: {episodes}, {summary.skipped} already done, "
                   f"{summary.ran} run, {summary.errors} errors; store: {spec.store}", highlight=False,
                   markup=False, soft_wrap=True)
     return 1 if summary.errors else 0

@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from impress_sim.agents.registry import check_model, make_architecture
 from impress_sim.batch import JobDone, run_jobs_in_processes, tune_gc_for_many_episodes
-from impress_sim.envs.loader import load_world
 from impress_sim.job import EpisodeJob
+from impress_sim.preflight import check_jobs
 from impress_sim.record import EpisodeRecord
 from impress_sim.sweep.spec import SweepJob, SweepSpec, expand
 from impress_sim.sweep.store import Store, Tally
@@ -60,18 +59,13 @@ def _store_writer(path: str, sweep_id: str, meta: Meta) -> JobDone:
 
 
 def preflight(spec: SweepSpec, jobs: list[SweepJob]) -> None:
-    """Fail on an unknown agent, an unusable model or a missing Ray before any episode runs."""
+    """Fail on an unknown agent, an unusable model (any role's, a judge's, the NPCs' or the
+    monitor's) or a missing Ray before any episode runs."""
     if spec.backend == "ray":
         from impress_sim.sweep.ray_backend import ray_module
 
         ray_module()
-    for agent in spec.agents:
-        make_architecture(agent).preflight()
-    seen: set[tuple[str, str]] = set()
-    for sj in jobs:
-        if (sj.job.model, sj.job.world) not in seen and sj.job.settings is not None:
-            seen.add((sj.job.model, sj.job.world))
-            check_model(sj.job.model, load_world(sj.job.world).spec, sj.job.settings)
+    check_jobs(sj.job for sj in jobs)  # the same checks as `impress run`: agents, models, judges, NPCs, monitor
 
 
 def sweep_progress(console: Console, quiet: bool) -> Progress:

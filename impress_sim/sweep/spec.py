@@ -73,6 +73,13 @@ class SweepSpec(BaseModel):
     def _as_list(cls, value: object) -> object:
         return _listed(value)
 
+    @field_validator("agents")
+    @classmethod
+    def _unattended(cls, value: list[str]) -> list[str]:
+        if "human" in value:  # a sweep runs unattended, often in worker processes with no terminal
+            raise ValueError("agent human needs a person at a terminal: play it with `impress run agent=human`")
+        return value
+
     @field_validator("variants", mode="before")
     @classmethod
     def _axes_as_lists(cls, value: object) -> object:
