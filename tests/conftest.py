@@ -8,6 +8,7 @@ import pytest
 
 from impress_sim.envs import LoadedWorld, World, load_world
 
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`@pytest.mark.fuzz` tests (the long fuzz profiles) run only when asked for: `pytest -m fuzz`."""
     expr = str(config.getoption("markexpr") or "")

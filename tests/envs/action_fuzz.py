@@ -352,6 +352,7 @@ def run_actions(tally: Tally, world_id: str, face: str, seed: int, recipes: list
             kind = player.play(action, role)
         except BaseException as exc:
             tally.exceptions += 1
-            tally.failures.append(f"{world_id}/{face}: {type(exc).__name__}: {str(exc)[:200]} <- {describe(recipe)[:300]}")
+            what = f"{type(exc).__name__}: {str(exc)[:200]}"
+            tally.failures.append(f"{world_id}/{face}: {what} <- {describe(recipe)[:300]}")
             raise AssertionError(f"{world_id}/{face} raised {type(exc).__name__} on {describe(recipe)[:500]}") from exc
         tally.by_kind[kind] += 1

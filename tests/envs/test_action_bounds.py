@@ -260,6 +260,7 @@ def test_a_step_after_truncation_says_truncated_again() -> None:
         *_, truncated, _info = env.step({"tool": "list_files"})
     assert truncated
     obs, _, terminated, truncated, info = env.step(None)
+    assert obs.startswith("Error: the episode has ended (step_limit)")
     assert (terminated, truncated, info["ended_by"]) == (False, True, "step_limit")
 
 
