@@ -8,7 +8,9 @@ one JSON record per episode under `out/`.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -137,18 +139,90 @@ def _plan(config: RunConfig) -> Plan:
     architecture = make_architecture(config.agent, **config.agent_options())
     settings = config.llm_settings()
     check_job(config.jobs(factors)[0], loaded)
+    cache_path = config.models_cache_path()
+    if cache_path:
+        ResponseCache(cache_path).close()  # a cache path that is not a cache is refused before any call
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(config.out) / f"{stamp}-{loaded.spec.id}-{config.agent}"
+    check_writable(out_dir, config.out)
     return Plan(loaded=loaded, factors=factors, architecture=architecture, settings=settings, out_dir=out_dir)
+
+
+def check_writable(out_dir: Path, out: str) -> None:
+    """Create the run's folder and write (and remove) a file in it, so a folder records cannot be
+    written to fails before any model is called rather than after every episode has been paid for."""
+    probe = out_dir / f".impress-write-check-{os.getpid()}"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"out={out}: cannot write episode records to {out_dir} ({exc.strerror or exc}); give a "
+                         "folder you can write to") from None
+
+
+class RecordSink:
+    """Saves each record under the run's folder; if that fails mid-run (disk full, folder removed),
+    the record is saved instead in a new temporary folder (or, failing that, printed on stderr as
+    one JSON line), so a record made is never lost. `check` then fails loudly, saying where they are."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.failure: OSError | None = None
+        self.fallback: Path | None = None
+        self.rescued = 0
+        self.printed = 0
+
+    def save(self, record: EpisodeRecord) -> Path | None:
+        """Where the record was saved (None: only printed)."""
+        try:
+            return record.save(self.out_dir)
+        except OSError as exc:
+            self.failure = self.failure or exc
+        try:
+            if self.fallback is None:
+                self.fallback = Path(tempfile.mkdtemp(prefix="impress-unsaved-records-"))
+            path = record.save(self.fallback)
+            self.rescued += 1
+            return path
+        except OSError:
+            sys.stderr.write(record.model_dump_json() + "\n")  # the last place left: the record itself
+            sys.stderr.flush()
+            self.printed += 1
+            return None
+
+    def check(self, made: int) -> None:
+        if self.failure is None:
+            return
+        where = []
+        if self.rescued:
+            where.append(f"{self.rescued} saved instead in {self.fallback}")
+        if self.printed:
+            where.append(f"{self.printed} printed on stderr as JSON lines")
+        raise UsageError(f"cannot write episode records to {self.out_dir} ({self.failure.strerror or self.failure}); "
+                         f"stopped with {made} episode(s) run: {made - self.rescued - self.printed} saved there, "
+                         f"{', '.join(where)}")
 
 
 async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeRecord]:
     """Episodes one after another, each rendered step by step as it happens."""
     cache_path = config.models_cache_path()
     cache = ResponseCache(cache_path) if cache_path else None
+    try:
+        return await _run_episodes_live(config, plan, console, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+async def _run_episodes_live(config: RunConfig, plan: Plan, console: Console,
+                             cache: ResponseCache | None) -> list[EpisodeRecord]:
     shown = {**plan.factors, **plan.architecture.variant_overrides()}
     records = []
+    sink = RecordSink(plan.out_dir)
     for job in config.jobs(plan.factors):
+        if sink.failure is not None:
+            break  # records can no longer be written there: spend no more model calls
         if not config.quiet:
             render_header(console, plan.loaded.spec.id, config.model, config.agent, shown, is_replay(config.model))
             roles = plan.loaded.spec.role_ids()  # a multi-agent world's briefings each name their role
@@ -159,9 +233,10 @@ async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[Epi
             job, cache, loaded=plan.loaded, architecture=plan.architecture,
             listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
         )
-        path = record.save(plan.out_dir)
-        render_summary(console, record, str(path))
+        path = sink.save(record)
+        render_summary(console, record, str(path or "(stderr)"))
         records.append(record)
+    sink.check(len(records))
     return records
 
 
@@ -172,12 +247,15 @@ def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeR
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as progress:
         task = progress.add_task(f"{plan.loaded.spec.id} · {config.agent} · {config.model}", total=len(jobs))
 
+        sink = RecordSink(plan.out_dir)
+
         def done(record: EpisodeRecord) -> None:
-            record.save(plan.out_dir)
+            sink.save(record)
             progress.advance(task)
 
         records = run_jobs_in_processes(jobs, config.concurrency, config.workers, done)
     render_batch_summary(console, records, str(plan.out_dir))
+    sink.check(len(records))
     return records
 
 
