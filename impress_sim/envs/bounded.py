@@ -28,7 +28,7 @@ MAX_DEPTH = 32  # nesting of arrays/objects in one action
 MAX_ERROR_CHARS = 2_000  # an error observation (a tool's message quoting an argument) is clipped here
 MAX_INT_DIGITS = 100  # an integer with more digits is refused (Python refuses str(int) past 4,300)
 
-_BIG_INT = 10**MAX_INT_DIGITS
+BIG_INT = 10**MAX_INT_DIGITS  # the first integer with too many digits
 
 
 class BoundError(ValueError):
@@ -116,7 +116,7 @@ def check_json(value: Any, *, max_chars: int = MAX_ACTION_CHARS, max_depth: int 
         elif item is None or isinstance(item, bool):
             pass
         elif isinstance(item, int):
-            if item <= -_BIG_INT or item >= _BIG_INT:
+            if item <= -BIG_INT or item >= BIG_INT:
                 raise BoundError(f"{_at(where)}an integer with more than {MAX_INT_DIGITS} digits is too long "
                                  f"(the limit is {MAX_INT_DIGITS} digits)")
         elif isinstance(item, float):

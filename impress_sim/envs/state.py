@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import builtins
 import copy
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from impress_sim.envs.bounded import BoundError, check_json, clip
+from impress_sim.envs.bounded import BIG_INT, BoundError, check_json, clip
 
 Path = tuple[str, ...]
 Op = Literal["add", "set", "delete"]
@@ -74,7 +75,9 @@ def bound_value(path: Path, value: Any) -> None:
             raise StateError(f"cannot store {len(value):,} characters at {clip(format_path(path), 120)} "
                              f"(the limit is {MAX_VALUE_CHARS:,})")
         return
-    if value is None or isinstance(value, bool):
+    if value is None or isinstance(value, bool) or (isinstance(value, float) and math.isfinite(value)):
+        return
+    if isinstance(value, int) and -BIG_INT < value < BIG_INT:  # counters, sizes, clocks: most sets
         return
     if len(path) > MAX_STATE_DEPTH:
         raise StateError(f"cannot store at {clip(format_path(path), 120)}: the path is more than "
