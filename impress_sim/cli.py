@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ValidationError
@@ -32,6 +31,7 @@ from pydantic.fields import FieldInfo
 from rich.console import Console
 
 from impress_sim.errors import UsageError, UserError, did_you_mean, unknown
+from impress_sim.yamlio import read_yaml
 
 C = TypeVar("C", bound=BaseModel)
 HELP_WORDS = ("-h", "--help", "help")
@@ -321,10 +321,7 @@ def _file_base(action: Action, base: dict[str, Any], args: list[str]) -> dict[st
     path = Path(str(given[-1] if given else name))
     if not path.is_file():
         raise UsageError(f"{key}: no such file {str(path)!r} (expected a YAML file of keys)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(path, error=UsageError, what="YAML file of keys") or {}
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of keys")
     return {**data, **base}

@@ -57,7 +57,8 @@ def _where(node: Node) -> str:
 class BoundedLoader(yaml.SafeLoader):
     """`yaml.SafeLoader` with the bounds above. Use `load_yaml`/`read_yaml`, which report its errors."""
 
-    yaml_implicit_resolvers = {  # every implicit type but timestamps: those stay strings
+    # every implicit type but timestamps: those stay strings
+    yaml_implicit_resolvers = {  # noqa: RUF012 (PyYAML's own class attribute, replaced for this class)
         first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
@@ -67,7 +68,7 @@ class BoundedLoader(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
@@ -79,17 +80,17 @@ class BoundedLoader(yaml.SafeLoader):
             if self._depth > MAX_DEPTH:
                 event = self.peek_event()
                 raise YAMLLimitError(None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
-    def compose_document(self) -> Node | None:  # type: ignore[override]
+    def compose_document(self) -> Node | None:
         node = super().compose_document()
         if node is not None and self._aliases:
             _check_expansion(node)
-        return node  # type: ignore[no-any-return]
+        return node
 
-    def compose_mapping_node(self, anchor: str | None) -> MappingNode:  # type: ignore[override]
+    def compose_mapping_node(self, anchor: Any) -> MappingNode:
         node: MappingNode = super().compose_mapping_node(anchor)
         seen: dict[tuple[str, str], Node] = {}  # checked as written, before any merge (`<<`) is flattened
         for key_node, _ in node.value:

@@ -119,12 +119,12 @@ class _Checker:
         except (StateError, TypeError, ValueError) as exc:
             self.add("initial_state", f"cannot be built: {exc}")
             return self.problems
-        for where, effect, _actor, _host in self.effects():
+        for _where, effect, _actor, _host in self.effects():
             if effect.set is not None:
                 parts = parse_path(effect.set)
                 if len(parts) >= 2 and parts[0] in CREATABLE and not _has_glob(parts[1]):
                     self.created.add((parts[0], parts[1]))
-        for where, patch_path, op in self.patches():
+        for _where, patch_path, op in self.patches():
             parts = parse_path(patch_path)
             if op == "set" and len(parts) >= 2 and parts[0] in CREATABLE and not _has_glob(parts[1]):
                 self.created.add((parts[0], parts[1]))
