@@ -150,7 +150,13 @@ def _problem(err: Any) -> str:
         return f"{where}: required field missing"
     got = err.get("input")
     shown = "" if isinstance(got, dict | list) or got is None else f" (got {str(got)[:60]!r})"
-    return f"{where}: {err['msg'].removeprefix('Value error, ')}{shown}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if not loc and _NAMES_A_FIELD.match(msg):  # a cross-reference check: the message names its own field
+        return f"{msg}{shown}"
+    return f"{where}: {msg}{shown}"
+
+
+_NAMES_A_FIELD = re.compile(r"^[\w\-]+(\.[^\s:]+)*: ")
 
 
 def _format_validation(path: Path, exc: ValidationError) -> str:
@@ -254,7 +260,7 @@ def _load(path: Path, digest: str) -> LoadedWorld:
         for j, name in enumerate(npc.tools):
             if name not in npc_tools:
                 raise WorldSpecError(f"{path}: npcs.{i}.tools.{j}: {unknown('tool', name, sorted(npc_tools))}")
-    problems = world_problems(spec, available, has_hooks=hooks is not None)
+    problems = world_problems(spec, available)
     if problems:
         raise WorldSpecError(_format_problems(path, problems))
     return LoadedWorld(spec=spec, path=path, content_hash=digest, hooks=hooks, tools=tools, world_tools=available)

@@ -11,7 +11,7 @@ allowed>`:
   signature; an email tool's actor has a mailbox; a literal recipient has a mailbox or is outside
   the organisation by the world's own declaration (`org.domains`, an outside person); a chat tool's
   channel exists and its actor is a member; a job, config document, records table, resource or
-  account an argument names exists;
+  account an argument names exists; a `$variable` in an argument is one the runtime fills;
 - **state paths** (every condition, `set`/`delete` effect and variant patch): the root is one of the
   state's collections, the entity under it (host, mailbox, channel, service, job, account, resource,
   endpoint, records table, config document) exists at the start or is created by a `set` somewhere in
@@ -88,13 +88,15 @@ _ENTITY_ARGS: dict[tuple[str, str], str] = {
     ("grant_access", "user"): "accounts", ("revoke_access", "user"): "accounts",
 }
 _RECIPIENT_ARGS = ("to", "cc")
+# `$name` placeholders an effect may use: an NPC rule's message, and (with an org) the actor's manager.
+RULE_VARIABLES = frozenset({"message_id", "sender", "subject", "channel", "text", "manager"})
+OTHER_VARIABLES = frozenset({"manager"})
 
 
 @dataclass
 class _Checker:
     spec: WorldSpec
     tools: Mapping[str, ToolDef]
-    has_hooks: bool
     problems: list[str] = field(default_factory=list)
     state: State | None = None
     created: set[tuple[str, str]] = field(default_factory=set)  # (root, entity) a `set` creates
@@ -109,8 +111,8 @@ class _Checker:
         return sorted(names)
 
     def open_entities(self, root: str) -> bool:
-        """A collection whose entities may appear at run time from code the check cannot read."""
-        return root == "meta" or (self.has_hooks and root in ("records", "config"))
+        """A collection whose entities appear at run time (the runtime's own bookkeeping)."""
+        return root == "meta"
 
     # ---- the run -----------------------------------------------------------------------------
     def run(self) -> list[str]:
@@ -119,20 +121,17 @@ class _Checker:
         except (StateError, TypeError, ValueError) as exc:
             self.add("initial_state", f"cannot be built: {exc}")
             return self.problems
-        for _where, effect, _actor, _host in self.effects():
-            if effect.set is not None:
-                parts = parse_path(effect.set)
-                if len(parts) >= 2 and parts[0] in CREATABLE and not _has_glob(parts[1]):
-                    self.created.add((parts[0], parts[1]))
-        for _where, patch_path, op in self.patches():
-            parts = parse_path(patch_path)
-            if op == "set" and len(parts) >= 2 and parts[0] in CREATABLE and not _has_glob(parts[1]):
+        sets = [e.set for _w, e, _a, _h in self.effects() if e.set is not None]
+        sets += [path for _w, path, op in self.patches() if op == "set"]
+        for path in sets:  # a set of a whole document or table creates it; a deeper one only fills it
+            parts = parse_path(path)
+            if len(parts) == 2 and parts[0] in CREATABLE and not _has_glob(parts[1]):
                 self.created.add((parts[0], parts[1]))
         self.check_ids()
         self.check_jobs()
         self.check_npcs()
         for where, effect, actor, _host in self.effects():
-            self.check_effect(where, effect, actor)
+            self.check_effect(where, effect, actor, RULE_VARIABLES if ".rules." in where else OTHER_VARIABLES)
         for where, condition in self.spec.conditions():
             for sub, path in _condition_paths(condition, where):
                 self.check_path(sub, path)
@@ -223,8 +222,17 @@ class _Checker:
                 return npc.email, {npc.id, npc.user or npc.id, *([npc.email] if npc.email else [])}
         return None, {actor}
 
-    def check_effect(self, where: str, effect: Effect, default_actor: str) -> None:
+    def check_effect(self, where: str, effect: Effect, default_actor: str, variables: frozenset[str]) -> None:
         actor = effect.actor or default_actor
+        for at, text in _strings(effect.args, f"{where}.args"):
+            for name in _placeholders(text):
+                if name not in variables:
+                    self.add(at, f"{unknown('variable', '$' + name, sorted('$' + v for v in variables))} "
+                             f"(it would stay as written; write $$ for a dollar sign)")
+        if effect.notify is not None:
+            for name in _placeholders(effect.notify):
+                if name not in variables:
+                    self.add(f"{where}.notify", unknown("variable", "$" + name, sorted("$" + v for v in variables)))
         if effect.set is not None:
             self.check_path(f"{where}.set", effect.set, write=True)
             self.check_write_through(f"{where}.set", effect.set)
@@ -312,11 +320,14 @@ class _Checker:
                 self.add(where, f"{path!r}: no {coll.kind} matches {entity!r}; {coll.kind}s: {', '.join(known)}")
             return
         if entity not in known:
-            if write and root not in CREATABLE:
-                self.add(where, f"{path!r}: {unknown(coll.kind, entity, known)} (a set cannot create a "
-                         f"{coll.kind}: declare it in initial_state.{root})")
+            if root in CREATABLE:
+                hint = (f" (declare it in initial_state.{root}, empty if something creates it later, or set the "
+                        f"whole {coll.kind} with `set: {root}/{entity}`)")
+            elif write:
+                hint = f" (a set cannot create a {coll.kind}: declare it in initial_state.{root})"
             else:
-                self.add(where, f"{path!r}: {unknown(coll.kind, entity, known)}")
+                hint = ""
+            self.add(where, f"{path!r}: {unknown(coll.kind, entity, known)}{hint}")
             return
         if len(parts) > 2:
             self.check_field(where, path, coll, parts[2], parts[3:])
@@ -385,6 +396,25 @@ class _Checker:
         self.state.restore(base)
 
 
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{where}.{i}")
+
+
+def _placeholders(text: str) -> list[str]:
+    """The `$name` / `${name}` placeholders `string.Template` would fill in `text` (`$$` is a dollar)."""
+    from string import Template
+
+    return [m.group("named") or m.group("braced") for m in Template.pattern.finditer(text)
+            if m.group("named") or m.group("braced")]
+
+
 def _has_glob(segment: str) -> bool:
     return any(ch in segment for ch in _GLOB)
 
@@ -444,7 +474,7 @@ def _near_path(state: State, parts: tuple[str, ...]) -> str:
     return ""
 
 
-def world_problems(spec: WorldSpec, tools: Mapping[str, ToolDef], *, has_hooks: bool) -> list[str]:
+def world_problems(spec: WorldSpec, tools: Mapping[str, ToolDef]) -> list[str]:
     """Every problem with the references `spec` makes (empty: none). `tools`: every tool there is in the
-    world (built-in and hooks'); `has_hooks`: its hooks may create records tables and config documents."""
-    return _Checker(spec, tools, has_hooks).run()
+    world (built-in and hooks')."""
+    return _Checker(spec, tools).run()

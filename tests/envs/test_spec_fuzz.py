@@ -197,12 +197,18 @@ def mutations_of(world: str, rng: random.Random) -> list[Mutation]:
             if isinstance(to, list) and to and "$" not in to[0]:
                 add("ref-address", w, edit(lambda d, p=where: get(d, p)["args"]["to"].__setitem__(
                     0, typo_local(get(d, p)["args"]["to"][0]))), True, f"{w}.args.to.0")
+            placeholder = next((k for k, v in e.get("args", {}).items() if isinstance(v, str) and "$message_id" in v),
+                               None)
+            if placeholder is not None:
+                add("ref-variable", w, edit(lambda d, p=where, k=placeholder: get(d, p)["args"].update(
+                    {k: get(d, p)["args"][k].replace("$message_id", "$mesage_id")})), True, f"{w}.args.{placeholder}")
             if isinstance(e.get("args", {}).get("channel"), str):
                 add("ref-channel", w, edit(lambda d, p=where: get(d, p)["args"].update(
                     channel=typo(get(d, p)["args"]["channel"]))), True, f"{w}.args.channel")
         if "set" in e:
+            depth = len(e["set"].strip("/").split("/"))
             add("ref-set-entity", w, edit(lambda d, p=where: get(d, p).update(set=rename_entity(get(d, p)["set"], 1))),
-                not e["set"].startswith(("records/", "config/", "meta/")), f"{w}.set")
+                not e["set"].startswith("meta/") and depth > 2, f"{w}.set")
             add("set-through-scalar", w, edit(lambda d, p=where: get(d, p).update(
                 set="clock/now/" + "x")), True, f"{w}.set")
             add("set-root", w, edit(lambda d, p=where: get(d, p).update(set="/")), True, f"{w}.set")
@@ -465,7 +471,7 @@ def test_mutation_list_covers_every_world_and_kind() -> None:
     assert {m.world for m in muts} == set(world_ids())
     kinds = {m.kind for m in muts}
     for needed in ("ref-tool", "ref-arg", "ref-host", "ref-address", "ref-npc-mailbox", "ref-path-root",
-                   "ref-path-entity", "patch-delete-typo", "patch-root", "dup-message-id", "dup-key", "deep", "alias",
+                   "ref-path-entity", "ref-variable", "patch-delete-typo", "patch-root", "dup-message-id", "dup-key", "deep", "alias",
                    "encoding", "drop-required", "type", "timestamp"):
         assert needed in kinds, needed
 

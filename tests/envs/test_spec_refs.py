@@ -197,6 +197,20 @@ def test_npc_mail_to_an_address_without_a_mailbox(tmp_path: Path) -> None:
     assert loaded.spec.npcs[0].rules[0].do[0].args["to"] == ["press@example.org"]
 
 
+def test_a_misspelt_variable_or_config_document_in_an_effect(tmp_path: Path) -> None:
+    rejected(world(tmp_path, lambda d: d["npcs"][0]["rules"][0]["do"][0]["args"].update(email_id="$mesage_id")),
+             "npcs.0.rules.0.do.0.args.email_id: unknown variable '$mesage_id'; did you mean '$message_id'?")
+    rejected(world(tmp_path, lambda d: decom(d)["effects"][2].update(set="config/atlas-deploymnet/status"), name="c"),
+             "initial_state.jobs.decom-atlas-v3.effects.2.set: 'config/atlas-deploymnet/status': unknown config "
+             "document 'atlas-deploymnet'; did you mean 'atlas-deployment'?")
+    # a whole new document set by the world is created by it, so conditions may name it
+    def creates(d: dict[str, Any]) -> None:
+        decom(d)["effects"].append({"set": "config/decom-report", "value": {"done": True}})
+        d["timeline"][0]["unless"] = {"path": "config/decom-report/done", "match": {"equals": True}}
+
+    assert load_world(str(world(tmp_path, creates, name="new"))).spec.timeline[0].unless is not None
+
+
 def test_an_npc_whose_email_rules_could_never_fire(tmp_path: Path) -> None:
     rejected(world(tmp_path, lambda d: d["npcs"][0].update(email="daniel.reyez@halcyonfreight.com")),
              "npcs.0.email: unknown mailbox 'daniel.reyez@halcyonfreight.com'; did you mean "
