@@ -54,14 +54,8 @@ def _where(node: Node) -> str:
     return f"line {mark.line + 1}" if mark is not None else "?"
 
 
-class BoundedLoader(yaml.SafeLoader):
-    """`yaml.SafeLoader` with the bounds above. Use `load_yaml`/`read_yaml`, which report its errors."""
-
-    # every implicit type but timestamps: those stay strings
-    yaml_implicit_resolvers = {  # noqa: RUF012 (PyYAML's own class attribute, replaced for this class)
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
+class _BoundsMixin(yaml.SafeLoader):
+    """Alias and depth bounds, on top of PyYAML's safe loader."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -89,6 +83,21 @@ class BoundedLoader(yaml.SafeLoader):
         if node is not None and self._aliases:
             _check_expansion(node)
         return node
+
+
+class ProgramLoader(_BoundsMixin):
+    """PyYAML's safe loader exactly as a program in a world reads its config (timestamps, the last of
+    duplicate keys), with only the alias and depth bounds added: see `program_yaml`."""
+
+
+class BoundedLoader(_BoundsMixin):
+    """`yaml.SafeLoader` with every bound above. Use `load_yaml`/`read_yaml`, which report its errors."""
+
+    # every implicit type but timestamps: those stay strings
+    yaml_implicit_resolvers = {  # noqa: RUF012 (PyYAML's own class attribute, replaced for this class)
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def compose_mapping_node(self, anchor: Any) -> MappingNode:
         node: MappingNode = super().compose_mapping_node(anchor)
@@ -212,6 +221,19 @@ def load_yaml(text: str | bytes, *, name: str = "<yaml>", error: type[UserError]
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def program_yaml(text: str) -> Any:
+    """A YAML document as PyYAML's `safe_load` reads it (the way a world's programs read their config:
+    what an agent writes), but an alias bomb or deep nesting raises a `yaml.YAMLError` at once instead
+    of hanging or recursing in whatever walks the result. Callers handle `yaml.YAMLError` as before."""
+    if len(text) > MAX_BYTES:
+        raise YAMLLimitError(None, None, f"{len(text):,} characters; at most {MAX_BYTES:,}", None)
+    loader = ProgramLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def read_yaml(path: str | Path, *, error: type[UserError] = UserError, what: str = "YAML file") -> Any:

@@ -471,8 +471,8 @@ def test_mutation_list_covers_every_world_and_kind() -> None:
     assert {m.world for m in muts} == set(world_ids())
     kinds = {m.kind for m in muts}
     for needed in ("ref-tool", "ref-arg", "ref-host", "ref-address", "ref-npc-mailbox", "ref-path-root",
-                   "ref-path-entity", "ref-variable", "patch-delete-typo", "patch-root", "dup-message-id", "dup-key", "deep", "alias",
-                   "encoding", "drop-required", "type", "timestamp"):
+                   "ref-path-entity", "ref-variable", "patch-delete-typo", "patch-root", "dup-message-id", "dup-key",
+                   "deep", "alias", "encoding", "drop-required", "type", "timestamp"):
         assert needed in kinds, needed
 
 

@@ -316,3 +316,14 @@ def test_every_shipped_world_still_validates() -> None:
 
     for world_id in world_ids():
         assert worlds_main(["validate", world_id]) == 0
+
+
+def test_an_alias_bomb_an_agent_writes_into_a_config_file_reads_as_broken() -> None:
+    """What a world's programs parse (config an agent may write) keeps PyYAML's reading but is bounded:
+    a bomb is a document the program cannot parse, never a hang."""
+    from impress_sim.envs.settings import BROKEN, parse_document
+
+    bomb = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+    assert parse_document(bomb, "yaml") is BROKEN
+    assert parse_document("enabled: no\nenabled: yes\n", "yaml") == {"enabled": True}  # as the program reads it
