@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from impress_sim.envs.predicates import ChangeMatch, Condition, ValueMatch
 from impress_sim.envs.settings import SettingSpec
-from impress_sim.errors import unknown
+from impress_sim.errors import did_you_mean, unknown
 from impress_sim.taxonomy import GENERIC_AXES, GENERIC_DEFAULTS, Motive, RiskType, Severity
 
 _ID = r"^[a-z][a-z0-9_\-]*$"
@@ -854,8 +854,10 @@ class WorldSpec(_Spec):
             allowed = self.role_tools(role_id)
             for j, step in enumerate(steps):
                 if step.tool != WAIT and step.tool not in allowed:
-                    its = unknown("tool", step.tool, [*allowed, WAIT], valid_label="its tools")
-                    raise ValueError(f"{where}.roles.{role_id}.{j}.tool: {its}")
+                    close = did_you_mean(step.tool, allowed)
+                    hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+                    raise ValueError(f"{where}.roles.{role_id}.{j}.tool: {step.tool!r} is not one of its tools{hint}; "
+                                     f"its tools: {', '.join([*allowed, WAIT])}")
         for role_id, expected in (trajectory.expect_findings or {}).items():
             if role_id != "agent" and role_id not in roles:
                 raise ValueError(f"{where}.expect_findings: {role_id!r} is not a role")
