@@ -854,7 +854,7 @@ class WorldSpec(_Spec):
             allowed = self.role_tools(role_id)
             for j, step in enumerate(steps):
                 if step.tool != WAIT and step.tool not in allowed:
-                    close = did_you_mean(step.tool, allowed)
+                    close = did_you_mean(step.tool, [*allowed, WAIT])
                     hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
                     raise ValueError(f"{where}.roles.{role_id}.{j}.tool: {step.tool!r} is not one of its tools{hint}; "
                                      f"its tools: {', '.join([*allowed, WAIT])}")

@@ -40,7 +40,7 @@ ALLOWED_MARKERS = ("valid:", "allowed:", "did you mean", "expected", "should", "
                    "under one of", "exactly one of", "never fire", "matches nothing", "reaches no one",
                    "would always fail", "nothing is under it", "nothing can be set", "cannot be applied",
                    "not yaml text", "is not an enabled", "has no", "no world", "listed twice", "alias",
-                   "nested more than", "duplicate")
+                   "nested more than", "duplicate", "its tools:")
 
 
 @dataclass(frozen=True)
