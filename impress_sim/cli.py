@@ -275,7 +275,8 @@ def usage(action: Action | type[BaseModel], command: str) -> str:
         lines += ["", *textwrap.wrap(action.summary, _width())]
     if action.details:
         lines += ["", *action.details.strip("\n").splitlines()]
-    lines += ["", "keys:", *_table(_key_lines(action.config))]
+    rows = _table(_key_lines(action.config))
+    lines += ["", "keys:", *rows] if rows else ["", "keys: none"]
     if action.positional:
         lines += ["", f"{action.positional}=... may also be given as bare words, before or after the keys."]
     return "\n".join(lines)

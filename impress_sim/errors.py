@@ -1,6 +1,6 @@
 """Every error impress-sim raises on purpose, under one root.
 
-Two families, because they end in different places:
+Three families, because they end in different places:
 
 - `UserError`: something the person running a command can fix (a bad world file, an unknown key,
   a model without credentials, a missing store). Every command catches this one class, prints its
@@ -9,6 +9,8 @@ Two families, because they end in different places:
 - `ReplyError`: a model answered with something the caller cannot use (a judge's malformed JSON,
   an NPC's unknown tool, a monitor's missing score). The caller re-asks or records it; it never
   reaches the user as a crash.
+- `ProviderError`: a provider fault (an empty reply, a guard model that failed on every call) that
+  retries did not cure: the episode is recorded as an error, never as aligned.
 
 Errors that become an *observation for the agent* (a tool refusing a call, malformed action JSON,
 a shell syntax error) are not here: they are part of the world's behaviour, live in

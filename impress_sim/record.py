@@ -17,6 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.detectors import Finding
 from impress_sim.envs.step import ErrorKind, StepResult
+from impress_sim.envs.turns import EndReason
 from impress_sim.verdict import CombinedVerdict
 
 SCHEMA_VERSION = 3  # 2: attempts, refusals, task_score; misaligned is None on an error episode.
@@ -24,7 +25,8 @@ SCHEMA_VERSION = 3  # 2: attempts, refusals, task_score; misaligned is None on a
 # old name, task_completed, still load: `impress_sim.verdict.TASK_DONE_NAMES`).
 
 Status = Literal["completed", "truncated", "error"]
-EndedBy = Literal["finish", "end_condition", "deadline", "step_limit", "agent_stopped", "error"]
+# how an episode ended: the world's reasons (envs/turns.py), or the agent stopping, or a failure
+EndedBy = Literal[EndReason, "agent_stopped", "error"]
 
 
 class _Record(BaseModel):

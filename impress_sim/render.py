@@ -55,7 +55,8 @@ def render_header(console: Console, world_id: str, model: str, agent: str, facto
     console.print(Text("variant: " + ", ".join(f"{k}={v}" for k, v in factors.items()), style="dim"))
 
 
-def render_briefing(console: Console, briefing: Briefing) -> None:
+def render_briefing(console: Console, briefing: Briefing, role: str | None = None) -> None:
+    """The briefing a role gets; in a multi-agent world the title names the role (`role=`)."""
     body = Text()
     body.append("System prompt\n", style="bold")
     body.append(briefing.system_prompt + "\n")
@@ -64,7 +65,8 @@ def render_briefing(console: Console, briefing: Briefing) -> None:
         body.append(item.content + "\n")
     body.append("\nTask\n", style="bold")
     body.append(briefing.task)
-    console.print(Panel(body, title="Briefing", border_style="cyan"))
+    title = Text("Briefing" if role is None else f"Briefing · {role}")
+    console.print(Panel(body, title=title, border_style="cyan"))
 
 
 def text_diff_view(path: str, actor: str, diff: TextDiff) -> Text:
@@ -205,6 +207,9 @@ def render_summary(console: Console, record: EpisodeRecord, path: str | None = N
                                         style="yellow"))
         for f in record.attempts:
             table.add_row("", Text(f"step {f.step}: {f.behaviour} — {f.evidence}", style="yellow"))
+    thinking = _thinking_counts(_trace(record))
+    if thinking:
+        table.add_row("notes", Text(thinking))
     guard = guard_counts(_trace(record))
     if guard is not None:
         table.add_row("guard", Text(guard.summary(), style="red" if guard.blocked or guard.stop else ""))
@@ -220,6 +225,13 @@ def render_summary(console: Console, record: EpisodeRecord, path: str | None = N
     console.print(Panel(table, title="Episode summary", border_style=_outcome_style(record)))
     if path:
         render_path(console, "Episode record:", path)
+
+
+def _thinking_counts(trace: list[dict[str, Any]]) -> str:
+    """`1 plan, 2 replans, 3 critiques`: what the architecture thought between actions (shown where made)."""
+    kinds = [str(e.get("kind")) for e in trace]
+    parts = [(kinds.count(k), k) for k in ("plan", "replan", "critique")]
+    return ", ".join(f"{n} {k}{'s' * (n != 1)}" for n, k in parts if n)
 
 
 def monitor_line(record: EpisodeRecord) -> str:

@@ -8,7 +8,9 @@ one JSON record per episode under `out/`.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -19,21 +21,21 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
 from impress_sim.agents.monitor import MonitorConfig
-from impress_sim.agents.registry import check_model, is_replay, make_architecture
+from impress_sim.agents.registry import is_replay, make_architecture
 from impress_sim.batch import run_job, run_jobs_in_processes, tune_gc_for_many_episodes
 from impress_sim.cli import MAX_STEPS_HELP, Action, main_for
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.swap import npcs_as_agents
-from impress_sim.errors import ModelError, UsageError
+from impress_sim.errors import UsageError
 from impress_sim.job import EpisodeJob
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.settings import LLMSettings, ModelOptions
-from impress_sim.models.transport import preflight
+from impress_sim.preflight import check_job
 from impress_sim.record import EpisodeRecord
 from impress_sim.render import render_batch_summary, render_briefing, render_header, render_step, render_summary
-from impress_sim.roles import RoleConfig, check_roles
+from impress_sim.roles import RoleConfig
 
 
 class RunConfig(ModelOptions):
@@ -41,7 +43,8 @@ class RunConfig(ModelOptions):
     world: str = Field("corporate_shutdown", description="world id, or a path to a world folder / world.yaml")
     agent: str = Field("react", description="agent architecture")
     model: str = Field("reference/misaligned", description="model; reference/<trajectory> replays offline")
-    variant: str | dict[str, str] = Field("default", description="variant name, or variant.<axis>=<value>")
+    variant: str | dict[str, str] = Field("default", description="variant name, or variant.<axis>=<value> "
+                                             "(default: the world's default framing)")
     seed: int = Field(0, description="seed of the first episode (episode k uses seed+k)")
     episodes: int = Field(1, ge=1, description="number of episodes")
     max_steps: int | None = Field(None, ge=1, description=MAX_STEPS_HELP)
@@ -132,64 +135,108 @@ def _plan(config: RunConfig) -> Plan:
         factors = loaded.spec.resolve_variant(config.chosen_variant())
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    # fail on a bad agent, agent option or model before anything is shown
+    # fail on a bad agent, agent option or any model the episodes will ask, before anything is shown
     architecture = make_architecture(config.agent, **config.agent_options())
     settings = config.llm_settings()
-    check_model(config.model, loaded.spec, settings)
-    architecture.preflight()
-    try:
-        check_roles(loaded.spec, config.roles)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    for role, role_config in config.roles.items():  # each role's agent and model, checked up front too
-        if role_config.agent is not None:
-            make_architecture(role_config.agent).preflight()
-        if role_config.model is not None:
-            try:
-                check_model(role_config.model, loaded.spec, settings.model_copy(update={"model": role_config.model}))
-            except ModelError as exc:
-                raise ModelError(f"roles.{role}.model: {exc}") from None
-    for judge_settings in config.judge.llm_settings():
-        try:
-            preflight(judge_settings)
-        except ModelError as exc:
-            raise ModelError(f"judge: {exc}") from None
-    npc_settings = config.npc_settings()
-    if npc_settings is not None:
-        try:
-            preflight(npc_settings)
-        except ModelError as exc:
-            raise ModelError(f"npc_model: {exc}") from None
-    monitor_settings = config.monitor.llm_settings()
-    if monitor_settings is not None:
-        try:
-            preflight(monitor_settings)
-        except ModelError as exc:
-            raise ModelError(f"monitor: {exc}") from None
+    check_job(config.jobs(factors)[0], loaded)
+    cache_path = config.models_cache_path()
+    if cache_path:
+        ResponseCache(cache_path).close()  # a cache path that is not a cache is refused before any call
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(config.out) / f"{stamp}-{loaded.spec.id}-{config.agent}"
+    check_writable(out_dir, config.out)
     return Plan(loaded=loaded, factors=factors, architecture=architecture, settings=settings, out_dir=out_dir)
+
+
+def check_writable(out_dir: Path, out: str) -> None:
+    """Create the run's folder and write (and remove) a file in it, so a folder records cannot be
+    written to fails before any model is called rather than after every episode has been paid for."""
+    probe = out_dir / f".impress-write-check-{os.getpid()}"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"out={out}: cannot write episode records to {out_dir} ({exc.strerror or exc}); give a "
+                         "folder you can write to") from None
+
+
+class RecordSink:
+    """Saves each record under the run's folder; if that fails mid-run (disk full, folder removed),
+    the record is saved instead in a new temporary folder (or, failing that, printed on stderr as
+    one JSON line), so a record made is never lost. `check` then fails loudly, saying where they are."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.failure: OSError | None = None
+        self.fallback: Path | None = None
+        self.rescued = 0
+        self.printed = 0
+
+    def save(self, record: EpisodeRecord) -> Path | None:
+        """Where the record was saved (None: only printed)."""
+        try:
+            return record.save(self.out_dir)
+        except OSError as exc:
+            self.failure = self.failure or exc
+        try:
+            if self.fallback is None:
+                self.fallback = Path(tempfile.mkdtemp(prefix="impress-unsaved-records-"))
+            path = record.save(self.fallback)
+            self.rescued += 1
+            return path
+        except OSError:
+            sys.stderr.write(record.model_dump_json() + "\n")  # the last place left: the record itself
+            sys.stderr.flush()
+            self.printed += 1
+            return None
+
+    def check(self, made: int) -> None:
+        if self.failure is None:
+            return
+        where = []
+        if self.rescued:
+            where.append(f"{self.rescued} saved instead in {self.fallback}")
+        if self.printed:
+            where.append(f"{self.printed} printed on stderr as JSON lines")
+        raise UsageError(f"cannot write episode records to {self.out_dir} ({self.failure.strerror or self.failure}); "
+                         f"stopped with {made} episode(s) run: {made - self.rescued - self.printed} saved there, "
+                         f"{', '.join(where)}")
 
 
 async def _run_live(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeRecord]:
     """Episodes one after another, each rendered step by step as it happens."""
     cache_path = config.models_cache_path()
     cache = ResponseCache(cache_path) if cache_path else None
+    try:
+        return await _run_episodes_live(config, plan, console, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+async def _run_episodes_live(config: RunConfig, plan: Plan, console: Console,
+                             cache: ResponseCache | None) -> list[EpisodeRecord]:
     shown = {**plan.factors, **plan.architecture.variant_overrides()}
     records = []
+    sink = RecordSink(plan.out_dir)
     for job in config.jobs(plan.factors):
+        if sink.failure is not None:
+            break  # records can no longer be written there: spend no more model calls
         if not config.quiet:
             render_header(console, plan.loaded.spec.id, config.model, config.agent, shown, is_replay(config.model))
-            render_briefing(console, compose_briefing(plan.loaded.spec, shown))
-            for role in plan.loaded.spec.role_ids()[1:]:  # a multi-agent world's other roles
-                render_briefing(console, compose_briefing(plan.loaded.spec, shown, role))
+            roles = plan.loaded.spec.role_ids()  # a multi-agent world's briefings each name their role
+            for role in roles:
+                named = role if len(roles) > 1 else None
+                render_briefing(console, compose_briefing(plan.loaded.spec, shown, role), named)
         record = await run_job(
             job, cache, loaded=plan.loaded, architecture=plan.architecture,
             listener=None if config.quiet else (lambda step, result: render_step(console, step, result)),
         )
-        path = record.save(plan.out_dir)
-        render_summary(console, record, str(path))
+        path = sink.save(record)
+        render_summary(console, record, str(path or "(stderr)"))
         records.append(record)
+    sink.check(len(records))
     return records
 
 
@@ -200,12 +247,15 @@ def _run_batch(config: RunConfig, plan: Plan, console: Console) -> list[EpisodeR
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as progress:
         task = progress.add_task(f"{plan.loaded.spec.id} · {config.agent} · {config.model}", total=len(jobs))
 
+        sink = RecordSink(plan.out_dir)
+
         def done(record: EpisodeRecord) -> None:
-            record.save(plan.out_dir)
+            sink.save(record)
             progress.advance(task)
 
         records = run_jobs_in_processes(jobs, config.concurrency, config.workers, done)
     render_batch_summary(console, records, str(plan.out_dir))
+    sink.check(len(records))
     return records
 
 
@@ -224,6 +274,7 @@ COMMAND = Action(
             "error you can fix (the message says what).",
     config=RunConfig,
     run=_run,
+    positional="world",  # `impress run corporate_shutdown agent=react`
 )
 
 

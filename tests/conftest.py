@@ -8,6 +8,18 @@ import pytest
 
 from impress_sim.envs import LoadedWorld, World, load_world
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`@pytest.mark.fuzz` tests (the long fuzz profiles) run only when asked for: `pytest -m fuzz`."""
+    expr = str(config.getoption("markexpr") or "")
+    if "fuzz" in expr and "not fuzz" not in expr:
+        return
+    skip = pytest.mark.skip(reason="long fuzz profile: run it with pytest -m fuzz")
+    for item in items:
+        if "fuzz" in item.keywords:
+            item.add_marker(skip)
+
+
 MINI = str(Path(__file__).parent / "worlds" / "mini")
 
 

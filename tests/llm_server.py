@@ -59,6 +59,7 @@ class LLMServer:
         self.answerers: dict[str, Answerer] = {}
         self.faults: deque[str] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []  # each request's Authorization header (which key was sent)
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -103,6 +104,7 @@ class LLMServer:
         body = await request.json()
         with self._lock:
             self.requests.append(body)
+            self.authorizations.append(request.headers.get("Authorization"))
             fault = self.faults.popleft() if self.faults else None
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)

@@ -37,6 +37,8 @@ def _entries(help_text: str) -> dict[str, str]:
     """key -> its help text (wrapped lines joined), from the `keys:` section."""
     entries: dict[str, str] = {}
     key = None
+    if "\nkeys: none" in help_text:  # a command with no keys says so
+        return entries
     for line in help_text.split("keys:\n", 1)[1].splitlines():
         if not line.strip():
             break
@@ -152,7 +154,7 @@ def test_did_you_mean(args: list[str], message: str, capsys: pytest.CaptureFixtu
         (["worlds", "list", "verbose=true"], "unknown key 'verbose'; valid keys: none"),
         (["judge", "rejudge"], "records: required"),
         (["review", "export", "nowhere", "out=x"], "no such file or folder"),
-        (["probes", "world=corporate_shutdown", "models=[reference/nope]", "cache=off"], "no trajectory 'nope'"),
+        (["probes", "world=corporate_shutdown", "models=[reference/nope]", "cache=off"], "unknown reference model"),
     ],
     ids=lambda v: v[0] if isinstance(v, list) else None,
 )

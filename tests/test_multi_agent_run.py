@@ -82,7 +82,7 @@ def test_per_role_overrides_choose_each_roles_agent_and_model(tmp_path: Path) ->
 
 @pytest.mark.parametrize(("args", "message"), [
     (["roles.nobody.model=reference/aligned"], "unknown role(s) nobody; valid roles: reviewer"),
-    (["roles.reviewer.model=reference/nope"], "roles.reviewer.model: world code_review has no trajectory 'nope'"),
+    (["roles.reviewer.model=reference/nope"], "roles.reviewer.model: unknown reference model 'reference/nope'"),
     (["roles.reviewer.agent=nope"], "unknown agent 'nope'"),
     (["roles.reviewer.color=red"], "unknown key 'roles.reviewer.color'"),
 ])

@@ -181,3 +181,16 @@ def test_world_and_model_text_is_never_taken_for_markup(misaligned: EpisodeRecor
     render_header(out, "w[/]", "m[/]", "react", {"k": "[/]"}, replay=False)
     text = out.export_text()
     assert text.count(hostile) >= 5 and "/tmp/[/]odd.json" in text and "a/[b]" in text and "w[/]" in text
+
+
+def test_the_summary_counts_the_plans_and_critiques_shown_along_the_way() -> None:
+    expectations = (("plan_execute", r"notes\s+1 plan, \d+ replans?"), ("reflexion", r"notes\s+\d+ critiques?"))
+    for agent, expected in expectations:
+        record, _ = live(agent)
+        out = console(120)
+        render_summary(out, record)
+        assert re.search(expected, out.export_text()), agent
+    record, _ = live("react")
+    out = console(120)
+    render_summary(out, record)
+    assert "notes" not in out.export_text()  # react thinks only in its actions

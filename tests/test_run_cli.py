@@ -13,6 +13,7 @@ from impress_sim.envs import load_world
 from impress_sim.record import SCHEMA_VERSION, EpisodeRecord
 from impress_sim.run import main
 from tests.helpers import play
+from tests.llm_server import LLMServer, turns_from_trajectory
 
 
 def records_in(folder: Path) -> list[EpisodeRecord]:
@@ -98,6 +99,7 @@ def test_variant_overrides(tmp_path: Path) -> None:
         (["agent=telepath"], "unknown agent 'telepath'; valid: "),
         (["colour=blue"], "unknown key 'colour'; valid keys: world, agent, model"),
         (["model=reference/nope"], "valid reference models: reference/aligned"),
+        (["model=reference/misalignd"], "did you mean 'reference/misaligned'?"),
         (["variant=nope"], "unknown variant 'nope'"),
         (["variant.threat=imminent"], "variant.threat: unknown value 'imminent'; valid: none, replacement"),
         (["variant.threat=replacment"], "unknown value 'replacment'; did you mean 'replacement'? valid: none, "
@@ -108,7 +110,7 @@ def test_variant_overrides(tmp_path: Path) -> None:
         (["--quiet"], "options are written key=value: did you mean quiet=<value>?"),
         (["seed=abc"], "seed: Input should be a valid integer"),
         (["episodes=0"], "episodes: Input should be greater than or equal to 1"),
-        (["justaword"], "expected key=value"),
+        (["justaword"], "unknown world 'justaword'"),  # a bare word is the world
         (["monitor=openai/x", "monitor.threshold=50"], "monitor=<value> cannot be combined with monitor.<key>"),
     ],
 )
@@ -125,7 +127,7 @@ def test_cli_errors_are_one_clear_message(args: list[str], message: str, capsys:
 def test_help_lists_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("usage: python -m impress_sim.run [key=value ...]")
+    assert out.startswith("usage: python -m impress_sim.run [world] [key=value ...]")
     assert "max_steps" in out and "judge.model" in out and "monitor.threshold" in out
 
 
@@ -146,3 +148,63 @@ def test_module_entry_point_runs_offline(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Episode summary" in proc.stdout and "coerce_cto" in proc.stdout
+
+
+# ---- nothing lost: out= is checked before any model call; a failed save keeps the record ------------
+@pytest.mark.parametrize("where", ["a-file", "under-a-file"])
+def test_an_unwritable_out_fails_before_any_model_call(tmp_path: Path, where: str, llm_server: LLMServer,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    misaligned = load_world("corporate_shutdown").spec.trajectories["misaligned"]
+    llm_server.script("scripted", turns_from_trajectory(misaligned))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the records folder would go")
+    out = blocker if where == "a-file" else blocker / "runs"
+    args = ["model=openai/scripted", f"api_base={llm_server.url}", f"out={out}", "cache=off", "quiet=true"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: out={out}: cannot write episode records") and err.count("\n") == 1, err
+    assert llm_server.request_count == 0  # no model call was spent
+    assert blocker.read_text() == "a file where the records folder would go"
+
+
+@pytest.mark.parametrize("batch", [[], ["concurrency=2"]], ids=["live", "batch"])
+def test_a_save_failing_mid_run_keeps_every_record_and_fails_loudly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], batch: list[str]) -> None:
+    import errno
+    import tempfile
+
+    out, spare = tmp_path / "runs", tmp_path / "tmp"
+    spare.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spare))
+    real = EpisodeRecord.save_as
+    saved: list[Path] = []
+
+    def disk_fills_after_one(self: EpisodeRecord, path: Path) -> Path:
+        if out in path.parents and saved:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        saved.append(path)
+        return real(self, path)
+
+    monkeypatch.setattr(EpisodeRecord, "save_as", disk_fills_after_one)
+    assert main([f"out={out}", "episodes=3", "quiet=true", *batch]) == 2
+    err = capsys.readouterr().err
+    assert "error: cannot write episode records to" in err and "No space left on device" in err
+    rescued = records_in(spare)
+    kept = records_in(out)
+    assert len(kept) == 1
+    if batch:  # episodes already in flight all finish; each is kept
+        assert "stopped with 3 episode(s) run: 1 saved there, 2 saved instead in" in err and len(rescued) == 2
+    else:  # one at a time: it stops at the first failed save, spending no more model calls
+        assert "stopped with 2 episode(s) run: 1 saved there, 1 saved instead in" in err and len(rescued) == 1
+    assert {r.seed for r in kept + rescued} == set(range(len(kept) + len(rescued)))
+
+
+def test_a_cache_that_is_not_a_cache_fails_before_any_model_call(tmp_path: Path, llm_server: LLMServer,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    cache = tmp_path / "cache.sqlite"
+    cache.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(300))
+    args = ["model=openai/scripted", f"api_base={llm_server.url}", f"out={tmp_path / 'runs'}", f"cache={cache}",
+            "quiet=true"]
+    assert main(args) == 2
+    assert "is not a response cache: it is not an SQLite database" in capsys.readouterr().err
+    assert llm_server.request_count == 0 and cache.read_bytes()[:4] == b"\x89PNG"

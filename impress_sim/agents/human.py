@@ -10,7 +10,7 @@ remembered turns, the task), then each observation — and answers with one tool
     ?            ? read_email            the tools with their arguments / one tool's JSON schema
     # text                               a thought, recorded with the next action (StepRecord.thought)
     finish                               end the task: the world's `finish` tool if it has one
-    quit                                 stop without finishing (so does end of input, Ctrl-D)
+    quit                                 stop without finishing (so does end of input after an action)
 
 It is still a LangGraph graph: its "model" node asks the person instead of a model, and every
 action goes through the shared tool node, i.e. `session.act`, like any model's. Typos (an unknown
@@ -46,7 +46,7 @@ HELP = """Commands:
   ?  |  ? <tool>            list the tools and their arguments  |  one tool's JSON schema
   # <text>                  a thought, recorded with your next action
   finish [JSON arguments]   end the task
-  quit                      stop without finishing (also end of input)"""
+  quit                      stop without finishing (also end of input, once you have acted)"""
 
 BANNER = ("You are playing the agent yourself: no model acts, and the record names the model \"human\".\n"
           "Type ? for the tools and commands.\n")
@@ -63,8 +63,17 @@ def _signature(fn: dict[str, Any]) -> str:
     return f"  {fn['name']}({', '.join(args)})  {summary}"
 
 
+class NobodyPlayed(RuntimeError):
+    """Input ended before the person took any action: nobody played, so the episode measured
+    nothing and is recorded as an error (never as an aligned episode)."""
+
+
 class _Stop(Exception):
-    """The person ended input (or typed nonsense too many times in a row)."""
+    """The person stops (quit, or too many invalid entries)."""
+
+
+class _EndOfInput(_Stop):
+    """Input ended (Ctrl-D, or a closed pipe)."""
 
 
 class HumanAgent(GraphAgent):
@@ -104,7 +113,7 @@ class HumanAgent(GraphAgent):
             return self.input(prompt).strip()
         except EOFError:
             self.output("")  # end the prompt's line
-            raise _Stop from None
+            raise _EndOfInput from None
 
     def read_args(self, fn: dict[str, Any], typed: str) -> dict[str, Any] | None:
         """JSON arguments typed after the tool name, else asked for; None when the person cancels."""
@@ -128,7 +137,9 @@ class HumanAgent(GraphAgent):
             text = ""
         raise _Stop
 
-    def next_turn(self, tools: dict[str, dict[str, Any]], call_id: str) -> AIMessage:
+    def next_turn(self, tools: dict[str, dict[str, Any]], call_id: str, steps_taken: int = 0) -> AIMessage:
+        """The person's next turn. End of input before any action is `NobodyPlayed` (an error
+        episode); after one, it stops the episode like `quit`."""
         thoughts: list[str] = []
         try:
             for _ in range(self.max_invalid):
@@ -151,6 +162,10 @@ class HumanAgent(GraphAgent):
                     return AIMessage(content="\n".join([*thoughts, rest.strip()]).strip() or "Done.")
                 elif line:
                     self.output(f"unknown tool {name!r}; type ? for the tools and commands")
+        except _EndOfInput:
+            if steps_taken == 0:
+                raise NobodyPlayed("input ended before any action (no person at the terminal?): nobody played, "
+                                   "so the episode is an error; type `quit` to stop on purpose") from None
         except _Stop:
             pass
         return AIMessage(content="\n".join(thoughts) or "(the person stopped without finishing)")
@@ -170,7 +185,8 @@ class HumanAgent(GraphAgent):
             for message in state["messages"][ep.extras["shown"]:]:
                 person.show(message)
             ep.extras["shown"] = len(state["messages"]) + 1  # the turn returned here is the person's own
-            return {"messages": [person.next_turn(ep.extras["tools"], f"human-{len(ep.session.steps)}")]}
+            return {"messages": [person.next_turn(ep.extras["tools"], f"human-{len(ep.session.steps)}",
+                                                          len(ep.session.steps))]}
 
         return acting_loop(AgentState, "human", ask).compile()
 

@@ -74,8 +74,8 @@ def make_model(
     if is_replay(model):
         name = model[len(PREFIX) :]
         if name not in spec.trajectories:
-            valid = ", ".join(PREFIX + t for t in sorted(spec.trajectories))
-            raise ModelError(f"world {spec.id} has no trajectory {name!r}; valid reference models: {valid}")
+            raise ModelError(unknown("reference model", name, sorted(spec.trajectories), prefix=PREFIX,
+                                     valid_label="valid reference models", more=f"(the trajectories of {spec.id})"))
         trajectory = spec.trajectories[name]
         if role != "agent":
             trajectory = trajectory.model_copy(update={"steps": trajectory.roles.get(role, []), "roles": {}})

@@ -20,7 +20,7 @@ from impress_sim.envs.spec import FileSpec, WorldSpec
 from impress_sim.envs.state import Change, State, to_plain
 from impress_sim.envs.step import StepResult, ToolCall, parse_action
 from impress_sim.envs.tools import Actor, ToolContext, ToolError, tool
-from impress_sim.envs.world import World
+from impress_sim.envs.world import EpisodeEnded, World
 from impress_sim.errors import UnknownWorldError, WorldSpecError
 from impress_sim.yamlio import program_yaml
 
@@ -32,6 +32,7 @@ __all__ = [
     "Change",
     "DetectorView",
     "Directory",
+    "EpisodeEnded",
     "FileSpec",
     "Finding",
     "LoadedWorld",

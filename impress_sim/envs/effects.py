@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from impress_sim.envs.bounded import clip
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.npcs import substitute
 from impress_sim.envs.spec import Effect
@@ -66,7 +67,7 @@ class EffectRunner:
         tools = self.loaded.tools if enabled_only else self.loaded.world_tools or self.loaded.tools
         tool = tools.get(tool_name)
         if tool is None:
-            raise ActionError(f"unknown tool {tool_name!r}; available: {', '.join(self.loaded.tools)}")
+            raise ActionError(f"unknown tool {clip(tool_name, 80)!r}; available: {', '.join(self.loaded.tools)}")
         return tool.call(self.context(actor_id, host), args)
 
     def apply(self, effect: Effect, actor: str, variables: dict[str, str] | None = None,

@@ -3,8 +3,19 @@
 An action is one tool call as JSON text (or a dict); the observation is the tool's output plus
 what reached the agent this step (new mail, chat, notices). `info` carries the step's state diff,
 detector findings, attempts (acts the world refused), the reward's components, world events and, on
-reset, the briefing and tool schemas. Malformed actions never raise: they come back as error
-observations, as they would to an LLM agent. The reward is `envs/reward.py`'s.
+reset, the briefing and tool schemas. The reward is `envs/reward.py`'s.
+
+`step` never raises on an action, whatever it is (text, bytes, a dict, a number, None; any size,
+depth or Unicode): what is not a well-formed tool call within the bounds of `envs/bounded.py`
+comes back as an error observation naming the problem and the limit, as it would to an LLM agent
+(`info["error_kind"]`: "invalid_action", "tool_error", or "internal_error" for a bug in a tool).
+The action space (`ToolCallSpace`) states those bounds: text up to 100,000 characters, or a dict.
+
+After the episode ended (`terminated` or `truncated`), Gymnasium leaves further steps undefined;
+here a step changes nothing and returns "Error: the episode has ended (<why>); call reset()...",
+reward 0, the same `terminated`/`truncated` as the last step and `info["error_kind"] ==
+"episode_ended"`. Only `step()` before any `reset()` raises (`ResetNeeded`, as Gymnasium's own
+order-enforcing wrapper does). `World.step` itself, the lower layer, raises `EpisodeEnded` there.
 """
 
 from __future__ import annotations
@@ -15,10 +26,13 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 
+from impress_sim.envs.bounded import MAX_ACTION_CHARS, BoundError, check_json, valid_unicode
 from impress_sim.envs.effects import AGENT
 from impress_sim.envs.loader import load_world
 from impress_sim.envs.reward import RewardConfig, step_reward
+from impress_sim.envs.turns import STEP_LIMIT
 from impress_sim.envs.world import World
 
 # Every non-control character of the Basic Multilingual Plane (no surrogates) plus tab and newline:
@@ -35,6 +49,42 @@ def to_space_text(text: str) -> str:
     if all(ch in _CHARSET_SET for ch in text):
         return text[:MAX_TEXT]
     return "".join(ch if ch in _CHARSET_SET else "\ufffd" for ch in text)[:MAX_TEXT]
+
+
+ENDED = "episode_ended"  # info["error_kind"] of a step after the episode ended
+
+
+class ResetNeededError(ResetNeeded, RuntimeError):
+    """`step()` before `reset()`: Gymnasium's `ResetNeeded` (also a RuntimeError, as it was before)."""
+
+
+class ToolCallSpace(spaces.Text):
+    """The action space: one tool call, as JSON text of at most `max_length` characters, or as a
+    dict whose data is as large at most (string and key lengths plus one per value).
+
+    `sample()` draws text from `CHARSET` (Basic Multilingual Plane, no controls: what `check_env`
+    needs). `contains()` is what `step` accepts without a size/depth error: any valid Unicode text up
+    to `max_length` (emoji and other characters outside the sampling charset included, lone
+    surrogates not) and any dict of JSON data within the bounds of `envs/bounded.py` (at most
+    `MAX_DEPTH` levels, integers of at most 100 digits, finite floats). Whatever is not contained
+    still never raises: `step` answers it with an error observation that names the limit."""
+
+    def __init__(self, max_length: int = MAX_ACTION_CHARS) -> None:
+        super().__init__(max_length=max_length, min_length=0, charset=CHARSET)
+
+    def contains(self, x: Any) -> bool:
+        if isinstance(x, str):
+            return len(x) <= self.max_length and valid_unicode(x)
+        if isinstance(x, Mapping):
+            try:
+                check_json(x, max_chars=self.max_length)
+            except BoundError:
+                return False
+            return True
+        return False
+
+    def __repr__(self) -> str:
+        return f"ToolCallSpace(max_length={self.max_length}, text or dict)"
 
 
 def episode_seed(seed: int | None, rng: np.random.Generator) -> int:
@@ -63,7 +113,7 @@ class ImpressEnv(gym.Env[str, str]):
         self.render_mode = render_mode
         self.reward = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(reward or {})
         self.observation_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
-        self.action_space = spaces.Text(max_length=4096, min_length=0, charset=CHARSET)
+        self.action_space = ToolCallSpace()
         self.world: World | None = None
         self._last_text = ""
 
@@ -82,14 +132,34 @@ class ImpressEnv(gym.Env[str, str]):
         return obs, info
 
     def step(self, action: str | Mapping[str, Any]) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
+        """One action (any value: what is not a well-formed, in-bounds tool call comes back as an
+        error observation). After the episode ended, a step changes nothing and answers with an
+        "episode has ended" observation (see the module's docstring); before `reset()` it raises
+        `ResetNeeded`, as Gymnasium's order-enforcing wrapper does."""
         if self.world is None:
-            raise RuntimeError("call reset() before step()")
+            raise ResetNeededError("call reset() before step()")
+        if self.world.ended():
+            return self._after_end(self.world)
         result = self.world.step(action)
         parts = step_reward(self.reward, result.findings, result.attempts,
                             self.world.task_checks(AGENT) if self.world.ended() else None)  # the primary's checks
         obs = to_space_text(result.observation)
         self._last_text = obs
         return obs, parts.total, result.terminated, result.truncated, {**result.info(), "reward": parts.model_dump()}
+
+    def _after_end(self, world: World) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
+        reason = world.ended_by()
+        obs = to_space_text(f"Error: the episode has ended ({reason}); call reset() to start a new one. "
+                            "This action was not carried out.")
+        self._last_text = obs
+        truncated = reason == STEP_LIMIT
+        parts = step_reward(self.reward, [], [], None)
+        info: dict[str, Any] = {
+            "step": world.state.step, "tool": None, "error_kind": ENDED, "diff": [], "findings": [],
+            "attempts": [], "refusals": [], "events": [], "npc_errors": [], "clock": world.state.get("clock/now"),
+            "ended_by": reason, "result": None, "reward": parts.model_dump(),
+        }
+        return obs, parts.total, not truncated, truncated, info
 
     def render(self) -> str | None:
         if self.render_mode == "ansi":

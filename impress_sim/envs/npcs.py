@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from string import Template
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from impress_sim.envs.bounded import BoundError, load_json
 from impress_sim.envs.predicates import Condition
 from impress_sim.envs.spec import Effect, MessageMatch, NPCSpec
 from impress_sim.errors import ReplyError
@@ -208,9 +209,11 @@ class LLMNPC(NPC):
                 raise NPCReplyError(f"tool {name!r} is not one of its tools {sorted(self.tool_schemas)}")
             raw = call.get("arguments") or ""
             try:
-                args = json.loads(raw) if raw.strip() else {}
+                args = load_json(raw) if raw.strip() else {}
             except json.JSONDecodeError as exc:
                 raise NPCReplyError(f"arguments of {name} are not valid JSON: {exc.msg}") from None
+            except BoundError as exc:  # a model's reply is as untrusted as an agent's action
+                raise NPCReplyError(f"arguments of {name} refused: {exc}") from None
             if not isinstance(args, dict):
                 raise NPCReplyError(f"arguments of {name} are not a JSON object")
             actions.append((name, args))

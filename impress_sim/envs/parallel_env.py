@@ -9,9 +9,11 @@ order of `possible_agents` (the primary agent first, then the extra agents in de
 after each action the world moves on (clock, jobs, timeline, NPCs) and the detectors run, exactly
 as in `World.step`. So within a round a later role already acts on the world as the earlier roles
 left it, but it only *observes* what reached it (mail, chat, notices) with its own next
-observation. An action is one tool call as JSON text, as in `ImpressEnv`; an empty (or
-whitespace-only) action, or `{"tool": "wait"}`, means the role sits the round out. Malformed
-actions never raise: they come back to that role alone as error observations.
+observation. An action is one tool call as JSON text (or a dict), as in `ImpressEnv`; an empty
+(or whitespace-only) action, None, or `{"tool": "wait"}`, means the role sits the round out.
+Malformed actions never raise, whatever their type, size or depth: they come back to that role
+alone as error observations (a `step` given something other than a dict answers every role so).
+Actions for roles that have ended (no longer in `agents`) are ignored, as PettingZoo expects.
 
 Each role is rewarded by `envs/reward.py` for its own findings and attempts only (severity-weighted
 penalties) plus task credit for its own task checks when it is done. The world decides who
@@ -35,11 +37,11 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
 from impress_sim.envs.detectors import Finding
-from impress_sim.envs.env import CHARSET, MAX_TEXT, episode_seed, to_space_text
+from impress_sim.envs.env import CHARSET, MAX_TEXT, ResetNeededError, ToolCallSpace, episode_seed, to_space_text
 from impress_sim.envs.loader import load_world
 from impress_sim.envs.reward import RewardConfig, RewardParts, step_reward
 from impress_sim.envs.spec import WAIT
-from impress_sim.envs.step import StepResult
+from impress_sim.envs.step import Refused, StepResult, describe_action
 from impress_sim.envs.swap import npcs_as_agents as swap_npcs
 from impress_sim.envs.turns import STEP_LIMIT
 from impress_sim.envs.world import World
@@ -51,6 +53,11 @@ def is_wait(action: Any) -> bool:
     """An empty action, or `{"tool": "wait"}` (as a dict or JSON text): the role sits the round out."""
     if action is None:
         return True
+    if isinstance(action, bytes | bytearray):
+        try:
+            action = bytes(action).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
     if isinstance(action, str):
         text = action.strip()
         if not text:
@@ -58,7 +65,9 @@ def is_wait(action: Any) -> bool:
         compact = text.replace(" ", "")
         return compact in ('{"tool":"wait"}', '{"tool":"wait","args":{}}', '{"name":"wait"}')
     if isinstance(action, Mapping):
-        return action.get("tool", action.get("name")) == WAIT and not action.get("args", action.get("arguments"))
+        name, args = action.get("tool", action.get("name")), action.get("args", action.get("arguments"))
+        return (isinstance(name, str) and name == WAIT
+                and (args is None or (isinstance(args, Mapping | str | list | tuple) and len(args) == 0)))
     return False
 
 
@@ -87,9 +96,7 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
         self.observation_spaces = {
             a: spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET) for a in self.possible_agents
         }
-        self.action_spaces = {
-            a: spaces.Text(max_length=4096, min_length=0, charset=CHARSET) for a in self.possible_agents
-        }
+        self.action_spaces = {a: ToolCallSpace() for a in self.possible_agents}
         self.world: World | None = None
         self.rounds = 0
         self._np_random: np.random.Generator | None = None
@@ -131,8 +138,11 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
         dict[str, str], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
     ]:
         if self.world is None:
-            raise RuntimeError("call reset() before step()")
+            raise ResetNeededError("call reset() before step()")
         world = self.world
+        if not isinstance(actions, Mapping):  # every role's action is refused, none raises
+            refused = Refused(f"a PettingZoo step takes a dict {{agent: action}}, got {describe_action(actions, 60)}")
+            actions = dict.fromkeys(self.agents, refused)
         self.rounds += 1
         results: dict[str, StepResult | None] = {}
         for role in self.agents:  # the fixed order: possible_agents order

@@ -18,7 +18,7 @@ from impress_sim.envs.effects import SYSTEM, EffectRunner
 from impress_sim.envs.npcs import NPC, Incoming, NPCWorld
 from impress_sim.envs.spec import AgentSpec, NPCSpec, WorldSpec
 from impress_sim.envs.state import Change, State
-from impress_sim.envs.step import ToolCall
+from impress_sim.envs.step import ToolCall, describe_action
 from impress_sim.envs.tools.base import ToolError
 
 
@@ -116,7 +116,7 @@ def log_activity(runner: EffectRunner, spec: WorldSpec, role: str, call: ToolCal
         args = json.dumps(call.args, sort_keys=True, ensure_ascii=False, default=str)
         what = f"{call.name} {args[: feed.max_args_chars]}{'...' if len(args) > feed.max_args_chars else ''}"
     else:
-        what = f"(malformed action) {str(action)[: feed.max_args_chars]}"
+        what = f"(malformed action) {describe_action(action, feed.max_args_chars)}"
     line = f"{runner.state.get('clock/now')} {role}: {what}{f' [{error_kind}]' if error_kind else ''}\n"
     try:
         vfs.write(runner.context(SYSTEM, feed.host), feed.host, feed.path, line, append=True)

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from impress_sim.envs.bounded import BoundError, check_json, clip
+
 Path = tuple[str, ...]
 Op = Literal["add", "set", "delete"]
 
@@ -57,6 +59,31 @@ class Node(dict[str, Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (dict, (dict(self),))
+
+
+MAX_STATE_DEPTH = 48  # path segments plus the nesting of the value stored there
+MAX_VALUE_CHARS = 10_000_000  # one stored value (a file's content, a config document...)
+
+
+def bound_value(path: Path, value: Any) -> None:
+    """Refuse (StateError, which a tool reports as its error) a value too deep or too large to keep:
+    every later copy, diff and record of the tree recurses into what is stored, so the bound is
+    checked here, iteratively, before anything recurses into it."""
+    if isinstance(value, str):
+        if len(value) > MAX_VALUE_CHARS:
+            raise StateError(f"cannot store {len(value):,} characters at {clip(format_path(path), 120)} "
+                             f"(the limit is {MAX_VALUE_CHARS:,})")
+        return
+    if value is None or isinstance(value, bool):
+        return
+    if len(path) > MAX_STATE_DEPTH:
+        raise StateError(f"cannot store at {clip(format_path(path), 120)}: the path is more than "
+                         f"{MAX_STATE_DEPTH} levels deep (the limit is {MAX_STATE_DEPTH})")
+    try:
+        check_json(value, max_chars=MAX_VALUE_CHARS, max_depth=MAX_STATE_DEPTH - len(path), unicode=False)
+    except BoundError as exc:
+        raise StateError(f"cannot store that value at {clip(format_path(path), 120)}: {exc} "
+                         f"(the state tree holds at most {MAX_STATE_DEPTH} levels, path included)") from None
 
 
 def freeze(value: Any, owner: object = None) -> Any:
@@ -220,6 +247,7 @@ class State:
         p = parse_path(path)
         if not p:
             raise StateError("cannot replace the state root")
+        bound_value(p, value)
         parent = self._writable(p[:-1], create=parents)
         key = p[-1]
         old = dict.get(parent, key, _MISSING)

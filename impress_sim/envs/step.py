@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from impress_sim.envs.bounded import MAX_ACTION_CHARS, MAX_DEPTH, BoundError, check_json, clip, load_json
 from impress_sim.envs.detectors import Finding
 from impress_sim.envs.effects import AGENT, ActionError
 from impress_sim.envs.state import Change
@@ -18,7 +19,8 @@ from impress_sim.envs.state import Change
 HIDDEN_PREFIXES = ("meta", "clock")
 
 # Why an action failed: it was not a well-formed call of an allowed tool, or the tool refused it.
-ErrorKind = Literal["invalid_action", "tool_error"]
+# "internal_error": a tool failed with an unexpected exception (a bug; the env reports it, never raises).
+ErrorKind = Literal["invalid_action", "tool_error", "internal_error"]
 
 
 @dataclass(frozen=True)
@@ -28,30 +30,79 @@ class ToolCall:
     call_id: str | None = None
 
 
-def parse_action(action: str | Mapping[str, Any]) -> ToolCall:
-    """Accept `{"tool": ..., "args": {...}}` or OpenAI's `{"name": ..., "arguments": ...}`, as a dict or JSON."""
+@dataclass(frozen=True)
+class Refused:
+    """An action its caller already found malformed (a PettingZoo `step` given no dict): the world
+    answers it with `reason` as an invalid_action observation, like any other malformed action."""
+
+    reason: str
+
+
+_SHAPE = '{"tool": NAME, "args": {...}}'
+
+
+def parse_action(action: object) -> ToolCall:
+    """Accept `{"tool": ..., "args": {...}}` or OpenAI's `{"name": ..., "arguments": ...}`, as a dict,
+    JSON text or UTF-8 bytes. Anything else, and anything past the bounds of `envs/bounded.py`
+    (`MAX_ACTION_CHARS` characters, `MAX_DEPTH` levels of nesting, 100-digit integers, no
+    NaN/Infinity, no lone surrogates), is an `ActionError` whose message says what is wrong and
+    the limit: it never raises anything else, whatever `action` is."""
+    if isinstance(action, Refused):
+        raise ActionError(action.reason)
+    if isinstance(action, bytes | bytearray | memoryview):
+        try:
+            action = bytes(action).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ActionError(f"action bytes are not UTF-8 text (byte {exc.start}); send {_SHAPE} as text") from None
     data: Any = action
     if isinstance(action, str):
+        data = _load(action, "action")
+    elif isinstance(action, Mapping):
         try:
-            data = json.loads(action)
-        except json.JSONDecodeError as exc:
-            raise ActionError(
-                f'action is not valid JSON ({exc.msg} at char {exc.pos}); send {{"tool": NAME, "args": {{...}}}}'
-            ) from None
+            check_json(action, max_chars=MAX_ACTION_CHARS, max_depth=MAX_DEPTH)
+        except BoundError as exc:
+            raise ActionError(f"action refused: {exc}") from None
     if not isinstance(data, Mapping):
-        raise ActionError('an action must be a JSON object like {"tool": NAME, "args": {...}}')
+        got = "nothing" if data is None else f"a JSON {_KINDS.get(type(data), type(data).__name__)}"
+        raise ActionError(f"an action must be a JSON object like {_SHAPE}, got {got}")
     name = data.get("tool", data.get("name"))
     args = data.get("args", data.get("arguments", {}))
     if isinstance(args, str):
-        try:
-            args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise ActionError(f"tool arguments are not valid JSON: {exc.msg}") from None
+        args = _load(args, "tool arguments") if args.strip() else {}
     if not isinstance(name, str) or not name:
-        raise ActionError('an action needs a tool name: {"tool": NAME, "args": {...}}')
+        raise ActionError(f"an action needs a tool name: {_SHAPE}")
     if not isinstance(args, Mapping):
         raise ActionError("tool arguments must be a JSON object")
-    return ToolCall(name=name, args=dict(args), call_id=data.get("id"))
+    call_id = data.get("id")
+    return ToolCall(name=name, args=dict(args), call_id=call_id if isinstance(call_id, str) else None)
+
+
+def describe_action(action: object, limit: int = 200) -> str:
+    """A short, printable, valid-Unicode echo of a raw action (for logs and messages): text and bytes
+    clipped to `limit`, anything else by its type only (no repr: a deep or huge value must not
+    recurse, nor a 5,000-digit integer raise)."""
+    if isinstance(action, bytes | bytearray | memoryview):
+        action = bytes(action[: limit * 4]).decode("utf-8", "replace")
+    if isinstance(action, str):
+        text = clip(action, limit)
+        return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+    if action is None or isinstance(action, bool | float) or (isinstance(action, int) and abs(action) < 10**20):
+        return str(action)
+    return f"({type(action).__name__})"
+
+
+_KINDS = {list: "array", tuple: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def _load(text: str, what: str) -> Any:
+    try:
+        return load_json(text, max_chars=MAX_ACTION_CHARS, max_depth=MAX_DEPTH)
+    except BoundError as exc:
+        raise ActionError(f"{what} refused: {exc}") from None
+    except json.JSONDecodeError as exc:
+        hint = f"; send {_SHAPE}" if what == "action" else ""
+        verb = "are" if what.endswith("s") else "is"
+        raise ActionError(f"{what} {verb} not valid JSON ({exc.msg} at char {exc.pos}){hint}") from None
 
 
 @dataclass

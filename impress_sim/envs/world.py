@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from impress_sim.envs import routing, schedule
 from impress_sim.envs.attempts import attempted
+from impress_sim.envs.bounded import clip
 from impress_sim.envs.briefing import Briefing, compose_briefing
 from impress_sim.envs.detectors import DetectorSet, Finding, TaskCheckResult
 from impress_sim.envs.effects import AGENT, SYSTEM, ActionError, EffectRunner
@@ -47,6 +48,18 @@ from impress_sim.envs.turns import EndReason, Turns, end_state
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.settings import LLMSettings
 from impress_sim.models.transport import UsageStats
+
+
+class EpisodeEnded(RuntimeError):
+    """A step of a role that can act no more (`World.ended(role)`): a caller's mistake, not an action's.
+    The Gymnasium env answers it with an observation instead (see `ImpressEnv.step`)."""
+
+
+def internal_error(call: ToolCall | None, exc: Exception) -> str:
+    """The observation for a tool that failed with an unexpected exception (a bug, reported as such)."""
+    name = call.name if call is not None else "?"
+    return (f"internal error in tool {name}: {type(exc).__name__}: {clip(str(exc), 300)} "
+            "(a bug in the world's tools, not in your action; the step was counted)")
 
 
 @lru_cache(maxsize=256)
@@ -214,7 +227,7 @@ class World:
         if role not in self.roles:
             raise KeyError(f"unknown role {role!r}; valid: {self.roles}")
         if self.ended(role):
-            raise RuntimeError("the episode has ended; reset the world")
+            raise EpisodeEnded(f"the episode has ended for {role} ({self.ended_by(role)}); reset the world")
         if self._stepping:
             raise RuntimeError("a step of this world is already running; await it before the next")
         self._stepping = True
@@ -236,13 +249,16 @@ class World:
         try:
             call = parse_action(action)
             if call.name not in allowed:
-                raise ActionError(f"unknown tool {call.name!r}; available: {', '.join(allowed)}")
+                raise ActionError(f"unknown tool {clip(call.name, 80)!r}; available: {', '.join(allowed)}")
             output = runner.execute(role, call.name, call.args, enabled_only=True)
             exit_status = runner.extras.pop("exit_status", None)  # before NPCs and jobs run tools of their own
         except ActionError as exc:
             output, error_kind = str(exc), "invalid_action"
         except ToolError as exc:
             output, error_kind = str(exc), "tool_error"
+        except Exception as exc:  # a bug in a tool (a world's hooks.py included): the env still never raises
+            output, error_kind = internal_error(call, exc), "internal_error"
+            runner.extras.pop("exit_status", None)
         refusals = list(dict.fromkeys(runner.refusals))
         routing.log_activity(runner, self.spec, role, call, action, error_kind)
         schedule.advance_clock(state)

@@ -5,7 +5,9 @@ Re-judges saved episode records with the current judges: judging is a pure funct
 record), so nothing is rerun. Each record's world is loaded by its id (or `world=<id or path>`);
 a record made with a different version of that world (another content hash) is refused. The
 new verdict is written back into the record file, or to `out=DIR` under the same file name. An error
-episode has no verdict: it is skipped (and a verdict an older version gave it is dropped).
+episode has no verdict: it is skipped (and a verdict an older version gave it is dropped). When a
+configured judge gives no verdict (its model failed, or never gave a valid reply), the record is
+left as it was, the failure is reported and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 
 from impress_sim.cli import Action, Group, main_for, print_error
@@ -24,7 +26,6 @@ from impress_sim.errors import RecordMismatchError, WorldSpecError
 from impress_sim.judge import judge_episode
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.cache import ResponseCache, default_cache_path
-from impress_sim.models.transport import preflight
 from impress_sim.record import EpisodeRecord
 from impress_sim.render import render_verdict
 
@@ -50,7 +51,8 @@ class RejudgeConfig(BaseModel):
 
 
 async def rejudge(config: RejudgeConfig, console: Console) -> int:
-    """Re-judge each record; 0 when all were, 2 when any was refused or unreadable."""
+    """Re-judge each record; 0 when all were, 1 when a judge gave no verdict on one (that record is
+    left as it was), 2 when any was refused or unreadable."""
     out = Path(config.out) if config.out else None
     settings = config.judge.llm_settings()
     cache = ResponseCache(config.cache) if settings and config.cache != "off" else None
@@ -59,7 +61,7 @@ async def rejudge(config: RejudgeConfig, console: Console) -> int:
         for path in map(Path, config.records):
             try:
                 record = EpisodeRecord.load(path)
-            except (OSError, ValidationError) as exc:
+            except (OSError, ValueError) as exc:  # ValueError: not UTF-8 (binary), not JSON, not a record
                 reason = exc.strerror if isinstance(exc, OSError) else "not a valid episode record"
                 print_error(f"{path}: cannot read: {reason}")
                 status = 2
@@ -79,6 +81,12 @@ async def rejudge(config: RejudgeConfig, console: Console) -> int:
                 print_error(f"{path}: refusing to rejudge: {exc}")
                 status = 2
                 continue
+            failed = record.verdict.judge_errors
+            if failed:  # a judge gave no verdict: the record keeps the one it had
+                print_error(f"{path}: not re-judged: {len(failed)} judge(s) gave no verdict ({'; '.join(failed)}); "
+                            "the record is left as it was")
+                status = max(status, 1)
+                continue
             written = record.save_as(out / path.name if out else path)
             render_verdict(console, record, str(written))
     finally:
@@ -88,8 +96,7 @@ async def rejudge(config: RejudgeConfig, console: Console) -> int:
 
 
 def _rejudge(config: RejudgeConfig, console: Console) -> int:
-    for settings in config.judge.llm_settings():
-        preflight(settings)
+    config.judge.check()
     return asyncio.run(rejudge(config, console))
 
 
@@ -99,7 +106,8 @@ COMMAND = Group(
     actions={
         "rejudge": Action(
             "re-judge saved episode records, writing the verdict back (or under out=); a record made with another "
-            "version of its world is refused; exit 2 if any record was refused or unreadable",
+            "version of its world is refused; exit 1 if a judge gave no verdict (that record is left as it was), 2 if "
+            "any record was refused or unreadable",
             RejudgeConfig, _rejudge, positional="records"),
     },
 )

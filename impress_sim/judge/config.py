@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from impress_sim.errors import ModelError
 from impress_sim.models.settings import LLMSettings
+from impress_sim.models.transport import preflight
 from impress_sim.verdict import Policy
 
 
@@ -13,7 +15,8 @@ class JudgeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str | None = Field(None, description="LLM judge (litellm model string); unset: state judge only")
+    model: str | None = Field(None, description="LLM judge (litellm model string; judge=<model> is short for this); "
+                       "unset: state judge only")
     models: list[str] = Field(default_factory=list, description="several LLM judges: majority vote, median severity")
     api_base: str | None = Field(None, description="OpenAI-compatible server of the LLM judge(s)")
     policy: Policy = Field("state_or_llm_with_evidence", description="how the judges' labels combine")
@@ -38,3 +41,12 @@ class JudgeConfig(BaseModel):
                         timeout=self.timeout, retries=self.retries)
             for m in self.llm_models()
         ]
+
+    def check(self) -> None:
+        """Every LLM judge can be asked (the state judge needs nothing); raises `ModelError` naming
+        the judge, before any episode is run or re-judged."""
+        for settings in self.llm_settings():
+            try:
+                preflight(settings)
+            except ModelError as exc:
+                raise ModelError(f"judge: {exc}") from None

@@ -13,11 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from impress_sim.models.dbfile import CACHE_ID, Database, Kind
+
+KIND = Kind(name="response cache", key="cache", application_id=CACHE_ID,
+            tables=frozenset({"responses"}), required=frozenset({"responses"}),
+            hint="give a new file, an existing response cache, or cache=off")
+SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, reply TEXT NOT NULL, created REAL)"
 
 
 def default_cache_path() -> str:
@@ -31,16 +37,20 @@ def request_key(request: dict[str, Any]) -> str:
 
 
 class ResponseCache:
+    """One connection to a response cache. A path that is not one (a folder, a read-only file,
+    random bytes, another program's SQLite database) is refused with one `UserError` before
+    anything is written (`impress_sim.models.dbfile`)."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, reply TEXT NOT NULL, created REAL)"
-        )
+        self._file = Database(self.path, KIND, check_same_thread=False)
+        try:
+            self._file.create(SCHEMA)
+        except BaseException:
+            self._file.close()
+            raise
+        self._db = self._file.conn
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
@@ -60,4 +70,4 @@ class ResponseCache:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._file.close()

@@ -51,7 +51,7 @@ class ModelOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     api_base: str | None = Field(None, description="OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1")
-    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature (IMPRESS: 0.7)")
+    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature (0.7 as in IMPRESS)")
     top_p: float | None = Field(None, gt=0, le=1, description="nucleus sampling")
     max_tokens: int | None = Field(None, ge=1, description="completion token limit per call")
     reasoning_effort: Literal["low", "medium", "high"] | None = Field(None, description="for reasoning models")

@@ -198,8 +198,7 @@ async def _call_with_retries(
     litellm = litellm_module()
     direct = openai_compat.serves(settings, provider_of(settings.model, settings.api_base))
 
-    def wait(state: RetryCallState) -> float:
-        stats.retries += 1
+    def wait(state: RetryCallState) -> float:  # tenacity asks this after every failure, the last one too
         exc = state.outcome.exception() if state.outcome else None
         hinted = _retry_after(exc)
         if hinted is not None:
@@ -213,6 +212,8 @@ async def _call_with_retries(
         wait=wait,
         reraise=True,
     ):
+        if attempt.retry_state.attempt_number > 1:
+            stats.retries += 1  # counted when a retry is made, so a spent budget does not count one more
         with attempt:
             limits = _limits.get()
             async with limits.gate(settings) if limits is not None else contextlib.nullcontext():

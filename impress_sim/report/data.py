@@ -1,17 +1,16 @@
 """Load one sweep from a results store: its spec and every episode record that belongs to it.
 
-Reports read only the store (DESIGN.md). An episode is stored once, under the sweep that first ran
-it, so a sweep that shares cells with an earlier one finds some of its episodes under the other
-sweep's id. The sweep's episodes are therefore those stored under its id plus those whose
-`config_hash` its spec expands to now (when the spec can still be expanded: an edited or removed
-world expands to other hashes, and then only the episodes stored under the sweep's id are found).
+Reports read only the store (DESIGN.md). An episode is stored once, under the sweep that ran it, so
+a sweep that shares cells with an earlier one finds some of its episodes under the other sweep's id;
+the store links each sweep to every episode it expands to (`sweep_episodes`). The sweep's episodes
+are those stored under its id or linked to it, plus (for a sweep run before links existed) those
+whose `config_hash` its spec expands to now (when the spec can still be expanded: an edited or
+removed world expands to other hashes).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from impress_sim.errors import ReportError
 from impress_sim.record import EpisodeRecord
 from impress_sim.sweep.spec import SweepSpec, expand
-from impress_sim.sweep.store import Store
+from impress_sim.sweep.store import Store, read_record
 
 CHUNK = 500  # config hashes per SQL `IN (...)` (SQLite's variable limit is 32,766; stay far below)
 
@@ -62,23 +61,18 @@ class SweepData(BaseModel):
 
 
 def open_store(path: str | Path) -> Store:
-    """The store at `path`. A missing file or another SQLite file is an error: `Store` would create
-    the tables in it, so the file is first checked read-only."""
-    if not Path(path).is_file():
+    """The store at `path`. A missing file is an error (looking never creates one); a file that is not
+    a results store (a folder, random bytes, another program's SQLite file) is refused untouched."""
+    if not Path(path).exists():
         raise ReportError(f"no results store at {path} (run a sweep first: impress sweep ...)")
-    try:
-        uri = Path(path).resolve().as_uri() + "?mode=ro"
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
-            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError as exc:
-        raise ReportError(f"{path} is not a results store (SQLite: {exc})") from None
-    if not {"sweeps", "episodes"} <= tables:
-        raise ReportError(f"{path} is not a results store (it has no sweeps and episodes tables)")
     return Store(path)
 
 
 def list_sweeps(store: Store) -> list[SweepInfo]:
-    counts = dict(store.conn.execute("SELECT sweep_id, count(*) FROM episodes GROUP BY sweep_id").fetchall())
+    counts = dict(store.conn.execute(
+        "SELECT sweep_id, count(*) FROM (SELECT sweep_id, config_hash FROM episodes UNION "
+        "SELECT l.sweep_id, l.config_hash FROM sweep_episodes l JOIN episodes USING (config_hash)) "
+        "GROUP BY sweep_id").fetchall())
     rows = store.conn.execute("SELECT id, spec, created FROM sweeps ORDER BY created, id").fetchall()
     return [SweepInfo(id=i, spec=json.loads(spec), created=created, episodes=counts.get(i, 0))
             for i, spec, created in rows]
@@ -118,14 +112,14 @@ def load_sweep(store_path: str | Path, sweep_id: str | None = None) -> SweepData
         sweep = choose_sweep(store, sweep_id)
         wanted, note = expanded_hashes(sweep.spec)
         owners = dict(store.conn.execute("SELECT config_hash, sweep_id FROM episodes").fetchall())
-        hashes = sorted({h for h, owner in owners.items() if owner == sweep.id} | (wanted & owners.keys()))
+        hashes = sorted(store.sweep_hashes(sweep.id) | (wanted & owners.keys()))
         episodes: list[Episode] = []
         for start in range(0, len(hashes), CHUNK):
             chunk = hashes[start:start + CHUNK]
             rows = store.conn.execute(
                 f"SELECT config_hash, record FROM episodes WHERE config_hash IN ({', '.join('?' * len(chunk))})",
                 chunk).fetchall()
-            episodes += [Episode(config_hash=h, record=EpisodeRecord.model_validate_json(text)) for h, text in rows]
+            episodes += [Episode(config_hash=h, record=read_record(store.path, h, text)) for h, text in rows]
     episodes.sort(key=lambda e: e.config_hash)
     if not episodes:
         raise ReportError(f"sweep {sweep.id!r} has no episodes in {store_path} yet (run it: python -m "

@@ -4,6 +4,7 @@ The same command: `python -m impress_sim.sweep ...`."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 from impress_sim.cli import Action, Group, main_for
-from impress_sim.errors import UsageError, UserError
+from impress_sim.errors import UsageError, UserError, unknown
 from impress_sim.sweep.runner import run_sweep
-from impress_sim.sweep.spec import SweepSpec
+from impress_sim.sweep.spec import SweepSpec, expand
 from impress_sim.sweep.store import Store, export_jsonl, export_parquet
 
 
@@ -43,20 +44,43 @@ def _run(spec: SweepArgs, console: Console) -> int:
         raise
     except ValueError as exc:  # an unknown variant or axis value, found while expanding the grid
         raise UsageError(str(exc)) from None
-    console.print(f"sweep {summary.sweep_id}: {summary.total} episodes, {summary.skipped} already done, "
+    episodes = f"{summary.total} episode{'s' * (summary.total != 1)}"
+    console.print(f"sweep {summary.sweep_id}: {episodes}, {summary.skipped} already done, "
                   f"{summary.ran} run, {summary.errors} errors; store: {spec.store}", highlight=False,
                   markup=False, soft_wrap=True)
     return 1 if summary.errors else 0
 
 
 def _export(config: ExportConfig, console: Console) -> int:
-    if not Path(config.store).is_file():
+    if not Path(config.store).exists():
         raise UsageError(f"no store at {config.store}")
     out = Path(config.out) if config.out else Path(config.store).with_suffix(f".{config.format}")
     with Store(config.store) as store:
-        n = (export_jsonl if config.format == "jsonl" else export_parquet)(store, out, config.sweep)
+        if config.sweep is not None:
+            link_older_sweep(store, config.sweep)
+        try:
+            n = (export_jsonl if config.format == "jsonl" else export_parquet)(store, out, config.sweep)
+        except OSError as exc:
+            raise UsageError(f"out={out}: cannot write the export ({exc.strerror or exc})") from None
     console.print(f"{n} records -> {out}", highlight=False, markup=False, soft_wrap=True)
     return 0
+
+
+def link_older_sweep(store: Store, sweep_id: str) -> None:
+    """A sweep run before the store linked sweeps to their episodes: link the stored episodes its
+    spec expands to now (config hashes cover the world's content, so a match is the same episode)."""
+    row = store.conn.execute("SELECT spec FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+    if row is None:
+        known = [i for (i,) in store.conn.execute("SELECT id FROM sweeps ORDER BY id")]
+        raise UsageError(unknown("sweep", sweep_id, known, valid_label=f"sweeps in {store.path}"))
+    if store.has_links(sweep_id):
+        return
+    try:
+        hashes = {job.config_hash for job in expand(SweepSpec.model_validate(json.loads(row[0])))}
+    except Exception:  # a removed or edited world, an old spec: only the episodes stored under its id
+        return
+    stored = {h for (h,) in store.conn.execute("SELECT config_hash FROM episodes")}
+    store.link(sweep_id, hashes & stored)
 
 
 COMMAND = Group(

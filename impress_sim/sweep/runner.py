@@ -8,6 +8,7 @@ runs Ray actors (`impress_sim.sweep.ray_backend`) that send each record back her
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable
@@ -17,13 +18,13 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from impress_sim.agents.registry import check_model, make_architecture
 from impress_sim.batch import JobDone, run_jobs_in_processes, tune_gc_for_many_episodes
-from impress_sim.envs.loader import load_world
 from impress_sim.job import EpisodeJob
+from impress_sim.models.cache import ResponseCache
+from impress_sim.preflight import check_jobs
 from impress_sim.record import EpisodeRecord
 from impress_sim.sweep.spec import SweepJob, SweepSpec, expand
-from impress_sim.sweep.store import Store, Tally
+from impress_sim.sweep.store import Store, SweepLock, Tally
 
 Meta = dict[str, tuple[int, str | None, float | None, float | None]]  # hash -> attempt, variant name, temp, top_p
 ProgressUpdate = Callable[[Tally], None]
@@ -60,18 +61,15 @@ def _store_writer(path: str, sweep_id: str, meta: Meta) -> JobDone:
 
 
 def preflight(spec: SweepSpec, jobs: list[SweepJob]) -> None:
-    """Fail on an unknown agent, an unusable model or a missing Ray before any episode runs."""
+    """Fail on an unknown agent, an unusable model (any role's, a judge's, the NPCs' or the
+    monitor's) or a missing Ray before any episode runs."""
     if spec.backend == "ray":
         from impress_sim.sweep.ray_backend import ray_module
 
         ray_module()
-    for agent in spec.agents:
-        make_architecture(agent).preflight()
-    seen: set[tuple[str, str]] = set()
-    for sj in jobs:
-        if (sj.job.model, sj.job.world) not in seen and sj.job.settings is not None:
-            seen.add((sj.job.model, sj.job.world))
-            check_model(sj.job.model, load_world(sj.job.world).spec, sj.job.settings)
+    for path in {sj.job.cache_path for sj in jobs} - {None}:  # a cache that is not ours: refused before any run
+        ResponseCache(str(path)).close()
+    check_jobs(sj.job for sj in jobs)  # the same checks as `impress run`: agents, models, judges, NPCs, monitor
 
 
 def sweep_progress(console: Console, quiet: bool) -> Progress:
@@ -83,14 +81,23 @@ def sweep_progress(console: Console, quiet: bool) -> Progress:
 
 
 def run_sweep(spec: SweepSpec, console: Console | None = None) -> SweepSummary:
-    """Run every episode of `spec` not yet done in its store (errored ones again); returns the counts."""
+    """Run every episode of `spec` not yet done in its store (errored ones again); returns the counts.
+
+    The store is locked for the sweep's life (`SweepLock`): a second sweep on it is refused."""
     console = console or Console()
     sweep_id = spec.sweep_id()
     jobs = list({sj.config_hash: sj for sj in expand(spec)}.values())  # identical cells are one episode
     preflight(spec, jobs)
-    with Store(spec.store) as store:
-        store.add_sweep(sweep_id, spec.model_dump(mode="json"))
-        done = store.done_hashes()
+    with contextlib.ExitStack() as held:
+        with Store(spec.store) as store:  # checked (a file that is not a store is refused) before the lock file
+            held.enter_context(SweepLock(spec.store))
+            store.add_sweep(sweep_id, spec.model_dump(mode="json"), [sj.config_hash for sj in jobs])
+            done = store.done_hashes()
+        return _run_pending(spec, sweep_id, jobs, done, console)
+
+
+def _run_pending(spec: SweepSpec, sweep_id: str, jobs: list[SweepJob], done: set[str],
+                 console: Console) -> SweepSummary:
     pending = [sj for sj in jobs if sj.config_hash not in done]
     meta: Meta = {
         sj.config_hash: (sj.attempt, sj.variant_name, sj.job.settings.temperature if sj.job.settings else None,

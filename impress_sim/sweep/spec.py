@@ -8,7 +8,7 @@ import itertools
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from impress_sim.agents.registry import is_replay
 from impress_sim.cli import MAX_STEPS_HELP
@@ -73,10 +73,43 @@ class SweepSpec(BaseModel):
     def _as_list(cls, value: object) -> object:
         return _listed(value)
 
+    @field_validator("agents")
+    @classmethod
+    def _unattended(cls, value: list[str]) -> list[str]:
+        if "human" in value:  # a sweep runs unattended, often in worker processes with no terminal
+            raise ValueError("agent human needs a person at a terminal: play it with `impress run agent=human`")
+        return value
+
     @field_validator("variants", mode="before")
     @classmethod
     def _axes_as_lists(cls, value: object) -> object:
         return {k: _listed(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("worlds", "models", "agents", "temperature", "top_p")
+    @classmethod
+    def _not_empty(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
+        """An empty axis makes an empty sweep: it would run nothing and report success."""
+        if not value:
+            raise ValueError(f"a sweep needs at least one value on every axis ({info.field_name}=[...])")
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _no_empty_axis(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        empty = [axis for axis, values in value.items() if not values]
+        if empty:
+            raise ValueError(f"empty axis {', '.join(empty)}: give it at least one value, or leave it out "
+                             "(its default is used)")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _some_seeds(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("a sweep needs at least one seed (seeds=N runs seeds 0..N-1)")
+        if isinstance(value, list) and not value:
+            raise ValueError("a sweep needs at least one seed (seeds=N, or a list: seeds=[0,5,9])")
+        return value
 
     @field_validator("cache", mode="before")
     @classmethod

@@ -15,16 +15,20 @@ opinion), `attempted` (an act the world refused; never an effect), `other_miscon
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from impress_sim import metrics
-from impress_sim.errors import MissingExtraError
+from impress_sim.errors import MissingExtraError, UserError
+from impress_sim.models.dbfile import STORE_ID, Database, Kind
 from impress_sim.record import EpisodeRecord
 
 SCHEMA = """
@@ -57,7 +61,20 @@ CREATE TABLE IF NOT EXISTS episodes (
     cost_usd REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS episodes_sweep ON episodes (sweep_id);
+CREATE TABLE IF NOT EXISTS sweep_episodes (
+    sweep_id TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    PRIMARY KEY (sweep_id, config_hash)
+) WITHOUT ROWID
 """
+# Which sweeps an episode belongs to: an episode is stored once (under the sweep that ran it last,
+# `episodes.sweep_id`), but every sweep that expands to it links it in `sweep_episodes`, so a sweep
+# sharing cells with an earlier one still owns them (exports and reports include them).
+KIND = Kind(name="results store", key="store", application_id=STORE_ID,
+            tables=frozenset({"sweeps", "episodes", "sweep_episodes"}), required=frozenset({"sweeps", "episodes"}),
+            hint="give a new file or an existing results store")
+# An episode of the sweep: stored under its id, or linked to it.
+OWNED = "(sweep_id = ? OR config_hash IN (SELECT config_hash FROM sweep_episodes WHERE sweep_id = ?))"
 # Outcome columns added with the verdict-validity rework: an older store gains them on open, and
 # every row's outcome columns are then recomputed from its record (see `Store._migrate`).
 OUTCOME_COLUMNS = {"policy": "TEXT", "state_misaligned": "INTEGER", "llm_misaligned": "INTEGER",
@@ -125,17 +142,24 @@ def episode_cost(record: EpisodeRecord) -> float:
 
 
 class Store:
-    """One connection to a results store (open one per process; SQLite serialises the writers)."""
+    """One connection to a results store (open one per process; SQLite serialises the writers).
+
+    A path that is not a results store (a folder, a read-only file, random bytes, another program's
+    SQLite database) is refused with one `UserError` before anything is written
+    (`impress_sim.models.dbfile`)."""
 
     def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
-        self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process kill
-        self.conn.executescript(SCHEMA)
-        self._migrate()
+        self._db = Database(self.path, KIND, timeout=timeout)
+        self.conn = self._db.conn
+        try:
+            self._db.create(SCHEMA)
+            self._migrate()
+        except (sqlite3.Error, UserError) as exc:
+            self._db.close()
+            if isinstance(exc, UserError):
+                raise
+            raise UserError(f"store={self.path}: cannot update the results store ({exc})") from None
 
     def _migrate(self) -> None:
         """Give an older store the columns added since it was made, in one transaction (so workers
@@ -164,7 +188,7 @@ class Store:
                                   (*values.values(), digest))
 
     def close(self) -> None:
-        self.conn.close()
+        self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -172,17 +196,41 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def add_sweep(self, sweep_id: str, spec: dict[str, Any]) -> None:
+    def add_sweep(self, sweep_id: str, spec: dict[str, Any], config_hashes: Iterable[str] = ()) -> None:
+        """The sweep and the episodes it expands to (`link`), in one transaction."""
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute(
                 "INSERT INTO sweeps (id, spec, created) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET spec = ?",
                 (sweep_id, json.dumps(spec, sort_keys=True), datetime.now(UTC).isoformat(),
                  json.dumps(spec, sort_keys=True)))
+            self.conn.executemany("INSERT OR IGNORE INTO sweep_episodes (sweep_id, config_hash) VALUES (?, ?)",
+                                  ((sweep_id, h) for h in config_hashes))
+
+    def link(self, sweep_id: str, config_hashes: Iterable[str]) -> None:
+        """Mark episodes as the sweep's (whichever sweep ran them), in one transaction."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany("INSERT OR IGNORE INTO sweep_episodes (sweep_id, config_hash) VALUES (?, ?)",
+                                  ((sweep_id, h) for h in config_hashes))
+
+    def has_links(self, sweep_id: str) -> bool:
+        """Whether the sweep's episodes are linked (a sweep run before links existed has none)."""
+        return self.conn.execute("SELECT 1 FROM sweep_episodes WHERE sweep_id = ? LIMIT 1",
+                                 (sweep_id,)).fetchone() is not None
+
+    def sweep_hashes(self, sweep_id: str) -> set[str]:
+        """The config hashes of the stored episodes the sweep owns (stored under its id, or linked)."""
+        return {h for (h,) in self.conn.execute(f"SELECT config_hash FROM episodes WHERE {OWNED}",
+                                                (sweep_id, sweep_id))}
 
     def write(self, record: EpisodeRecord, *, config_hash: str, sweep_id: str, attempt: int,
-              variant_name: str | None = None, temperature: float | None = None, top_p: float | None = None) -> None:
-        """One finished episode, in one transaction (a rerun's row replaces an errored one)."""
+              variant_name: str | None = None, temperature: float | None = None, top_p: float | None = None) -> bool:
+        """One finished episode, in one transaction; False when the store kept the row it had.
+
+        The upsert rule: a finished result (completed or truncated, status 'done') replaces any row;
+        an error replaces only an error. A finished result is never replaced by an error (a late
+        error from another process or an orphaned worker cannot overwrite it)."""
         status = "error" if record.status == "error" else "done"
         labels = {"config_hash": config_hash, "sweep_id": sweep_id, "status": status, "world": record.world_id,
                   "world_hash": record.world_hash, "model": record.model, "agent": record.agent,
@@ -191,10 +239,17 @@ class Store:
                   "error": record.error, **outcomes(record)}
         row = (*(labels[k] for k in LABELS), record.model_dump_json(), datetime.now(UTC).isoformat(),
                episode_tokens(record), episode_cost(record))
+        columns = [*LABELS, "record", "finished", "tokens", "cost_usd"]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "config_hash")
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.execute(f"INSERT OR REPLACE INTO episodes ({', '.join(LABELS)}, record, finished, tokens, "
-                              f"cost_usd) VALUES ({', '.join('?' * (len(LABELS) + 4))})", row)
+            cursor = self.conn.execute(
+                f"INSERT INTO episodes ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+                f"ON CONFLICT (config_hash) DO UPDATE SET {updates} "
+                "WHERE episodes.status = 'error' OR excluded.status = 'done'", row)
+            self.conn.execute("INSERT OR IGNORE INTO sweep_episodes (sweep_id, config_hash) VALUES (?, ?)",
+                              (sweep_id, config_hash))
+            return cursor.rowcount > 0
 
     def done_hashes(self) -> set[str]:
         return {h for (h,) in self.conn.execute("SELECT config_hash FROM episodes WHERE status = 'done'")}
@@ -221,17 +276,72 @@ class Store:
         return tally
 
     def rows(self, sweep_id: str | None = None) -> list[dict[str, Any]]:
-        """The label columns of every episode (of one sweep), in a fixed order."""
-        where, args = ("WHERE sweep_id = ?", (sweep_id,)) if sweep_id else ("", ())
+        """The label columns of every episode (that one sweep owns), in a fixed order."""
+        where, args = owned(sweep_id)
         cursor = self.conn.execute(f"SELECT {', '.join(LABELS)} FROM episodes {where} ORDER BY config_hash", args)
         return [dict(zip(LABELS, row, strict=True)) for row in cursor]
 
     def records(self, sweep_id: str | None = None) -> Iterator[tuple[str, EpisodeRecord]]:
-        """(config_hash, record) of every episode (of one sweep), ordered by config_hash."""
-        where, args = ("WHERE sweep_id = ?", (sweep_id,)) if sweep_id else ("", ())
+        """(config_hash, record) of every episode (that one sweep owns), ordered by config_hash; a
+        record this version cannot read is a `UserError` naming it."""
+        where, args = owned(sweep_id)
         cursor = self.conn.execute(f"SELECT config_hash, record FROM episodes {where} ORDER BY config_hash", args)
         for digest, text in cursor:
-            yield digest, EpisodeRecord.model_validate_json(text)
+            yield digest, read_record(self.path, digest, text)
+
+
+def owned(sweep_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """The WHERE clause (and its arguments) of the episodes one sweep owns; every episode without one."""
+    return (f"WHERE {OWNED}", (sweep_id, sweep_id)) if sweep_id else ("", ())
+
+
+def read_record(path: Path, config_hash: str, text: object) -> EpisodeRecord:
+    try:
+        return EpisodeRecord.model_validate_json(text if isinstance(text, str | bytes) else "")
+    except ValueError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"store={path}: the record of episode {config_hash[:12]} cannot be read ({first})") from None
+
+
+class SweepLock:
+    """An exclusive lock on a store for one sweep's life: a second sweep on the same store is refused
+    (the two would run the same episodes twice). The lock is `flock` on a file beside the store,
+    `<store>.lock`, which holds the owner's pid for the message; the kernel releases it when its
+    process ends however it ends (a SIGKILLed sweep leaves no stale lock: its resume just runs).
+    Worker processes (spawned, the descriptor not inherited) write under their parent's lock."""
+
+    def __init__(self, store: str | Path) -> None:
+        self.store = Path(store)
+        self.path = Path(f"{store}.lock")
+        self._fd: int | None = None
+
+    def __enter__(self) -> SweepLock:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise UserError(f"store={self.store}: cannot create its lock file {self.path} "
+                            f"({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = ""
+            with contextlib.suppress(OSError):
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            owner = f" (pid {holder})" if holder.isdigit() else ""
+            raise UserError(f"store {self.store} is in use by another sweep{owner}; wait for it to finish, "
+                            "or give this sweep another store=") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # releases the lock
+            self._fd = None
 
 
 def export_jsonl(store: Store, out: Path, sweep_id: str | None = None) -> int:
@@ -253,7 +363,7 @@ def export_parquet(store: Store, out: Path, sweep_id: str | None = None) -> int:
         import pyarrow.parquet as pq
     except ImportError:
         raise MissingExtraError("Parquet export needs pyarrow: pip install 'impress-sim[parquet]'") from None
-    where, args = ("WHERE sweep_id = ?", (sweep_id,)) if sweep_id else ("", ())
+    where, args = owned(sweep_id)
     cursor = store.conn.execute(f"SELECT {', '.join(LABELS)}, record FROM episodes {where} ORDER BY config_hash", args)
     names = [*LABELS, "record"]
     columns: dict[str, list[Any]] = {n: [] for n in names}

@@ -508,14 +508,30 @@ def test_run_cli_agent_option_errors(args: list[str], message: str, tmp_path: Pa
 
 
 def test_module_entry_point_runs_the_human_agent_without_a_terminal(tmp_path: Path) -> None:
-    """With no input at all (as in CI) the human agent stops cleanly at once."""
+    """With no input at all (as in CI) the human agent stops at once, and the episode is an error:
+    nobody played, so it must never count as an aligned episode."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200", "NO_COLOR": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "impress_sim.run", "world=corporate_shutdown", "agent=human", "quiet=true",
          f"out={tmp_path}"],
         capture_output=True, text=True, env=env, timeout=120, check=False, stdin=subprocess.DEVNULL,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # an episode ended in error
     [path] = tmp_path.rglob("*.json")
     record = EpisodeRecord.load(path)
-    assert record.agent == "human" and not record.steps and record.ended_by == "agent_stopped"
+    assert record.agent == "human" and not record.steps and record.status == "error"
+    assert record.error is not None and "nobody played" in record.error and record.misaligned is None
+
+
+def test_end_of_input_after_an_action_stops_like_quit_and_before_any_is_an_error() -> None:
+    record = episode(human(Terminal("list_emails {}")))
+    assert record.status == "completed" and record.ended_by == "agent_stopped" and len(record.steps) == 1
+    record = episode(human(Terminal()))
+    assert record.status == "error" and record.error is not None and "nobody played" in record.error
+
+
+def test_a_sweep_refuses_the_human_agent() -> None:
+    from impress_sim.sweep.spec import SweepSpec
+
+    with pytest.raises(ValueError, match="agent human needs a person at a terminal"):
+        SweepSpec(worlds=["corporate_shutdown"], agents=["react", "human"])

@@ -481,9 +481,5 @@ def test_world_spec_mutations_bounded(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.fuzz
-def test_world_spec_mutations_full(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                   request: pytest.FixtureRequest) -> None:
-    markexpr = request.config.getoption("markexpr") or ""
-    if "fuzz" not in markexpr or "not fuzz" in markexpr:
-        pytest.skip("the full mutation profile runs with `pytest -m fuzz`")
+def test_world_spec_mutations_full(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_profile(all_mutations(), tmp_path, capsys, "full")

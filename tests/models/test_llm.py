@@ -72,6 +72,34 @@ def test_transient_faults_are_retried(llm_server: LLMServer, fault: str, via: di
     assert llm_server.request_count == len(MISALIGNED.steps) + 1
 
 
+@pytest.mark.parametrize(("faults", "retries", "made"), [(3, 2, 2), (1, 0, 0), (2, 4, 2), (5, 4, 4)])
+def test_retries_count_exactly_the_retries_made(llm_server: LLMServer, via: dict[str, bool], faults: int,
+                                               retries: int, made: int) -> None:
+    """`retries` is the requests sent after the first: a spent budget counts no phantom one more."""
+    llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
+    llm_server.inject(*["500"] * faults)
+    record = episode(llm_server, retries=retries, **via)
+    spent = faults > retries
+    assert record.status == ("error" if spent else "completed")
+    assert record.model_stats["retries"] == made
+    assert record.model_stats["http_requests"] == llm_server.request_count
+    # spent: the first attempt and each retry, all failed; else the retries plus one request per turn
+    assert llm_server.request_count == (1 + made if spent else made + len(MISALIGNED.steps))
+
+
+def test_an_api_base_is_sent_the_openai_key_from_the_environment(llm_server: LLMServer, via: dict[str, bool],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the README's reliability section states: with api_base=, OPENAI_API_KEY goes to that server."""
+    llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    episode(llm_server, **via)
+    assert set(llm_server.authorizations) == {"Bearer sk-test-secret"}
+    monkeypatch.delenv("OPENAI_API_KEY")
+    sent = len(llm_server.authorizations)
+    episode(llm_server, **via)
+    assert set(llm_server.authorizations[sent:]) == {f"Bearer {openai_compat.LOCAL_KEY}"}
+
+
 def test_malformed_tool_call_json_becomes_an_error_observation(llm_server: LLMServer, via: dict[str, bool]) -> None:
     llm_server.script("scripted", turns_from_trajectory(MISALIGNED))
     llm_server.inject("malformed_args")

@@ -206,6 +206,6 @@ def test_cli_errors_name_what_is_valid(capsys: pytest.CaptureFixture[str]) -> No
     assert probes_main(["world=corporate_shutdown", "variant=nope", "cache=off"]) == 2
     assert "unknown variant 'nope'; valid: default, baseline" in capsys.readouterr().err
     assert probes_main(["world=corporate_shutdown", "models=[reference/nope]", "cache=off"]) == 2
-    assert "no trajectory 'nope'" in capsys.readouterr().err
+    assert "unknown reference model 'reference/nope'" in capsys.readouterr().err
     assert probes_main(["corporate_shutdown", "variant=contrl", "cache=off"]) == 2  # the world as a bare word
     assert "unknown variant 'contrl'; did you mean 'control'?" in capsys.readouterr().err

@@ -259,3 +259,13 @@ def test_an_older_store_gains_the_outcome_columns_and_relabels_its_rows(tmp_path
     assert error["misaligned"] is None and error["task_done"] is None  # was 0: "aligned"
     with Store(old) as store:  # a second open changes nothing
         assert {r["config_hash"][0]: r for r in store.rows()} == rows
+
+
+def test_a_sweep_checks_its_judge_before_any_episode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same preflight as `impress run`: an LLM judge that cannot work stops the sweep before its
+    first episode (it used to run, and store episodes whose LLM judge had failed)."""
+    store = tmp_path / "s.sqlite"
+    code = sweep_main(["worlds=[corporate_shutdown]", "seeds=1", f"store={store}", "cache=off",
+                       "judge.model=openai/x", "judge.api_base=http://127.0.0.1:9/v1"])
+    assert code == 2 and "judge: cannot reach api_base" in capsys.readouterr().err
+    assert not store.exists()

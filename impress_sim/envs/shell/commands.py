@@ -3,8 +3,8 @@
 A command is `fn(sh, args, stdin) -> Result`. It acts only through the session's `ToolContext`
 and `vfs`, so every change is journaled and attributed to the acting party, and it reports
 failure the way bash does (a message on stderr and a non-zero status) rather than raising.
-Text filters (grep, sed, sort, ...) live in `shell_text`; process, service, scheduler and network
-commands in `shell_system`; parsing and running a command line in `shell`.
+Text filters (grep, sed, sort, ...) live in `text`; process, service, scheduler and network
+commands in `system`; parsing and running a command line in `interpreter`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The simulated shell's system commands: identity, time, processes, cron jobs, services, copying
 between hosts, HTTP endpoints, and sudo. All of them read and write the world state through the
-session's context (see `shell_commands.Session`); none reaches the real machine or network.
+session's context (see `commands.Session`); none reaches the real machine or network.
 """
 
 from __future__ import annotations

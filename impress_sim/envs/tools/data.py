@@ -6,6 +6,7 @@ import contextlib
 import json
 from typing import Any
 
+from impress_sim.envs.bounded import BoundError, load_json
 from impress_sim.envs.state import to_plain
 from impress_sim.envs.tools.base import ToolContext, ToolError, as_json, tool
 
@@ -79,9 +80,12 @@ def set_config(ctx: ToolContext, name: str, key: str, value: Any) -> str:
         value: New value (JSON: string, number, boolean, list or object).
     """
     doc = _doc(ctx, name)
-    if isinstance(value, str):
+    if isinstance(value, str):  # JSON text stands for its value; anything else is the string itself
         with contextlib.suppress(json.JSONDecodeError):
-            value = json.loads(value)
+            try:
+                value = load_json(value)
+            except BoundError as exc:
+                raise ToolError(f"value refused: {exc}") from None
     parts = [p for p in key.split(".") if p]
     if not parts:
         raise ToolError("key is required")

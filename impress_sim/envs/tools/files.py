@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
+from impress_sim.envs.patterns import PatternError, UserPattern
 from impress_sim.envs.tools import vfs
 from impress_sim.envs.tools.base import ToolContext, ToolError, tool
 
@@ -112,14 +111,17 @@ def search_files(ctx: ToolContext, pattern: str, path: str = "/") -> str:
     """
     host = vfs.home_host(ctx)
     try:
-        regex = re.compile(pattern, re.IGNORECASE)
-    except re.error as exc:
-        raise ToolError(f"invalid pattern: {exc}") from None
+        regex = UserPattern(pattern, ignore_case=True)
+    except PatternError as exc:
+        raise ToolError(str(exc)) from None
     hits: list[str] = []
     for file in vfs.walk_files(ctx, host, vfs.absolute(ctx, path)):
         try:
             text = vfs.read(ctx, host, file)
         except ToolError:
             continue
-        hits.extend(f"{file}:{n}: {line}" for n, line in enumerate(text.splitlines(), 1) if regex.search(line))
+        try:
+            hits.extend(f"{file}:{n}: {line}" for n, line in enumerate(text.splitlines(), 1) if regex.search(line))
+        except PatternError as exc:
+            raise ToolError(str(exc)) from None
     return "\n".join(hits[:200]) if hits else "No matches"
