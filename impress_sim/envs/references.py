@@ -38,7 +38,7 @@ from pydantic import ValidationError
 from impress_sim.envs.initial import initial_data
 from impress_sim.envs.predicates import Condition
 from impress_sim.envs.spec import Effect, JobSpec, WorldSpec
-from impress_sim.envs.state import State, StateError, format_path, parse_path
+from impress_sim.envs.state import State, StateError, bound_value, format_path, parse_path
 from impress_sim.envs.tools.base import ToolDef
 from impress_sim.errors import unknown
 
@@ -127,6 +127,7 @@ class _Checker:
             parts = parse_path(path)
             if len(parts) == 2 and parts[0] in CREATABLE and not _has_glob(parts[1]):
                 self.created.add((parts[0], parts[1]))
+        self.check_sizes()
         self.check_ids()
         self.check_jobs()
         self.check_npcs()
@@ -173,6 +174,17 @@ class _Checker:
         _duplicates(self, "extra_agents", [r.id for r in self.spec.extra_agents], "role id")
         emails = [n.email for n in self.spec.npcs if n.email]
         _duplicates(self, "npcs (email)", emails, "NPC address")
+
+    def check_sizes(self) -> None:
+        """Free-form state (config documents, records) within the state tree's bounds: a tool or patch
+        writing there must never be the first to find the world's own data too deep to keep."""
+        init = self.spec.initial_state
+        for root, entries in (("config", init.config), ("records", init.records)):
+            for name, value in entries.items():
+                try:
+                    bound_value((root, name), value)
+                except StateError as exc:
+                    self.add(f"initial_state.{root}.{name}", str(exc))
 
     def check_jobs(self) -> None:
         hosts = sorted(self.spec.initial_state.hosts)
@@ -236,6 +248,10 @@ class _Checker:
         if effect.set is not None:
             self.check_path(f"{where}.set", effect.set, write=True)
             self.check_write_through(f"{where}.set", effect.set)
+            try:
+                bound_value(parse_path(effect.set), effect.value)
+            except StateError as exc:
+                self.add(f"{where}.value", str(exc))
         elif effect.delete is not None:
             self.check_path(f"{where}.delete", effect.delete)
         if effect.tool is None:

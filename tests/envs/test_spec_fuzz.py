@@ -293,6 +293,8 @@ def mutations_of(world: str, rng: random.Random) -> list[Mutation]:
     add("deep", "200", text_edit(lambda t: t + f"\nzz_deep: {deep}\n"), True, "nested more than")
     add("deep", "config-40", edit(lambda d: d["initial_state"].setdefault("config", {}).update(
         deep_doc=_nest(40))), False)
+    add("deep", "config-55", edit(lambda d: d["initial_state"].setdefault("config", {}).update(
+        deep_doc=_nest(55))), True, "initial_state.config.deep_doc")
     add("alias", "bomb", text_edit(_text_bomb), True, "alias")
     add("alias", "bomb-in-config", edit(lambda d: d["initial_state"].setdefault("config", {}).update(
         bomb_doc={"rows": _shared_bomb(8)})), True, "alias")

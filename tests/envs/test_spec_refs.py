@@ -302,6 +302,17 @@ def test_an_unquoted_datetime_in_config_resets_and_steps(tmp_path: Path) -> None
     assert "2026-11-20T17:00:00Z" in obs
 
 
+def test_data_deeper_than_the_state_tree_holds_is_refused_at_validate(tmp_path: Path) -> None:
+    deep: Any = "leaf"
+    for i in range(55):  # within the YAML bound (64), beyond the state tree's (48, path included)
+        deep = {f"k{i}": deep}
+    rejected(world(tmp_path, lambda d: d["initial_state"]["config"].update(deep_doc=deep)),
+             "initial_state.config.deep_doc: cannot store that value at config/deep_doc")
+    rejected(world(tmp_path, lambda d: decom(d)["effects"].append({"set": "config/atlas-deployment/x",
+                                                                   "value": deep}), name="eff"),
+             "initial_state.jobs.decom-atlas-v3.effects.4.value: cannot store that value")
+
+
 def test_an_alias_bomb_in_a_world_fails_validate_fast(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bomb = "\nzz:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
         f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10))
