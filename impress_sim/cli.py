@@ -3,17 +3,24 @@
 A command is a tree: a `Group` of named actions (`impress worlds check`, `impress review benign
 export`), each `Action` a pydantic config model plus the function that runs it. Every action reads
 its arguments the same way: `key=value` (a dot-list parsed by OmegaConf, so `judge.model=x`,
-`models=[a,b]` and typed values work) validated by its model, so an unknown key or a bad value ends
+`models=[a,b]` and typed values work; values are taken literally, `${...}` is never interpolated)
+validated by its model, so an unknown key or a bad value ends
 in one message that names the valid keys and, when one is close, the key that was meant. An action
 may take its main argument as bare words where that reads naturally (`impress worlds check
 corporate_shutdown`); `key=value` always works too. Every entry point runs through `main_for`, which
 turns any `UserError` into one `error: ...` line on stderr and exit status 2 — never a traceback.
+
+Every input is hostile: a value is parsed with bounded nesting (`MAX_VALUE_DEPTH`), any parse failure
+(an unclosed `[`, bad YAML in a file of keys, a key that is not a dotted name) is one `UsageError`
+naming the argument, messages echo a value clipped (`errors.shown`), and what is printed is plain
+text, never rich markup (`[bold]` or `[/]` in a path is shown as typed).
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import shutil
 import sys
 import textwrap
@@ -24,20 +31,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from rich.console import Console
 
-from impress_sim.errors import UsageError, UserError, did_you_mean, unknown
-from impress_sim.yamlio import read_yaml
+from impress_sim.errors import UsageError, UserError, clipped, did_you_mean, shown, unknown
+from impress_sim.yamlio import load_yaml
 
 C = TypeVar("C", bound=BaseModel)
 HELP_WORDS = ("-h", "--help", "help")
 # The one wording of the budget key that run, sweep and probes share (the README says the same).
 MAX_STEPS_HELP = ("tool-call budget of each agent (default: the world's limits.max_tool_calls, which is 10 "
                   "as in IMPRESS unless the world sets it)")
+MAX_VALUE_DEPTH = 32  # how deep a command-line value may nest lists and mappings (`[[...]]`)
+MAX_MESSAGE_CHARS = 50_000  # an error message longer than this is clipped (each value in it is clipped long before)
+_KEY = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+_BRACKETS = re.compile(r"[^\[\]{}]+")
+_PARSE_ERRORS = (OmegaConfBaseException, yaml.YAMLError, RecursionError, ValueError, TypeError, KeyError,
+                 IndexError, AttributeError)
 
 
 # ---- the keys of a config model ------------------------------------------------------------------
@@ -116,7 +130,7 @@ def _option_hint(arg: str, model: type[BaseModel]) -> str:
         return f"options are written key=value: did you mean {name}=<value>?"
     close = did_you_mean(name, valid)
     hint = f"; did you mean {close[0]}=<value>?" if close else ""
-    return f"unknown option {arg!r}: options are written key=value{hint} valid keys: {', '.join(keys(model))}"
+    return f"unknown option {shown(arg)}: options are written key=value{hint} valid keys: {', '.join(keys(model))}"
 
 
 def _listify(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
@@ -127,13 +141,44 @@ def _listify(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _depth(value: str) -> int:
+    """How deep `value` nests `[` and `{` (counted as written, quoted or not: a bound, not a parse)."""
+    depth = deepest = 0
+    for c in _BRACKETS.sub("", value):
+        depth = depth + 1 if c in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _parse_hint(value: str) -> str:
+    if value.lstrip().startswith(("[", "{")):
+        return ("; a list is written [a,b] and a mapping {k: v}; to give text that starts with a bracket, "
+                "quote it: key='\"[text]\"'")
+    return ""
+
+
+def _check_arg(arg: str, model: type[BaseModel]) -> None:
+    """`arg` is `key=value` with a dotted key and a value nested at most MAX_VALUE_DEPTH deep."""
+    if arg.startswith("-"):
+        raise UsageError(_option_hint(arg, model))
+    if "=" not in arg:
+        raise UsageError(f"expected key=value, got {shown(arg)}; valid keys: {', '.join(keys(model))}")
+    key, value = arg.split("=", 1)
+    if not _KEY.fullmatch(key):
+        raise UsageError(f"bad key {shown(key)}: a key is a name, or names joined by dots (judge.model=...); "
+                         f"valid keys: {', '.join(keys(model))}")
+    if (depth := _depth(value)) > MAX_VALUE_DEPTH:
+        raise UsageError(f"{key}: the value nests {depth} levels deep; at most {MAX_VALUE_DEPTH} are allowed")
+
+
 def parse_overrides(model: type[C], args: Sequence[str], base: Mapping[str, Any] | None = None) -> C:
-    """`args` (`key=value` dot-list) over `base` (e.g. a YAML file's content), validated as `model`."""
+    """`args` (`key=value` dot-list) over `base` (e.g. a YAML file's content), validated as `model`.
+
+    Any argument that cannot be read (a bad key, an unclosed `[`, nesting deeper than MAX_VALUE_DEPTH)
+    is a `UsageError` naming it; values are literal (`${...}` is not interpolated: no environment
+    variable or resolver is ever read)."""
     for arg in args:
-        if arg.startswith("-"):
-            raise UsageError(_option_hint(arg, model))
-        if "=" not in arg:
-            raise UsageError(f"expected key=value, got {arg!r}; valid keys: {', '.join(keys(model))}")
+        _check_arg(arg, model)
     names = [arg.split("=", 1)[0] for arg in args]
     for name in names:
         # `judge=x judge.api_base=y`: OmegaConf would let the dotted key replace the shorthand, and
@@ -141,10 +186,19 @@ def parse_overrides(model: type[C], args: Sequence[str], base: Mapping[str, Any]
         if "." not in name and any(other.startswith(name + ".") for other in names):
             raise UsageError(f"{name}=<value> cannot be combined with {name}.<key>=...; use {name}.model=<value>")
     try:
-        merged = OmegaConf.merge(OmegaConf.create(dict(base or {})), OmegaConf.from_dotlist(list(args)))
-        data = OmegaConf.to_container(merged, resolve=True)
-    except OmegaConfBaseException as exc:
-        raise UsageError(f"cannot parse {' '.join(args)!r}: {str(exc).splitlines()[0]}") from None
+        merged = OmegaConf.create(dict(base or {}))
+    except _PARSE_ERRORS as exc:
+        raise UsageError(f"cannot use the keys given: {_first_line(exc)}") from None
+    for arg in args:
+        try:
+            merged.merge_with_dotlist([arg])
+        except _PARSE_ERRORS as exc:
+            raise UsageError(f"cannot parse {shown(arg)}: {_first_line(exc)}{_parse_hint(arg.split('=', 1)[1])}"
+                             ) from None
+    try:
+        data = OmegaConf.to_container(merged, resolve=False)
+    except _PARSE_ERRORS as exc:
+        raise UsageError(f"cannot use the keys given: {_first_line(exc)}") from None
     assert isinstance(data, dict)
     try:
         return model.model_validate(_listify(model, {str(k): v for k, v in data.items()}))
@@ -159,9 +213,19 @@ def parse_overrides(model: type[C], args: Sequence[str], base: Mapping[str, Any]
                 problems.append(f"{key}: required (give {key}=<value>)")
             else:
                 got = err.get("input")
-                shown = "" if isinstance(got, dict) else f" (got {got!r})"
-                problems.append(f"{key}: {err['msg']}{shown}")
+                echoed = "" if isinstance(got, dict) else f" (got {shown(got)})"
+                problems.append(f"{shown(key)[1:-1]}: {clipped(err['msg'])}{echoed}")
         raise UsageError("; ".join(problems)) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, clipped (a parser may quote the whole input)."""
+    if isinstance(exc, RecursionError):
+        return f"nested too deeply (at most {MAX_VALUE_DEPTH} levels)"
+    if isinstance(exc, yaml.MarkedYAMLError):
+        return clipped(str(exc.problem or exc.context or "not valid YAML"))
+    lines = str(exc).strip().splitlines()
+    return clipped(lines[0] if lines else type(exc).__name__)
 
 
 # ---- commands ------------------------------------------------------------------------------------
@@ -303,11 +367,11 @@ def _bare_words(action: Action, args: list[str]) -> tuple[dict[str, Any], list[s
         return {}, args  # the parser names what is wrong with a bare word
     key = action.positional
     if any(a.split("=", 1)[0] == key for a in rest):
-        raise UsageError(f"{key} given twice: as {' '.join(words)!r} and as {key}=...")
+        raise UsageError(f"{key} given twice: as {shown(' '.join(words))} and as {key}=...")
     if _is_list(action.config.model_fields[key].annotation):
         return {key: words}, rest
     if len(words) > 1:
-        raise UsageError(f"expected one {key}, got {len(words)}: {', '.join(map(repr, words))}; "
+        raise UsageError(f"expected one {key}, got {len(words)}: {clipped(', '.join(map(shown, words[:10])))}; "
                          f"other keys are written key=value")
     return {key: words[0]}, rest
 
@@ -320,12 +384,35 @@ def _file_base(action: Action, base: dict[str, Any], args: list[str]) -> dict[st
     if key is None or not (given or name):
         return base
     path = Path(str(given[-1] if given else name))
-    if not path.is_file():
-        raise UsageError(f"{key}: no such file {str(path)!r} (expected a YAML file of keys)")
-    data = read_yaml(path, error=UsageError, what="YAML file of keys") or {}
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a mapping of keys")
+    data = read_keys_file(path, key)
     return {**data, **base}
+
+
+def read_keys_file(path: Path, key: str) -> dict[str, Any]:
+    """The mapping of keys in the YAML file at `path` (given as `key`); anything else is one UsageError
+    naming the file, and the line where the YAML is wrong."""
+    where = clipped(str(path))
+    try:
+        if not path.is_file():
+            raise UsageError(f"{key}: no such file {shown(str(path))} (expected a YAML file of keys)")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{key}: cannot read {shown(str(path))}: {exc.strerror or exc}") from None
+    if b"\x00" in raw:
+        raise UsageError(f"{where}: a binary file (NUL byte at offset {raw.index(0):,}), not a YAML file of keys")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UsageError(f"{where}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                         f"{exc.start:,}); save the file as UTF-8") from None
+    if (depth := _depth(text)) > MAX_VALUE_DEPTH:  # flow style; block style is bounded by the loader below
+        raise UsageError(f"{where}: values nest {depth} levels deep; at most {MAX_VALUE_DEPTH} are allowed")
+    # the one bounded loader (impress_sim.yamlio): aliases, duplicate keys, timestamps as text
+    data = load_yaml(text, name=where, error=UsageError) or {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: expected a mapping of keys (key: value lines), got {type(data).__name__}")
+    return data
 
 
 def parse_action(action: Action, args: list[str]) -> BaseModel:
@@ -362,8 +449,10 @@ def execute(command: Action | Group | Lazy, args: list[str], prog: str) -> int:
 
 def print_error(message: object) -> None:
     """`error: <message>` on stderr, printed as text: never read as markup (`pip install
-    'impress-sim[ray]'` keeps its brackets), control characters shown escaped, no traceback."""
-    text = "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in str(message))
+    'impress-sim[ray]'` keeps its brackets), control characters shown escaped, clipped to
+    MAX_MESSAGE_CHARS, no traceback."""
+    text = clipped(str(message), MAX_MESSAGE_CHARS)
+    text = "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in text)
     print(f"error: {text}", file=sys.stderr, flush=True)
 
 
@@ -375,6 +464,9 @@ def main_for(command: Action | Group | Lazy, argv: Sequence[str] | None, prog: s
     except UserError as exc:
         print_error(exc)
         return 2
+    except RecursionError:  # a structure nested past every bound above: still one line, never a traceback
+        print_error("input nested too deeply to read")
+        return 2
     except KeyboardInterrupt:
         print_error("interrupted")
         return 130
@@ -383,3 +475,7 @@ def main_for(command: Action | Group | Lazy, argv: Sequence[str] | None, prog: s
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # the machine refused (a name too long, a full disk, no permission): say what
+        name = f": {shown(str(exc.filename))}" if exc.filename is not None else ""
+        print_error(f"{exc.strerror}{name}" if exc.strerror else clipped(str(exc) or type(exc).__name__))
+        return 1

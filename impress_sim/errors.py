@@ -23,7 +23,10 @@ it by that base before this module existed; new code catches the classes below.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
+
+SHOWN_CHARS = 200  # how much of a value a message echoes (a megabyte value is clipped, never echoed whole)
 
 
 class ImpressError(Exception):
@@ -101,6 +104,34 @@ class EmptyResponseError(ProviderError):
 class GuardFailure(ProviderError):
     """The guard failed on every call it screened: the episode measured nothing and is an error."""
 
+def clipped(text: str, limit: int = SHOWN_CHARS) -> str:
+    """`text` whole if it has at most `limit` characters, else its first `limit` and how many more there
+    are: `aaaa… (999,800 more characters)`. Every message that repeats text a user (or an agent) gave
+    goes through this or `shown`, so an error about a megabyte value is a line, not a megabyte."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 4
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = SHOWN_CHARS
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 20
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """`value` as a message quotes it (`repr`: a string in quotes), clipped as `clipped` clips text. A
+    string is cut before it is quoted (a megabyte is never copied whole), and a deep or long list or
+    mapping is abbreviated (`[[[[...]]]]`), so this never raises and costs O(limit), whatever `value`."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}… ({len(value) - limit:,} more characters)"
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a value whose repr fails is still named
+        text = f"<{type(value).__name__}>"
+    return clipped(text, limit)
 
 
 def did_you_mean(name: object, choices: Iterable[object]) -> list[str]:
@@ -120,4 +151,4 @@ def unknown(kind: str, name: object, valid: Iterable[object], *, valid_label: st
     close = did_you_mean(name, names)
     hint = f"; did you mean {' or '.join(repr(prefix + c) for c in close)}?" if close else ";"
     listed = ", ".join(prefix + n for n in names) if names else "none"
-    return f"unknown {kind} {prefix + str(name)!r}{hint} {valid_label}: {listed}" + (f" {more}" if more else "")
+    return f"unknown {kind} {shown(prefix + str(name))}{hint} {valid_label}: {listed}" + (f" {more}" if more else "")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -154,7 +156,8 @@ def test_did_you_mean(args: list[str], message: str, capsys: pytest.CaptureFixtu
         (["worlds", "list", "verbose=true"], "unknown key 'verbose'; valid keys: none"),
         (["judge", "rejudge"], "records: required"),
         (["review", "export", "nowhere", "out=x"], "no such file or folder"),
-        (["probes", "world=corporate_shutdown", "models=[reference/nope]", "cache=off"], "unknown reference model"),
+        (["probes", "world=corporate_shutdown", "models=[reference/nope]", "cache=off"],
+         "unknown reference model 'reference/nope'"),
     ],
     ids=lambda v: v[0] if isinstance(v, list) else None,
 )
@@ -211,3 +214,117 @@ def test_python_dash_m_impress_sim_and_the_module_shims(tmp_path: Path) -> None:
     assert proc.stderr.count("\n") == 1 and not proc.stdout
     proc = _python("impress_sim.probes", "--help", cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.startswith("usage: python -m impress_sim.probes [world] [key=value")
+
+
+# ---- hostile input: one message, never a traceback; values clipped; markup shown as typed -------------
+def _refused(args: list[str], capsys: pytest.CaptureFixture[str], status: int = 2) -> str:
+    """Run `impress args`: it must end in `status` with one `error:` line and nothing on stdout."""
+    assert impress(args) == status
+    printed = capsys.readouterr()
+    assert printed.err.startswith("error: ") and printed.err.count("\n") == 1, printed.err[:500]
+    assert "Traceback" not in printed.err and not printed.out
+    return printed.err
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("[a,b", "cannot parse 'worlds=[a,b': did not find expected ',' or ']'; a list is written [a,b]"),
+    ("[a,b]]", "cannot parse 'worlds=[a,b]]'"),
+    ("{a: 1", "cannot parse 'worlds={a: 1'"),
+    ("[" * 500 + "]" * 500, "worlds: the value nests 500 levels deep; at most 32 are allowed"),
+    ("{a: " * 300 + "1" + "}" * 300, "worlds: the value nests 300 levels deep"),
+    ("[" * 5000, "worlds: the value nests 5000 levels deep"),
+])
+def test_a_value_that_cannot_be_read_is_one_message(value: str, message: str, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert message in _refused(["sweep", f"worlds={value}", "seeds=1"], capsys)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("key", ["a..b", "[", "judge[0]", ".x", "x.", "é", "a b", "[/]"])
+def test_a_key_that_is_not_a_dotted_name_is_one_message(key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _refused(["run", f"{key}=1"], capsys)
+    assert "bad key" in err and "a key is a name, or names joined by dots" in err
+
+
+def test_values_are_literal_never_interpolated(capsys: pytest.CaptureFixture[str]) -> None:
+    """`${oc.env:...}` would read the environment (an API key into a results store): it is text."""
+    assert "unknown world '${oc.env:HOME}'" in _refused(["run", "world=${oc.env:HOME}"], capsys)
+    assert "unknown world '${oc.create:x}'" in _refused(["run", "world=${oc.create:x}"], capsys)
+
+
+@pytest.mark.parametrize("arg", ["world=" + "x" * 1_000_000, "world=[" + "a," * 200_000 + "]", "x" * 1_000_000,
+                                 "--" + "x" * 1_000_000, "wrold=" + "x" * 1_000_000, "x" * 500_000 + "=1"],
+                         ids=["value", "list", "bare-word", "option", "unknown-key", "key"])
+def test_a_megabyte_value_is_echoed_clipped(arg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    as_world = arg.startswith(("world=x", "xx")) and "=" not in arg[6:]  # the system refuses the name: status 1
+    err = _refused(["run", arg], capsys, status=1 if as_world else 2)
+    assert len(err) < 3_000, err[:300]
+
+
+def test_a_path_the_system_refuses_is_one_message(capsys: pytest.CaptureFixture[str]) -> None:
+    err = _refused(["worlds", "validate", "a" * 100_000], capsys, status=1)
+    assert err.startswith("error: File name too long: 'aaa") and "more characters)" in err and len(err) < 400
+
+
+def _sweep_file(tmp_path: Path, content: bytes) -> str:
+    path = tmp_path / "sweep.yaml"
+    path.write_bytes(content)
+    return str(path)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"worlds: [cloud_budget\nseeds: 1\n", "sweep.yaml:2:6: not valid YAML: expected ',' or ']', but got ':'"),
+    (b"worlds:\n\t- cloud_budget\n", "sweep.yaml:2:1: not valid YAML: found character '\\t' that cannot start any "
+                                     "token (YAML indents with spaces, never tabs)"),
+    (bytes(range(256)), "sweep.yaml: a binary file (NUL byte at offset 0)"),
+    (b"seeds: 1\n# caf\xe9\n", "sweep.yaml:2: not UTF-8 text (byte 0xe9 at offset 14); save the file as UTF-8"),
+    (b"worlds: " + b"[" * 500 + b"]" * 500 + b"\n", "sweep.yaml: values nest 500 levels deep; at most 32"),
+    (b"a:\n" + b"".join(b" " * (i + 1) + b"b:\n" for i in range(600)), "sweep.yaml:64:64: nested more than 64 levels deep"),
+    (b"- cloud_budget\n", "sweep.yaml: expected a mapping of keys (key: value lines), got list"),
+    (b"name: [/]\n", "name: Input should be a valid string (got ['/'])"),  # markup shown as typed
+])
+def test_a_sweep_file_that_cannot_be_read_is_one_message(content: bytes, message: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    err = _refused(["sweep", _sweep_file(tmp_path, content)], capsys)
+    assert message in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.yaml"]  # nothing else was written
+
+
+def test_rich_markup_in_paths_and_values_is_shown_as_typed(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    folder = tmp_path / "[bold]x[/]" / "[/]"
+    shutil.copytree(MINI, folder)
+    assert impress(["worlds", "validate", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"({folder}/world.yaml," in out.replace("\n", "")  # the path whole, brackets and all
+    err = _refused(["report", str(folder / "[red]s.sqlite")], capsys)
+    assert f"no results store at {folder}/[red]s.sqlite" in err
+    assert "'[bold]x[/]'" in _refused(["run", "world=\"[bold]x[/]\""], capsys)  # quoted: the text itself
+    assert "'world=[/]x'" in _refused(["run", "world=[/]x"], capsys)
+
+
+def test_validate_prints_a_very_long_world_id_plainly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 200,000-character id went through rich's highlighter (quadratic); it is plain text now."""
+    folder = tmp_path / "w"
+    shutil.copytree(MINI, folder)
+    text = (folder / "world.yaml").read_text(encoding="utf-8")
+    long_id = "m" + "a1_" * 66_666
+    (folder / "world.yaml").write_text(text.replace("id: mini", f"id: {long_id}", 1), encoding="utf-8")
+    assert impress(["worlds", "validate", str(folder)]) == 0
+    assert long_id in capsys.readouterr().out.replace("\n", "")
+
+
+def test_list_prints_world_titles_as_text(capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from impress_sim.envs.loader import load_world
+    from impress_sim.worlds import __main__ as worlds_cli
+
+    loaded = load_world(MINI)
+    spec = loaded.spec.model_copy(update={"title": "Mini [/] [bold]title"})
+    monkeypatch.setattr(worlds_cli, "world_ids", lambda: ["mini"])
+    monkeypatch.setattr(worlds_cli, "load_world", lambda _: dataclasses.replace(loaded, spec=spec))
+    assert impress(["worlds", "list"]) == 0
+    assert "Mini [/] [bold]title" in capsys.readouterr().out.replace("\n", "")

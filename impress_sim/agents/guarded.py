@@ -70,6 +70,7 @@ from impress_sim.agents.base import (
 )
 from impress_sim.agents.messages import text_of
 from impress_sim.agents.session import EpisodeSession
+from impress_sim.envs.regexcheck import regex_risk
 from impress_sim.errors import GuardFailure, GuardRulesError
 from impress_sim.models.chat import LiteLLMChatModel
 from impress_sim.models.settings import LLMSettings
@@ -149,10 +150,13 @@ class GuardRule(BaseModel):
 
 
 def _compile(pattern: str) -> None:
+    """A deny rule's pattern compiles, and cannot backtrack catastrophically on an agent's arguments."""
     try:
         re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+    if (risk := regex_risk(pattern, re.IGNORECASE)) is not None:
+        raise ValueError(f"regex {pattern!r} refused: {risk} can take exponential time")
 
 
 def _as_text(value: Any) -> str:

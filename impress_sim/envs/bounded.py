@@ -21,8 +21,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from impress_sim.errors import clipped
+
 MAX_ACTION_CHARS = 100_000  # an action's JSON text (the Gymnasium action space's max_length)
 MAX_DEPTH = 32  # nesting of arrays/objects in one action
+MAX_ERROR_CHARS = 2_000  # an error observation (a tool's message quoting an argument) is clipped here
 MAX_INT_DIGITS = 100  # an integer with more digits is refused (Python refuses str(int) past 4,300)
 
 _BIG_INT = 10**MAX_INT_DIGITS
@@ -151,7 +154,6 @@ def _at(where: tuple[str | int, ...]) -> str:
 
 
 def clip(text: str, limit: int = 200) -> str:
-    """`text` cut to `limit` characters with a note of how much was left out (for echoing user input)."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+    """`text` cut to `limit` characters with a note of how much was left out (for echoing user input):
+    `errors.clipped`, the one wording every message uses."""
+    return clipped(text, limit)

@@ -14,7 +14,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from impress_sim.envs.regexcheck import regex_risk
 from impress_sim.envs.state import Change, Path, format_path, parse_path, to_plain
+from impress_sim.errors import shown
 
 
 class _Strict(BaseModel):
@@ -120,7 +122,11 @@ class ValueMatch(_Strict):
                 try:
                     re.compile(pattern)
                 except re.error as exc:
-                    raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
+                    raise ValueError(f"invalid regex {shown(pattern)}: {exc}") from exc
+                check = regex_risk(pattern)  # see impress_sim.envs.regexcheck
+                if check is not None:
+                    raise ValueError(f"regex {shown(pattern)} refused: {check}: matching it can take exponential "
+                                     f"time on the text an agent writes; rewrite it without a repeat inside a repeat")
         return self
 
     def test(self, value: Any, facts: Facts | None = None) -> bool:

@@ -30,7 +30,7 @@ from typing import Any, cast
 
 from impress_sim.envs import routing, schedule
 from impress_sim.envs.attempts import attempted
-from impress_sim.envs.bounded import clip
+from impress_sim.envs.bounded import MAX_ERROR_CHARS, clip
 from impress_sim.envs.briefing import Briefing, compose_briefing
 from impress_sim.envs.detectors import DetectorSet, Finding, TaskCheckResult
 from impress_sim.envs.effects import AGENT, SYSTEM, ActionError, EffectRunner
@@ -253,9 +253,9 @@ class World:
             output = runner.execute(role, call.name, call.args, enabled_only=True)
             exit_status = runner.extras.pop("exit_status", None)  # before NPCs and jobs run tools of their own
         except ActionError as exc:
-            output, error_kind = str(exc), "invalid_action"
-        except ToolError as exc:
-            output, error_kind = str(exc), "tool_error"
+            output, error_kind = clip(str(exc), MAX_ERROR_CHARS), "invalid_action"
+        except ToolError as exc:  # a message quoting a huge argument is clipped, not echoed whole
+            output, error_kind = clip(str(exc), MAX_ERROR_CHARS), "tool_error"
         except Exception as exc:  # a bug in a tool (a world's hooks.py included): the env still never raises
             output, error_kind = internal_error(call, exc), "internal_error"
             runner.extras.pop("exit_status", None)

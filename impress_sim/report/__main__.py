@@ -78,7 +78,7 @@ def _report(config: ReportConfig, console: Console) -> int:
     console.rule(f"sweep {escape(data.sweep.id)}")
     console.print(f"{len(records)} episodes from {data.store}" + (
         f" ({data.shared} stored under another sweep that ran the same cells)" if data.shared else ""),
-        highlight=False)
+        highlight=False, markup=False)
     if data.expand_note:
         console.print(f"note: only episodes stored under this sweep's id: {data.expand_note}", highlight=False,
                       markup=False, style="yellow")
@@ -93,7 +93,7 @@ def _report(config: ReportConfig, console: Console) -> int:
     index = write_site(out, data, analysis, all_plots(analysis))
     pages = "1 episode page" if len(records) == 1 else f"{len(records)} episode pages"
     console.print(f"report: {index} ({pages}, {time.perf_counter() - started:.1f} s)", highlight=False,
-                  soft_wrap=True)
+                  markup=False, soft_wrap=True)
     return 0
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from impress_sim.cli import Action, Group, main_for
 from impress_sim.envs.loader import load_world, world_ids
@@ -23,11 +24,11 @@ def _list(console: Console) -> int:
         table.add_column(col, overflow="fold")
     for world_id in world_ids():
         spec = load_world(world_id).spec
-        table.add_row(
-            spec.id,
-            spec.title,
-            ", ".join(spec.motives),
-            ", ".join(spec.risk_types),
+        table.add_row(  # world text is shown as written, never read as markup
+            Text(spec.id),
+            Text(spec.title),
+            Text(", ".join(spec.motives)),
+            Text(", ".join(spec.risk_types)),
             str(len(spec.behaviours)),
         )
     console.print(table)
@@ -41,7 +42,7 @@ def _check(console: Console, ids: list[str], *, variants: bool, verbose: bool) -
         mark = "[green]PASS[/green]" if report.ok else "[red]FAIL[/red]"
         good, total = report.variant_rate()
         rate = f"; generated variants behaving like their route: {good}/{total} ({good / total:.0%})" if total else ""
-        console.print(f"{mark} {report.world_id}: {len(report.passed)} checks passed, "
+        console.print(f"{mark} {escape(report.world_id)}: {len(report.passed)} checks passed, "
                       f"{len(report.problems)} failed{rate}", highlight=False)
         console.print(_proof_table(report))
         if verbose:
@@ -51,7 +52,7 @@ def _check(console: Console, ids: list[str], *, variants: bool, verbose: bool) -
             console.print(f"   [red]✗[/red] {escape(line)}", highlight=False)
         for proof in report.behaviours:
             for line in proof.explained:
-                console.print(f"   [yellow]~[/yellow] {proof.behaviour}: explained miss {escape(line)}",
+                console.print(f"   [yellow]~[/yellow] {escape(proof.behaviour)}: explained miss {escape(line)}",
                               highlight=False)
         failed += not report.ok
     return 1 if failed else 0
@@ -59,16 +60,16 @@ def _check(console: Console, ids: list[str], *, variants: bool, verbose: bool) -
 
 def _proof_table(report: CheckReport) -> Table:
     rate = BehaviourProof.rate
-    table = Table(title=f"{report.world_id}: each behaviour proven both ways", title_justify="left")
+    table = Table(title=Text(f"{report.world_id}: each behaviour proven both ways"), title_justify="left")
     for col in ("behaviour", "routes detected", "near-misses silent", "refused -> attempts",
                 "route variants detected", "near-miss variants silent"):
         table.add_column(col, overflow="fold")
     for p in report.behaviours:
-        table.add_row(p.behaviour, rate(p.routes_detected, p.routes), rate(p.near_misses_silent, p.near_misses),
+        table.add_row(Text(p.behaviour), rate(p.routes_detected, p.routes), rate(p.near_misses_silent, p.near_misses),
                       rate(p.attempts_recorded, p.attempts), rate(p.variants_detected, p.variants),
                       rate(p.near_variants_silent, p.near_variants))
     for check, (failing, declared) in report.shortcuts.items():
-        table.add_row(f"task check {check}", "", "", "", f"shortcuts failing it: {rate(failing, declared)}", "")
+        table.add_row(Text(f"task check {check}"), "", "", "", f"shortcuts failing it: {rate(failing, declared)}", "")
     return table
 
 

@@ -287,6 +287,9 @@ def test_rules_are_data(tmp_path: Path) -> None:
     rules.write_text("rules:\n  - {id: bad, tool: '(', reason: x}\n")
     with pytest.raises(AgentConfigError, match="guard rules .*rules.yaml"):
         make_architecture("guarded", guard_rules=str(rules))
+    rules.write_text("rules:\n  - {id: slow, tool: set_config, args: {'*': '(a+)+$'}, reason: x}\n")
+    with pytest.raises(AgentConfigError, match="can take exponential time"):  # an agent's argument could hang it
+        make_architecture("guarded", guard_rules=str(rules))
 
 
 # ---- guarded: guard model ----------------------------------------------------------------------

@@ -6,14 +6,27 @@ the world recorded (the state and the journal, with the acting party).
 
 from __future__ import annotations
 
+import shlex
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from impress_sim.envs import LoadedWorld, StepResult, World, load_world
 from impress_sim.envs.effects import EffectRunner
-from impress_sim.envs.shell.interpreter import MAX_OUTPUT_CHARS, TRUNCATED, run
+from impress_sim.envs.shell.interpreter import (
+    MAX_LINE_CHARS,
+    MAX_OUTPUT_CHARS,
+    TRUNCATED,
+    ShellSyntaxError,
+    parse,
+    run,
+    split,
+)
 from impress_sim.envs.state import to_plain
 from impress_sim.envs.tools import builtin_tools
 from impress_sim.envs.tools.base import ToolContext
@@ -536,3 +549,105 @@ def test_runs_are_deterministic(loaded: LoadedWorld) -> None:
         results = [step(w, c) for c in script]
         runs.append([(r.output, [c.as_dict() for c in r.changes]) for r in results])
     assert runs[0] == runs[1]
+
+
+# ---- hostile input: linear lexing, bounded lines, refused patterns ------------------------------------
+SPLIT_ALPHABET = [*"ab1 \t\r\n'\"\\;|&<>()*#$-=", "\ue001", "é"]
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(st.text(alphabet=SPLIT_ALPHABET, max_size=30))
+def test_split_reads_a_line_exactly_as_shlex_does(text: str) -> None:
+    """`split` replaced shlex (quadratic on a long word): same words, same refusals."""
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        expected: list[str] | str = list(lexer)
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        got: list[str] | str = split(text)
+    except ShellSyntaxError as exc:
+        got = str(exc)
+    assert got == expected
+
+
+def _python_lines(fn: Callable[[], object]) -> int:
+    """How many Python lines `fn` executes (a deterministic count of interpreted work)."""
+    count = 0
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        fn()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+ENV = {"HOME": HOME, "USER": "tess"}
+
+
+@pytest.mark.parametrize("word", ["a", "'a", '"a', "é"], ids=["plain", "single-quoted", "double-quoted", "unicode"])
+def test_a_long_word_costs_no_more_interpreted_steps_than_a_short_one(word: str) -> None:
+    """1 MB in one word took 23 s (3 MB: 5 min) in shlex, which grows a word a character at a time.
+    Now a run of ordinary characters is one regex match and one slice: the Python-level work of a
+    word does not depend on its length at all (the C-level work is one linear copy)."""
+    def line(n: int) -> str:
+        close = word[0] if word[0] in "'\"" else ""
+        return "echo " + word + "a" * n + close + " | wc -c"
+
+    short, long = (_python_lines(lambda n=n: parse(line(n), ENV)) for n in (1_000, 100_000))
+    assert long == short
+
+
+@pytest.mark.parametrize("piece", ["a ", "'a|b' ", '"$HOME x" ', "\\| ", ";a", "| x ", "a>f "],
+                         ids=["words", "quoted", "expanded", "escaped", "commands", "pipes", "redirects"])
+def test_interpreted_work_grows_linearly_with_the_line(piece: str) -> None:
+    """4x the line, at most ~4x the interpreted steps (quadratic would be 16x): counted, not timed."""
+    small, large = (_python_lines(lambda n=n: parse("echo " + piece * n, ENV)) for n in (500, 2_000))
+    assert large <= 4.2 * small
+
+
+def _direct(w: World, command: str) -> Any:
+    """Run a command line as the agent without the step (an action is bounded at 100,000 characters;
+    NPCs, jobs and hooks reach the shell with longer lines)."""
+    return run(ToolContext(w.state, w.spec, EffectRunner(w.state, w.loaded).actor("agent")), command)
+
+
+def test_a_megabyte_word_runs_and_its_output_is_truncated(w: World) -> None:
+    word = "a" * (MAX_LINE_CHARS - 100)
+    assert _direct(w, f"echo {word} | wc -c").output == str(len(word) + 1)
+    done = _direct(w, f"echo '{word}'")
+    assert done.output.endswith(TRUNCATED) and len(done.output) == MAX_OUTPUT_CHARS + len(TRUNCATED)
+
+
+def test_a_command_line_over_the_bound_is_refused_whole(w: World) -> None:
+    done = _direct(w, "touch made && echo " + "a" * MAX_LINE_CHARS)
+    assert done.output.startswith("bash: Argument list too long (1,000,019 characters; this shell takes at most "
+                                  "1,000,000")
+    assert done.code == 2
+    assert file(w, f"{HOME}/made") is None  # nothing of it ran
+
+
+@pytest.mark.parametrize("command", [
+    "grep -E '(a+)+$' readme.txt", "grep -E '(a|a)*$' readme.txt", "grep '\\(a*\\)*b' readme.txt",
+    "grep -E '(\\w+\\s?)*$' readme.txt", "sed -E 's/(.*,)+x/y/' readme.txt", "sed -n -E '/(a+)+$/p' readme.txt",
+])
+def test_patterns_that_backtrack_exponentially_are_refused(w: World, command: str) -> None:
+    r = step(w, f"printf 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\\n' > readme.txt; {command}")
+    assert "regular expression refused" in r.output and "exponential time" in r.output
+    assert status(w, command) == (2 if command.startswith("grep") else 1)  # as GNU grep and sed exit
+
+
+def test_ordinary_patterns_still_match(w: World) -> None:
+    assert out(w, "printf 'foo\\nbar\\nfoobar\\n' | grep -E '(foo|bar)+$'") == "foo\nbar\nfoobar"
+    assert out(w, "printf 'a1\\nb22\\n' | grep -E '[a-z][0-9]{2}'") == "b22"
+    assert out(w, "printf 'ab,ab,\\n' | sed -E 's/(ab,){2}/X/'") == "X"

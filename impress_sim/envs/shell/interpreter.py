@@ -1,16 +1,22 @@
 """A simulated bash over the virtual filesystem and the world's hosts.
 
-A command line is lexed with `shlex` (POSIX rules, punctuation split out), parsed into lists of
+A command line is lexed (`split`: POSIX word rules, as `shlex` in POSIX mode with punctuation split out,
+in one linear pass), parsed into lists of
 pipelines joined by `;`, `&&`, `||`, and run command by command against the world state: the
 commands (in `commands`, `text` and `system`) act only through the ToolContext and `vfs`, so
 every change is journaled and attributed. Nothing here touches the host machine: there is no
 subprocess, no real file and no socket, and anything that would run a real program (python, sh,
 ssh, ...) is simply "command not found".
 
-Before `shlex` sees the line, one pass over it (`_protect`) does what shlex cannot: it marks
+Before `split` sees the line, one pass over it (`_protect`) does what plain word splitting cannot: it marks
 quoted or escaped operator and glob characters (so `grep "a|b"` stays one word and `'*.txt'` is
 not expanded), expands `~` and a few variables, recognises `2>`, `2>&1`, `&>` and `>&2`, drops
 comments, and lifts here-document bodies out of the line.
+
+Both passes are linear in the length of the line: runs of ordinary characters are taken whole (one
+regex match, one slice), never a character at a time into a growing string, so a megabyte word costs
+what a megabyte of short words costs. A line longer than `MAX_LINE_CHARS` is refused as bash refuses
+an argument list too long, before any of it is read.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -36,6 +41,7 @@ from impress_sim.envs.tools import vfs
 from impress_sim.envs.tools.base import ToolContext, ToolError
 
 MAX_OUTPUT_CHARS = 20_000
+MAX_LINE_CHARS = 1_000_000  # a longer command line is refused whole ("Argument list too long")
 TRUNCATED = "\n[output truncated]"
 
 # Private-use code points stand in for what the protect pass found (never valid in typed input).
@@ -55,12 +61,22 @@ class ShellSyntaxError(Exception):
     """Bash would refuse the line before running any of it."""
 
 
-def _hide(c: str) -> str:
-    return chr(_HIDDEN + ord(c)) if c in _SPECIAL else c
+_HIDE = str.maketrans({c: chr(_HIDDEN + ord(c)) for c in _SPECIAL})
+_UNHIDE = str.maketrans({chr(_HIDDEN + ord(c)): c for c in _SPECIAL})
+_PRIVATE_CHARS = re.compile("[\ue000-\ue3ff]")
+# Runs the protect pass copies as they are: outside quotes (after a word's first character), inside
+# double quotes, inside single quotes.
+_PLAIN_RUN = re.compile(r"[^\\'\"`$\n<>&|;() \t]+")
+_DQ_RUN = re.compile(r'[^\\"`$]+')
+
+
+def _hide(text: str) -> str:
+    """`text` with its shell-special characters marked as quoted (see `_HIDDEN`)."""
+    return text.translate(_HIDE)
 
 
 def _unhide(word: str) -> str:
-    return "".join(chr(ord(c) - _HIDDEN) if _HIDDEN <= ord(c) < _MARK else c for c in word)
+    return word.translate(_UNHIDE)
 
 
 def _variable(line: str, i: int, env: Mapping[str, str]) -> tuple[str, int] | None:
@@ -88,10 +104,18 @@ def _protect(line: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
     i, n = 0, len(line)
     while i < n:
         c = line[i]
-        if quote == "'":
-            quote = "" if c == "'" else quote
-            out.append(c if c == "'" else _hide(c))
-            i += 1
+        if quote == "'":  # everything up to the closing quote, at once
+            end = line.find("'", i)
+            end = n if end < 0 else end
+            out.append(_hide(line[i:end]))
+            if end < n:
+                out.append("'")
+                quote = ""
+            i = end + 1
+            continue
+        if quote == '"' and (run := _DQ_RUN.match(line, i)) is not None:
+            out.append(_hide(run.group()))
+            i = run.end()
             continue
         if quote == '"':
             if c == "\\" and i + 1 < n and line[i + 1] in '"\\$`':
@@ -101,12 +125,16 @@ def _protect(line: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
             if c == "`" or line.startswith("$(", i):
                 raise ShellSyntaxError("command substitution ($(...) and `...`) is not available in this shell")
             if c == "$" and (var := _variable(line, i, env)) is not None:
-                out.append("".join(_hide(ch) for ch in var[0]))
+                out.append(_hide(var[0]))
                 i = var[1]
                 continue
             quote = "" if c == '"' else quote
             out.append(c if c == '"' else _hide(c))
             i += 1
+            continue
+        if not word_start and (run := _PLAIN_RUN.match(line, i)) is not None:  # the rest of a plain word
+            out.append(run.group())
+            i = run.end()
             continue
         if c == "\\":
             if i + 1 < n and line[i + 1] != "\n":
@@ -184,6 +212,69 @@ def _protect(line: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
     return "".join(out), docs
 
 
+# ---- lexing ------------------------------------------------------------------------------------------
+_BLANKS = re.compile(r"[ \t\r\n]+")
+_PUNCTUATION = re.compile(r"[();<>|&]+")
+_WORD_RUN = re.compile(r"[^ \t\r\n'\"\\();<>|&]+")
+_DQ_WORD_RUN = re.compile(r'[^"\\]+')
+_WORD_END = frozenset(" \t\r\n();<>|&")
+
+
+def split(text: str) -> list[str]:
+    """`text` as words and operators, exactly as `shlex.shlex(text, posix=True, punctuation_chars=True)`
+    with `whitespace_split` and no comment characters splits it, in time linear in `len(text)`
+    (shlex grows each word a character at a time, quadratic on a long word). Quotes are removed, a
+    backslash escapes the next character (in double quotes only `"` and `\\`), a run of `();<>|&` is
+    one token, and an empty quoted word is a word."""
+    tokens: list[str] = []
+    i, n = 0, len(text)
+    while True:
+        if (blank := _BLANKS.match(text, i)) is not None:
+            i = blank.end()
+        if i >= n:
+            return tokens
+        if (punct := _PUNCTUATION.match(text, i)) is not None:
+            tokens.append(punct.group())
+            i = punct.end()
+            continue
+        parts: list[str] = []
+        while i < n and text[i] not in _WORD_END:
+            c = text[i]
+            if c == "'":
+                end = text.find("'", i + 1)
+                if end < 0:
+                    raise ShellSyntaxError("No closing quotation")
+                parts.append(text[i + 1 : end])
+                i = end + 1
+            elif c == '"':
+                i += 1
+                while True:
+                    if (run := _DQ_WORD_RUN.match(text, i)) is not None:
+                        parts.append(run.group())
+                        i = run.end()
+                    if i >= n:
+                        raise ShellSyntaxError("No closing quotation")
+                    if text[i] == '"':
+                        i += 1
+                        break
+                    if i + 1 >= n:  # a backslash ends the text
+                        raise ShellSyntaxError("No escaped character")
+                    after = text[i + 1]
+                    parts.append(after if after in '"\\' else "\\" + after)
+                    i += 2
+            elif c == "\\":
+                if i + 1 >= n:
+                    raise ShellSyntaxError("No escaped character")
+                parts.append(text[i + 1])
+                i += 2
+            else:
+                run = _WORD_RUN.match(text, i)
+                assert run is not None
+                parts.append(run.group())
+                i = run.end()
+        tokens.append("".join(parts))
+
+
 # ---- parsing -----------------------------------------------------------------------------------------
 @dataclass
 class Command:
@@ -199,14 +290,11 @@ Pipeline = list[Command]
 
 def parse(line: str, env: Mapping[str, str]) -> list[tuple[str, Pipeline]]:
     """The line as (connector, pipeline) pairs; the connector says when a pipeline runs (';', '&&', '||')."""
-    text, docs = _protect("".join("\ufffd" if ord(c) in _PRIVATE else c for c in line), env)
-    lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    lexer.commenters = ""
-    try:
-        tokens = list(lexer)
-    except ValueError as exc:
-        raise ShellSyntaxError(str(exc)) from None
+    if len(line) > MAX_LINE_CHARS:
+        raise ShellSyntaxError(f"Argument list too long ({len(line):,} characters; this shell takes at most "
+                               f"{MAX_LINE_CHARS:,} in one command line)")
+    text, docs = _protect(_PRIVATE_CHARS.sub("\ufffd", line), env)
+    tokens = split(text)
     chain: list[tuple[str, Pipeline]] = []
     connector, pipeline, current = ";", [], Command()
     needs_command = False  # after | && ||: a newline continues the line

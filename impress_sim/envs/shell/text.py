@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from impress_sim.envs.regexcheck import regex_risk
 from impress_sim.envs.shell.commands import (
     MAX_INPUT_CHARS,
     BadUsage,
@@ -112,8 +113,10 @@ def grep(sh: Session, args: list[str], stdin: str) -> Result:
         parts.append(rf"^(?:{p})$" if "x" in opts else p)
     try:
         regex = re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE if "i" in opts else 0)
-    except re.error:
+    except (re.error, RecursionError, OverflowError):
         return Result(err="grep: Invalid regular expression\n", code=2)
+    if (risk := regex_risk(regex.pattern, regex.flags)) is not None:  # see impress_sim.envs.regexcheck
+        return Result(err=f"grep: regular expression refused: {risk} can take exponential time\n", code=2)
     recursive = "r" in opts or "R" in opts
     messages: list[str] = []
     sources: list[tuple[str, str]] = []  # (shown name, absolute path or "-")
@@ -334,9 +337,13 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCommand]:
 
     def compile_(pattern: str, flags: str = "") -> re.Pattern[str]:
         try:
-            return re.compile(to_python_regex(pattern, extended), re.IGNORECASE if set("iI") & set(flags) else 0)
-        except re.error:
+            regex = re.compile(to_python_regex(pattern, extended), re.IGNORECASE if set("iI") & set(flags) else 0)
+        except (re.error, RecursionError, OverflowError):
             raise BadUsage(f"-e expression #1, char {i}: Invalid regular expression") from None
+        if (risk := regex_risk(regex.pattern, regex.flags)) is not None:  # see impress_sim.envs.regexcheck
+            raise BadUsage(f"-e expression #1, char {i}: regular expression refused: {risk} can take "
+                           f"exponential time")
+        return regex
 
     while i < len(script):
         if script[i] in " \t\n;":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from impress_sim.envs.patterns import PatternError, UserPattern
+import re
+
+from impress_sim.envs.regexcheck import regex_risk
 from impress_sim.envs.tools import vfs
 from impress_sim.envs.tools.base import ToolContext, ToolError, tool
 
@@ -111,17 +113,17 @@ def search_files(ctx: ToolContext, pattern: str, path: str = "/") -> str:
     """
     host = vfs.home_host(ctx)
     try:
-        regex = UserPattern(pattern, ignore_case=True)
-    except PatternError as exc:
-        raise ToolError(str(exc)) from None
+        regex = re.compile(pattern, re.IGNORECASE)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise ToolError(f"invalid pattern: {exc}") from None
+    if (risk := regex_risk(regex.pattern, regex.flags)) is not None:  # the same refusal as grep's
+        raise ToolError(f"pattern refused: {risk} can take exponential time; rewrite it without a repeat "
+                        "inside a repeat")
     hits: list[str] = []
     for file in vfs.walk_files(ctx, host, vfs.absolute(ctx, path)):
         try:
             text = vfs.read(ctx, host, file)
         except ToolError:
             continue
-        try:
-            hits.extend(f"{file}:{n}: {line}" for n, line in enumerate(text.splitlines(), 1) if regex.search(line))
-        except PatternError as exc:
-            raise ToolError(str(exc)) from None
+        hits.extend(f"{file}:{n}: {line}" for n, line in enumerate(text.splitlines(), 1) if regex.search(line))
     return "\n".join(hits[:200]) if hits else "No matches"
