@@ -39,6 +39,7 @@ from pydantic.fields import FieldInfo
 from rich.console import Console
 
 from impress_sim.errors import UsageError, UserError, clipped, did_you_mean, shown, unknown
+from impress_sim.yamlio import load_yaml
 
 C = TypeVar("C", bound=BaseModel)
 HELP_WORDS = ("-h", "--help", "help")
@@ -407,18 +408,8 @@ def read_keys_file(path: Path, key: str) -> dict[str, Any]:
                          f"{exc.start:,}); save the file as UTF-8") from None
     if (depth := _depth(text)) > MAX_VALUE_DEPTH:  # flow style; block style is bounded by the loader below
         raise UsageError(f"{where}: values nest {depth} levels deep; at most {MAX_VALUE_DEPTH} are allowed")
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = str(exc.problem or exc.context or "malformed")
-        hint = " (YAML indents with spaces, never tabs)" if "\t" in problem or "\\t" in problem else ""
-        raise UsageError(f"{where}{at}: not valid YAML: {clipped(problem)}{hint}") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{where}: not valid YAML: {_first_line(exc)}") from None
-    except RecursionError:
-        raise UsageError(f"{where}: nested too deeply (at most {MAX_VALUE_DEPTH} levels)") from None
+    # the one bounded loader (impress_sim.yamlio): aliases, duplicate keys, timestamps as text
+    data = load_yaml(text, name=where, error=UsageError) or {}
     if not isinstance(data, dict):
         raise UsageError(f"{where}: expected a mapping of keys (key: value lines), got {type(data).__name__}")
     return data

@@ -280,7 +280,8 @@ def _sweep_file(tmp_path: Path, content: bytes) -> str:
     (bytes(range(256)), "sweep.yaml: a binary file (NUL byte at offset 0)"),
     (b"seeds: 1\n# caf\xe9\n", "sweep.yaml:2: not UTF-8 text (byte 0xe9 at offset 14); save the file as UTF-8"),
     (b"worlds: " + b"[" * 500 + b"]" * 500 + b"\n", "sweep.yaml: values nest 500 levels deep; at most 32"),
-    (b"a:\n" + b"".join(b" " * (i + 1) + b"b:\n" for i in range(600)), "sweep.yaml: nested too deeply"),
+    (b"a:\n" + b"".join(b" " * (i + 1) + b"b:\n" for i in range(600)),
+     "sweep.yaml:64:64: nested more than 64 levels deep"),
     (b"- cloud_budget\n", "sweep.yaml: expected a mapping of keys (key: value lines), got list"),
     (b"name: [/]\n", "name: Input should be a valid string (got ['/'])"),  # markup shown as typed
 ])

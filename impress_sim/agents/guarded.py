@@ -51,7 +51,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
-import yaml
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.graph import END, START, StateGraph
@@ -77,6 +76,7 @@ from impress_sim.models.chat import LiteLLMChatModel
 from impress_sim.models.settings import LLMSettings
 from impress_sim.models.transport import preflight
 from impress_sim.taxonomy import GENERIC_AXES
+from impress_sim.yamlio import read_yaml
 
 GuardKind = Literal["rules", "model", "none"]
 GUARD_KINDS: tuple[str, ...] = get_args(GuardKind)
@@ -166,12 +166,7 @@ def _as_text(value: Any) -> str:
 def load_rules(source: str | Path | None = None) -> list[GuardRule]:
     """The deny rules in a YAML file (`rules: [...]`); the shipped defaults when `source` is None."""
     path = Path(source) if source is not None else DEFAULT_RULES
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GuardRulesError(f"cannot read guard rules {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise GuardRulesError(f"guard rules {path} are not valid YAML: {exc}") from None
+    data = read_yaml(path, error=GuardRulesError, what="guard rules file")
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise GuardRulesError(f"guard rules {path}: expected a mapping with a 'rules' list")
     try:

@@ -22,6 +22,7 @@ from impress_sim.envs.step import StepResult, ToolCall, parse_action
 from impress_sim.envs.tools import Actor, ToolContext, ToolError, tool
 from impress_sim.envs.world import EpisodeEnded, World
 from impress_sim.errors import UnknownWorldError, WorldSpecError
+from impress_sim.yamlio import program_yaml
 
 __all__ = [
     "AGENT",
@@ -56,6 +57,7 @@ __all__ = [
     "numbers_in",
     "parse_action",
     "path_glob",
+    "program_yaml",
     "register_worlds",
     "to_plain",
     "tool",

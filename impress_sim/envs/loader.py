@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import sys
 import types
+import typing
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from impress_sim.envs.references import world_problems
 from impress_sim.envs.spec import WorldSpec
 from impress_sim.envs.tools import builtin_tools
 from impress_sim.envs.tools.base import ToolDef, collect
 from impress_sim.errors import UnknownWorldError, WorldSpecError, unknown
+from impress_sim.yamlio import read_yaml
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: one loaded world per file and content
@@ -43,52 +47,150 @@ def world_ids() -> list[str]:
     return sorted(p.parent.name for p in worlds_dir().glob("*/world.yaml"))
 
 
+def _not_a_file(p: Path) -> str | None:
+    """Why `p` is not a readable world file (a folder, a broken link, nothing there), or None if it is one."""
+    if p.is_symlink() and not p.exists():
+        return f"{p} is a broken symbolic link (to {str(p.readlink())!r})"
+    if p.is_dir():
+        return f"{p} is a folder, not a file"
+    if not p.exists():
+        return None
+    if not p.is_file():
+        return f"{p} is not a regular file"
+    return ""
+
+
+def _missing_world_file(folder: Path) -> str:
+    """What is wrong with a folder that should hold world.yaml: said exactly, never "unknown world"."""
+    target = folder / "world.yaml"
+    why = _not_a_file(target)
+    if why:
+        return f"{why}; a world is a folder holding a world.yaml file"
+    for other in ("world.yml", "World.yaml", "world.yaml.txt", "world.YAML"):
+        if (folder / other).is_file():
+            return f"{folder / other} found, but a world file is named world.yaml: rename it"
+    return f"no world.yaml in {folder}{'/' * (not str(folder).endswith('/'))} (a world is a folder holding world.yaml)"
+
+
 def _locate(world: str) -> Path:
     candidate = Path(world)
-    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
-        return candidate
-    if (candidate / "world.yaml").is_file() and (candidate.is_absolute() or "/" in world or world.startswith(".")):
-        return candidate / "world.yaml"
+    target = candidate / "world.yaml"
+    looks_like_path = candidate.is_absolute() or "/" in world or world.startswith(".")
+    if candidate.suffix in (".yaml", ".yml") and not (looks_like_path and _not_a_file(target) == ""):
+        why = _not_a_file(candidate)
+        if why == "":
+            return candidate
+        if why:
+            raise UnknownWorldError(f"{why}; expected a world.yaml file or a world folder")
+    if _not_a_file(target) == "" and looks_like_path:
+        return target
     shipped = worlds_dir() / world / "world.yaml"
-    if shipped.is_file():
+    if world and "/" not in world and not world.startswith(".") and shipped.is_file():
         return shipped
-    if (candidate / "world.yaml").is_file():  # a folder here named like an id: ids never load from the cwd
+    if _not_a_file(target) == "":  # a folder here named like an id: ids never load from the cwd
         raise UnknownWorldError(unknown("world", world, world_ids()) + f"; for the folder, write world=./{world}")
-    if candidate.is_dir():  # a folder, but not a world's: say what is missing rather than "unknown world"
-        raise UnknownWorldError(f"no world.yaml in {candidate}{'/' * (not world.endswith('/'))} "
-                                f"(a world is a folder holding world.yaml)")
+    if candidate.is_dir() or (candidate.is_symlink() and "/" in world):
+        if not candidate.exists():
+            raise UnknownWorldError(f"{_not_a_file(candidate)}; expected a world folder")
+        raise UnknownWorldError(_missing_world_file(candidate))
     if candidate.suffix in (".yaml", ".yml") or "/" in world:
         raise UnknownWorldError(f"no world file or folder at {world!r}")
+    shipped_folder = worlds_dir() / world
+    if world and shipped_folder.is_dir() and not world.startswith((".", "_")):
+        raise UnknownWorldError(f"shipped world {world!r} is broken: {_missing_world_file(shipped_folder)}")
     raise UnknownWorldError(unknown("world", world, world_ids(), more="(or a path to a world folder)"))
+
+
+def _unwrap(annotation: Any, part: str | int) -> Any:
+    """The type found one step down `annotation` at `part` of a pydantic error location."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        named = [a for a in members if getattr(a, "__name__", None) == part]
+        if named:
+            return named[0]
+        models = [a for a in members if isinstance(a, type) and issubclass(a, BaseModel)]
+        containers = [a for a in members if typing.get_origin(a) in (list, dict)]
+        pick = models or containers
+        return _unwrap(pick[0], part) if len(pick) == 1 else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, info in annotation.model_fields.items():
+            if part in (name, info.alias):
+                return info.annotation
+        return None
+    if origin is list and isinstance(part, int):
+        return typing.get_args(annotation)[0]
+    if origin is dict:
+        return typing.get_args(annotation)[1]
+    return None
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The spec model at a location of a validation error (for "what is allowed" there)."""
+    current: Any = WorldSpec
+    for part in loc:
+        current = _unwrap(current, part)
+        if current is None:
+            return None
+    if typing.get_origin(current) in (typing.Union, types.UnionType):
+        models = [a for a in typing.get_args(current) if isinstance(a, type) and issubclass(a, BaseModel)]
+        current = models[0] if len(models) == 1 else None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _problem(err: Any) -> str:
+    loc = tuple(err["loc"])
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden" and loc:
+        model = _model_at(loc[:-1])
+        if model is not None:
+            allowed = sorted(info.alias or name for name, info in model.model_fields.items())
+            return f"{where}: {unknown('field', loc[-1], allowed, valid_label='allowed')}"
+    if err["type"] == "missing" and loc:
+        return f"{where}: required field missing"
+    got = err.get("input")
+    shown = "" if isinstance(got, dict | list) or got is None else f" (got {str(got)[:60]!r})"
+    msg = err["msg"].removeprefix("Value error, ")
+    if not loc and _NAMES_A_FIELD.match(msg):  # a cross-reference check: the message names its own field
+        return f"{msg}{shown}"
+    return f"{where}: {msg}{shown}"
+
+
+_NAMES_A_FIELD = re.compile(r"^[\w\-]+(\.[^\s:]+)*: ")
 
 
 def _format_validation(path: Path, exc: ValidationError) -> str:
     errors = exc.errors()  # every one: the count in the first line is the number of lines that follow
-    lines = [f"{path}: invalid world spec ({len(errors)} problem{'s' * (len(errors) > 1)})"]
-    for err in errors:
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        got = err.get("input")
-        shown = "" if isinstance(got, dict | list) or got is None else f" (got {str(got)[:60]!r})"
-        lines.append(f"  - {loc}: {err['msg']}{shown}")
+    return _format_problems(path, [_problem(err) for err in errors])
+
+
+def _format_problems(path: Path, problems: list[str]) -> str:
+    lines = [f"{path}: invalid world spec ({len(problems)} problem{'s' * (len(problems) > 1)})"]
+    lines += [f"  - {p}" for p in problems]
     return "\n".join(lines)
 
 
-def parse_spec(path: Path) -> WorldSpec:
-    """Read and validate one world.yaml, or raise WorldSpecError naming the file and field."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        raise WorldSpecError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    except OSError as exc:
-        raise WorldSpecError(f"{path}: cannot read: {exc.strerror}") from None
+def read_world_data(path: Path) -> dict[str, Any]:
+    """The mapping in a world.yaml, read with the bounded YAML loader (`impress_sim.yamlio`)."""
+    data = read_yaml(path, error=WorldSpecError, what="world file")
     if not isinstance(data, dict):
-        raise WorldSpecError(f"{path}: expected a mapping of world fields at the top level")
+        raise WorldSpecError(f"{path}: expected a mapping of world fields at the top level "
+                             f"(id, title, agent, initial_state, tools, ...), got {type(data).__name__}")
+    return data
+
+
+def validate_spec(path: Path, data: dict[str, Any]) -> WorldSpec:
     try:
         return WorldSpec.model_validate(data)
     except ValidationError as exc:
         raise WorldSpecError(_format_validation(path, exc)) from None
+    except RecursionError:  # the YAML loader bounds depth; a last guard for data built in Python
+        raise WorldSpecError(f"{path}: nested too deeply") from None
+
+
+def parse_spec(path: Path) -> WorldSpec:
+    """Read and validate one world.yaml, or raise WorldSpecError naming the file and field."""
+    return validate_spec(path, read_world_data(path))
 
 
 def _load_hooks(world_id: str, path: Path) -> types.ModuleType | None:
@@ -98,7 +200,8 @@ def _load_hooks(world_id: str, path: Path) -> types.ModuleType | None:
     hooks_path = folder / "hooks.py"
     if not hooks_path.is_file():
         return None
-    package = f"impress_sim_world_hooks.{world_id}_{hashlib.sha1(str(hooks_path).encode()).hexdigest()[:8]}"
+    safe_id = re.sub(r"\W", "_", world_id)[:60]
+    package = f"impress_sim_world_hooks.{safe_id}_{hashlib.sha1(str(hooks_path).encode()).hexdigest()[:8]}"
     name = f"{package}.hooks"
     if name in sys.modules:
         return sys.modules[name]
@@ -133,28 +236,51 @@ def content_hash(path: Path) -> str:
 def load_world(world: str) -> LoadedWorld:
     """Load a world by id or path; cached per resolved file and content."""
     path = _locate(world).resolve()
-    return _load(path, content_hash(path))
+    try:
+        digest = content_hash(path)
+    except OSError as exc:
+        raise WorldSpecError(f"{path}: cannot read the world: {exc.strerror or exc}") from None
+    return _load(path, digest)
 
 
 @cache
 def _load(path: Path, digest: str) -> LoadedWorld:
-    spec = parse_spec(path)
-    hooks = _load_hooks(spec.id, path)
+    data = read_world_data(path)
+    raw_id = data.get("id")
+    hooks = _load_hooks(raw_id if isinstance(raw_id, str) and raw_id else path.parent.name, path)
     available = dict(builtin_tools())
     if hooks is not None:
         available.update(collect([hooks]))
-    for i, name in enumerate(spec.tools):
-        if name not in available:
-            raise WorldSpecError(f"{path}: tools.{i}: unknown tool {name!r}; valid: {', '.join(sorted(available))}")
+    _check_tool_names(path, data, available)
+    spec = validate_spec(path, data)
     _check_hook_refs(path, spec, hooks)
     tools = {name: available[name] for name in spec.tools}
     npc_tools = available  # NPCs, jobs and the timeline may use every tool, hooks' too, enabled or not
     for i, npc in enumerate(spec.npcs):
         for j, name in enumerate(npc.tools):
             if name not in npc_tools:
-                raise WorldSpecError(
-                    f"{path}: npcs.{i}.tools.{j}: unknown tool {name!r}; valid: {', '.join(sorted(npc_tools))}")
+                raise WorldSpecError(f"{path}: npcs.{i}.tools.{j}: {unknown('tool', name, sorted(npc_tools))}")
+    problems = world_problems(spec, available)
+    if problems:
+        raise WorldSpecError(_format_problems(path, problems))
     return LoadedWorld(spec=spec, path=path, content_hash=digest, hooks=hooks, tools=tools, world_tools=available)
+
+
+def _check_tool_names(path: Path, data: dict[str, Any], available: dict[str, ToolDef]) -> None:
+    """The names under `tools:` before anything else: a misspelt tool is an unknown tool, not a
+    trajectory that uses a tool the world does not enable."""
+    names = data.get("tools")
+    if not isinstance(names, list):
+        return  # the spec's validation says what `tools` must be
+    for i, name in enumerate(names):
+        if isinstance(name, str) and name not in available:
+            raise WorldSpecError(f"{path}: tools.{i}: {unknown('tool', name, sorted(available))}")
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if isinstance(name, str) and name in seen:
+            raise WorldSpecError(f"{path}: tools.{i}: {name!r} is listed twice")
+        if isinstance(name, str):
+            seen.add(name)
 
 
 def _check_hook_refs(path: Path, spec: WorldSpec, hooks: types.ModuleType | None) -> None:

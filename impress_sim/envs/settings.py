@@ -32,6 +32,8 @@ import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from impress_sim.yamlio import program_yaml
+
 Format = Literal["yaml", "json", "ini", "toml", "env"]
 ValueType = Literal["bool", "int", "float", "str", "datetime", "list", "any"]
 Getter = Callable[..., Any]
@@ -105,7 +107,7 @@ def parse_document(text: str, fmt: Format) -> Any:
     """The document as the program's parser returns it, or BROKEN. Cached: programs reread unchanged files."""
     try:
         if fmt == "yaml":
-            return yaml.safe_load(text)
+            return program_yaml(text)  # safe_load's reading, but an alias bomb is BROKEN, not a hang
         if fmt == "json":
             return json.loads(text)
         if fmt == "toml":

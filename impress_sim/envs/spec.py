@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from impress_sim.envs.predicates import ChangeMatch, Condition, ValueMatch
 from impress_sim.envs.settings import SettingSpec
-from impress_sim.errors import unknown
+from impress_sim.errors import did_you_mean, unknown
 from impress_sim.taxonomy import GENERIC_AXES, GENERIC_DEFAULTS, Motive, RiskType, Severity
 
 _ID = r"^[a-z][a-z0-9_\-]*$"
@@ -671,7 +671,7 @@ class WorldSpec(_Spec):
             self.resolve_variant(trajectory.variant, where=f"{where}.variant")
             for b in trajectory.expect_behaviours or []:
                 if b not in behaviours:
-                    raise ValueError(f"{where}.expect_behaviours: unknown behaviour {b!r}")
+                    raise ValueError(f"{where}.expect_behaviours: {unknown('behaviour', b, sorted(behaviours))}")
         for name, factors in self.variants.items():
             self.resolve_variant(factors, where=f"variants.{name}")
         if self.agent.host not in self.initial_state.hosts:
@@ -748,9 +748,10 @@ class WorldSpec(_Spec):
         if "missing" in setting.model_fields_set:
             return
         if setting.config is not None and setting.config not in self.initial_state.config:
-            raise ValueError(f"settings.{name}.config: no config document {setting.config!r} at the start "
-                             f"{sorted(self.initial_state.config)}; if the program starts without it, say what "
-                             f"it reads then with `missing:`")
+            docs = sorted(self.initial_state.config)
+            raise ValueError(f"settings.{name}.config: no config document {setting.config!r} at the start; "
+                             f"if the program starts without it, say what it reads then with `missing:` "
+                             f"({unknown('config document', setting.config, docs)})")
         if setting.file is not None and setting.host is not None:
             files = self.initial_state.hosts[setting.host].files
             if setting.file not in files:
@@ -853,14 +854,17 @@ class WorldSpec(_Spec):
             allowed = self.role_tools(role_id)
             for j, step in enumerate(steps):
                 if step.tool != WAIT and step.tool not in allowed:
-                    raise ValueError(
-                        f"{where}.roles.{role_id}.{j}.tool: {step.tool!r} is not one of its tools {allowed}")
+                    close = did_you_mean(step.tool, [*allowed, WAIT])
+                    hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+                    raise ValueError(f"{where}.roles.{role_id}.{j}.tool: {step.tool!r} is not one of its tools{hint}; "
+                                     f"its tools: {', '.join([*allowed, WAIT])}")
         for role_id, expected in (trajectory.expect_findings or {}).items():
             if role_id != "agent" and role_id not in roles:
                 raise ValueError(f"{where}.expect_findings: {role_id!r} is not a role")
             for b in expected:
                 if b not in behaviours:
-                    raise ValueError(f"{where}.expect_findings.{role_id}: unknown behaviour {b!r}")
+                    raise ValueError(
+                        f"{where}.expect_findings.{role_id}: {unknown('behaviour', b, sorted(behaviours))}")
 
     def content_labels(self) -> set[str]:
         """Every information label on initial files and emails, or set by a factor value's patches."""

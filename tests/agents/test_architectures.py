@@ -497,7 +497,8 @@ def test_run_cli_guard_options(tmp_path: Path, llm_server: LLMServer) -> None:
         (["agent=guarded", "guard=model"], "guard=model needs guard_model"),
         (["agent=guarded", "guard_model=openai/x"], "guard_model and guard_api_base apply only with guard=model"),
         (["agent=guarded", "guard=sometimes"], "guard: Input should be 'rules', 'model' or 'none'"),
-        (["agent=guarded", "guard_rules=/nonexistent/rules.yaml"], "cannot read guard rules /nonexistent/rules.yaml"),
+        (["agent=guarded", "guard_rules=/nonexistent/rules.yaml"],
+         "/nonexistent/rules.yaml: cannot read the guard rules file: No such file"),
         (["agent=guarded", "guard=model", "guard_model=openai/x", "guard_api_base=ftp://x"], "is not an http(s) URL"),
     ],
 )

@@ -48,7 +48,7 @@ DELETE = object()
     [
         ({"motives": ["greed"]}, "motives.0", "self_preservation"),
         ({"risk_types": []}, "risk_types", "at least 1 item"),
-        ({"agent__colour": "blue"}, "agent.colour", "Extra inputs are not permitted"),
+        ({"agent__colour": "blue"}, "agent.colour", "unknown field 'colour'; allowed: controls, email"),
         ({"task_checks": []}, "task_checks", "at least 1 item"),
         ({"trajectories__aligned": DELETE}, "trajectories", "need aligned and misaligned"),
         ({"detectors__0__behaviour": "ghost"}, "detectors.0.behaviour", "not a declared behaviour"),

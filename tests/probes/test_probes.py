@@ -164,7 +164,7 @@ def world_with_probes(tmp_path: Path, probes: dict[str, Any]) -> Path:
     ({"choices": [{"id": "a", "text": "x", "misaligned": False},
                   {"id": "b", "text": "y", "misaligned": True, "behaviour": "fly_away"}]},
      "probes.choices.1.behaviour: 'fly_away'"),
-    ({"actoin": "typo"}, "probes.actoin: Extra inputs are not permitted"),
+    ({"actoin": "typo"}, "probes.actoin: unknown field 'actoin'; did you mean 'action'? allowed: action,"),
 ])
 def test_probe_spec_errors_name_the_file_and_field(tmp_path: Path, probes: dict[str, Any], field: str) -> None:
     path = world_with_probes(tmp_path, probes)

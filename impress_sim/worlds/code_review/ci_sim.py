@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from impress_sim.envs import program_yaml
+
 from .pyinterp import (
     ControlFlow,
     Failed,
@@ -833,7 +835,7 @@ def _load_pipeline(repo: Mapping[str, str]) -> dict[str, Any] | None:
     if text is None:
         return None
     try:
-        doc = yaml.safe_load(text)
+        doc = program_yaml(text)
     except yaml.YAMLError as exc:
         raise InvalidPipeline(f"{PIPELINE}: {str(exc).splitlines()[0]}") from None
     if not isinstance(doc, dict):
@@ -849,7 +851,7 @@ def _load_pipeline(repo: Mapping[str, str]) -> dict[str, Any] | None:
             if path not in repo:
                 raise InvalidPipeline(f"Local file `{local}` does not exist")
             try:
-                part = yaml.safe_load(repo[path])
+                part = program_yaml(repo[path])
             except yaml.YAMLError as exc:
                 raise InvalidPipeline(f"{local}: {str(exc).splitlines()[0]}") from None
             if not isinstance(part, dict):

@@ -66,6 +66,7 @@ from impress_sim.envs import (
     effective,
     mentions_number,
     path_glob,
+    program_yaml,
     to_plain,
 )
 
@@ -282,7 +283,7 @@ def _shipper_process(state: StateView) -> tuple[str, str] | None:
 @lru_cache(maxsize=512)
 def _parse_yaml(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return program_yaml(text)
     except yaml.YAMLError:
         return _BROKEN
 
