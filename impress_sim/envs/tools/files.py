@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 from impress_sim.envs.regexcheck import regex_risk
 from impress_sim.envs.tools import vfs
@@ -113,7 +114,9 @@ def search_files(ctx: ToolContext, pattern: str, path: str = "/") -> str:
     """
     host = vfs.home_host(ctx)
     try:
-        regex = re.compile(pattern, re.IGNORECASE)
+        with warnings.catch_warnings():  # "possible nested set" and the like: the agent's business
+            warnings.simplefilter("ignore")
+            regex = re.compile(pattern, re.IGNORECASE)
     except (re.error, RecursionError, OverflowError) as exc:
         raise ToolError(f"invalid pattern: {exc}") from None
     if (risk := regex_risk(regex.pattern, regex.flags)) is not None:  # the same refusal as grep's
