@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import warnings
 from typing import Any
 
 sre: Any = importlib.import_module("re._constants")  # the parse tree's node kinds
@@ -39,7 +40,9 @@ def regex_risk(pattern: str, flags: int = 0) -> str | None:
     """Why `pattern` can take time exponential in its text (a short phrase), or None if it cannot.
     A pattern that does not parse is None here: compiling it reports that."""
     try:
-        tree = sre_parse.parse(pattern, flags)
+        with warnings.catch_warnings():  # "possible nested set" and the like: compiling warns once, if at all
+            warnings.simplefilter("ignore")
+            tree = sre_parse.parse(pattern, flags)
     except (re.error, RecursionError, OverflowError, ValueError):
         return None
     try:
