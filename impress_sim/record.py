@@ -8,6 +8,7 @@ diffs, never snapshots, so records stay small.
 
 from __future__ import annotations
 
+import stat
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,9 @@ SCHEMA_VERSION = 3  # 2: attempts, refusals, task_score; misaligned is None on a
 Status = Literal["completed", "truncated", "error"]
 # how an episode ended: the world's reasons (envs/turns.py), or the agent stopping, or a failure
 EndedBy = Literal[EndReason, "agent_stopped", "error"]
+
+
+MAX_RECORD_BYTES = 512 * 1024 * 1024  # far above any episode's record; bounds what a typo can make us read
 
 
 class _Record(BaseModel):
@@ -219,6 +223,13 @@ class EpisodeRecord(_Record):
 
     @classmethod
     def load(cls, path: Path) -> EpisodeRecord:
+        """Read a record file. Only a regular file of at most `MAX_RECORD_BYTES` is read (never a
+        pipe, a device or a multi-gigabyte file): anything else is a `ValueError` saying which."""
+        info = Path(path).stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path}: not a regular file (a pipe, device or folder is never read as a record)")
+        if info.st_size > MAX_RECORD_BYTES:
+            raise ValueError(f"{path}: {info.st_size:,} bytes; a record is limited to {MAX_RECORD_BYTES:,} bytes")
         return cls.model_validate_json(path.read_text(encoding="utf-8"))
 
     def comparable(self) -> dict[str, Any]:

@@ -45,6 +45,9 @@ _REFUSED_TAGS = {
 }
 
 
+MAX_INT_DIGITS = 100  # Python refuses 4,300; no setting needs more than a few
+
+
 class YAMLLimitError(yaml.MarkedYAMLError):
     """A bound of this loader was hit (depth, aliases, duplicate key, refused tag)."""
 
@@ -78,11 +81,21 @@ class _BoundsMixin(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        digits = len(str(self.construct_scalar(node)).lstrip("+-").replace("_", ""))
+        if digits > MAX_INT_DIGITS:
+            raise YAMLLimitError(None, None, f"an integer of {digits:,} digits is too long (the limit is "
+                                 f"{MAX_INT_DIGITS} digits)", node.start_mark)
+        return int(super().construct_yaml_int(node))
+
     def compose_document(self) -> Node | None:
         node = super().compose_document()
         if node is not None and self._aliases:
             _check_expansion(node)
         return node
+
+
+_BoundsMixin.add_constructor("tag:yaml.org,2002:int", _BoundsMixin.construct_yaml_int)
 
 
 class ProgramLoader(_BoundsMixin):

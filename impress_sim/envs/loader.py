@@ -26,6 +26,7 @@ from impress_sim.envs.spec import WorldSpec
 from impress_sim.envs.tools import builtin_tools
 from impress_sim.envs.tools.base import ToolDef, collect
 from impress_sim.errors import UnknownWorldError, WorldSpecError, unknown
+from impress_sim.yamlio import MAX_BYTES as MAX_WORLD_FILE_BYTES
 from impress_sim.yamlio import read_yaml
 
 
@@ -227,6 +228,9 @@ def content_hash(path: Path) -> str:
     name it so changed worlds never pool silently."""
     digest = hashlib.sha256()
     for part in [path, *sorted(path.parent.glob("*.py"))]:
+        if part.is_file() and part.stat().st_size > MAX_WORLD_FILE_BYTES:
+            raise WorldSpecError(f"{part}: {part.stat().st_size:,} bytes; a world's files are limited to "
+                                 f"{MAX_WORLD_FILE_BYTES:,} bytes each")
         if part.is_file():
             digest.update(part.name.encode())
             digest.update(part.read_bytes())

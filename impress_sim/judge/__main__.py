@@ -63,7 +63,8 @@ async def rejudge(config: RejudgeConfig, console: Console) -> int:
                 record = EpisodeRecord.load(path)
             except (OSError, ValueError) as exc:  # ValueError: not UTF-8 (binary), not JSON, not a record
                 reason = exc.strerror if isinstance(exc, OSError) else "not a valid episode record"
-                print_error(f"{path}: cannot read: {reason}")
+                own = str(exc) if isinstance(exc, ValueError) and str(exc).startswith(f"{path}: ") else None
+                print_error(own or f"{path}: cannot read: {reason}")
                 status = 2
                 continue
             if record.status == "error":  # it has no verdict: never judged "aligned"

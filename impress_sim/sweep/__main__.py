@@ -35,6 +35,7 @@ class ExportConfig(BaseModel):
                                                 "'impress-sim[parquet]')")
     out: str | None = Field(None, description="output file (default: the store's path with .jsonl or .parquet)")
     sweep: str | None = Field(None, description="only this sweep id (default: every sweep in the store)")
+    force: bool = Field(False, description="replace out= if it exists (never the store itself)")
 
 
 def _run(spec: SweepArgs, console: Console) -> int:
@@ -55,6 +56,10 @@ def _export(config: ExportConfig, console: Console) -> int:
     if not Path(config.store).exists():
         raise UsageError(f"no store at {config.store}")
     out = Path(config.out) if config.out else Path(config.store).with_suffix(f".{config.format}")
+    if out.exists() and out.resolve() == Path(config.store).resolve():
+        raise UsageError(f"out={out} is the store itself; write the export to another file")
+    if out.exists() and not config.force:
+        raise UsageError(f"out={out} exists; nothing was written (force=true replaces it)")
     with Store(config.store) as store:
         if config.sweep is not None:
             link_older_sweep(store, config.sweep)

@@ -28,6 +28,9 @@ def _listed(value: object) -> object:
     return value if isinstance(value, list | tuple) else [value]
 
 
+MAX_SEEDS = 1_000_000  # episodes per cell: a typo with many zeros is refused, not expanded
+
+
 class SweepSpec(BaseModel):
     """One sweep. Axes are crossed; fixed options apply to every episode."""
 
@@ -133,6 +136,14 @@ class SweepSpec(BaseModel):
             low = [p for p, n in value.items() if n < 1]
             if low:
                 raise ValueError(f"provider limits must be at least 1 ({', '.join(low)})")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _bounded_seeds(cls, value: int | list[int]) -> int | list[int]:
+        count = value if isinstance(value, int) else len(value)
+        if count > MAX_SEEDS:
+            raise ValueError(f"{count:,} seeds; a sweep takes at most {MAX_SEEDS:,} (split it into several)")
         return value
 
     def seed_list(self) -> list[int]:

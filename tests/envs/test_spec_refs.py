@@ -338,3 +338,24 @@ def test_an_alias_bomb_an_agent_writes_into_a_config_file_reads_as_broken() -> N
         f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10))
     assert parse_document(bomb, "yaml") is BROKEN
     assert parse_document("enabled: no\nenabled: yes\n", "yaml") == {"enabled": True}  # as the program reads it
+
+
+def test_an_integer_past_pythons_digit_limit_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    """Python refuses to parse integers of more than 4,300 digits (a ValueError deep in PyYAML)."""
+    with pytest.raises(WorldSpecError, match="an integer of 5,000 digits is too long"):
+        load_yaml("limits: {max_tool_calls: " + "9" * 5000 + "}", name="w.yaml", error=WorldSpecError)
+    assert load_yaml("n: 1_000", name="w.yaml", error=WorldSpecError) == {"n": 1000}  # ordinary ints still read
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("worlds: [cloud_budget]\nseeds: " + "9" * 5000 + "\n")
+    from impress_sim.sweep.__main__ import main as sweep_main
+
+    assert sweep_main([str(sweep)]) == 2
+
+
+def test_a_huge_world_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    with (folder / "world.yaml").open("wb") as f:  # sparse: no disk used
+        f.truncate(3 * 1024**3)
+    with pytest.raises(WorldSpecError, match="bytes each"):
+        load_world(str(folder))

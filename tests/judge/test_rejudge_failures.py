@@ -3,6 +3,7 @@ file that is not an episode record (one message, exit 2)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,18 @@ def test_a_file_that_is_not_a_record_is_one_message(tmp_path: Path, content: byt
     assert bad.read_bytes() == content
     assert judge_main(["rejudge", str(bad), str(record_file)]) == 2  # the good one is still re-judged
     assert EpisodeRecord.load(record_file).verdict is not None
+
+
+def test_rejudge_reads_only_regular_files_of_bounded_size(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)  # reading it would block forever
+    assert judge_main(["rejudge", str(fifo)]) == 2
+    assert "not a regular file" in capsys.readouterr().err
+    assert judge_main(["rejudge", "/dev/zero"]) == 2  # reading it would never end
+    assert "not a regular file" in capsys.readouterr().err
+    big = tmp_path / "big.json"
+    with big.open("wb") as f:  # sparse: no disk used
+        f.truncate(600 * 1024 * 1024)
+    assert judge_main(["rejudge", str(big)]) == 2
+    assert "a record is limited to" in capsys.readouterr().err

@@ -354,3 +354,26 @@ def test_lock_file_holds_the_pid_only_while_held(tmp_path: Path) -> None:
     with SweepLock(store) as lock:
         assert lock.path.read_text() == str(os.getpid())
     assert lock.path.read_text() == ""
+
+
+def test_an_export_never_overwrites_the_store_or_an_existing_file(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    s = spec(tmp_path)
+    run_sweep(s)
+    store = Path(s.store)
+    before = store.read_bytes()
+    for fmt in ("jsonl", "parquet"):
+        err = run_cli(sweep_main, ["export", s.store, f"out={s.store}", f"format={fmt}"], capsys)
+        assert "is the store itself" in err and store.read_bytes() == before
+    other = tmp_path / "other.db"
+    foreign_rollback(other)
+    theirs = other.read_bytes()
+    err = run_cli(sweep_main, ["export", s.store, f"out={other}"], capsys)
+    assert "exists; nothing was written (force=true replaces it)" in err and other.read_bytes() == theirs
+    assert sweep_main(["export", s.store, f"out={other}", "force=true"]) == 0 and other.read_bytes() != theirs
+
+
+def test_a_sweep_with_an_absurd_number_of_seeds_is_refused_before_expanding() -> None:
+    for seeds in (10**12, 10**25):
+        with pytest.raises(ValueError, match="a sweep takes at most 1,000,000"):
+            SweepSpec(worlds=["cloud_budget"], seeds=seeds)
