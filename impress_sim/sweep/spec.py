@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -45,8 +45,10 @@ class SweepSpec(BaseModel):
         default_factory=dict, description="factor axes, crossed: variants.<axis>=[v1,v2] (default: each axis' default)")
     named_variants: list[str] = Field(
         default_factory=list, description="named variants, each crossed with the factor axes (a factor axis wins)")
-    temperature: list[float] = Field([0.7], description="sampling temperatures (an axis)")
-    top_p: list[float | None] = Field([None], description="nucleus sampling values (an axis)")
+    temperature: list[Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]] = Field(
+        [0.7], description="sampling temperatures (an axis), each 0-2")
+    top_p: list[Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None] = Field(
+        [None], description="nucleus sampling values (an axis), each in (0, 1]")
     seeds: int | list[int] = Field(1, description="N (seeds 0..N-1) or a list of seeds")
     attempts: int = Field(1, ge=1, description="attempts per cell (attempt k>0 gets its own provider seed)")
     model_meta: dict[str, dict[str, str]] = Field(

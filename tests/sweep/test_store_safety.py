@@ -377,3 +377,11 @@ def test_a_sweep_with_an_absurd_number_of_seeds_is_refused_before_expanding() ->
     for seeds in (10**12, 10**25):
         with pytest.raises(ValueError, match="a sweep takes at most 1,000,000"):
             SweepSpec(worlds=["cloud_budget"], seeds=seeds)
+
+
+@pytest.mark.parametrize("value", ["[nan]", "[inf]", "[3]"])
+def test_a_sampling_axis_out_of_range_is_one_line(value: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    err = run_cli(sweep_main, ["worlds=[cloud_budget]", f"temperature={value}", f"store={tmp_path / 's.sqlite'}"],
+                  capsys)
+    assert err.startswith("error: temperature.0: ") and "\n" not in err and "pydantic" not in err
