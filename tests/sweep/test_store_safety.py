@@ -326,7 +326,7 @@ def test_export_of_a_sweep_includes_the_episodes_it_shares_with_an_earlier_one(t
 
     def exported(sweep: str) -> set[str]:
         out = tmp_path / f"{sweep}.jsonl"
-        assert sweep_main(["export", b.store, f"out={out}", f"sweep={sweep}"]) == 0
+        assert sweep_main(["export", b.store, f"out={out}", f"sweep={sweep}", "force=true"]) == 0  # again below
         return {EpisodeRecord.model_validate_json(line).episode_id for line in out.read_text().splitlines()}
 
     with Store(b.store) as store:
