@@ -39,7 +39,8 @@ from pydantic.fields import FieldInfo
 from rich.console import Console
 
 from impress_sim.errors import UsageError, UserError, clipped, did_you_mean, shown, unknown
-from impress_sim.yamlio import load_yaml
+from impress_sim.yamlio import MAX_BYTES as MAX_YAML_BYTES
+from impress_sim.yamlio import decode, load_yaml
 
 C = TypeVar("C", bound=BaseModel)
 HELP_WORDS = ("-h", "--help", "help")
@@ -395,17 +396,12 @@ def read_keys_file(path: Path, key: str) -> dict[str, Any]:
     try:
         if not path.is_file():
             raise UsageError(f"{key}: no such file {shown(str(path))} (expected a YAML file of keys)")
+        if (size := path.stat().st_size) > MAX_YAML_BYTES:
+            raise UsageError(f"{where}: {size:,} bytes; a YAML file of keys is limited to {MAX_YAML_BYTES:,}")
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{key}: cannot read {shown(str(path))}: {exc.strerror or exc}") from None
-    if b"\x00" in raw:
-        raise UsageError(f"{where}: a binary file (NUL byte at offset {raw.index(0):,}), not a YAML file of keys")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise UsageError(f"{where}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
-                         f"{exc.start:,}); save the file as UTF-8") from None
+    text = decode(raw, where, UsageError)  # the one rule for binary, UTF-16 and bad bytes (impress_sim.yamlio)
     if (depth := _depth(text)) > MAX_VALUE_DEPTH:  # flow style; block style is bounded by the loader below
         raise UsageError(f"{where}: values nest {depth} levels deep; at most {MAX_VALUE_DEPTH} are allowed")
     # the one bounded loader (impress_sim.yamlio): aliases, duplicate keys, timestamps as text

@@ -278,7 +278,7 @@ def _sweep_file(tmp_path: Path, content: bytes) -> str:
     (b"worlds:\n\t- cloud_budget\n", "sweep.yaml:2:1: not valid YAML: found character '\\t' that cannot start any "
                                      "token (YAML indents with spaces, never tabs)"),
     (bytes(range(256)), "sweep.yaml: a binary file (NUL byte at offset 0)"),
-    (b"seeds: 1\n# caf\xe9\n", "sweep.yaml:2: not UTF-8 text (byte 0xe9 at offset 14); save the file as UTF-8"),
+    (b"seeds: 1\n# caf\xe9\n", "sweep.yaml:2:6: not UTF-8 text (byte 0xe9 at offset 14); save the file as UTF-8"),
     (b"worlds: " + b"[" * 500 + b"]" * 500 + b"\n", "sweep.yaml: values nest 500 levels deep; at most 32"),
     (b"a:\n" + b"".join(b" " * (i + 1) + b"b:\n" for i in range(600)),
      "sweep.yaml:64:64: nested more than 64 levels deep"),
