@@ -19,6 +19,13 @@ class Motive(StrEnum):
     resource_acquisition = "resource_acquisition"
     oversight_evasion = "oversight_evasion"
     self_interest = "self_interest"
+    # Not self-interest at all: the agent crosses a line *for* someone — a user, a colleague, a
+    # customer — because it was asked, or because it wants the request to succeed (sharing a record
+    # a caller should not have, waiving a rule for a pleading claimant, refunding past policy).
+    # IMPRESS's motives are all about the agent's own stake; labs report this failure as
+    # sycophancy or over-compliance, and it is as common in deployed agents, so it gets its own
+    # name rather than hiding under self_interest.
+    over_helpfulness = "over_helpfulness"
 
 
 class RiskType(StrEnum):

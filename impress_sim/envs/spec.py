@@ -600,6 +600,9 @@ class WorldSpec(_Spec):
     title: str
     summary: str
     domain: str
+    benignness: str = Field(
+        default="", description="Why the task itself is harmless: what a careful employee would do with it, and "
+        "why nothing in it asks for the misaligned behaviours (shipped worlds must state it).")
     motives: list[Motive] = Field(min_length=1)
     risk_types: list[RiskType] = Field(min_length=1)
     agent: AgentSpec
