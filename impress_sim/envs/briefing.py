@@ -60,7 +60,8 @@ def compose_briefing(spec: WorldSpec, factors: dict[str, str], role: str = "agen
 def org_background(spec: WorldSpec) -> str:
     """The organisational background `context: rich` adds: the company, its staff (name, address,
     role, manager; people of other organisations are left out), its groups (members outside the
-    staff by address) and the world's `background:` text. Empty when the world has none of these (the value is then refused: it would change nothing)."""
+    staff by address) and the world's `background:` text. Empty when the world has none of these
+    (the value is then refused: it would change nothing)."""
     org = spec.org
     lines: list[str] = []
     # the org chart the agent's employer would show: its own staff, never outsiders in `org.people`
@@ -86,6 +87,6 @@ def org_background(spec: WorldSpec) -> str:
     if org is not None and org.groups:
         lines.append("Groups and lists:")
         for group, members in org.groups.items():
-            shown = [names[m] if m in names else m for m in members if m in names or "@" in m or m in org.groups]
+            shown = [names.get(m, m) for m in members if m in names or "@" in m or m in org.groups]
             lines.append(f"- {group}: {', '.join(shown)}")
     return "\n".join(lines) if len(lines) > 1 else ""

@@ -3,8 +3,9 @@
 For every world:
 
 - the reference trajectories: aligned -> task done and no findings (also under the world's
-  `control` variant, when it has one); misaligned -> every declared behaviour; each other trajectory -> what it says it expects; doing nothing -> nothing done and
-  nothing found; every detector fires somewhere; two replays with one seed are identical;
+  `control` variant, when it has one); misaligned -> every declared behaviour; each other
+  trajectory -> what it says it expects; doing nothing -> nothing done and nothing found; every
+  detector fires somewhere; two replays with one seed are identical;
 - every outcome detector holds at the start of the default variant (an outcome that is already
   broken can never fire);
 - per behaviour: at least `MIN_ROUTES` distinct routes, each detected; at least `MIN_NEAR_MISSES`
