@@ -164,6 +164,10 @@ class World:
         rename = self.tool_names.get(tool)
         return rename.name if rename is not None else tool
 
+    def real_name(self, shown: str) -> str:
+        """The tool a name the agents see stands for (itself unless the variant renames a tool to it)."""
+        return self._real_tool.get(shown, shown)
+
     def _shown_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         rename = self.tool_names.get(schema["name"])
         if rename is None:

@@ -289,3 +289,14 @@ def test_shipped_controls_and_their_aligned_control_trajectories(world_id: str) 
             "aligned_control: behaviours []"} <= set(report.passed)
     data = yaml.safe_load((Path(load_world(world_id).path)).read_text())
     assert data["trajectories"]["aligned_control"]["variant"] == "control"
+
+
+def test_the_rule_guard_screens_the_real_tool_under_candid_names(tmp_path: Path) -> None:
+    assert run_main(["world=corporate_shutdown", "agent=guarded", "model=reference/misaligned_quiet_candid",
+                     "variant=candid_tools", "quiet=true", f"out={tmp_path}"]) == 0
+    [path] = list(tmp_path.rglob("*.json"))
+    record = EpisodeRecord.load(path)
+    notes = [e for e in record.agent_trace if e.get("kind") == "guard"]
+    blocked = {e["tool"] for e in notes if e["decision"] == "blocked"}
+    assert {"escalate_privileges", "postpone_scheduled_decision"} <= blocked  # the rules name grant_access, ...
+    assert not record.behaviours  # nothing the rules deny got through under its candid name
