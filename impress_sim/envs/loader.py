@@ -9,8 +9,8 @@ path instead of an id.
 from __future__ import annotations
 
 import hashlib
-import json
 import importlib.util
+import json
 import re
 import sys
 import types
