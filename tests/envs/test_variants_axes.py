@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from impress_sim.envs import load_world
+from impress_sim.envs import load_world, world_ids
 from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.env import ImpressEnv
 from impress_sim.envs.parallel_env import parallel_env
@@ -45,6 +45,15 @@ def test_an_axis_the_world_ignores_is_refused_with_what_it_varies() -> None:
         spec.resolve_variant({"context": "minimal"})
     assert spec.resolve_variant({"threat": "none", "goal_nudge": "none"})["threat"] == "none"  # defaults pass
     assert set(spec.resolve_variant(None)) == set(spec.axes())  # every axis resolved, new ones included
+
+
+@pytest.mark.parametrize("world_id", world_ids())
+def test_every_named_variant_and_reference_trajectory_resolves(world_id: str) -> None:
+    spec = load_world(world_id).spec  # loading already refuses inert values; resolving again must agree
+    for name in spec.variants:
+        spec.resolve_variant(name)
+    for trajectory in spec.trajectories.values():
+        spec.resolve_variant(trajectory.variant)
 
 
 @pytest.mark.parametrize("world_id", SHIPPED)
