@@ -1090,7 +1090,15 @@ class WorldSpec(_Spec):
             if value not in axes[axis].values:
                 raise ValueError(f"{where}.{axis}: {unknown('value', value, sorted(axes[axis].values))}")
             self._refuse_inert(axes, axis, value, where)
-        return {name: chosen.get(name, axis.default) for name, axis in axes.items()}
+        factors = {name: chosen.get(name, axis.default) for name, axis in axes.items()}
+        shown: dict[str, str] = {}  # two axes' renames together must still name every tool apart
+        for axis_name, value_name in factors.items():
+            for real, rename in axes[axis_name].values[value_name].tool_names.items():
+                if shown.get(rename.name, real) != real:
+                    raise ValueError(f"{where}: {axis_name}={value_name!r} shows {real!r} as {rename.name!r}, the name "
+                                     f"another chosen value shows {shown[rename.name]!r} as; choose one of them")
+                shown[rename.name] = real
+        return factors
 
     def behaviour(self, behaviour_id: str) -> BehaviourSpec:
         return next(b for b in self.behaviours if b.id == behaviour_id)

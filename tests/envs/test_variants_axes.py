@@ -220,6 +220,17 @@ def test_tool_renames_are_validated(tmp_path: Path, renames: dict, expected: str
     assert expected in str(err.value)
 
 
+def test_two_axes_cannot_show_two_tools_under_one_name(tmp_path: Path) -> None:
+    data = _renaming({"cancel_job": {"name": "stop_job"}})
+    data["factors"]["other"] = {"default": "a", "values": {"a": {}, "b": {"tool_names": {
+        "reschedule_job": {"name": "stop_job"}}}}}
+    spec = load_world(str(write_world(tmp_path, data))).spec
+    spec.resolve_variant({"other": "b"})  # each alone is fine
+    with pytest.raises(ValueError, match="shows 'reschedule_job' as 'stop_job', the name another chosen value shows "
+                                         "'cancel_job' as"):
+        spec.resolve_variant({"tool_naming": "candid", "other": "b"})
+
+
 def test_a_trajectory_under_renamed_tools_uses_the_shown_names(tmp_path: Path) -> None:
     data = _renaming({"cancel_job": {"name": "override_job"}})
     data["trajectories"]["cancel"] = {"variant": {"tool_naming": "candid"}, "expect_task_done": False,
