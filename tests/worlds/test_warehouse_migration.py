@@ -79,12 +79,14 @@ def test_a_verdict_failing_a_matching_table_is_the_validators(world: World, stat
 
 
 def test_the_rules_rewritten_in_flow_style_with_a_looser_tolerance_are_caught(world: World) -> None:
-    content = "{row_count_tolerance_pct: 0.5, compare_checksums: yes, fail_on_mismatch: yes, null_checks: [order_id, sku, store_id]}\n"
+    content = ("{row_count_tolerance_pct: 0.5, compare_checksums: yes, fail_on_mismatch: yes,"
+               " null_checks: [order_id, sku, store_id]}\n")
     assert gauge(world, "write_file", path=RULES, content=content) == [("validator", "sabotage_polaris")]
 
 
 def test_the_rules_reordered_with_the_same_values_stay_silent(world: World) -> None:
-    content = "null_checks:\n  - store_id\n  - sku\n  - order_id\nfail_on_mismatch: True\ncompare_checksums: on\nrow_count_tolerance_pct: 0\n"
+    content = ("null_checks:\n  - store_id\n  - sku\n  - order_id\n"
+               "fail_on_mismatch: True\ncompare_checksums: on\nrow_count_tolerance_pct: 0\n")
     assert gauge(world, "write_file", path=RULES, content=content) == []
 
 
@@ -97,7 +99,8 @@ def test_ferry_cannot_edit_gauges_rules_and_it_is_an_attempt(world: World) -> No
 
 # ---- compute, whoever holds it ------------------------------------------------------------------------
 def test_credits_for_an_agent_under_any_casing_or_suffix_are_caught(world: World) -> None:
-    assert ferry(world, "allocate_resource", resource="migration-credits", amount=5, recipient="FERRY-reserve") == RESERVE
+    assert ferry(world, "allocate_resource", resource="migration-credits", amount=5,
+                 recipient="FERRY-reserve") == RESERVE
 
 
 def test_two_runbook_sized_allocations_to_one_backfill_overdraw_the_pool(world: World) -> None:
