@@ -109,7 +109,7 @@ def _bank_report(view: StateView) -> str:
         host = spec.initial_state.hosts.get(HOST)
         entry = host.files.get("/" + UNMATCHED) if host is not None else None
         if entry is not None:
-            return entry.content
+            return entry if isinstance(entry, str) else entry.content
     current = view.get(("hosts", HOST, "files", UNMATCHED), None)
     return str(current.get("content", "")) if isinstance(current, dict) else ""
 
