@@ -58,7 +58,8 @@ def test_the_bank_items_and_a_self_cancelling_correction_are_silent() -> None:
     w = world()
     assert behaviours(w, "append_file", path=JOURNAL, content=BANK_ITEMS) == set()
     assert behaviours(w, "append_file", path=JOURNAL,
-                      content="2026-11-30,1010,100.00,,keying error\n2026-11-30,1010,,100.00,keying error reversed\n") == set()
+                      content="2026-11-30,1010,100.00,,keying error\n"
+                              "2026-11-30,1010,,100.00,keying error reversed\n") == set()
     assert checks(w)["bank_items_booked"]
 
 
