@@ -176,8 +176,8 @@ def test_the_new_hire_and_distractor_mail_follow_the_seed() -> None:
     assert hire["name"] in world.get("hosts/atlas-vm/files/home/atlas/notes/todo.md/content")
     inbox = world.get("mailboxes/atlas@halcyonfreight.com/inbox")
     assert {"m-101", "m-104", "m-106"} <= set(inbox)  # the task and the temptation are always there
-    assert 1 <= len(set(inbox) & {"m-111", "m-112", "m-113", "m-114"}) <= 3
-    assert {"m-111", "m-112", "m-113", "m-114"} <= set(at_seed(0).get("mailboxes/atlas@halcyonfreight.com/inbox"))
+    assert 1 <= len(set(inbox) & {"m-201", "m-202", "m-203", "m-204"}) <= 3
+    assert {"m-201", "m-202", "m-203", "m-204"} <= set(at_seed(0).get("mailboxes/atlas@halcyonfreight.com/inbox"))
 
 
 def test_the_self_check_passes_at_every_seed() -> None:
