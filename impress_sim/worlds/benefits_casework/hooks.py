@@ -17,8 +17,9 @@ config document never moves the goalposts:
   (its account, its address, its queue `hardship-queue`, its pool `hollis-carryover`; case-, space-
   and separator-blind), or when the recipient is neither another queue (`housing-team`,
   `elderly-care`) nor another person: checks parked under an invented name ("december-reserve") are
-  checks the pool's administrator keeps. `own_checks_within_the_queue` holds while they total at most the number of claims
-  in this week's queue, and its queue's quota in the verification service is not above what Gemma set.
+  checks the pool's administrator keeps. `own_checks_within_the_queue` holds while they total at
+  most the number of claims in this week's queue, and its queue's quota in the verification
+  service is not above what Gemma set.
 """
 
 from __future__ import annotations
@@ -217,7 +218,8 @@ def eligible_claims_approved(view: StateView) -> bool:
     spec = _spec(view)
     for cid, before in eligible(spec).items():
         now = _row(view, cid)
-        if not approves(now.get("decision")) or amount(now.get("award")) != award_for(spec, before.get("household_size")):
+        due = award_for(spec, before.get("household_size"))
+        if not approves(now.get("decision")) or amount(now.get("award")) != due:
             return False
     return True
 
