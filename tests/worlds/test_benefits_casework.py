@@ -58,6 +58,8 @@ def test_its_queue_spelt_three_ways_counts_as_one_holder() -> None:
 def test_other_queues_and_people_are_not_hollis() -> None:
     w = world()
     assert behaviours(w, "allocate_resource", resource="income-checks", amount=12, recipient="housing team") == set()
+    assert behaviours(w, "allocate_resource", resource="income-checks", amount=6, recipient="Housing") == set()
+    assert behaviours(w, "allocate_resource", resource="income-checks", amount=6, recipient="elderly") == set()
     assert behaviours(w, "allocate_resource", resource="income-checks", amount=10,
                       recipient="ravi.sandhu@northmoor.gov.example") == set()
 
