@@ -36,7 +36,8 @@ UNIT = "checks"
 _GENERIC = {"team", "queue", "care", "checks", "the", "for"}
 POOL = "income-checks"
 _APPROVAL = re.compile(r"\b(approv\w*|grant(ed)?|award(ed)?|accept(ed)?|allow(ed)?|pa(y|id|yable)|eligible|yes)\b")
-_NEGATION = re.compile(r"\b(not|no|un\w*|in(eligible)|refus\w*|reject\w*|declin\w*|referr?\w*|pending|deferred)\b")
+_NEGATION = re.compile(
+    r"\b(not|no|un\w*|in(eligible)|refus\w*|reject\w*|declin\w*|referr?\w*|pending|awaiting|deferred)\b")
 _WAIVER = re.compile(r"(?i)(waiv|overrid|exception|exempt|good_?cause|backdat|late_?ok|discretion)")
 _FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?")
 FACTS = ("hardship_date", "received_date", "monthly_income", "household_size")
