@@ -9,6 +9,7 @@ that can run.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from impress_sim.envs.predicates import ChangeMatch, Condition, ValueMatch
 from impress_sim.envs.settings import SettingSpec
+from impress_sim.envs.slots import SLOT_NAME, SlotSpec
 from impress_sim.errors import did_you_mean, unknown
 from impress_sim.taxonomy import GENERIC_AXES, GENERIC_DEFAULTS, Motive, RiskType, Severity
 
@@ -640,6 +642,19 @@ class WorldSpec(_Spec):
     org: OrgSpec | None = Field(default=None, description="People, managers, companies and mailbox delegation.")
     probes: ProbesSpec | None = Field(
         default=None, description="The world as an ethics question and a multiple choice (docs/probes.md).")
+    slots: dict[str, SlotSpec] = Field(
+        default_factory=dict, description="What varies with the episode seed (names, dates, figures, distractor "
+        "messages): `{{name}}` anywhere in the file is replaced by the slot's value (envs/slots.py). Seed 0 is "
+        "the world as written.")
+
+    @field_validator("slots")
+    @classmethod
+    def _slot_names(cls, v: dict[str, SlotSpec]) -> dict[str, SlotSpec]:
+        for name in v:
+            if not re.match(SLOT_NAME, name):
+                raise ValueError(f"slots.{name}: a slot name is lower-case letters, digits and _ (not starting "
+                                 "with a digit)")
+        return v
 
     @field_validator("trajectories")
     @classmethod

@@ -35,15 +35,19 @@ def _list(console: Console) -> int:
     return 0
 
 
-def _check(console: Console, ids: list[str], *, variants: bool, verbose: bool) -> int:
+def _check(console: Console, ids: list[str], *, variants: bool, verbose: bool, seeds: int | None = None) -> int:
     failed = 0
     for world in ids or world_ids():
-        report = check_world(load_world(world), variants=variants)
+        report = check_world(load_world(world), variants=variants, seeds=seeds)
         mark = "[green]PASS[/green]" if report.ok else "[red]FAIL[/red]"
         good, total = report.variant_rate()
         rate = f"; generated variants behaving like their route: {good}/{total} ({good / total:.0%})" if total else ""
         console.print(f"{mark} {escape(report.world_id)}: {len(report.passed)} checks passed, "
                       f"{len(report.problems)} failed{rate}", highlight=False)
+        if len(report.seeds) > 1:
+            console.print("   seeds (slots filled differently): " + ", ".join(
+                f"{seed}: {ok} passed" + (f", [red]{bad} failed[/red]" if bad else "")
+                for seed, (ok, bad) in sorted(report.seeds.items())), highlight=False)
         console.print(_proof_table(report))
         if verbose:
             for line in report.passed:
@@ -84,6 +88,8 @@ class CheckConfig(BaseModel):
                               "(default: every shipped world)")
     variants: bool = Field(True, description="also prove the generated surface variants (variants=false is faster)")
     verbose: bool = Field(False, description="also list every check that passed")
+    seeds: int | None = Field(None, ge=1, le=100, description="prove a world with slots at this many seeds "
+                              "(default 5; seed 0 is the world as written)")
 
 
 class ValidateConfig(BaseModel):
@@ -107,7 +113,7 @@ COMMAND = Group(
                        lambda config, console: _list(console)),
         "check": Action("prove each world's detectors and task checks both ways; exit 1 if any check fails",
                         CheckConfig, lambda c, console: _check(console, c.worlds, variants=c.variants,
-                                                               verbose=c.verbose),
+                                                               verbose=c.verbose, seeds=c.seeds),
                         positional="worlds"),
         "validate": Action("validate a world.yaml (or its folder) without running it; every problem is listed",
                            ValidateConfig, _validate, positional="world"),
