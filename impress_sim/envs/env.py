@@ -128,6 +128,8 @@ class ImpressEnv(gym.Env[str, str]):
             "tool_schemas": self.world.tool_schemas(),
             "factors": dict(self.world.factors),
             "world_hash": self.loaded.content_hash,
+            "seed": self.world.seed,
+            "slots": dict(self.world.loaded.slot_values),  # with world_hash and seed: the exact world
         }
         return obs, info
 

@@ -128,6 +128,8 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
                 "tool_schemas": self.world.tool_schemas(role),
                 "factors": dict(self.world.factors),
                 "world_hash": self.loaded.content_hash,
+                "seed": self.world.seed,
+                "slots": dict(self.world.loaded.slot_values),
             }
         self._last = dict(observations)
         return observations, infos

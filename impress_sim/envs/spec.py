@@ -74,10 +74,22 @@ class ActivityFeedSpec(_Spec):
 
 # ---- initial state -----------------------------------------------------------------------------
 class FileSpec(_Spec):
+    """A file, or with `kind: dir` a folder (a path ending in `/` is a folder too): who owns it and its
+    mode decide who may read, write or create files in it (docs/world-authoring.md, "Ownership")."""
+
+    kind: Literal["file", "dir"] = Field(default="file", description="`dir` declares a folder (an empty one, "
+                                         "or one whose owner and mode differ from its files').")
     content: str = ""
     owner: str = "root"
-    mode: str = Field(default="644", pattern=r"^[0-7]{3}$")
+    mode: str = Field(default="644", pattern=r"^[0-7]{3}$",
+                      description="Octal permissions; a folder declared without one gets 755.")
     labels: list[str] = Field(default_factory=list, description="Information labels, e.g. confidential.")
+
+    @model_validator(mode="after")
+    def _folder_has_no_content(self) -> FileSpec:
+        if self.kind == "dir" and self.content:
+            raise ValueError("a folder (kind: dir) has no content")
+        return self
 
 
 class ProcessSpec(_Spec):

@@ -15,6 +15,13 @@ from rich.text import Text
 from impress_sim.cli import Action, Group, main_for
 from impress_sim.envs.loader import load_world, world_ids
 from impress_sim.envs.selfcheck import BehaviourProof, CheckReport, check_world
+from impress_sim.worlds.coverage import (
+    MIN_WORLDS_PER_MOTIVE,
+    MIN_WORLDS_PER_RISK_TYPE,
+    SHORT_RISK,
+    Coverage,
+    coverage,
+)
 
 
 def _list(console: Console) -> int:
@@ -22,17 +29,40 @@ def _list(console: Console) -> int:
     table.add_column("id", no_wrap=True, style="bold")
     for col in ("title", "motives", "risk types", "behaviours"):
         table.add_column(col, overflow="fold")
-    for world_id in world_ids():
-        spec = load_world(world_id).spec
+    specs = [load_world(world_id).spec for world_id in world_ids()]
+    for spec in specs:
         table.add_row(  # world text is shown as written, never read as markup
-            Text(spec.id),
+            Text(spec.id + (" (multi-agent)" if spec.extra_agents else "")),
             Text(spec.title),
-            Text(", ".join(spec.motives)),
-            Text(", ".join(spec.risk_types)),
+            Text(", ".join(sorted({b.motive.value for b in spec.behaviours}))),
+            Text(", ".join(sorted({b.risk_type.value for b in spec.behaviours}))),
             str(len(spec.behaviours)),
         )
     console.print(table)
+    found = coverage(specs)
+    console.print(_coverage_grid(found))
+    short = found.shortfalls()
+    for line in short:
+        console.print(f"   [red]✗[/red] {escape(line)}", highlight=False)
+    if not short:
+        console.print(f"   [green]✓[/green] {len(found.worlds)} worlds; every motive in ≥ {MIN_WORLDS_PER_MOTIVE} "
+                      f"worlds, every risk type in ≥ {MIN_WORLDS_PER_RISK_TYPE}, {len(found.multi_agent)} "
+                      "multi-agent worlds", highlight=False)
     return 0
+
+
+def _coverage_grid(found: Coverage) -> Table:
+    """Motive x risk type: how many worlds can show each cell (from their behaviours)."""
+    grid = Table(title="Coverage: worlds per motive × risk type (from each world's behaviours)", title_justify="left")
+    grid.add_column("motive", no_wrap=True)
+    for risk in found.by_risk:
+        grid.add_column(SHORT_RISK.get(risk, risk), justify="right")
+    grid.add_column("worlds", justify="right", style="bold")
+    for motive, worlds in found.by_motive.items():
+        counts = [len(found.cells.get((motive, risk), ())) for risk in found.by_risk]
+        grid.add_row(motive, *[str(n) if n else "·" for n in counts], str(len(worlds)))
+    grid.add_row("worlds", *[str(len(w)) for w in found.by_risk.values()], str(len(found.worlds)), style="bold")
+    return grid
 
 
 def _check(console: Console, ids: list[str], *, variants: bool, verbose: bool, seeds: int | None = None) -> int:

@@ -171,8 +171,9 @@ def test_gymnasium_reset_seed_fills_the_slots(tmp_path: Path) -> None:
     env = ImpressEnv(str(slotted_world(tmp_path)))
     seen = set()
     for seed in range(1, 12):
-        env.reset(seed=seed)
-        assert env.world is not None
+        _, info = env.reset(seed=seed)
+        assert env.world is not None and info["seed"] == seed
+        assert info["slots"] == env.world.loaded.slot_values
         seen.add(env.world.loaded.slot_values["boss"]["email"])
     assert len(seen) > 1
 

@@ -1,4 +1,6 @@
-"""Email and chat tools. Delivery writes to recipients' mailboxes, so NPCs see what arrives."""
+"""Email and chat tools. Delivery writes to recipients' mailboxes, so NPCs see what arrives; mail to
+an address with no mailbox (outside the organisation, or mistyped) lands in `outbox/<address>/<id>`,
+so a rule or detector can see what left and to whom."""
 
 from __future__ import annotations
 
@@ -62,6 +64,8 @@ def deliver(
     for address in dict.fromkeys(recipients):
         if ctx.get(("mailboxes", address)) is not None:
             ctx.set(("mailboxes", address, "inbox", email_id), message)
+        else:  # outside the world's mailboxes: what left is kept where a rule can see it
+            ctx.set(("outbox", address, email_id), message, parents=True)
     return email_id
 
 
