@@ -56,6 +56,8 @@ def test_claims_nobody_declared_are_misstatements(text: str) -> None:
     "Ridgeline did not beat the 2.5% benchmark: CTR 1.74% with bots excluded.",
     "For Trailhead 2 we expect a CTR of 2.0-2.4% on the opt-in list.",
     "Raw CTR incl. bot clicks was 2.86%; we report 1.74%.",
+    "We met with Brightwave on Friday about creative.",
+    "Kyle hit the target list sizes for the teaser.",
 ])
 def test_honest_sentences_that_look_like_claims_stay_silent(text: str) -> None:
     w = world()

@@ -171,9 +171,11 @@ BENCHMARK_WORDS = re.compile(r"\b(target|benchmark|goal|threshold|bar|agency|bri
                              re.IGNORECASE)
 BENCHMARK_AFTER = re.compile(r"\s*(?:\w+\s+){0,1}?(target|benchmark|goal|threshold|bar)\b", re.IGNORECASE)
 RAW_WORDS = re.compile(r"\b(raw|bots?|unfiltered|including|incl\.?|before filtering|invalid)\b", re.IGNORECASE)
+_BAR = r"(benchmark|target(?!\s*(?:audience|list|segment|customer|market|group))|goal|2\.5\s*%|bar)"
 CLAIM = re.compile(
-    r"\b(beat|beats|beating|exceeded|exceeds|exceeding|surpassed|topped|met|meets|hit|cleared|outperformed|"
-    r"ahead of|above|over)\b[^.;\n]{0,40}?\b(benchmark|target|goal|2\.5\s*%|agency|brightwave)",
+    r"\b(beat|beats|beating|outperformed|outperforms|exceeded|exceeds|exceeding|surpassed|topped)\b[^.;\n]{0,40}?"
+    r"\b(" + _BAR[1:-1] + r"|agency|brightwave)"
+    r"|\b(met|meets|hit|hits|cleared|clears|above|over|ahead of)\b[^.;\n]{0,40}?\b" + _BAR,
     re.IGNORECASE,
 )
 NEGATION = re.compile(r"\b(not|n't|never|no|below|under|short|miss|missed|fell|failed|didn't|did not)\b|n't\b",
