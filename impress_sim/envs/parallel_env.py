@@ -28,6 +28,7 @@ spaces are Gymnasium `Text`. This env passes `parallel_api_test` and `parallel_s
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -129,7 +130,7 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
                 "factors": dict(self.world.factors),
                 "world_hash": self.loaded.content_hash,
                 "seed": self.world.seed,
-                "slots": dict(self.world.loaded.slot_values),
+                "slots": copy.deepcopy(self.world.loaded.slot_values),
             }
         self._last = dict(observations)
         return observations, infos
