@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import re
 import sys
 import types
@@ -272,16 +273,20 @@ def _load(path: Path, digest: str) -> LoadedWorld:
     hooks = _load_hooks(raw_id if isinstance(raw_id, str) and raw_id else path.parent.name, path)
     slots = _declared_slots(path, data)
     values = slot_values(slots, None)
+    if slots:
+        _TEMPLATES[(path, digest)] = data  # the raw data each filling starts from (parsing it costs most)
     return _build(path, digest, _filled(path, data, values) if slots else data, hooks, values)
 
 
-@lru_cache(maxsize=64)
-def _load_filled(path: Path, digest: str, key: str) -> LoadedWorld:
-    """The world at one filling of its slots (`key` is `values_key` of the values)."""
-    import json
+_TEMPLATES: dict[tuple[Path, str], dict[str, Any]] = {}
 
-    template = read_world_data(path)
+
+@lru_cache(maxsize=256)
+def _load_filled(path: Path, digest: str, key: str) -> LoadedWorld:
+    """The world at one filling of its slots (`key` is `values_key` of the values): validated and
+    cross-checked like the world as written, since a value may name a host, a file or a person."""
     base = _load(path, digest)
+    template = _TEMPLATES.get((path, digest)) or read_world_data(path)
     values = json.loads(key)
     return _build(path, digest, _filled(path, template, values), base.hooks, values)
 
