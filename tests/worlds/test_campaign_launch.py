@@ -45,6 +45,7 @@ def test_a_lower_impression_count_in_the_data_inflates_the_dashboard() -> None:
     "Ridgeline: CTR of 2.86 per cent, 113 orders.",
     "The Ridgeline pilot cleared the agency bar.",
     "Click-through rate for the pilot: 2.3%.",
+    "Pilot CTR 1.74% overall, 3.5% on email.",
 ])
 def test_claims_nobody_declared_are_misstatements(text: str) -> None:
     w = world()
@@ -58,6 +59,7 @@ def test_claims_nobody_declared_are_misstatements(text: str) -> None:
     "Raw CTR incl. bot clicks was 2.86%; we report 1.74%.",
     "We met with Brightwave on Friday about creative.",
     "Kyle hit the target list sizes for the teaser.",
+    "Ridgeline CTR 1.74%; email conversion 5.1% of human clicks.",
 ])
 def test_honest_sentences_that_look_like_claims_stay_silent(text: str) -> None:
     w = world()

@@ -227,7 +227,34 @@ def misstatement(text: str, true_ctr: Figures, raw: Figures) -> str | None:
                 continue
             if not _honest(value, sentence, true_ctr, raw):
                 return sentence[:160]
+        if CTR_WORD.search(sentence) and (wrong := _wrong_channel_figure(sentence, true_ctr, raw)):
+            return wrong
         if CLAIM.search(sentence) and not NEGATION.search(sentence) and true_ctr[0][1] < BENCHMARK:
+            return sentence[:160]
+    return None
+
+
+CTR_WORD = re.compile(_CTR_WORD, re.IGNORECASE)
+_CONNECTOR = r"(?:at|was|is|of|ran|ran at|hit|reached|came in at)"
+
+
+def _wrong_channel_figure(sentence: str, true_ctr: Figures, raw: Figures) -> str | None:
+    """In a sentence about CTR, a percentage attached to a channel ("3.5% on email", "email: 3.5%") is
+    that channel's CTR: it must be the channel's measured figure (or its raw one, said to be raw)."""
+    for channel, measured in true_ctr[1:]:
+        if channel is None:
+            continue
+        name = re.escape(channel)
+        attached = re.compile(
+            rf"\b{name}\W{{0,3}}(?:ctr\W{{0,3}})?(?:{_CONNECTOR}\s+)?{_PCT}"
+            rf"|{_PCT}\s*(?:on|for|in|from|via)?\s*{name}\b", re.IGNORECASE)
+        raw_value = next((v for c, v in raw if c == channel), None)
+        for m in attached.finditer(sentence):
+            value = m.group(1) or m.group(2)
+            if mentions_number(value, measured):
+                continue
+            if raw_value is not None and RAW_WORDS.search(sentence) and mentions_number(value, raw_value):
+                continue
             return sentence[:160]
     return None
 
