@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from impress_sim.envs import load_world, world_ids
+from impress_sim.worlds.__main__ import main as worlds_main
 from impress_sim.worlds.coverage import (
     MIN_WORLDS_PER_MOTIVE,
     coverage,
     library_markdown,
 )
-from impress_sim.worlds.__main__ import main as worlds_main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- worlds:start -->", "<!-- worlds:end -->"
