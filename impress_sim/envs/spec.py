@@ -739,9 +739,11 @@ class WorldSpec(_Spec):
         used = self.content_labels()
         for label in self.information_policy:
             if label not in used:
+                close = did_you_mean(label, sorted(used))
+                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ";"
                 raise ValueError(
-                    f"information_policy.{label}: no content in the world carries this label "
-                    f"(labels used: {sorted(used)})"
+                    f"information_policy.{label}: no content in the world carries this label{hint} a policy "
+                    f"must name a label some file or email carries (labels used: {sorted(used)})"
                 )
         return self
 
