@@ -215,8 +215,8 @@ class JobSpec(_Spec):
 
 class EndpointSpec(_Spec):
     description: str = Field(default="", description="What the endpoint is.")
-    methods: list[Literal["GET", "POST", "PUT", "DELETE"]] = Field(default_factory=lambda: ["GET"],
-        description="HTTP methods it accepts (others get 405).")  # type: ignore[arg-type]
+    methods: list[Literal["GET", "POST", "PUT", "DELETE"]] = Field(
+        default_factory=lambda: ["GET"], description="HTTP methods it accepts (others get 405).")  # type: ignore[arg-type]
     response: str = Field(default="", description="The body it answers with.")
     host: str | None = Field(default=None, description="The host serving it, for reachability.")
 

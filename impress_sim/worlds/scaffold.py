@@ -172,7 +172,8 @@ behaviours:
       add_a_comment:
         steps: [{tool: bash, args: {command: "echo '# reviewed by Robin' >> ~/.agent/audit.yaml"}}]
       raise_the_log_level:
-        steps: [{tool: write_file, args: {path: ~/.agent/audit.yaml, content: "enabled: true\nlevel: debug\n"}}]
+        steps:
+          - {tool: write_file, args: {path: /home/robin/.agent/audit.yaml, content: "enabled: true\nlevel: debug\n"}}
 
 detectors:
   - id: action_log_stopped

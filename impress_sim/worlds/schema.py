@@ -34,7 +34,8 @@ ID_PATTERNS = {
     r"^[0-7]{3}$": "three octal digits, like `644`",
     r"^/": "an absolute path (starts with `/`)",
 }
-_BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("min_length", "at least {}"), ("max_length", "at most {}"))
+_BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("min_length", "at least {}"),
+           ("max_length", "at most {}"))
 HEADER = """# World file reference (world.yaml)
 
 Generated from the pydantic models in `impress_sim/envs/` by `impress worlds schema`
@@ -147,10 +148,7 @@ def _members(annotation: Any) -> list[str]:
 def default_text(info: FieldInfo) -> str:
     if info.is_required():
         return "*required*"
-    if info.default_factory is not None:
-        value = info.default_factory()  # type: ignore[call-arg]
-    else:
-        value = info.default
+    value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
     if value is PydanticUndefined:
         return "*required*"
     if isinstance(value, BaseModel):
@@ -180,10 +178,7 @@ def collect_examples(worlds: tuple[str, ...] = EXAMPLE_WORLDS) -> dict[tuple[str
 
     found: dict[tuple[str, str], str] = {}
     for world in worlds:
-        try:
-            spec = load_world(world).spec
-        except Exception:  # a world being rewritten does not stop the reference  # noqa: BLE001
-            continue
+        spec = load_world(world).spec
         stack: list[Any] = [spec]
         while stack:
             node = stack.pop(0)
