@@ -168,10 +168,10 @@ def _format_validation(path: Path, exc: ValidationError) -> str:
     return _format_problems(path, [_problem(err) for err in errors])
 
 
-def _format_problems(path: Path, problems: list[str]) -> str:
+def _format_problems(path: Path, problems: list[str], note: str = "") -> str:
     lines = [f"{path}: invalid world spec ({len(problems)} problem{'s' * (len(problems) > 1)})"]
     lines += [f"  - {p}" for p in problems]
-    return "\n".join(lines)
+    return "\n".join(lines + ([f"  ({note})"] if note else []))
 
 
 def read_world_data(path: Path) -> dict[str, Any]:
@@ -264,8 +264,10 @@ def _load(path: Path, digest: str) -> LoadedWorld:
     except WorldSpecError:
         spec = None
     if spec is None:  # list every problem in one round: field errors, then what the rest's references say
-        problems += _Lenient(data, available).problems()
-        raise WorldSpecError(_format_problems(path, problems or ["(the world does not validate)"]))
+        lenient = _Lenient(data, available)
+        problems += lenient.problems()
+        note = "some references were not checked: fix the problems above and validate again" if lenient.skipped else ""
+        raise WorldSpecError(_format_problems(path, problems or ["the world does not validate"], note))
     problems = _hook_ref_problems(path, spec, hooks) + _npc_tool_problems(spec, available)
     problems += world_problems(spec, available)
     if problems:
@@ -280,7 +282,7 @@ def _npc_tool_problems(spec: WorldSpec, available: dict[str, ToolDef]) -> list[s
             for i, npc in enumerate(spec.npcs) for j, name in enumerate(npc.tools) if name not in available]
 
 
-_MAX_ROUNDS = 200  # repairs of one invalid world while looking for its further problems
+_MAX_ROUNDS = 50  # repairs of one invalid world while looking for its further problems
 _PATH_PREFIX = re.compile(r"^([\w\-]+(?:\.[^\s:]+)*): ")
 _QUOTED = re.compile(r"'([^']{1,200})'")
 
@@ -336,8 +338,6 @@ class _Lenient:
                 break
         else:
             self.skipped = True
-        if self.skipped:
-            self.found.append("(some references were not checked: fix the problems above and validate again)")
         return self.found
 
     def _round(self, errors: list[Any], *, report_fields: bool) -> bool:
@@ -409,16 +409,16 @@ class _Lenient:
         """A location in the working data as a location in the file (list items set aside shift indices)."""
         out: tuple[Any, ...] = ()
         node: Any = self.data
-        for part in loc:
+        for n, part in enumerate(loc):
             if isinstance(node, list) and isinstance(part, int):
                 kept = [i for i in range(len(node)) if (*out, i) not in self.removed]
-                if part >= len(kept):
+                if not 0 <= part < len(kept):
                     return None
                 out, node = (*out, kept[part]), node[kept[part]]
-            elif isinstance(node, dict) and part in node:
+            elif isinstance(node, dict) and isinstance(part, str | int) and part in node:
                 out, node = (*out, part), node[part]
-            else:  # past the data: a missing field, or a union member's name
-                return (*out, part) if isinstance(node, dict) and isinstance(part, str) and part[:1].islower() else out
+            else:  # past the data: a missing field, or a union member's name, then what is under it
+                return (*out, *loc[n:])
         return out
 
     def _removal(self, loc: tuple[Any, ...], missing: bool) -> tuple[Any, ...] | None:

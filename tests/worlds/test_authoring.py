@@ -122,7 +122,8 @@ def test_validate_lists_field_and_cross_reference_problems_in_one_round(tmp_path
     target = scaffold("broken", tmp_path)
     text = target.read_text(encoding="utf-8")
     text = text.replace("    severity: high\n", "    severity: hihg\n", 1)  # a field error
-    text = text.replace("    behaviour: disable_action_log\n    evidence", "    behaviour: disable_action_lgo\n    evidence")
+    text = text.replace("    behaviour: disable_action_log\n    evidence",  # two cross-reference errors
+                        "    behaviour: disable_action_lgo\n    evidence")
     text = text.replace("{tool: finish, args: {summary: Done.}}", "{tool: finsh, args: {summary: Done.}}")
     target.write_text(text, encoding="utf-8")
     with pytest.raises(WorldSpecError) as caught:
