@@ -110,7 +110,7 @@ def setup_episode(
 ) -> Setup:
     """The architecture, the agent's model, each extra role's parts, the world (framed by every
     architecture's prompt overrides) and one session per role, sharing a turn baton when several."""
-    loaded = loaded or npcs_as_agents(load_world(job.world), job.npcs_as_agents)
+    loaded = (loaded or npcs_as_agents(load_world(job.world), job.npcs_as_agents)).at_seed(job.seed)
     architecture = architecture or make_architecture(job.agent, **job.agent_options)
     settings = job.settings
     if settings is not None:
@@ -183,6 +183,7 @@ def episode_record(job: EpisodeJob, setup: Setup, play: Play, status: Status, en
         world_hash=setup.loaded.content_hash,
         variant=dict(world.factors),
         seed=job.seed,
+        slots=dict(setup.loaded.slot_values),
         agent=architecture.name,
         model="human" if human else job.model,
         is_replay=is_replay(job.model) and not human,

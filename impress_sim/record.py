@@ -164,6 +164,9 @@ class EpisodeRecord(_Record):
     world_hash: str
     variant: dict[str, str]
     seed: int
+    slots: dict[str, Any] = Field(
+        default_factory=dict, description="What the seed filled into the world's slots: with world_hash and seed, "
+        "it names the exact world the episode ran in.")
     agent: str
     model: str
     is_replay: bool = Field(description="True when the 'model' replays a scripted trajectory: not a measurement.")

@@ -20,6 +20,7 @@ order-enforcing wrapper does). `World.step` itself, the lower layer, raises `Epi
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any, SupportsFloat
 
@@ -128,6 +129,8 @@ class ImpressEnv(gym.Env[str, str]):
             "tool_schemas": self.world.tool_schemas(),
             "factors": dict(self.world.factors),
             "world_hash": self.loaded.content_hash,
+            "seed": self.world.seed,
+            "slots": copy.deepcopy(self.world.loaded.slot_values),  # with world_hash and seed: the exact world
         }
         return obs, info
 

@@ -25,9 +25,14 @@ def _email(m: EmailSpec) -> dict[str, Any]:
     }
 
 
-def _file(f: FileSpec | str) -> dict[str, Any]:
+def _file(f: FileSpec | str, folder: bool = False) -> dict[str, Any]:
     spec = FileSpec(content=f) if isinstance(f, str) else f
-    return {"kind": "file", **spec.model_dump()}
+    if folder and spec.content:
+        raise ValueError("a path ending in / is a folder, and a folder has no content")
+    if folder or spec.kind == "dir":
+        mode = spec.mode if "mode" in spec.model_fields_set else "755"
+        return {"kind": "dir", "owner": spec.owner, "mode": mode, "labels": list(spec.labels)}
+    return spec.model_dump()
 
 
 def _host_files(files: dict[str, FileSpec | str]) -> dict[str, Any]:
@@ -36,7 +41,7 @@ def _host_files(files: dict[str, FileSpec | str]) -> dict[str, Any]:
     Explicit folders make `is_dir` a lookup instead of a scan over every file (so a step costs
     the same in a world of 10 files or 10,000), and /tmp exists everywhere, as agents expect.
     """
-    entries = {path.lstrip("/"): _file(f) for path, f in files.items()}
+    entries = {path.strip("/"): _file(f, folder=path.endswith("/")) for path, f in files.items()}
     folders: dict[str, Any] = {"tmp": {"kind": "dir", "owner": "root", "mode": "777", "labels": []}}
     for key, entry in entries.items():
         parts = key.split("/")[:-1]
@@ -86,6 +91,7 @@ def initial_data(init: InitialState) -> dict[str, Any]:
             for k, j in init.jobs.items()
         },
         "endpoints": {k: e.model_dump() for k, e in init.endpoints.items()},
+        "outbox": {},  # mail to addresses without a mailbox, by address (tools/comms.py)
         "meta": {"counters": {}, "shell": {}, "npc": {}, "events": {}},
     }
 

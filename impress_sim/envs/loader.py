@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import re
 import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from impress_sim.envs.references import world_problems
+from impress_sim.envs.slots import SlotSpec, fill_slots, slot_values, values_key
 from impress_sim.envs.spec import WorldSpec
 from impress_sim.envs.tools import builtin_tools
 from impress_sim.envs.tools.base import ToolDef, collect
@@ -38,6 +41,22 @@ class LoadedWorld:
     hooks: types.ModuleType | None
     tools: dict[str, ToolDef]  # what the agent may call (the world's `tools:`)
     world_tools: dict[str, ToolDef] = field(default_factory=dict)  # NPCs, jobs, the timeline: every tool there is
+    slot_values: dict[str, Any] = field(default_factory=dict)  # what the seed filled in (envs/slots.py)
+    # what was done to the loaded world after filling (e.g. NPCs swapped for agents), redone at each seed
+    derived: tuple[Callable[[LoadedWorld], LoadedWorld], ...] = ()
+
+    def at_seed(self, seed: int | None) -> LoadedWorld:
+        """This world with its slots filled for an episode seed (itself when nothing changes: a world
+        without slots, or the seed that gave these values). Cached: one LoadedWorld per filling."""
+        if not self.spec.slots:
+            return self
+        values = slot_values(self.spec.slots, seed)
+        if values_key(values) == values_key(self.slot_values):
+            return self
+        filled = _load_filled(self.path, self.content_hash, values_key(values))
+        for derive in self.derived:
+            filled = derive(filled)
+        return filled
 
 
 def worlds_dir() -> Path:
@@ -255,6 +274,55 @@ def _load(path: Path, digest: str) -> LoadedWorld:
     data = read_world_data(path)
     raw_id = data.get("id")
     hooks = _load_hooks(raw_id if isinstance(raw_id, str) and raw_id else path.parent.name, path)
+    slots = _declared_slots(path, data)
+    values = slot_values(slots, None)
+    if slots:
+        _TEMPLATES[(path, digest)] = data  # the raw data each filling starts from (parsing it costs most)
+    return _build(path, digest, _filled(path, data, values) if slots else data, hooks, values)
+
+
+_TEMPLATES: dict[tuple[Path, str], dict[str, Any]] = {}
+
+
+@lru_cache(maxsize=256)
+def _load_filled(path: Path, digest: str, key: str) -> LoadedWorld:
+    """The world at one filling of its slots (`key` is `values_key` of the values): validated and
+    cross-checked like the world as written, since a value may name a host, a file or a person."""
+    base = _load(path, digest)
+    template = _TEMPLATES.get((path, digest)) or read_world_data(path)
+    values = json.loads(key)
+    return _build(path, digest, _filled(path, template, values), base.hooks, values)
+
+
+def _declared_slots(path: Path, data: dict[str, Any]) -> dict[str, SlotSpec]:
+    raw = data.get("slots")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise WorldSpecError(_format_problems(path, [f"slots: a mapping of slot names to slots, got "
+                                                     f"{type(raw).__name__}"]))
+    slots: dict[str, SlotSpec] = {}
+    problems: list[str] = []
+    for name, slot in raw.items():
+        try:
+            slots[str(name)] = SlotSpec.model_validate(slot)
+        except ValidationError as exc:
+            problems += [f"slots.{name}" + (f".{'.'.join(map(str, e['loc']))}" if e["loc"] else "")
+                         + f": {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+    if problems:
+        raise WorldSpecError(_format_problems(path, problems))
+    return slots
+
+
+def _filled(path: Path, data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    filled, problems = fill_slots(data, values)
+    if problems:
+        raise WorldSpecError(_format_problems(path, problems))
+    return filled
+
+
+def _build(path: Path, digest: str, data: dict[str, Any], hooks: types.ModuleType | None,
+           values: dict[str, Any]) -> LoadedWorld:
     available = dict(builtin_tools())
     if hooks is not None:
         available.update(collect([hooks]))
@@ -273,7 +341,8 @@ def _load(path: Path, digest: str) -> LoadedWorld:
     if problems:
         raise WorldSpecError(_format_problems(path, problems))
     tools = {name: available[name] for name in spec.tools}
-    return LoadedWorld(spec=spec, path=path, content_hash=digest, hooks=hooks, tools=tools, world_tools=available)
+    return LoadedWorld(spec=spec, path=path, content_hash=digest, hooks=hooks, tools=tools, world_tools=available,
+                       slot_values=values)
 
 
 def _npc_tool_problems(spec: WorldSpec, available: dict[str, ToolDef]) -> list[str]:

@@ -28,6 +28,7 @@ spaces are Gymnasium `Text`. This env passes `parallel_api_test` and `parallel_s
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -128,6 +129,8 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
                 "tool_schemas": self.world.tool_schemas(role),
                 "factors": dict(self.world.factors),
                 "world_hash": self.loaded.content_hash,
+                "seed": self.world.seed,
+                "slots": copy.deepcopy(self.world.loaded.slot_values),
             }
         self._last = dict(observations)
         return observations, infos

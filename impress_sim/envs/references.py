@@ -73,6 +73,7 @@ ROOTS: dict[str, _Collection] = {
     "jobs": _Collection("job", frozenset(JobSpec.model_fields) - {"effects"}, frozenset({"requires"})),
     "endpoints": _Collection("endpoint", frozenset({"description", "methods", "response", "host", "requests"}),
                              frozenset({"methods", "requests"})),
+    "outbox": _Collection("outside address", None),
     "meta": _Collection("runtime entry", None),
 }
 CREATABLE = frozenset({"records", "config", "meta"})  # a `set` may create entities only here
@@ -112,7 +113,7 @@ class _Checker:
 
     def open_entities(self, root: str) -> bool:
         """A collection whose entities appear at run time (the runtime's own bookkeeping)."""
-        return root == "meta"
+        return root in ("meta", "outbox")
 
     # ---- the run -----------------------------------------------------------------------------
     def run(self) -> list[str]:

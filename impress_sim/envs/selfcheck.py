@@ -34,6 +34,7 @@ from impress_sim.envs.spec import WAIT, BehaviourSpec, Trajectory
 from impress_sim.envs.step import StepResult
 from impress_sim.envs.world import World
 
+SEEDS = 5  # a world with slots is proven at this many fillings
 MIN_ROUTES = 4
 MIN_NEAR_MISSES = 3
 VARIANTS_PER_ROUTE = 12
@@ -142,6 +143,7 @@ class CheckReport:
     passed: list[str] = field(default_factory=list)
     behaviours: list[BehaviourProof] = field(default_factory=list)
     shortcuts: dict[str, tuple[int, int]] = field(default_factory=dict)  # task check -> (failing, declared)
+    seeds: dict[int, tuple[int, int]] = field(default_factory=dict)  # seed -> (checks passed, failed) there
 
     @property
     def ok(self) -> bool:
@@ -156,30 +158,45 @@ class CheckReport:
         return good, sum(p.variants + p.near_variants for p in self.behaviours)
 
 
-def check_world(loaded: LoadedWorld, *, variants: bool = True) -> CheckReport:
+def check_world(loaded: LoadedWorld, *, variants: bool = True, seeds: int | None = None) -> CheckReport:
     """Every proof the world declares, run for real. `variants=False` skips the generated surface
-    variants (the slow part), e.g. while an author iterates."""
+    variants (the slow part), e.g. while an author iterates. A world with slots is proven at
+    `seeds` seeds (default `SEEDS`): 0, the world as written, with its surface variants, and each
+    other seed's filling with every trajectory, route, near-miss, attempt and shortcut replayed
+    (a problem there is prefixed `seed N:`)."""
+    count = seeds if seeds is not None else (SEEDS if loaded.spec.slots else 1)
+    report = CheckReport(loaded.spec.id)
+    _check_at(loaded.at_seed(0), report, variants, 0)
+    report.seeds[0] = (len(report.passed), len(report.problems))
+    for seed in range(1, count):
+        at_seed = CheckReport(loaded.spec.id)
+        _check_at(loaded.at_seed(seed), at_seed, False, seed)
+        report.problems += [f"seed {seed}: {p}" for p in at_seed.problems]
+        report.seeds[seed] = (len(at_seed.passed), len(at_seed.problems))
+    return report
+
+
+def _check_at(loaded: LoadedWorld, report: CheckReport, variants: bool, seed: int) -> None:
     spec = loaded.spec
-    report = CheckReport(spec.id)
-    fired_detectors = _references(loaded, report)
-    start = World(loaded, seed=0)
+    fired_detectors = _references(loaded, report, seed)
+    start = World(loaded, seed=seed)
     armed = start.detectors.armed(start.state)
     unarmed = sorted(d for d, holds in armed.items() if not holds)
     report.expect(not unarmed, "every outcome holds at the start (so it can be broken)"
                   + (f" — not holding: {unarmed}" if unarmed else ""))
     for behaviour in spec.behaviours:
-        proof, fired = _prove(loaded, behaviour, report, variants)
+        proof, fired = _prove(loaded, behaviour, report, variants, seed)
         report.behaviours.append(proof)
         fired_detectors |= fired
     for check in spec.task_checks:
         failing = 0
         for name, t in check.shortcuts.items():
-            run = replay(loaded, name, t)
+            run = replay(loaded, name, t, seed)
             ok = run.checks.get(check.id) is False
             failing += ok
             report.expect(ok, f"task check {check.id}: shortcut {name} fails it")
         for name, t in check.passes.items():
-            run = replay(loaded, name, t)
+            run = replay(loaded, name, t, seed)
             report.expect(bool(run.checks.get(check.id)), f"task check {check.id}: {name} passes it")
         report.shortcuts[check.id] = (failing, len(check.shortcuts))
         report.expect(bool(check.shortcuts), f"task check {check.id}: has a shortcut that must fail it"
@@ -187,15 +204,14 @@ def check_world(loaded: LoadedWorld, *, variants: bool = True) -> CheckReport:
     unfired = {d.id for d in spec.detectors} - fired_detectors
     never = f" (never: {sorted(unfired)})" if unfired else ""
     report.expect(not unfired, f"every detector fires in some trajectory or route{never}")
-    return report
 
 
-def _references(loaded: LoadedWorld, report: CheckReport) -> set[str]:
+def _references(loaded: LoadedWorld, report: CheckReport, seed: int) -> set[str]:
     """The reference trajectories and the do-nothing episode; returns the detectors that fired."""
     spec = loaded.spec
     all_behaviours = {b.id for b in spec.behaviours}
     fired: set[str] = set()
-    noop = World(loaded, seed=0)
+    noop = World(loaded, seed=seed)
     report.expect(not noop.task_done(), "do-nothing: task not done")
     idle = noop.step({"tool": "finish", "args": {}}) if "finish" in loaded.tools else None
     report.expect(idle is None or not idle.findings, "do-nothing: no findings")
@@ -204,7 +220,7 @@ def _references(loaded: LoadedWorld, report: CheckReport) -> set[str]:
             quiet = noop.step({"tool": "finish", "args": {}}, role=role)
             report.expect(not quiet.findings, f"do-nothing ({role}): no findings")
     for name, trajectory in spec.trajectories.items():
-        run = replay(loaded, name, trajectory)
+        run = replay(loaded, name, trajectory, seed)
         fired |= run.detectors
         expected = trajectory.expect_behaviours
         if expected is None and trajectory.expect_findings is not None:
@@ -228,7 +244,7 @@ def _references(loaded: LoadedWorld, report: CheckReport) -> set[str]:
             report.expect(run.task_done == expected_done,
                           f"{name}: task_done={run.task_done} (want {expected_done}){detail}")
         report.expect(not run.errors, f"{name}: no tool errors" + (f" — {run.errors}" if run.errors else ""))
-        again = replay(loaded, name, trajectory)
+        again = replay(loaded, name, trajectory, seed)
         report.expect(run.fingerprint() == again.fingerprint(), f"{name}: two replays with one seed are identical")
     return fired
 
@@ -241,7 +257,7 @@ def _effected(run: Replay, behaviour: str, trajectory: Trajectory) -> bool:
 
 
 def _prove(
-    loaded: LoadedWorld, b: BehaviourSpec, report: CheckReport, variants: bool
+    loaded: LoadedWorld, b: BehaviourSpec, report: CheckReport, variants: bool, seed: int
 ) -> tuple[BehaviourProof, set[str]]:
     proof = BehaviourProof(b.id, routes=len(b.routes), near_misses=len(b.near_misses), attempts=len(b.attempts))
     fired: set[str] = set()
@@ -252,7 +268,7 @@ def _prove(
     report.expect(len(set(shapes)) == len(shapes), f"{b.id}: routes are distinct")
     misses: set[str] = set()  # "<route>/<variant>" that did not behave like their route
     for name, t in b.routes.items():
-        run = replay(loaded, name, t)
+        run = replay(loaded, name, t, seed)
         fired |= run.detectors
         ok = _effected(run, b.id, t)
         proof.routes_detected += ok
@@ -260,12 +276,12 @@ def _prove(
         if variants and ok:
             for variant_name, v in _variants(loaded, t):
                 proof.variants += 1
-                if _effected(replay(loaded, name, v), b.id, t):
+                if _effected(replay(loaded, name, v, seed), b.id, t):
                     proof.variants_detected += 1
                 else:
                     misses.add(f"{name}/{variant_name}")
     for name, t in b.near_misses.items():
-        run = replay(loaded, name, t)
+        run = replay(loaded, name, t, seed)
         quiet = not run.behaviours and not run.attempted
         proof.near_misses_silent += quiet
         noise = sorted(run.behaviours | {f"attempted {a}" for a in run.attempted})
@@ -276,13 +292,13 @@ def _prove(
         if variants and quiet:
             for variant_name, v in _variants(loaded, t):
                 proof.near_variants += 1
-                again = replay(loaded, name, v)
+                again = replay(loaded, name, v, seed)
                 if not again.behaviours and not again.attempted:
                     proof.near_variants_silent += 1
                 else:
                     misses.add(f"{name}/{variant_name}")
     for name, t in b.attempts.items():
-        run = replay(loaded, name, t)
+        run = replay(loaded, name, t, seed)
         ok = b.id in run.attempted and b.id not in run.behaviours
         proof.attempts_recorded += ok
         report.expect(ok, f"{b.id}: refused route {name} is an attempt, not an effect"

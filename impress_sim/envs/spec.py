@@ -9,6 +9,7 @@ that can run.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from impress_sim.envs.predicates import ChangeMatch, Condition, ValueMatch
 from impress_sim.envs.settings import SettingSpec
+from impress_sim.envs.slots import SLOT_NAME, SlotSpec
 from impress_sim.errors import did_you_mean, unknown
 from impress_sim.taxonomy import GENERIC_AXES, GENERIC_DEFAULTS, Motive, RiskType, Severity
 
@@ -76,12 +78,23 @@ class ActivityFeedSpec(_Spec):
 
 # ---- initial state -----------------------------------------------------------------------------
 class FileSpec(_Spec):
+    """A file, or with `kind: dir` a folder (a path ending in `/` is a folder too): who owns it and its
+    mode decide who may read, write or create files in it (docs/world-authoring.md, "Ownership")."""
+
+    kind: Literal["file", "dir"] = Field(default="file", description="`dir` declares a folder (an empty one, "
+                                         "or one whose owner and mode differ from its files').")
     content: str = Field(default="", description="The file's text.")
     owner: str = Field(default="root", description="The owning account: the owner bits of `mode` apply to it, the "
         "other bits to everyone else.")
-    mode: str = Field(default="644", pattern=r"^[0-7]{3}$", description="Octal owner/group/other permissions; the "
-        "group digit is not used (only owner and other are checked).")
+    mode: str = Field(default="644", pattern=r"^[0-7]{3}$",
+                      description="Octal permissions (owner, group, other); a folder declared without one gets 755.")
     labels: list[str] = Field(default_factory=list, description="Information labels, e.g. confidential.")
+
+    @model_validator(mode="after")
+    def _folder_has_no_content(self) -> FileSpec:
+        if self.kind == "dir" and self.content:
+            raise ValueError("a folder (kind: dir) has no content")
+        return self
 
 
 class ProcessSpec(_Spec):
@@ -97,8 +110,8 @@ class HostSpec(_Spec):
     external: bool = Field(default=False, description="The host is outside the organisation (a personal cloud, "
                            "a vendor's server): anything placed on it has left the company.")
     files: dict[str, FileSpec | str] = Field(default_factory=dict, description="Absolute path -> file (or just its "
-        "content as a string: owner root, mode 644). Parent folders are created, owned by the file's owner; /tmp "
-        "always exists.")
+        "content as a string: owner root, mode 644); a path ending in `/` (or `kind: dir`) is a folder. Parent "
+        "folders are created, owned by the file's owner, mode 755; /tmp always exists.")
     processes: dict[str, ProcessSpec] = Field(default_factory=dict, description="PID (a string) -> process, shown by "
         "ps and stopped by kill.")
     readers: dict[str, list[str]] = Field(
@@ -232,7 +245,7 @@ class InitialState(_Spec):
     hosts: dict[str, HostSpec] = Field(default_factory=dict, description="Machines by name: their files (with owners "
         "and modes), processes, reachability.")
     mailboxes: dict[str, MailboxSpec] = Field(default_factory=dict, description="Mailboxes by address. Mail to an "
-        "address without a mailbox leaves the organisation (the sent copy records it under `external`).")
+        "address without a mailbox lands in `outbox/<address>/<id>` (it left the organisation, or was mistyped).")
     chat: dict[str, ChannelSpec] = Field(default_factory=dict, description="Chat channels by name (without #): "
         "members and messages.")
     records: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict, description="Tables of rows: table -> "
@@ -712,6 +725,19 @@ class WorldSpec(_Spec):
     org: OrgSpec | None = Field(default=None, description="People, managers, companies and mailbox delegation.")
     probes: ProbesSpec | None = Field(
         default=None, description="The world as an ethics question and a multiple choice (docs/probes.md).")
+    slots: dict[str, SlotSpec] = Field(
+        default_factory=dict, description="What varies with the episode seed (names, dates, figures, distractor "
+        "messages): `{{name}}` anywhere in the file is replaced by the slot's value (envs/slots.py). Seed 0 is "
+        "the world as written.")
+
+    @field_validator("slots")
+    @classmethod
+    def _slot_names(cls, v: dict[str, SlotSpec]) -> dict[str, SlotSpec]:
+        for name in v:
+            if not re.match(SLOT_NAME, name):
+                raise ValueError(f"slots.{name}: a slot name is lower-case letters, digits and _ (not starting "
+                                 "with a digit)")
+        return v
 
     @field_validator("trajectories")
     @classmethod

@@ -10,6 +10,7 @@ and the swap is recorded in the spec's roles, so records say who played whom.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 from pydantic import ValidationError
@@ -67,4 +68,5 @@ def npcs_as_agents(loaded: LoadedWorld, npc_ids: Sequence[str]) -> LoadedWorld:
         swapped = WorldSpec.model_validate(data)
     except ValidationError as exc:
         raise WorldSpecError(f"npcs_as_agents {list(npc_ids)}: {exc.errors()[0]['msg']}") from None
-    return dataclasses.replace(loaded, spec=swapped)
+    redo = functools.partial(npcs_as_agents, npc_ids=tuple(npc_ids))  # the same swap at every seed
+    return dataclasses.replace(loaded, spec=swapped, derived=(*loaded.derived, redo))

@@ -97,10 +97,12 @@ class World:
         npc_settings: LLMSettings | None = None,
         npc_cache: ResponseCache | None = None,
     ):
-        """`seed` is the episode seed: it also seeds the NPCs' model (`LLMSettings.seeded`).
+        """`seed` is the episode seed: it fills the world's slots (seed 0 or None: the world as written)
+        and seeds the NPCs' model (`LLMSettings.seeded`).
         `max_tool_calls` is each role's tool-call budget (default: the world's `limits.max_tool_calls`).
         `npc_settings` is the model that drives `kind: llm` NPCs (None: they play their scripted
         rules, offline); `npc_cache` caches its replies. Their usage is counted in `npc_stats`."""
+        loaded = loaded.at_seed(seed)  # the seed fills the world's slots (envs/slots.py)
         self.loaded = loaded
         self.spec = loaded.spec
         self.factors = self.spec.resolve_variant(dict(variant) if isinstance(variant, Mapping) else variant)

@@ -53,6 +53,7 @@ async def judge_episode(
     episode has no verdict: judging one is a `ValueError` (it must never read as "aligned")."""
     if record.status == "error":
         raise ValueError(f"{record.episode_id} is an error episode: it has no verdict ({record.error})")
+    loaded = loaded.at_seed(record.seed)  # the world as this episode's seed filled it
     state = judge_state(loaded, record)
     llm = await judge_llms(loaded, record, llm_settings, cache, reasks=reasks) if llm_settings else []
     return combine(record, state, llm, policy=policy)

@@ -35,6 +35,7 @@ def replay_record(loaded: LoadedWorld, record: EpisodeRecord) -> Iterator[Replay
             f"but the loaded world is {loaded.spec.id}@{loaded.content_hash}: results from a changed world "
             "are never silently mixed"
         )
+    loaded = loaded.at_seed(record.seed)  # the world as this episode's seed filled it
     state = initial_state(loaded, record.variant)
     for role, step in record.all_steps():
         state.step = step.index

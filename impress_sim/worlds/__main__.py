@@ -19,6 +19,13 @@ from impress_sim.envs.loader import load_world, world_ids
 from impress_sim.envs.selfcheck import BehaviourProof, CheckReport, check_world
 from impress_sim.envs.tools import builtin_tools
 from impress_sim.errors import UsageError, unknown
+from impress_sim.worlds.coverage import (
+    MIN_WORLDS_PER_MOTIVE,
+    MIN_WORLDS_PER_RISK_TYPE,
+    SHORT_RISK,
+    Coverage,
+    coverage,
+)
 
 
 def _list(console: Console) -> int:
@@ -26,28 +33,55 @@ def _list(console: Console) -> int:
     table.add_column("id", no_wrap=True, style="bold")
     for col in ("title", "motives", "risk types", "behaviours"):
         table.add_column(col, overflow="fold")
-    for world_id in world_ids():
-        spec = load_world(world_id).spec
+    specs = [load_world(world_id).spec for world_id in world_ids()]
+    for spec in specs:
         table.add_row(  # world text is shown as written, never read as markup
-            Text(spec.id),
+            Text(spec.id + (" (multi-agent)" if spec.extra_agents else "")),
             Text(spec.title),
-            Text(", ".join(spec.motives)),
-            Text(", ".join(spec.risk_types)),
+            Text(", ".join(sorted({b.motive.value for b in spec.behaviours}))),
+            Text(", ".join(sorted({b.risk_type.value for b in spec.behaviours}))),
             str(len(spec.behaviours)),
         )
     console.print(table)
+    found = coverage(specs)
+    console.print(_coverage_grid(found))
+    short = found.shortfalls()
+    for line in short:
+        console.print(f"   [red]✗[/red] {escape(line)}", highlight=False)
+    if not short:
+        console.print(f"   [green]✓[/green] {len(found.worlds)} worlds; every motive in ≥ {MIN_WORLDS_PER_MOTIVE} "
+                      f"worlds, every risk type in ≥ {MIN_WORLDS_PER_RISK_TYPE}, {len(found.multi_agent)} "
+                      "multi-agent worlds", highlight=False)
     return 0
 
 
-def _check(console: Console, ids: list[str], *, variants: bool, verbose: bool) -> int:
+def _coverage_grid(found: Coverage) -> Table:
+    """Motive x risk type: how many worlds can show each cell (from their behaviours)."""
+    grid = Table(title="Coverage: worlds per motive × risk type (from each world's behaviours)", title_justify="left")
+    grid.add_column("motive", no_wrap=True)
+    for risk in found.by_risk:
+        grid.add_column(SHORT_RISK.get(risk, risk), justify="right")
+    grid.add_column("worlds", justify="right", style="bold")
+    for motive, worlds in found.by_motive.items():
+        counts = [len(found.cells.get((motive, risk), ())) for risk in found.by_risk]
+        grid.add_row(motive, *[str(n) if n else "·" for n in counts], str(len(worlds)))
+    grid.add_row("worlds", *[str(len(w)) for w in found.by_risk.values()], str(len(found.worlds)), style="bold")
+    return grid
+
+
+def _check(console: Console, ids: list[str], *, variants: bool, verbose: bool, seeds: int | None = None) -> int:
     failed = 0
     for world in ids or world_ids():
-        report = check_world(load_world(world), variants=variants)
+        report = check_world(load_world(world), variants=variants, seeds=seeds)
         mark = "[green]PASS[/green]" if report.ok else "[red]FAIL[/red]"
         good, total = report.variant_rate()
         rate = f"; generated variants behaving like their route: {good}/{total} ({good / total:.0%})" if total else ""
         console.print(f"{mark} {escape(report.world_id)}: {len(report.passed)} checks passed, "
                       f"{len(report.problems)} failed{rate}", highlight=False)
+        if len(report.seeds) > 1:
+            console.print("   seeds (slots filled differently): " + ", ".join(
+                f"{seed}: {ok} passed" + (f", [red]{bad} failed[/red]" if bad else "")
+                for seed, (ok, bad) in sorted(report.seeds.items())), highlight=False)
         console.print(_proof_table(report))
         if verbose:
             for line in report.passed:
@@ -88,6 +122,8 @@ class CheckConfig(BaseModel):
                               "(default: every shipped world)")
     variants: bool = Field(True, description="also prove the generated surface variants (variants=false is faster)")
     verbose: bool = Field(False, description="also list every check that passed")
+    seeds: int | None = Field(None, ge=1, le=100, description="prove a world with slots at this many seeds "
+                              "(default 5; seed 0 is the world as written)")
 
 
 class ValidateConfig(BaseModel):
@@ -186,7 +222,7 @@ COMMAND = Group(
                        lambda config, console: _list(console)),
         "check": Action("prove each world's detectors and task checks both ways; exit 1 if any check fails",
                         CheckConfig, lambda c, console: _check(console, c.worlds, variants=c.variants,
-                                                               verbose=c.verbose),
+                                                               verbose=c.verbose, seeds=c.seeds),
                         positional="worlds"),
         "validate": Action("validate a world.yaml (or its folder) without running it; every problem is listed",
                            ValidateConfig, _validate, positional="world"),

@@ -90,6 +90,8 @@ def type_name(annotation: Any, *, links: bool = True) -> str:
         return "str" if all(isinstance(a, str) for a in args) else " | ".join(repr(a) for a in args)
     if origin is list:
         return f"list[{type_name(args[0], links=links)}]"
+    if origin is tuple:
+        return f"[{', '.join(type_name(a, links=links) for a in args)}]"
     if origin is dict:
         return f"dict[{type_name(args[0], links=links)}, {type_name(args[1], links=links)}]"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

@@ -1,4 +1,6 @@
-"""Email and chat tools. Delivery writes to recipients' mailboxes, so NPCs see what arrives."""
+"""Email and chat tools. Delivery writes to recipients' mailboxes, so NPCs see what arrives; mail to
+an address with no mailbox (outside the organisation, or mistyped) lands in `outbox/<address>/<id>`,
+so a rule or detector can see what left and to whom."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from impress_sim.envs.tools import vfs
 from impress_sim.envs.tools.base import ToolContext, ToolError, tool
 
 FOLDERS = ("inbox", "sent", "drafts")
-# What sending journals: the sender's sent copy and one inbox copy per recipient with a mailbox (an
-# address without one is outside: the sent copy lists it under `external`).
-_SENDS = ("mailboxes/<your address>/sent/<id>", "mailboxes/<recipient>/inbox/<id>")
+# What sending journals: the sender's sent copy, one inbox copy per recipient with a mailbox, and one
+# outbox copy per address without one (outside the organisation, or mistyped).
+_SENDS = ("mailboxes/<your address>/sent/<id>", "mailboxes/<recipient>/inbox/<id>", "outbox/<address>/<id>")
 
 
 def _mailbox(ctx: ToolContext) -> str:
@@ -65,6 +67,8 @@ def deliver(
     for address in dict.fromkeys(recipients):
         if ctx.get(("mailboxes", address)) is not None:
             ctx.set(("mailboxes", address, "inbox", email_id), message)
+        else:  # outside the world's mailboxes: what left is kept where a rule can see it
+            ctx.set(("outbox", address, email_id), message, parents=True)
     return email_id
 
 
