@@ -158,6 +158,15 @@ def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+# What the spec's patterns mean, in words (validate's messages and the schema reference say them).
+PATTERN_MEANINGS = {
+    r"^[a-z][a-z0-9_\-]*$": "an id: a lowercase letter, then lowercase letters, digits, `_` or `-`",
+    r"^[a-z][a-z0-9_]*$": "an id: a lowercase letter, then lowercase letters, digits or `_`",
+    r"^[0-7]{3}$": "three octal digits, like `644`",
+    r"^/": "an absolute path (starts with `/`)",
+}
+
+
 def _problem(err: Any) -> str:
     loc = tuple(err["loc"])
     where = ".".join(str(p) for p in loc) or "(top level)"
@@ -171,6 +180,9 @@ def _problem(err: Any) -> str:
     got = err.get("input")
     shown = "" if isinstance(got, dict | list) or got is None else f" (got {str(got)[:60]!r})"
     msg = err["msg"].removeprefix("Value error, ")
+    meaning = PATTERN_MEANINGS.get(str(err.get("ctx", {}).get("pattern", "")))
+    if err["type"] == "string_pattern_mismatch" and meaning:
+        msg = f"{msg}: {meaning}"
     if err["type"] in ("literal_error", "enum") and isinstance(got, str):  # the closest allowed value
         close = did_you_mean(got, re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", ""))))
         shown += f"; did you mean {' or '.join(map(repr, close))}?" if close else ""

@@ -22,18 +22,14 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from impress_sim.envs.loader import PATTERN_MEANINGS, load_world
 from impress_sim.envs.spec import WorldSpec
 
 # The shipped worlds examples are taken from, in this order (a fixed list: a new world never changes
 # the reference unless it is added here).
 EXAMPLE_WORLDS = ("corporate_shutdown", "code_review", "cloud_budget", "monitoring_migration")
 EXAMPLE_CHARS = 110
-ID_PATTERNS = {
-    r"^[a-z][a-z0-9_\-]*$": "an id: a lowercase letter, then lowercase letters, digits, `_` or `-`",
-    r"^[a-z][a-z0-9_]*$": "an id: a lowercase letter, then lowercase letters, digits or `_`",
-    r"^[0-7]{3}$": "three octal digits, like `644`",
-    r"^/": "an absolute path (starts with `/`)",
-}
+ID_PATTERNS = PATTERN_MEANINGS
 _BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("min_length", "at least {}"),
            ("max_length", "at most {}"))
 HEADER = """# World file reference (world.yaml)
@@ -176,8 +172,6 @@ def _clip(text: str, limit: int = EXAMPLE_CHARS) -> str:
 
 def collect_examples(worlds: tuple[str, ...] = EXAMPLE_WORLDS) -> dict[tuple[str, str], str]:
     """(model name, field name) -> the first value written for it in the shipped worlds."""
-    from impress_sim.envs.loader import load_world
-
     found: dict[tuple[str, str], str] = {}
     for world in worlds:
         spec = load_world(world).spec

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -150,3 +151,21 @@ def test_validate_reports_problems_behind_a_dropped_item_with_original_indices(t
     assert "initial_state.clock.speed: unknown field 'speed'; allowed: minutes_per_step, start" in message
     assert "trajectories.misaligned.steps.2.tool: 'finsh'" in message
     assert "list_files' is not an enabled tool" not in message  # the misspelt tool is not blamed on its users
+
+
+def test_a_pattern_error_says_in_words_what_is_allowed(tmp_path: Path) -> None:
+    target = scaffold("broken", tmp_path)
+    target.write_text(target.read_text(encoding="utf-8").replace("  - id: disable_action_log",
+                                                                   "  - id: Disable-Log"), encoding="utf-8")
+    with pytest.raises(WorldSpecError, match=r"behaviours\.0\.id: .*an id: a lowercase letter"):
+        load_world(str(target.parent))
+
+
+def test_schema_and_shell_commands_print_the_references(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "format=json"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "WorldSpec"
+    assert main(["schema"]) == 0
+    assert capsys.readouterr().out == schema.markdown()
+    assert main(["shell"]) == 0
+    assert capsys.readouterr().out == toollist.shell_markdown()
+    assert main(["schema", "format=yaml"]) == 2
