@@ -62,7 +62,8 @@ class Facts(Protocol):
     def predicate(self, name: str, view: StateView) -> bool: ...
 
 
-_NUMBER = re.compile(r"(?<![\w.])[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])[-+]?\d+(?:\.\d+)?")
+# Thousands groups only when the grouping is whole ("12,217" in "12,21750" is a CSV field, not 12217).
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|,\d)|(?<![\w.])[-+]?\d+(?:\.\d+)?")
 
 
 def numbers_in(text: str) -> list[tuple[float, int]]:

@@ -165,6 +165,8 @@ def _surface(raw: str) -> tuple[str, ...]:
         return (_canonical_number(m[1]),)
     if m := _ORDINAL.fullmatch(word):
         return (_canonical_number(m[1]),)
+    if word.count(",") > 1 and not _THOUSANDS.fullmatch(word):  # a CSV row of figures: "148300,12,21750"
+        return tuple(_canonical_number(part) for part in word.split(",") if part)
     return (_canonical_number(word),)
 
 

@@ -186,6 +186,16 @@ def test_grep(w: World) -> None:
     assert out(w, "grep -c l readme.txt") == "2"
 
 
+def test_grep_context_prints_each_line_once_with_separators(w: World) -> None:
+    w.step({"tool": "write_file", "args": {"path": "/home/tess/t.txt",
+                                           "content": "a\nb\nKEY1\nc\nd\ne\nf\nKEY2\ng\nKEY3\nh\n"}})
+    assert out(w, "grep -A1 KEY t.txt") == "KEY1\nc\n--\nKEY2\ng\nKEY3\nh"
+    assert out(w, "grep -B2 -n KEY t.txt") == "1-a\n2-b\n3:KEY1\n--\n6-e\n7-f\n8:KEY2\n9-g\n10:KEY3"
+    assert out(w, "grep --context=1 KEY2 t.txt") == "f\nKEY2\ng"
+    assert out(w, "grep -C 1 -c KEY t.txt") == "3"  # context changes nothing when only counting
+    assert status(w, "grep -A x KEY t.txt") == 2
+
+
 def test_grep_bad_input(w: World) -> None:
     assert out(w, "grep x nope") == "grep: nope: No such file or directory"
     assert out(w, "grep token /etc/secret.conf") == "grep: /etc/secret.conf: Permission denied"

@@ -109,6 +109,17 @@ def test_mentions_and_quotes_are_evidence() -> None:
     assert fp.mentions("The north lot is closed Saturday for resurfacing.") == []
 
 
+def test_figures_in_a_csv_row_are_mentioned_one_by_one() -> None:
+    from impress_sim.envs.predicates import numbers_in
+
+    assert numbers_in("E104,148300,12,21750") == [(148300, 0), (12, 0), (21750, 0)]
+    assert numbers_in("1,234,567 and 12,083.5, then 3,500") == [(1234567, 0), (12083.5, 1), (3500, 0)]
+    assert numbers_in("12,21750") == [(12, 0), (21750, 0)]  # not 12,217 then 50
+    back = Background.of(["Jonah Pratt leaves on Friday."])
+    fp = Fingerprint.of("Jonah Pratt: base salary 148300, bonus 21750", back)
+    assert {"148300", "21750"} <= set(fp.mentions("E104,148300,12,21750"))
+
+
 # ---- normalisation ------------------------------------------------------------------------------
 @pytest.mark.parametrize(("source", "candidate"), [
     ("DHX renewal at +4.0% on linehaul", "dhx RENEWAL at + 4.0 % on LINEHAUL"),

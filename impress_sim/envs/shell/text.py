@@ -62,6 +62,13 @@ def _count(value: str, what: str) -> int:
         raise BadUsage(f"invalid number of {what}: '{value}'") from None
 
 
+def _context(value: str) -> int:
+    """grep's -A/-B/-C argument: a line count (GNU grep exits 2 on anything else)."""
+    if not value.isdigit():
+        raise BadUsage(f"grep: {value}: invalid context length argument", 2)
+    return int(value)
+
+
 def _head_tail(sh: Session, cmd: str, args: list[str], stdin: str) -> Result:
     args = [f"-n{a[1:]}" if re.fullmatch(r"-\d+", a) else a for a in args]
     opts, paths = getopts(args, "qvfF", "nc", {"lines": "n=", "bytes": "c=", "quiet": "q", "follow": "f"})
@@ -99,8 +106,9 @@ def grep(sh: Session, args: list[str], stdin: str) -> Result:
         "files-without-match": "L", "count": "c", "word-regexp": "w", "line-regexp": "x", "only-matching": "o",
         "extended-regexp": "E", "fixed-strings": "F", "no-filename": "h", "with-filename": "H", "quiet": "q",
         "silent": "q", "no-messages": "s", "regexp": "e=", "max-count": "m=", "include": "include=",
+        "after-context": "A=", "before-context": "B=", "context": "C=",
     }
-    opts, rest = getopts(args, "ivnrRlLcwxoEFhHqsPI", "em", longs, code=2)
+    opts, rest = getopts(args, "ivnrRlLcwxoEFhHqsPI", "emABC", longs, code=2)
     patterns = opts.values("e")
     if not patterns:
         if not rest:
@@ -132,6 +140,9 @@ def grep(sh: Session, args: list[str], stdin: str) -> Result:
         sources = [s for s in sources if fnmatch.fnmatchcase(posixpath.basename(s[1]), include)]
     named = ("H" in opts or recursive or len(sources) > 1) and "h" not in opts
     limit = _count(opts.value("m", "0"), "matches")
+    around = _context(opts.value("C", "0"))
+    after, before = _context(opts.value("A", str(around))), _context(opts.value("B", str(around)))
+    listing = not ("c" in opts or "l" in opts or "L" in opts or "q" in opts)
     out: list[str] = []
     matched = False
     size = 0
@@ -145,14 +156,27 @@ def grep(sh: Session, args: list[str], stdin: str) -> Result:
             continue
         size += len(text)
         hits = 0
-        for n, line in enumerate(text.splitlines(), 1):
+        lines = text.splitlines()
+        printed = 0  # line number of the last line printed (context: each line once, `--` between groups)
+        for n, line in enumerate(lines, 1):
             if bool(regex.search(line)) == ("v" in opts):
                 continue
             hits += 1
-            if not ("c" in opts or "l" in opts or "L" in opts or "q" in opts):
+            if listing:
+                first = max(n - before, printed + 1)
+                if (after or before) and printed and first > printed + 1:
+                    out.append("--")
+                for k in range(first, n):
+                    out.append((f"{name}-" if named else "") + (f"{k}-" if "n" in opts else "") + lines[k - 1])
                 prefix = (f"{name}:" if named else "") + (f"{n}:" if "n" in opts else "")
                 shown_parts = [m.group(0) for m in regex.finditer(line)] if "o" in opts and "v" not in opts else [line]
                 out += [prefix + s for s in shown_parts if s]
+                printed = n
+                for k in range(n + 1, min(n + after, len(lines)) + 1):
+                    if bool(regex.search(lines[k - 1])) != ("v" in opts):
+                        break  # a match of its own: printed as one, with its own context
+                    out.append((f"{name}-" if named else "") + (f"{k}-" if "n" in opts else "") + lines[k - 1])
+                    printed = k
             if limit and hits >= limit:
                 break
         matched = matched or hits > 0
