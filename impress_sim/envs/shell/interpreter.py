@@ -515,7 +515,8 @@ SUMMARY = {
     "cd": "Change the working directory (the agent's persists between calls); needs the folder's x bit.",
     "head": "Print the first lines (-n) or bytes (-c) of files.",
     "tail": "Print the last lines (-n, or -n +N from line N) or bytes (-c) of files.",
-    "grep": "Print lines matching a regular expression (basic, -E extended, -F fixed); -r searches folders.",
+    "grep": "Print lines matching a regular expression (basic, -E extended, -F fixed); -r searches folders; "
+            "-A/-B/-C print context lines.",
     "wc": "Count lines, words, characters, bytes.",
     "sort": "Sort lines (-r reverse, -n numeric, -u unique, -f case-blind, -k field, -t separator).",
     "uniq": "Collapse repeated adjacent lines (-c count, -d only repeated, -u only unique, -i case-blind).",
