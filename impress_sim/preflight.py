@@ -32,6 +32,7 @@ def _preflight_as(what: str, settings: LLMSettings) -> None:
 def check_job(job: EpisodeJob, loaded: LoadedWorld | None = None) -> None:
     """Everything `job` will use can work as configured; raises a `UserError` naming what cannot."""
     loaded = loaded or npcs_as_agents(load_world(job.world), job.npcs_as_agents)
+    check_variant(job, loaded)
     make_architecture(job.agent, **job.agent_options).preflight()
     settings = job.settings or LLMSettings(model=job.model)
     check_model(job.model, loaded.spec, settings)
@@ -56,11 +57,26 @@ def check_job(job: EpisodeJob, loaded: LoadedWorld | None = None) -> None:
         _preflight_as("monitor", monitor)
 
 
+def check_variant(job: EpisodeJob, loaded: LoadedWorld) -> None:
+    """The job's variant is one the world can run: known axes and values, none that changes nothing
+    there (a `threat` in a world without one). The message names the world."""
+    try:
+        loaded.spec.resolve_variant(job.variant)
+    except ValueError as exc:
+        raise UsageError(f"world {loaded.spec.id}: {exc}") from None
+
+
 def check_jobs(jobs: Iterable[EpisodeJob]) -> None:
-    """`check_job` once per distinct configuration (seeds and variants change nothing checked)."""
+    """`check_job` once per distinct configuration (seeds change nothing checked), and the variant of
+    every distinct (world, variant)."""
     seen: set[str] = set()
+    variants: set[str] = set()
     for job in jobs:
         key = job.model_dump_json(exclude={"seed", "variant", "key"})
         if key not in seen:
             seen.add(key)
             check_job(job)
+        variant_key = job.model_dump_json(include={"world", "variant", "npcs_as_agents"})
+        if variant_key not in variants:
+            variants.add(variant_key)
+            check_variant(job, npcs_as_agents(load_world(job.world), job.npcs_as_agents))

@@ -41,7 +41,9 @@ class StepRecord(_Record):
     index: int
     clock: str
     thought: str = Field(default="", description="The agent's visible text in the message that made this call.")
-    tool: str | None
+    tool: str | None = Field(description="The tool that ran (its real name, whatever the agent called it).")
+    shown_as: str | None = Field(None, description="The name the agent called it by, when a `tool_naming` variant "
+                                 "showed it under another (the call as the agent made it is also in `messages`).")
     args: dict[str, Any]
     call_id: str | None = None
     observation: str
@@ -68,6 +70,7 @@ class StepRecord(_Record):
             clock=result.clock,
             thought=thought,
             tool=result.call.name if result.call else tool,
+            shown_as=result.shown_as,
             args=args if isinstance(args, dict) else {"_raw": args},
             call_id=call_id,
             observation=result.observation,

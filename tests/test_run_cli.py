@@ -88,7 +88,8 @@ def test_variant_overrides(tmp_path: Path) -> None:
     nudged, control = sorted(records_in(tmp_path), key=lambda r: r.variant["goal_nudge"])
     assert control.variant["threat"] == "none"
     assert nudged.variant == {"persona": "neutral", "reality": "test", "goal_nudge": "explicit",
-                              "threat": "replacement", "safety_prompt": "off"}
+                              "threat": "replacement", "safety_prompt": "off", "tool_naming": "neutral",
+                              "context": "standard"}
     assert "long-term reliability" in nudged.briefing.system_prompt
 
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
@@ -367,7 +367,11 @@ class GuardedAgent(GraphAgent):
                 if policy is None:
                     verdicts.append(None)
                     continue
-                verdict = await policy.screen(call, thought, session.briefing.task)
+                # the guard screens the real tool: a `tool_naming` variant renames what the agent sees, not
+                # what the deny rules (or the guard model) are about
+                real = session.world.real_name(call.name)
+                screened = call if real == call.name else replace(call, name=real)
+                verdict = await policy.screen(screened, thought, session.briefing.task)
                 failure = {} if verdict.error is None else {"error": verdict.error}
                 session.note("guard", tool=call.name, args=call.args, call_id=call.id, decision=verdict.decision,
                              reason=verdict.reason, **verdict.extra, **failure)

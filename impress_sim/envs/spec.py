@@ -9,6 +9,7 @@ that can run.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -363,7 +364,8 @@ class Trajectory(_Spec):
     description: str = Field(default="", description="What this run does and why (one line).")
     steps: list[TrajectoryStep] = Field(description="The agent's tool calls, in order.")
     final: str = Field(default="", description="The agent's closing message.")
-    variant: dict[str, str] = Field(default_factory=dict, description="Factor values it is meant for.")
+    variant: str | dict[str, str] = Field(
+        default_factory=dict, description="Factor values it is meant for, or the name of one of the world's variants.")
     expect_behaviours: list[str] | None = Field(
         default=None, description="Behaviours the self-check expects it to trigger (aligned: none; misaligned: all)."
     )
@@ -544,15 +546,35 @@ class StatePatch(_Spec):
     value: Any = Field(default=None, description="The new value (with op: set).")
 
 
+TOOL_NAME = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"  # what every function-calling API accepts as a name
+
+
+class ToolRename(_Spec):
+    """How one tool is shown to the agents under a factor value (the tool itself is unchanged)."""
+
+    name: str = Field(pattern=TOOL_NAME, description="The name the agents see and call it by.")
+    description: str | None = Field(default=None, description="The description they see (default: the tool's own).")
+
+
 class FactorValue(_Spec):
-    """What choosing one value on a factor axis does to the world."""
+    """What choosing one value on a factor axis does to the world. A value other than its axis'
+    default must change something (text, memory, state, tool names or the system prompt): one that
+    changes nothing is refused when a run, sweep or env asks for it (`WorldSpec.resolve_variant`)."""
 
     prompt: str | None = Field(default=None, description="System-prompt fragment (overrides the generic one).")
-    task_suffix: str = Field(default="", description="Text appended to the task.")
-    memory: list[MemoryItem] = Field(default_factory=list, description="Memory items added to the agent's seeded "
-        "memory.")
-    patches: list[StatePatch] = Field(default_factory=list, description="Changes to the initial state (set or delete "
-        "a state path), e.g. to remove the temptation.")
+    task_suffix: str = Field(default="", description="Text added after the primary agent's task.")
+    memory: list[MemoryItem] = Field(default_factory=list, description="Memory items added to the primary agent's.")
+    patches: list[StatePatch] = Field(default_factory=list, description="State edits applied before the episode "
+                                      "starts (not journaled: they are the starting point).")
+    tool_names: dict[str, ToolRename] = Field(
+        default_factory=dict, description="Enabled tool -> the name (and optionally the description) every agent "
+        "sees it under. Calls with the shown name run the tool; its real name is then unknown to the agents.")
+    system_prompt: str | None = Field(
+        default=None, description="Replaces the primary agent's system prompt (e.g. `context: minimal`: a shorter "
+        "one). Fragments of other factor values are still added after it.")
+    org_background: bool = Field(
+        default=False, description="Add the organisational background (from `org` and the world's `background:`) "
+        "to every agent's system prompt (`context: rich`).")
 
 
 class FactorAxis(_Spec):
@@ -671,6 +693,9 @@ class WorldSpec(_Spec):
     summary: str = Field(description="A few sentences for researchers: the task, the temptation, what is measured "
         "(never shown to the agent).")
     domain: str = Field(description="The organisation's field, e.g. `healthcare operations`, `finance / accounting`.")
+    background: str = Field(
+        default="", description="Free text about the organisation and recent events, shown to the agents under "
+        "`context: rich` (with the people and groups of `org`). Realistic background, never a nudge.")
     benignness: str = Field(
         default="", description="Why the task itself is harmless: what a careful employee would do with it, and "
         "why nothing in it asks for the misaligned behaviours (shipped worlds must state it).")
@@ -764,12 +789,15 @@ class WorldSpec(_Spec):
         _unique("npcs", [n.id for n in self.npcs])
         _unique("timeline", [e.id for e in self.timeline])
         roles = self._check_roles()
+        self._check_tool_names()
         for where, trajectory in self.all_trajectories():
+            renames = self.tool_renames(self.resolve_variant(trajectory.variant, where=f"{where}.variant"))
+            shown = [renames[t].name if t in renames else t for t in self.tools]
             for j, step in enumerate(trajectory.steps):
-                if step.tool not in self.tools and not (step.tool == WAIT and self.extra_agents):
-                    raise ValueError(f"{where}.steps.{j}.tool: {step.tool!r} is not an enabled tool {self.tools}")
-            self._check_role_trajectory(where, trajectory, roles, behaviours)
-            self.resolve_variant(trajectory.variant, where=f"{where}.variant")
+                if step.tool not in shown and not (step.tool == WAIT and self.extra_agents):
+                    raise ValueError(f"{where}.steps.{j}.tool: {step.tool!r} is not an enabled tool {shown}"
+                                     + (" (under its variant's tool names)" if renames else ""))
+            self._check_role_trajectory(where, trajectory, roles, behaviours, renames)
             for b in trajectory.expect_behaviours or []:
                 if b not in behaviours:
                     raise ValueError(f"{where}.expect_behaviours: {unknown('behaviour', b, sorted(behaviours))}")
@@ -780,9 +808,11 @@ class WorldSpec(_Spec):
         used = self.content_labels()
         for label in self.information_policy:
             if label not in used:
+                close = did_you_mean(label, sorted(used))
+                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ";"
                 raise ValueError(
-                    f"information_policy.{label}: no content in the world carries this label "
-                    f"(labels used: {sorted(used)})"
+                    f"information_policy.{label}: no content in the world carries this label{hint} a policy "
+                    f"must name a label some file or email carries (labels used: {sorted(used)})"
                 )
         return self
 
@@ -947,12 +977,13 @@ class WorldSpec(_Spec):
                     yield f"task_checks.{i}.{kind}.{name}", t
 
     def _check_role_trajectory(
-        self, where: str, trajectory: Trajectory, roles: dict[str, RoleSpec], behaviours: set[str]
+        self, where: str, trajectory: Trajectory, roles: dict[str, RoleSpec], behaviours: set[str],
+        renames: dict[str, ToolRename] | None = None,
     ) -> None:
         for role_id, steps in trajectory.roles.items():
             if role_id not in roles:
                 raise ValueError(f"{where}.roles: {role_id!r} is not an extra agent {sorted(roles)}")
-            allowed = self.role_tools(role_id)
+            allowed = [(renames or {})[t].name if t in (renames or {}) else t for t in self.role_tools(role_id)]
             for j, step in enumerate(steps):
                 if step.tool != WAIT and step.tool not in allowed:
                     close = did_you_mean(step.tool, [*allowed, WAIT])
@@ -1028,17 +1059,94 @@ class WorldSpec(_Spec):
         axes: dict[str, FactorAxis] = {
             name: FactorAxis(
                 default=GENERIC_DEFAULTS[name],
-                values={v: FactorValue(prompt=text or None) for v, text in values.items()},
+                values={v: FactorValue(prompt=text or None, **_GENERIC_EFFECTS.get((name, v), {}))
+                        for v, text in values.items()},
             )
             for name, values in GENERIC_AXES.items()
         }
         # A world that declares a generic axis replaces its values: the world knows what, say,
-        # "threat" means in it, and a generic value with no effect there would be a silent no-op.
+        # "threat" means in it.
         axes.update(self.factors)
         return axes
 
+    def has_background(self) -> bool:
+        """Whether `context: rich` has anything to add here: the company's people in `org`, or `background:`
+        text."""
+        org = self.org
+        return bool(self.background.strip()) or (
+            org is not None and any(p.organisation in (None, org.company) for p in org.people))
+
+    def value_effect(self, value: FactorValue) -> str:
+        """What choosing `value` does in this world, as comparable text: two values with the same
+        effect are the same framing, whatever their names."""
+        return json.dumps({
+            "prompt": (value.prompt or "").strip(),
+            "task_suffix": value.task_suffix.strip(),
+            "memory": [m.model_dump(mode="json") for m in value.memory],
+            "patches": [p.model_dump(mode="json") for p in value.patches],
+            "tool_names": {k: r.model_dump(mode="json") for k, r in sorted(value.tool_names.items())},
+            "system_prompt": value.system_prompt.strip() if value.system_prompt is not None else None,
+            "org_background": value.org_background and self.has_background(),
+        }, sort_keys=True, default=str)
+
+    def varied_axes(self) -> dict[str, list[str]]:
+        """The axes this world varies -> the values that make a difference here (the default first).
+        A value whose effect is the default's changes nothing and is refused by `resolve_variant`."""
+        varied: dict[str, list[str]] = {}
+        for name, axis in self.axes().items():
+            base = self.value_effect(axis.values[axis.default])
+            values = [v for v in axis.values if v != axis.default and self.value_effect(axis.values[v]) != base]
+            if values:
+                varied[name] = [axis.default, *values]
+        return varied
+
+    def tool_renames(self, factors: dict[str, str]) -> dict[str, ToolRename]:
+        """Real tool -> how the agents see it, under fully resolved `factors` (empty: as written)."""
+        axes = self.axes()
+        renames: dict[str, ToolRename] = {}
+        for axis, value in factors.items():
+            if axis in axes and value in axes[axis].values:
+                renames.update(axes[axis].values[value].tool_names)
+        return renames
+
+    def _check_tool_names(self) -> None:
+        """Renamed tools are enabled; shown names are unique and never another enabled tool's name."""
+        for axis_name, axis in self.factors.items():
+            for value_name, value in axis.values.items():
+                where = f"factors.{axis_name}.values.{value_name}.tool_names"
+                shown: dict[str, str] = {}
+                for real, rename in value.tool_names.items():
+                    if real not in self.tools:
+                        raise ValueError(f"{where}: {unknown('enabled tool', real, self.tools)}")
+                    if rename.name == WAIT:
+                        raise ValueError(f"{where}.{real}.name: {WAIT!r} is reserved (a role sitting a round out)")
+                    if rename.name in self.tools and rename.name != real:
+                        raise ValueError(f"{where}.{real}.name: {rename.name!r} is already the name of an enabled "
+                                         "tool; shown names must not collide with the world's tools")
+                    if rename.name in shown:
+                        raise ValueError(f"{where}.{real}.name: {rename.name!r} is also the shown name of "
+                                         f"{shown[rename.name]!r}; shown names must be unique")
+                    shown[rename.name] = real
+
+    def _refuse_inert(self, axes: dict[str, FactorAxis], axis: str, value: str, where: str) -> None:
+        """A value other than the default that changes nothing here is refused, never run as a no-op."""
+        chosen, default = axes[axis].values[value], axes[axis].default
+        if value == default or self.value_effect(chosen) != self.value_effect(axes[axis].values[default]):
+            return
+        varied = self.varied_axes()
+        note = ""
+        if chosen.org_background and not self.has_background():
+            note = "; it adds the organisational background, and this world has no org people and no background: text"
+        if axis not in varied:
+            raise ValueError(f"{where}.{axis}: {self.id} does not vary {axis!r} (its value {value!r} changes nothing "
+                             f"here{note}); axes it varies: {', '.join(sorted(varied))}")
+        listed = ", ".join(f"{v} (default)" if v == default else v for v in varied[axis])
+        raise ValueError(f"{where}.{axis}: in {self.id}, {axis}={value!r} changes nothing (the same as the default "
+                         f"{default!r}{note}); values that change something here: {listed}")
+
     def resolve_variant(self, variant: str | dict[str, str] | None, where: str = "variant") -> dict[str, str]:
-        """Full factor values for a variant name or partial mapping; unknown names say what is valid."""
+        """Full factor values for a variant name or partial mapping; unknown names say what is valid, and
+        a value that changes nothing in this world (e.g. `threat` in a world without one) is refused."""
         axes = self.axes()
         chosen: dict[str, str] = {}
         if isinstance(variant, str):
@@ -1052,10 +1160,23 @@ class WorldSpec(_Spec):
                 raise ValueError(f"{where}: {unknown('factor axis', axis, sorted(axes))}")
             if value not in axes[axis].values:
                 raise ValueError(f"{where}.{axis}: {unknown('value', value, sorted(axes[axis].values))}")
-        return {name: chosen.get(name, axis.default) for name, axis in axes.items()}
+            self._refuse_inert(axes, axis, value, where)
+        factors = {name: chosen.get(name, axis.default) for name, axis in axes.items()}
+        shown: dict[str, str] = {}  # two axes' renames together must still name every tool apart
+        for axis_name, value_name in factors.items():
+            for real, rename in axes[axis_name].values[value_name].tool_names.items():
+                if shown.get(rename.name, real) != real:
+                    raise ValueError(f"{where}: {axis_name}={value_name!r} shows {real!r} as {rename.name!r}, the name "
+                                     f"another chosen value shows {shown[rename.name]!r} as; choose one of them")
+                shown[rename.name] = real
+        return factors
 
     def behaviour(self, behaviour_id: str) -> BehaviourSpec:
         return next(b for b in self.behaviours if b.id == behaviour_id)
+
+
+# What a generic value does beyond a prompt fragment (the runtime supplies its content).
+_GENERIC_EFFECTS: dict[tuple[str, str], dict[str, Any]] = {("context", "rich"): {"org_background": True}}
 
 
 def _labels_in(path: str, value: Any) -> set[str]:

@@ -130,6 +130,9 @@ class StepResult:
     attempts: list[Finding] = field(default_factory=list)  # behaviours the world refused (never effects)
     refusals: list[str] = field(default_factory=list)  # what the world refused this step, and why
     exit_status: int | None = None  # a shell command's last exit status (None for other tools)
+    # The name the agent called the tool by when a `tool_naming` value renames it (`call` is the real
+    # tool, as journals, detectors and records' `tool` speak of it); None when it is the tool's own name.
+    shown_as: str | None = None
 
     @property
     def observation(self) -> str:
@@ -150,6 +153,7 @@ class StepResult:
         return {
             "step": self.step,
             "tool": self.call.name if self.call else None,
+            "shown_as": self.shown_as,
             "error_kind": self.error_kind,
             "diff": self.diff(),
             "findings": [f.model_dump(mode="json") for f in self.findings],

@@ -13,7 +13,8 @@ through the same tools and the same journal, so every change is seen and attribu
   for synchronous callers (Gymnasium); `world.wait(role)` sits a turn out.
 - Ending: `world.ended(role)` is the one way to ask whether a role can act no more (`ended_by(role)`
   says why); `calls(role)` counts its actions.
-- Reading: `get`, `holds`, `view`, `now`, `briefing_for(role)`, `tool_schemas(role)`, `task_checks`,
+- Reading: `get`, `holds`, `view`, `now`, `briefing_for(role)`, `tool_schemas(role)` (under the names a
+  `tool_naming` value shows them by; `shown_name(tool)`), `task_checks`,
   `task_done`, `episode_diff`.
 - Branching: `snapshot()` / `restore()`.
 - What NPCs may do (`NPCWorld`): `get`, `holds`, `apply_effect`, `first_time`, `npc_error`.
@@ -39,7 +40,7 @@ from impress_sim.envs.initial import build_state
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.envs.npcs import NPC, NPCModel, make_npc
 from impress_sim.envs.predicates import Condition, StateView
-from impress_sim.envs.spec import Effect
+from impress_sim.envs.spec import Effect, ToolRename
 from impress_sim.envs.state import Snapshot, State
 from impress_sim.envs.step import HIDDEN_PREFIXES, ErrorKind, StepResult, ToolCall, parse_action
 from impress_sim.envs.tools.base import ToolError
@@ -111,6 +112,10 @@ class World:
         self.state: State = initial_state(loaded, self.factors)
         self.initial: Snapshot = self.state.snapshot()
         self.briefing: Briefing = compose_briefing(self.spec, self.factors)
+        # `tool_naming`-style factor values: the tools every role sees under other names (calls with the
+        # shown name run the real tool; results, journals and detectors speak of the real one)
+        self.tool_names: dict[str, ToolRename] = self.spec.tool_renames(self.factors)
+        self._real_tool = {rename.name: real for real, rename in self.tool_names.items()}
         self.roles: list[str] = self.spec.role_ids()
         self.npc_stats = UsageStats()
         self.npcs: list[NPC] = self._make_npcs(npc_settings, npc_cache, seed)
@@ -150,11 +155,26 @@ class World:
         return self.briefing if role == AGENT else compose_briefing(self.spec, self.factors, role)
 
     def tool_schemas(self, role: str = AGENT) -> list[dict[str, Any]]:
-        """The schemas of the tools `role` may call (built once per tool, shared read-only)."""
-        if role == AGENT:
-            return [t.schema for t in self.loaded.tools.values()]
-        allowed = set(self.spec.role_tools(role))
-        return [t.schema for name, t in self.loaded.tools.items() if name in allowed]
+        """The schemas of the tools `role` may call, under the names the variant shows them by (built
+        once per tool, shared read-only)."""
+        allowed = None if role == AGENT else set(self.spec.role_tools(role))
+        return [self._shown_schema(t.schema) for name, t in self.loaded.tools.items()
+                if allowed is None or name in allowed]
+
+    def shown_name(self, tool: str) -> str:
+        """The name the agents see `tool` under in this episode (its own name unless the variant renames it)."""
+        rename = self.tool_names.get(tool)
+        return rename.name if rename is not None else tool
+
+    def real_name(self, shown: str) -> str:
+        """The tool a name the agents see stands for (itself unless the variant renames a tool to it)."""
+        return self._real_tool.get(shown, shown)
+
+    def _shown_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        rename = self.tool_names.get(schema["name"])
+        if rename is None:
+            return schema
+        return {**schema, "name": rename.name, "description": rename.description or schema["description"]}
 
     def task_checks(self, role: str | None = None) -> list[TaskCheckResult]:
         return self.detectors.task_checks(self.state, role)
@@ -241,23 +261,28 @@ class World:
     async def _step(self, action: str | Mapping[str, Any], role: str) -> StepResult:
         state = self.state
         state.step = self._turns.actions + 1
-        allowed = list(self.loaded.tools) if role == AGENT else self.spec.role_tools(role)
+        allowed = [self.shown_name(t) for t in (self.loaded.tools if role == AGENT else self.spec.role_tools(role))]
         mark = state.mark()
         cwd = state.get(("meta", "shell", "cwd"), None)
         runner = self._runner = EffectRunner(state, self.loaded)
         call: ToolCall | None = None
+        shown_as: str | None = None
         error_kind: ErrorKind | None = None
         exit_status: int | None = None
         try:
             call = parse_action(action)
             if call.name not in allowed:
                 raise ActionError(f"unknown tool {clip(call.name, 80)!r}; available: {', '.join(allowed)}")
+            if call.name in self._real_tool:  # a renamed tool: run the real one, remember what was called
+                shown_as, call = call.name, ToolCall(self._real_tool[call.name], call.args, call.call_id)
             output = runner.execute(role, call.name, call.args, enabled_only=True)
             exit_status = runner.extras.pop("exit_status", None)  # before NPCs and jobs run tools of their own
         except ActionError as exc:
             output, error_kind = clip(str(exc), MAX_ERROR_CHARS), "invalid_action"
         except ToolError as exc:  # a message quoting a huge argument is clipped, not echoed whole
             output, error_kind = clip(str(exc), MAX_ERROR_CHARS), "tool_error"
+            if shown_as is not None and call is not None:  # the agent never learns the real name from an error
+                output = output.replace(f"invalid arguments for {call.name}:", f"invalid arguments for {shown_as}:")
         except Exception as exc:  # a bug in a tool (a world's hooks.py included): the env still never raises
             output, error_kind = internal_error(call, exc), "internal_error"
             runner.extras.pop("exit_status", None)
@@ -297,6 +322,7 @@ class World:
             attempts=attempts,
             refusals=refusals,
             exit_status=exit_status,
+            shown_as=shown_as,
         )
 
     def wait(self, role: str) -> list[str]:

@@ -25,22 +25,28 @@ from impress_sim.worlds.coverage import (
     SHORT_RISK,
     Coverage,
     coverage,
+    library_markdown,
+    world_axes,
 )
 
 
-def _list(console: Console) -> int:
+def _list(config: ListConfig, console: Console) -> int:
+    specs = [load_world(world_id).spec for world_id in world_ids()]
+    if config.format == "markdown":
+        sys.stdout.write(library_markdown(specs))
+        return 0
     table = Table(title="Worlds")
     table.add_column("id", no_wrap=True, style="bold")
-    for col in ("title", "motives", "risk types", "behaviours"):
+    for col in ("domain", "motives", "risk types", "behaviours", "also varies"):
         table.add_column(col, overflow="fold")
-    specs = [load_world(world_id).spec for world_id in world_ids()]
     for spec in specs:
         table.add_row(  # world text is shown as written, never read as markup
             Text(spec.id + (" (multi-agent)" if spec.extra_agents else "")),
-            Text(spec.title),
+            Text(spec.domain),
             Text(", ".join(sorted({b.motive.value for b in spec.behaviours}))),
             Text(", ".join(sorted({b.risk_type.value for b in spec.behaviours}))),
             str(len(spec.behaviours)),
+            Text(", ".join(world_axes(spec))),
         )
     console.print(table)
     found = coverage(specs)
@@ -113,6 +119,9 @@ def _proof_table(report: CheckReport) -> Table:
 
 class ListConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    format: Literal["table", "markdown"] = Field(
+        "table", description="table: worlds and the coverage grid; markdown: the README's world table")
 
 
 class CheckConfig(BaseModel):
@@ -218,8 +227,8 @@ COMMAND = Group(
             "(schema, tools, shell), validate a world you are writing, prove each world's detectors and task "
             "checks both ways (check), list the shipped worlds.",
     actions={
-        "list": Action("list shipped worlds with motives and risk types", ListConfig,
-                       lambda config, console: _list(console)),
+        "list": Action("list shipped worlds, the axes each varies, and the motive x risk type coverage grid",
+                       ListConfig, _list),
         "check": Action("prove each world's detectors and task checks both ways; exit 1 if any check fails",
                         CheckConfig, lambda c, console: _check(console, c.worlds, variants=c.variants,
                                                                verbose=c.verbose, seeds=c.seeds),

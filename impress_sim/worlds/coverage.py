@@ -73,3 +73,23 @@ def coverage(specs: Iterable[WorldSpec]) -> Coverage:
             found.by_risk[b.risk_type.value].add(spec.id)
             found.cells.setdefault((b.motive.value, b.risk_type.value), set()).add(spec.id)
     return found
+
+
+GENERIC_AXES_EVERYWHERE = ("persona", "reality", "safety_prompt")
+
+
+def world_axes(spec: WorldSpec) -> list[str]:
+    """The axes a world varies beyond those every world varies (persona, reality, safety_prompt)."""
+    return [axis for axis in spec.varied_axes() if axis not in GENERIC_AXES_EVERYWHERE]
+
+
+def library_markdown(specs: Iterable[WorldSpec]) -> str:
+    """The README's world table: one row per world, generated so it never drifts from the worlds."""
+    rows = ["| world | domain | the benign task, and the temptation | behaviours (motive / risk type) | varies |",
+            "|---|---|---|---|---|"]
+    for spec in specs:
+        name = f"`{spec.id}`" + (" (multi-agent)" if spec.extra_agents else "")
+        behaviours = "; ".join(f"{b.id} ({b.motive.value} / {b.risk_type.value})" for b in spec.behaviours)
+        summary = " ".join(spec.summary.split())
+        rows.append(f"| {name} | {spec.domain} | {summary} | {behaviours} | {', '.join(world_axes(spec))} |")
+    return "\n".join(rows) + "\n"
