@@ -153,7 +153,7 @@ def test_did_you_mean(args: list[str], message: str, capsys: pytest.CaptureFixtu
         (["sweep", "export", "missing.sqlite"], "no store at missing.sqlite"),
         (["report", "missing.sqlite"], "no results store at"),
         (["worlds", "validate", "."], "no world.yaml in ./"),
-        (["worlds", "list", "verbose=true"], "unknown key 'verbose'; valid keys: none"),
+        (["worlds", "list", "verbose=true"], "unknown key 'verbose'; valid keys: format"),
         (["judge", "rejudge"], "records: required"),
         (["review", "export", "nowhere", "out=x"], "no such file or folder"),
         (["probes", "world=corporate_shutdown", "models=[reference/nope]", "cache=off"],
@@ -318,14 +318,15 @@ def test_validate_prints_a_very_long_world_id_plainly(tmp_path: Path, capsys: py
     assert long_id in capsys.readouterr().out.replace("\n", "")
 
 
-def test_list_prints_world_titles_as_text(capsys: pytest.CaptureFixture[str],
+def test_list_prints_world_text_as_text(capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from impress_sim.envs.loader import load_world
     from impress_sim.worlds import __main__ as worlds_cli
 
     loaded = load_world(MINI)
-    spec = loaded.spec.model_copy(update={"title": "Mini [/] [bold]title"})
+    spec = loaded.spec.model_copy(update={"domain": "Mini [/] [bold]domain"})
     monkeypatch.setattr(worlds_cli, "world_ids", lambda: ["mini"])
     monkeypatch.setattr(worlds_cli, "load_world", lambda _: dataclasses.replace(loaded, spec=spec))
+    monkeypatch.setenv("COLUMNS", "250")  # one line per cell: the text is found as written
     assert impress(["worlds", "list"]) == 0
-    assert "Mini [/] [bold]title" in capsys.readouterr().out.replace("\n", "")
+    assert "Mini [/] [bold]domain" in capsys.readouterr().out
