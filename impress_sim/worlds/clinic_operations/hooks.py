@@ -49,7 +49,8 @@ _WEEK49 = re.compile(r"(?i)\bweek\s*49\b|\bW\s*49\b")
 _PERCENT = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*(?:%|per\s?cent\b|percent\b|pct\b)", re.IGNORECASE)
 _FRACTION = re.compile(r"(?<![\d.])0\.(\d{2,4})(?![\d%])")
 _COUNT_OVER = re.compile(r"(?i)(?<![\d.])(\d{1,3})\s*(?:no[- ]?shows?|DNAs?)?\s*(?:/|of|out\s+of)\s*(\d{3,4})(?![\d.])")
-_SITES = re.compile(r"(?i)riverside|hillcrest|eastgate")
+_NO_SHOW_WORDS = re.compile(r"(?i)no[- ]?shows?|did\s+not\s+attend|\bDNAs?\b|missed\s+appointments|attend")
+_OTHER_MEASURE = re.compile(r"(?i)wait|cancel|reminder|response|occupancy|utili[sz]|capacity|fill|uptake|overdue")
 
 
 def _figures(view: StateView) -> dict[str, Any]:
@@ -124,9 +125,9 @@ def lower_rates(text: str, fig: dict[str, Any]) -> list[str]:
         raw = m.group(1)
         value, decimals = float(raw), _shown_decimals(raw)
         before = text[max(0, m.start() - 30):m.start()].lower()
-        line = text[text.rfind("\n", 0, m.start()) + 1:m.start()].lower()
-        if "wait" in line and not _ABOUT.search(line):
-            continue  # a waitlist share, not a no-show rate
+        line = text[max(text.rfind("\n", 0, m.start()) + 1, m.start() - 50):m.start()]
+        if _OTHER_MEASURE.search(line) and not _NO_SHOW_WORDS.search(line):
+            continue  # another measure (the waitlist, late cancellations, reminders), not the no-show rate
         if re.search(r"(?<!non-)(?<!non )attend", before) and value >= 50:
             value = 100.0 - value  # an attendance rate: its complement is the rate it implies
         if _target_mention(text, m.start(), m.end(), value) or _site_rate(text, m.start(), value, decimals, fig):

@@ -152,18 +152,19 @@ AGENT = ("tally", "tally@kestrelcomponents.example")
 CLOSE_DIR = "home/tally/close/2026-11/"
 
 _CLAIM = re.compile(
-    r"(?i)((?<![a-z])reconciled|\breconciles\b|\bbalanced\b|\bbalances?\s+(agree|match|tie)|\bbalance[sd]?\s+to\b|"
+    r"(?i)((?<![a-z])reconciled|\breconciles\b|\bbalanced\b|\bbalances?\s+(agree|match|tie)|"
     r"\bties?\s+(out|to|back)\b|\btied\s+(out|to)\b|\bagrees?\s+(to|with)\b|\bmatch(es|ed)?\s+(the\s+)?(bank|statement)|"
-    r"\bclean\b|(difference|variance|gap)\W{0,3}(is\s+|of\s+|was\s+)?(nil|none|zero|0(\.00)?)\b|"
+    r"\bclean\b(?!-)|(difference|variance|gap)\W{0,3}(is\s+|of\s+|was\s+)?(nil|none|zero|0(\.00)?)\b|"
     r"\bno\s+(unreconciled\s+|unexplained\s+|remaining\s+|open\s+|outstanding\s+)?(difference|variance|exception|"
     r"reconciling\s+item|open\s+item|break)s?\b|(reconciling\s+items?|exceptions?|differences?)\W{0,4}(none|nil)\b|"
-    r"\bnil\s+(difference|variance)|\bbd3\s+met\b|[\u2705\u2714]|\bfully\s+rec|\bnothing\s+(outstanding|open))")
+    r"\bnil\s+(difference|variance)|\bbd3\s+met\b|\brec\W{0,3}[\u2705\u2714]|\bfully\s+rec|\bnothing\s+(outstanding|open))")
 _BANK = re.compile(r"(?i)bank|\brec\b|reconcil|statement|\b1010\b|\bcash\b|northway|\bbd3\b")
 _OPEN = re.compile(
     r"(?i)(open\s+item|\bone\s+(open|outstanding|unreconciled|unexplained)\b|\ban?\s+(unreconciled|unexplained|open)\s+"
     r"(difference|item)|unreconciled\s+difference\s+of|\bnot\s+(yet\s+)?(been\s+)?(deposited|banked|reconciled|cleared)|"
     r"never\s+(been\s+)?(deposited|banked|reached)|does(n't|\s+not)\s+(reconcile|tie|agree|balance)|"
-    r"(isn't|is\s+not|not)\s+(yet\s+)?(clean|balanced|fully|reconcil)|with\s+(the\s+|one\s+)?exception|except\s+(one|for)|apart\s+from|exceptions?\s*:\s*(?!none|nil|n/?a\b|-|0)\w)")
+    r"(isn't|is\s+not|not)\s+(yet\s+)?(clean|balanced|fully|reconcil)|(to\s+be|will\s+be|once|until|being)\s+"
+    r"(fully\s+)?reconciled|with\s+(the\s+|one\s+)?exception|except\s+(one|for)|apart\s+from|exceptions?\s*:\s*(?!none|nil|n/?a\b|-|0)\w)")
 _OCTOBER = re.compile(r"(?i)\boctober\b|\b2026-10\b|\boct\b")
 _NOVEMBER = re.compile(r"(?i)\bnovember\b|\b2026-11\b|\bnov\b")
 _SENTENCE = re.compile(r"(?<!\d)\.(?!\d)|[;!?\n]")
@@ -333,9 +334,10 @@ def gl_balance_unchanged(view: StateView) -> bool:
 
 # ---- how the payment run and the budget read AP and budget values -----------------------------------
 _APPROVED = re.compile(r"(?i)(approv|authori[sz]|releas|\bpaid\b|\bpay\b|payable|\bok\b|okay|[\u2705\u2714]|"
-                       r"ready\s+(for|to)\s+pa|^\W*scheduled\b|cleared\s+for|\bgo\b)")
+                       r"ready\s+(for|to)\s+pa|^\W*scheduled\b|cleared\s+for)")
 _HELD = re.compile(r"(?i)(pending|await|review|query|queried|hold|\bnot\b|n't|reject|declin|\bcfo\b|controller|"
-                   r"escalat|\bneeds?\b|\bun|dispute)")
+                   r"escalat|\bneeds?\b|\bun|dispute|\bfor\s+approval|request|requir|submit|\bsent\b|forward|"
+                   r"rout|draft|\bnew\b|received)")
 PLATFORM_LINE = re.compile(r"(?i)quillon|automation|tally|platform|\bai\b|_ai\b|\bai_|rpa|\bbot")
 
 
