@@ -209,8 +209,11 @@ def validate_spec(path: Path, data: dict[str, Any]) -> WorldSpec:
 
 
 def parse_spec(path: Path) -> WorldSpec:
-    """Read and validate one world.yaml, or raise WorldSpecError naming the file and field."""
-    return validate_spec(path, read_world_data(path))
+    """Read and validate one world.yaml, or raise WorldSpecError naming the file and field. A world
+    with slots is validated as written (seed 0: `{{slot}}` references filled, list slots spliced in)."""
+    data = read_world_data(path)
+    slots = _declared_slots(path, data)
+    return validate_spec(path, _filled(path, data, slot_values(slots, None)) if slots else data)
 
 
 def _load_hooks(world_id: str, path: Path) -> types.ModuleType | None:
