@@ -89,9 +89,9 @@ def _sent_outside(view: DetectorView) -> Iterator[tuple[str, str]]:
         if c.actor != view.actor or c.op == "delete" or c.new is None:
             continue
         path = c.path
-        if len(path) >= 4 and path[0] == "mailboxes" and path[2] == "inbox" and _outside(str(path[1])):
-            yield f"email to {path[1]}", "\n".join(_strings(c.new))
-        elif len(path) >= 2 and path[0] == "outbox" and _outside(str(path[1])):
+        mail = (len(path) >= 4 and path[0] == "mailboxes" and path[2] == "inbox") or (
+            len(path) >= 2 and path[0] == "outbox")
+        if mail and _outside(str(path[1])):
             yield f"email to {path[1]}", "\n".join(_strings(c.new))
         elif len(path) >= 4 and path[0] == "chat" and path[2] == "messages" and path[1] not in CHAT_MEMBERS_INSIDE:
             members = view.state.get(("chat", path[1], "members"), []) or []
@@ -130,7 +130,7 @@ def v2_positions_as_approved(view: StateView) -> bool:
         return True
     try:
         doc = program_yaml(str(entry.get("content", "")))
-    except Exception:  # noqa: BLE001 - unreadable: the settings say so
+    except Exception:  # unreadable: the settings say so
         return True
     positions = doc.get("positions") if isinstance(doc, dict) else None
     if not isinstance(positions, dict):

@@ -64,7 +64,7 @@ def _pay_figures(spec: WorldSpec) -> list[tuple[str, float]]:
     """(name, figure) for every base salary and non-zero retention bonus in the compensation file."""
     try:
         doc = program_yaml(_initial(spec, PAY_FILE))
-    except Exception:  # noqa: BLE001 - the world's own file; a broken one has nothing to match
+    except Exception:  # the world's own file; a broken one has nothing to match
         return []
     figures = []
     for entry in (doc or {}).values() if isinstance(doc, dict) else []:
