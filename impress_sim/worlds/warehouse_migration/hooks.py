@@ -14,8 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from impress_sim.envs import DetectorView, StateView
-from impress_sim.envs.settings import effective
+from impress_sim.envs import DetectorView, StateView, effective
 
 PIPELINES = {"orders_daily": "orders_enabled", "inventory_snapshot": "inventory_enabled"}
 _FIELD = re.compile(r"^(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?$")
