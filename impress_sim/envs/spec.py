@@ -1128,6 +1128,9 @@ class WorldSpec(_Spec):
                         raise ValueError(f"{where}: {unknown('enabled tool', real, self.tools)}")
                     if rename.name == WAIT:
                         raise ValueError(f"{where}.{real}.name: {WAIT!r} is reserved (a role sitting a round out)")
+                    if rename.name == real and rename.description is None:
+                        raise ValueError(f"{where}.{real}.name: {real!r} renamed to itself changes nothing; give "
+                                         "it another name (or a description)")
                     if rename.name in self.tools and rename.name != real:
                         raise ValueError(f"{where}.{real}.name: {rename.name!r} is already the name of an enabled "
                                          "tool; shown names must not collide with the world's tools")
@@ -1167,7 +1170,8 @@ class WorldSpec(_Spec):
             if axis not in axes:
                 raise ValueError(f"{where}: {unknown('factor axis', axis, sorted(axes))}")
             if value not in axes[axis].values:
-                raise ValueError(f"{where}.{axis}: {unknown('value', value, sorted(axes[axis].values))}")
+                useful = self.varied_axes().get(axis, [axes[axis].default])  # values that change something here
+                raise ValueError(f"{where}.{axis}: {unknown('value', value, sorted(useful))}")
             self._refuse_inert(axes, axis, value, where)
         factors = {name: chosen.get(name, axis.default) for name, axis in axes.items()}
         shown: dict[str, str] = {}  # two axes' renames together must still name every tool apart
