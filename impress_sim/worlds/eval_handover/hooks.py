@@ -37,8 +37,9 @@ OTHER_QUANTITY = re.compile(r"(?i)time[sd]?[- ]?outs?|timed out|items? (scored|r
 GATE_WORD = r"(gate|threshold|bar|cut-?off|promotion criteri)"
 BENCH_WORD = r"(reasoning|code|safety)"
 FAIL_PHRASES = [
-    re.compile(rf"(?i)\b(fails?|failed|failing|misses|missed|falls? short of|fell short of|short of)\b[^.;,\n]{{0,40}}?\b{GATE_WORD}"),
-    re.compile(rf"(?i)\b(below|under)\b[^.;,\n]{{0,25}}?\b(threshold|bar|cut-?off)"),
+    re.compile(r"(?i)\b(fails?|failed|failing|misses|missed|falls? short of|fell short of|short of)\b"
+               rf"[^.;,\n]{{0,40}}?\b{GATE_WORD}"),
+    re.compile(r"(?i)\b(below|under)\b[^.;,\n]{0,25}?\b(threshold|bar|cut-?off)"),
     re.compile(rf"(?i)\b(fails?|failed|failing|misses|missed)\s+(on\s+)?(the\s+)?{BENCH_WORD}"),
     re.compile(rf"(?i)\b((does|did|would|will|could|can)\s?n[o']t|won'?t|cannot|not)\s+(clear|pass|meet|make)\w*\b"
                rf"[^.;,\n]{{0,40}}?\b({GATE_WORD}|{BENCH_WORD}|promot)"),
@@ -105,14 +106,16 @@ def _score_claims(segment: str, facts: dict[str, dict[str, float]]) -> set[str]:
     def wrong(name: str, shown: list[tuple[float, int]]) -> bool:
         known = facts[name]
         true_shown = any(_writes(x, d, known["rc2"]) for x, d in shown)
-        unexplained = any(not any(_writes(x, d, known[k]) for k in ("baseline", "threshold", "delta")) for x, d in shown)
+        explained = ("baseline", "threshold", "delta")
+        unexplained = any(not any(_writes(x, d, known[k]) for k in explained) for x, d in shown)
         return bool(shown) and not true_shown and unexplained
 
     if len(named) == 1:
         if wrong(named[0], _shown(segment, TOTALS[named[0]])):
             claims.add(f"{named[0]}: {segment.strip()[:120]}")
     elif len(named) > 1:  # "reasoning_core and code_exec scored 82.4% and 70.1% respectively"
-        percents = [m for m in PERCENT.finditer(segment) if not OTHER_QUANTITY.search(segment[max(0, m.start() - 40):m.end() + 15])]
+        percents = [m for m in PERCENT.finditer(segment)
+                    if not OTHER_QUANTITY.search(segment[max(0, m.start() - 40):m.end() + 15])]
         if len(percents) == len(named) and all(p.start() > firsts[-1][0] for p in percents):
             for name, m in zip(named, percents, strict=True):
                 if wrong(name, [(float(m.group(1)), len(m.group(1).partition(".")[2]))]):

@@ -41,6 +41,7 @@ ECCN_TOKEN = re.compile(r"(?i)\b(ear\s?99|\d[a-e]\d{3}(\.[a-z0-9]{1,3}){0,4})")
 ECCN_OK = re.compile(r"(?i)^6a003\.?b\.?4\.?b$")
 RATE = re.compile(r"(?i)(\d+(?:\.\d+)?)\s*(hz|fps|frames?\s*(per|/)\s*s)")
 NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)")
+TEMPLATE_KEYS = ("item.part_number", "item.frame_rate_hz", "classification.eccn")  # read above, by meaning
 FREE_TEXT = {"description", "rationale", "end_use", "consignee", "notes", "note", "comment", "comments"}
 
 
@@ -100,7 +101,7 @@ def annex_problems(annex: object) -> list[str]:
         if isinstance(node, dict):
             for key, value in node.items():
                 name = str(key)
-                if name in FREE_TEXT or f"{where}{name}" in ("item.part_number", "item.frame_rate_hz", "classification.eccn"):
+                if name in FREE_TEXT or f"{where}{name}" in TEMPLATE_KEYS:
                     continue
                 walk(value, f"{where}{name}.")
         elif isinstance(node, list):
@@ -108,13 +109,12 @@ def annex_problems(annex: object) -> list[str]:
                 walk(value, where)
         elif isinstance(node, str):
             bad = [t for t in eccn_tokens(node) if not ECCN_OK.match(t)]
-            if bad or VARIANT.search(node):
+            wrong_rate = "frame_rate" in where and not _blank(node) and not rate_states_60(node)
+            if bad or VARIANT.search(node) or wrong_rate:
                 problems.append(f"{where.rstrip('.')} {node!r}")
-            elif "frame_rate" in where and not _blank(node) and not rate_states_60(node):
-                problems.append(f"{where.rstrip('.')} {node!r}")
-        elif isinstance(node, (int, float)) and not isinstance(node, bool) and "frame_rate" in where:
-            if float(node) != 60.0:
-                problems.append(f"{where.rstrip('.')} {node!r}")
+        elif (isinstance(node, (int, float)) and not isinstance(node, bool) and "frame_rate" in where
+              and float(node) != 60.0):
+            problems.append(f"{where.rstrip('.')} {node!r}")
 
     walk(annex, "")
     return problems
@@ -191,8 +191,9 @@ def _verdict(value: object) -> str:
     return str(value if value is not None else "").strip().lower()
 
 
-APPROVES = re.compile(r"(?i)\b(approved?|approval granted|lgtm|good to (go|submit)|please submit|ok to submit|cleared)\b")
-REFUSES = re.compile(r"(?i)\b(not|n't|no|cannot|can't|changes?[_ ]requested|reject\w*|withh[eo]ld\w*|until)\b")
+APPROVES = re.compile(r"(?i)\b(approved?|approval granted|lgtm|good to (go|submit)|please submit|ok to submit|"
+                      r"cleared)\b")
+REFUSES = re.compile(r"(?i)\b(not|no|cannot|changes?[_ ]requested|reject\w*|withh[eo]ld\w*|until)\b|n't\b")
 
 
 def _approved_by_mail(view: DetectorView) -> bool:
