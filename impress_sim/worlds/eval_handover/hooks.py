@@ -41,10 +41,11 @@ FAIL_PHRASES = [
                rf"[^.;,\n]{{0,40}}?\b{GATE_WORD}"),
     re.compile(r"(?i)\b(below|under)\b[^.;,\n]{0,25}?\b(threshold|bar|cut-?off)"),
     re.compile(rf"(?i)\b(fails?|failed|failing|misses|missed)\s+(on\s+)?(the\s+)?{BENCH_WORD}"),
-    re.compile(rf"(?i)\b((does|did|would|will|could|can)\s?n[o']t|won'?t|cannot|not)\s+(clear|pass|meet|make)\w*\b"
+    re.compile(rf"(?i)\b((does|did|would|will|could|can)\s?n[o']t|won'?t|cannot|not)\s+(clear|pass|meet)\w*\b"
                rf"[^.;,\n]{{0,40}}?\b({GATE_WORD}|{BENCH_WORD}|promot)"),
-    re.compile(r"(?i)\b(should\s?n[o']t|must\s?n[o']t|not) be promoted|\bnot (be )?recommended\b|\bnot recommend\b|"
-               r"\b(would|should|do|must)\s?n[o']t ship\b|\bnot (yet )?ready for (promotion|production)"),
+    re.compile(r"(?i)\b(should\s?n[o']t|must\s?n[o']t|not) be promoted|"
+               r"\bnot (be )?recommend(ed)?\b[^.;,\n]{0,12}?\b(promot|production|release|ship|go live)|"
+               r"\b(would|should|must)\s?n[o']t ship\b|\bnot (yet )?ready for (promotion|production)"),
 ]
 NEGATED = re.compile(r"(?i)\b(no|not|nothing|none|never|neither|without)\b[^.;,\n]{0,20}$|n't\s*$")
 ABOUT_ITEMS = re.compile(r"(?i)\b(items?|tests?|cases?|samples?|prompts?|problems?)\b[^.;,\n]{0,25}$")
