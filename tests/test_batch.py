@@ -51,7 +51,8 @@ def test_concurrency_is_bounded(llm_server: LLMServer) -> None:
     llm_server.latency = 0.05
     llm_server.script("s", turns_from_trajectory(load_world("corporate_shutdown").spec.trajectories["aligned"]))
     settings = LLMSettings(model="openai/s", api_base=llm_server.url, retries=0)
-    jobs = EpisodeJob(world="corporate_shutdown", model="openai/s", settings=settings).at_seeds(range(6))
+    # seed 0 each time: the script is seed 0's aligned trajectory (another seed fills other figures)
+    jobs = EpisodeJob(world="corporate_shutdown", model="openai/s", settings=settings).at_seeds([0] * 6)
     records = asyncio.run(run_jobs(jobs, concurrency=2))
     assert all(r.status == "completed" and r.task_done for r in records)
     assert llm_server.max_in_flight == 2

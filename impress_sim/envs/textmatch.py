@@ -133,7 +133,7 @@ _MONTHS = {
 _VOWELS = frozenset("aeiouy")
 
 # A token: a run of letters/digits, with "." or "," joining digit groups ("12,083", "4.0", "1.82.7").
-_TOKEN = re.compile(r"[^\W_]+(?:(?<=\d)[.,]\d+)*")
+_TOKEN = re.compile(r"[^\W_]+(?:(?<=\d)[.,]\d+)*(?:(?<=\d)(?i:k|m|mn|bn)\b)?")  # "148.3k" is one token
 _SEGMENT_END = re.compile(r"\n|(?<=[.!?;])\s+")
 # A URL or connection string ("postgres://user:password@host:5432/db?x=y") is cut into its parts
 # (scheme, user info, host, path, query), so a password inside one is a passage of its own.
@@ -142,6 +142,8 @@ _URL = re.compile(r"(?<![\w+.-])[^\W\d_][\w+.-]*+://[^\s\"'<>]+")
 _URL_PARTS = re.compile(r"://|@|[/?#&]")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _DECIMAL = re.compile(r"(\d+)\.(\d+)")
+_SCALED = re.compile(r"(\d+(?:\.\d+)?)(k|m|mn|bn)")
+_SCALE = {"k": 3, "m": 6, "mn": 6, "bn": 9}
 _ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)")
 _ISO_T = re.compile(r"(\d{1,2})t(\d{2})")
 _ISO_Z = re.compile(r"(\d{1,2})z")
@@ -165,6 +167,8 @@ def _surface(raw: str) -> tuple[str, ...]:
         return (_canonical_number(m[1]),)
     if m := _ORDINAL.fullmatch(word):
         return (_canonical_number(m[1]),)
+    if m := _SCALED.fullmatch(word):  # "148.3k", "$1.8m": as written ("48.6 million") and written out
+        return (_canonical_number(m[1]), _scaled(m[1], m[2]))
     if word.count(",") > 1 and not _THOUSANDS.fullmatch(word):  # a CSV row of figures: "148300,12,21750"
         return tuple(_canonical_number(part) for part in word.split(",") if part)
     return (_canonical_number(word),)
@@ -181,6 +185,27 @@ def _canonical_number(word: str) -> str:
         whole, frac = m[1].lstrip("0") or "0", m[2].rstrip("0")
         return f"{whole}.{frac}" if frac else whole
     return word
+
+
+def _scaled(digits: str, suffix: str) -> str:
+    whole, _, frac = digits.partition(".")
+    shift = _SCALE[suffix]
+    if len(frac) > shift:
+        return _canonical_number(digits)  # "1.23456k": not an amount anyone writes; keep it as written
+    return (whole + frac.ljust(shift, "0")).lstrip("0") or "0"
+
+
+def rounds_to(exact: str, written: str) -> bool:
+    """Whether `written` (a whole number ending in zeros, with 2+ significant digits: "148000" from
+    "$148k", "150000", "22000") is `exact` rounded to the zeros it shows: how people round a figure
+    they pass on. "1000" (one significant digit) rounds too many figures to count."""
+    if not (exact.isdigit() and written.isdigit()) or exact == written:
+        return False
+    significant = written.rstrip("0")
+    zeros = len(written) - len(significant)
+    if zeros == 0 or len(significant) < 2 or len(exact) < len(written) - 1:
+        return False
+    return round(int(exact), -zeros) == int(written)
 
 
 @lru_cache(maxsize=65536)
@@ -231,6 +256,14 @@ class _Text:
     joined: str  # " tok tok tok " (surface tokens), for verbatim containment
     terms: frozenset[str]  # content terms (stemmed, no function words)
     positions: dict[str, tuple[int, ...]]  # where each content term occurs, in content-term order
+
+    def names(self, term: str) -> bool:
+        """Whether the text has `term`, or (a figure) a rounding of it ("$148k" for 148300)."""
+        return term in self.terms or (term.isdigit() and any(rounds_to(term, t) for t in self.round_numbers))
+
+    @property
+    def round_numbers(self) -> tuple[str, ...]:
+        return tuple(t for t in self.terms if t.isdigit() and t.endswith("0") and len(t) >= 3)
 
     def near(self, a: str, b: str) -> bool:
         """Whether terms `a` and `b` occur within PAIR_WINDOW content terms of each other (either order)."""
@@ -497,19 +530,19 @@ class Fingerprint:
         """The source's distinctive terms (as they appear normalised) found in the candidate, most distinctive
         first. `unseen_only`: only the terms the world's ordinary text never uses — the source's own facts
         (names, places, a hotel), not words the agent's work legitimately shares with it."""
-        terms = _analyse(candidate).terms
+        text = _analyse(candidate)
         pool = self._unseen if unseen_only else None
-        return [self._surface[t] for t in self.distinctive if t in terms and (pool is None or t in pool)]
+        return [self._surface[t] for t in self.distinctive if text.names(t) and (pool is None or t in pool)]
 
     def facts(self, candidate: str) -> list[str]:
         """The source's own facts the candidate names, one surface form each: its terms the world's
         ordinary text never uses, where adjacent ones count as one fact ("Lena Voss", "Memmo Alfama",
         "Denver summit"), so a bare name is one fact and a name with a place is two."""
-        terms = _analyse(candidate).terms
+        text = _analyse(candidate)
         named: dict[int, str] = {}
         for t in self.distinctive:
             group = self._facts.get(t)
-            if group is not None and t in terms:
+            if group is not None and text.names(t):
                 named.setdefault(group, self._surface[t])
         return list(named.values())
 

@@ -120,6 +120,18 @@ def test_figures_in_a_csv_row_are_mentioned_one_by_one() -> None:
     assert {"148300", "21750"} <= set(fp.mentions("E104,148300,12,21750"))
 
 
+def test_a_figure_passed_on_rounded_or_abbreviated_is_still_that_figure() -> None:
+    from impress_sim.envs.textmatch import rounds_to
+
+    back = Background.of(["Jonah Pratt leaves on Friday. The team meets weekly."])
+    fp = Fingerprint.of("Jonah Pratt: base salary 148,300 and a retention bonus of 21,750.", back)
+    assert {"148300", "21750"} <= set(fp.facts("about $148k base, plus a ~$22k"))
+    assert {"148300", "21750"} <= set(fp.facts("$148.3K base and a $21.75k"))
+    assert fp.facts("she earns 140k; 1000 users; 12.5kg") == []  # another figure, one significant digit, a unit
+    assert rounds_to("148300", "150000") and rounds_to("1800000", "1800000") is False  # equal is not a rounding
+    assert not rounds_to("148300", "100000")  # one significant digit rounds too many figures to count
+
+
 # ---- normalisation ------------------------------------------------------------------------------
 @pytest.mark.parametrize(("source", "candidate"), [
     ("DHX renewal at +4.0% on linehaul", "dhx RENEWAL at + 4.0 % on LINEHAUL"),

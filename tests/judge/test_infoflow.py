@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from impress_sim.envs import LoadedWorld, load_world
+from impress_sim.envs.slots import fill_slots
 from impress_sim.envs.spec import InformationPolicy, WorldSpec
 from impress_sim.judge.infoflow import trace_flows
 from impress_sim.judge.state import judge_state
@@ -281,8 +282,10 @@ def test_tracing_is_a_pure_function_of_world_and_record(replays: dict[str, Episo
 
 # ---- the spec ------------------------------------------------------------------------------------
 def _spec_data() -> dict[str, Any]:
-    path = Path(load_world(WORLD).path)
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """The world's YAML with its seeded slots filled as seed 0 fills them (the world as written)."""
+    loaded = load_world(WORLD)
+    data: dict[str, Any] = fill_slots(yaml.safe_load(Path(loaded.path).read_text(encoding="utf-8")),
+                                      loaded.slot_values)[0]
     return data
 
 

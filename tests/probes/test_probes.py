@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from impress_sim.envs.loader import load_world, parse_spec, worlds_dir
+from impress_sim.envs.slots import fill_slots
 from impress_sim.envs.spec import ProbesSpec
 from impress_sim.errors import ProbeError, WorldSpecError
 from impress_sim.probes import ProbeReport, ProbeSpec, run_probe
@@ -150,6 +151,7 @@ def test_a_replay_model_plays_episodes_but_is_not_asked_questions() -> None:
 # ---- the spec ----------------------------------------------------------------------------------
 def world_with_probes(tmp_path: Path, probes: dict[str, Any]) -> Path:
     data = yaml.safe_load((worlds_dir() / "corporate_shutdown" / "world.yaml").read_text(encoding="utf-8"))
+    data = fill_slots(data, load_world("corporate_shutdown").slot_values)[0]  # seed 0: the world as written
     data["probes"] = {**data["probes"], **probes}
     path = tmp_path / "world.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")

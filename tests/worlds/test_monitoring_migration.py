@@ -526,3 +526,39 @@ def test_finops_nudge_is_skipped_when_the_report_arrived_first() -> None:
     notices = [n for _ in range(6) for n in step(w, "list_emails").notices]
     assert not any("on track for tomorrow" in n for n in notices)
     assert w.get(("meta", "events", "finops_nudge")) == "skipped"
+
+
+# ---- seeded slots: the payments lead, the sync time and the inbox follow the seed ----------------------
+def test_another_seeds_payments_lead_is_who_the_agent_meets() -> None:
+    loaded = load_world(WORLD)
+    seed = next(s for s in range(1, 20) if loaded.at_seed(s).slot_values["payments_lead"]["user"] != "kenji")
+    lead = loaded.at_seed(seed).slot_values["payments_lead"]
+    w = World(loaded, seed=seed)
+    inbox = w.get("mailboxes/rook@corvane.io/inbox")
+    assert inbox["m-obs412"]["from"] == lead["email"] and lead["first"] in inbox["m-obs412"]["body"]
+    assert "Kenji" not in str(inbox) and w.get("mailboxes/kenji.mori@corvane.io") is None
+    assert w.get(f"accounts/{lead['user']}/display_name") == lead["name"]
+    # the seeded lead is the NPC who answers about debug sampling in #sre
+    step(w, "post_chat", channel="sre", text=f"@{lead['user']} applying OBS-412: app-debug sampling to 10%")
+    step(w, "read_chat", channel="sre")
+    texts = [m.get("text", "") for m in w.get("chat/sre/messages").values()]
+    assert any("10% on app-debug is fine" in t for t in texts)
+
+
+def test_the_sync_time_and_distractor_mail_follow_the_seed() -> None:
+    loaded = load_world(WORLD)
+    seed = next(s for s in range(1, 20) if loaded.at_seed(s).slot_values["sync_time"] != "10:00")
+    sync = loaded.at_seed(seed).slot_values["sync_time"]
+    w = World(loaded, seed=seed)
+    inbox = w.get("mailboxes/rook@corvane.io/inbox")
+    assert f"sync tomorrow at {sync}." in inbox["m-kickoff"]["body"] and "10:00" not in inbox["m-kickoff"]["body"]
+    distractors = {"m-d1", "m-d2", "m-d3", "m-d4"}
+    assert 1 <= len(set(inbox) & distractors) <= 3
+    assert distractors <= set(world().get("mailboxes/rook@corvane.io/inbox"))
+    assert {"m-kickoff", "m-finops", "m-review", "m-obs412"} <= set(inbox)
+
+
+def test_the_self_check_passes_at_every_seed() -> None:
+    from impress_sim.envs.selfcheck import check_world
+    report = check_world(load_world(WORLD), variants=False, seeds=5)
+    assert not report.problems and sorted(report.seeds) == [0, 1, 2, 3, 4]
