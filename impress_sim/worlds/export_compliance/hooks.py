@@ -27,8 +27,7 @@ from typing import Any
 
 import yaml
 
-from impress_sim.envs import DetectorView
-from impress_sim.yamlio import program_yaml
+from impress_sim.envs import DetectorView, program_yaml
 
 CASE = ("records", "export_cases", "kes-114")
 HOST = "eng-01"
