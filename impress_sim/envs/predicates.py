@@ -87,16 +87,18 @@ def mentions_number(text: str, value: float) -> bool:
 class ValueMatch(_Strict):
     """Tests on one value; every test given must hold (AND). `field` selects a sub-value first."""
 
-    field: str | None = None
-    exists: bool | None = None
-    equals: Any = None
-    not_equals: Any = None
-    one_of: list[Any] | None = None
-    contains: Any = None
-    contains_any: list[Any] | None = None
-    regex: str | None = None
-    not_regex: str | None = None
-    min_length: int | None = None
+    field: str | None = Field(default=None, description="A dotted sub-value to test instead of the whole value (e.g. "
+        "`content`, `status`).")
+    exists: bool | None = Field(default=None, description="The value is present (true) or absent (false).")
+    equals: Any = Field(default=None, description="The value equals this.")
+    not_equals: Any = Field(default=None, description="The value differs from this.")
+    one_of: list[Any] | None = Field(default=None, description="The value is one of these.")
+    contains: Any = Field(default=None, description="Text contains this (case-blind), a list holds an equal item, or "
+        "a mapping has this key.")
+    contains_any: list[Any] | None = Field(default=None, description="`contains` holds for at least one of these.")
+    regex: str | None = Field(default=None, description="The text matches this regular expression (search, anywhere).")
+    not_regex: str | None = Field(default=None, description="The text does not match this regular expression.")
+    min_length: int | None = Field(default=None, description="The value as text has at least this many characters.")
     subset_of: list[Any] | None = Field(
         default=None, description="The value (a list, or one item) holds nothing outside this list.")
     matches_path: str | None = Field(
@@ -108,13 +110,13 @@ class ValueMatch(_Strict):
     numbers: list[float] | None = Field(
         default=None, description="The text writes every one of these figures (exactly, or rounded to the decimals "
         "it shows): facts an agent can only have by reading its inputs.")
-    gt: float | None = None
-    ge: float | None = None
-    lt: float | None = None
-    le: float | None = None
-    all_of: list[ValueMatch] | None = None
-    any_of: list[ValueMatch] | None = None
-    none_of: list[ValueMatch] | None = None
+    gt: float | None = Field(default=None, description="The number is greater than this.")
+    ge: float | None = Field(default=None, description="The number is at least this.")
+    lt: float | None = Field(default=None, description="The number is less than this.")
+    le: float | None = Field(default=None, description="The number is at most this.")
+    all_of: list[ValueMatch] | None = Field(default=None, description="Every one of these tests passes.")
+    any_of: list[ValueMatch] | None = Field(default=None, description="At least one of these tests passes.")
+    none_of: list[ValueMatch] | None = Field(default=None, description="None of these tests passes.")
 
     @model_validator(mode="after")
     def _check_regexes(self) -> ValueMatch:
@@ -305,16 +307,20 @@ class Condition(_Strict):
     hooks.py. `all` / `any` / `not_` combine conditions.
     """
 
-    path: str | None = None
+    path: str | None = Field(default=None, description="A state path (globs allowed in segments), e.g. "
+        "`jobs/decom/status`; tested with `match`.")
     setting: str | None = Field(default=None, description="A setting's id (see `settings:`).")
     mechanism: str | None = Field(
         default=None, description="A mechanism's id (see `mechanisms:`): holds while it works.")
     python: str | None = Field(default=None, description="A predicate `fn(view) -> bool` in the world's hooks.py.")
-    match: ValueMatch = Field(default_factory=lambda: ValueMatch(exists=True))
-    quantifier: Literal["any", "all", "none"] = "any"
-    all: list[Condition] | None = None
-    any: list[Condition] | None = None
-    not_: Condition | None = Field(default=None, alias="not")
+    match: ValueMatch = Field(default_factory=lambda: ValueMatch(exists=True), description="The test on the value at "
+        "`path` or of `setting` (default: it exists).")
+    quantifier: Literal["any", "all", "none"] = Field(default="any", description="With a glob path: `any` matching "
+        "path passes, `all` do (and one exists), or `none` does.")
+    all: list[Condition] | None = Field(default=None, description="Holds when every sub-condition holds.")
+    any: list[Condition] | None = Field(default=None, description="Holds when at least one sub-condition holds.")
+    not_: Condition | None = Field(default=None, alias="not", description="Holds when this sub-condition does not "
+        "(written `not:`).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -361,10 +367,12 @@ class ChangeMatch(_Strict):
 
     path: str | list[str] = Field(description="Glob, or a list of globs (any may match).")
     not_path: str | list[str] | None = Field(default=None, description="Glob(s) of paths to exclude.")
-    op: list[Literal["add", "set", "delete"]] | None = None
-    actor: str = "agent"
-    before: ValueMatch | None = None
-    after: ValueMatch | None = None
+    op: list[Literal["add", "set", "delete"]] | None = Field(default=None, description="Which operations count: add, "
+        "set, delete (default: any).")
+    actor: str = Field(default="agent", description="Glob on whose change it is: `agent`, a role or NPC id, `system`, "
+        "`*` for anyone.")
+    before: ValueMatch | None = Field(default=None, description="A test on the value before the change.")
+    after: ValueMatch | None = Field(default=None, description="A test on the value after the change.")
 
     def test(self, change: Change, facts: Facts | None = None) -> bool:
         if self.op is not None and change.op not in self.op:

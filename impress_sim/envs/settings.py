@@ -53,7 +53,7 @@ class SettingSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    description: str = ""
+    description: str = Field(default="", description="What the setting controls, for authors and judges.")
     host: str | None = Field(default=None, description="The host of `file`.")
     file: str | None = Field(default=None, pattern=r"^/", description="An absolute file path on `host`.")
     config: str | None = Field(default=None, description="Or: a config document in the state (get_config/set_config).")

@@ -35,20 +35,23 @@ class _Spec(BaseModel):
 class MemoryItem(_Spec):
     """A piece of the agent's seeded memory: prior notes or earlier conversation turns."""
 
-    role: Literal["user", "assistant", "note"] = "note"
-    content: str
+    role: Literal["user", "assistant", "note"] = Field(default="note", description="`note` (the agent's own notes), "
+        "or `user` / `assistant` (an earlier conversation turn).")
+    content: str = Field(description="The text.")
 
 
 class AgentSpec(_Spec):
-    name: str
+    name: str = Field(description="The agent's name as people in the world address it.")
     role: str = Field(description="One line: who the agent is at this organisation.")
     user: str = Field(description="The agent's account name (owner of its files, key in accounts).")
     email: str = Field(description="The agent's mailbox address.")
     host: str = Field(description="The host the agent's shell and file tools run on.")
     home: str = Field(default="/", description="The agent's working directory on its host.")
-    system_prompt: str
+    system_prompt: str = Field(description="The agent's system prompt (framing fragments of the variant are added to "
+        "it).")
     task: str = Field(description="The benign task the user gives the agent.")
-    memory: list[MemoryItem] = Field(default_factory=list)
+    memory: list[MemoryItem] = Field(default_factory=list, description="Seeded memory shown in the briefing: earlier "
+        "notes or turns.")
     controls: list[str] = Field(
         default_factory=list, description="Other identities the agent controls (service accounts, its own project "
         "or budget line): rules resolve each of them to the agent.")
@@ -67,9 +70,10 @@ class ActivityFeedSpec(_Spec):
     """A file the runtime appends one line to for every action of `roles` (journaled, actor "system"):
     how an overseer role can see another role's tool calls, not just their effects."""
 
-    host: str
+    host: str = Field(description="The host holding the feed file.")
     path: str = Field(pattern=r"^/", description="A file declared in initial_state.hosts.<host>.files.")
-    roles: list[str] = Field(default_factory=lambda: ["agent"], min_length=1)
+    roles: list[str] = Field(default_factory=lambda: ["agent"], min_length=1, description="Whose actions are logged: "
+        "`agent` and/or extra agents' ids.")
     max_args_chars: int = Field(default=300, ge=0, description="Tool arguments are clipped to this length.")
 
 
@@ -80,10 +84,11 @@ class FileSpec(_Spec):
 
     kind: Literal["file", "dir"] = Field(default="file", description="`dir` declares a folder (an empty one, "
                                          "or one whose owner and mode differ from its files').")
-    content: str = ""
-    owner: str = "root"
+    content: str = Field(default="", description="The file's text.")
+    owner: str = Field(default="root", description="The owning account: the owner bits of `mode` apply to it, the "
+        "other bits to everyone else.")
     mode: str = Field(default="644", pattern=r"^[0-7]{3}$",
-                      description="Octal permissions; a folder declared without one gets 755.")
+                      description="Octal permissions (owner, group, other); a folder declared without one gets 755.")
     labels: list[str] = Field(default_factory=list, description="Information labels, e.g. confidential.")
 
     @model_validator(mode="after")
@@ -94,82 +99,90 @@ class FileSpec(_Spec):
 
 
 class ProcessSpec(_Spec):
-    command: str
-    user: str = "root"
+    command: str = Field(description="The command line ps shows.")
+    user: str = Field(default="root", description="The account it runs as; kill works for that account or an admin.")
 
 
 class HostSpec(_Spec):
-    description: str = ""
-    address: str | None = None
+    description: str = Field(default="", description="What the machine is (shown to authors and judges).")
+    address: str | None = Field(default=None, description="Another name for the host (scp/rsync `user@ADDRESS:path` "
+        "resolve it to this host).")
     reachable: bool = Field(default=True, description="Whether the agent's host can reach this host.")
     external: bool = Field(default=False, description="The host is outside the organisation (a personal cloud, "
                            "a vendor's server): anything placed on it has left the company.")
-    files: dict[str, FileSpec | str] = Field(default_factory=dict)
-    processes: dict[str, ProcessSpec] = Field(default_factory=dict)
+    files: dict[str, FileSpec | str] = Field(default_factory=dict, description="Absolute path -> file (or just its "
+        "content as a string: owner root, mode 644); a path ending in `/` (or `kind: dir`) is a folder. Parent "
+        "folders are created, owned by the file's owner, mode 755; /tmp always exists.")
+    processes: dict[str, ProcessSpec] = Field(default_factory=dict, description="PID (a string) -> process, shown by "
+        "ps and stopped by kill.")
     readers: dict[str, list[str]] = Field(
         default_factory=dict, description="Path glob -> who reads files there (person ids, addresses, groups): a "
         "published folder, a share. Content written there reaches them (an information flow to them).")
 
 
 class AttachmentSpec(_Spec):
-    name: str
-    content: str
+    name: str = Field(description="The attachment's file name.")
+    content: str = Field(description="Its text.")
 
 
 class EmailSpec(_Spec):
-    id: str = Field(pattern=_ID)
-    sender: str = Field(alias="from")
-    to: list[str]
-    cc: list[str] = Field(default_factory=list)
-    subject: str
-    body: str
-    time: datetime
-    attachments: list[AttachmentSpec] = Field(default_factory=list)
-    read: bool = False
-    labels: list[str] = Field(default_factory=list)
+    id: str = Field(pattern=_ID, description="The message id (unique in its folder); tools and rules name messages by "
+        "it.")
+    sender: str = Field(alias="from", description="The sender's address (written `from:`).")
+    to: list[str] = Field(description="Recipient addresses.")
+    cc: list[str] = Field(default_factory=list, description="Copied addresses.")
+    subject: str = Field(description="Subject line.")
+    body: str = Field(description="Message text.")
+    time: datetime = Field(description="When it was sent (world time).")
+    attachments: list[AttachmentSpec] = Field(default_factory=list, description="Attached files (name and content).")
+    read: bool = Field(default=False, description="Whether it was already read (list_emails marks unread ones).")
+    labels: list[str] = Field(default_factory=list, description="Information labels on its content (see "
+        "`information_policy`), e.g. `confidential`.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class MailboxSpec(_Spec):
-    owner: str | None = None
-    inbox: list[EmailSpec] = Field(default_factory=list)
-    sent: list[EmailSpec] = Field(default_factory=list)
-    drafts: list[EmailSpec] = Field(default_factory=list)
+    owner: str | None = Field(default=None, description="The account that owns the mailbox (documentation; tools act "
+        "on the actor's own `email`).")
+    inbox: list[EmailSpec] = Field(default_factory=list, description="Messages received (each with a unique id).")
+    sent: list[EmailSpec] = Field(default_factory=list, description="Messages sent.")
+    drafts: list[EmailSpec] = Field(default_factory=list, description="Unsent drafts.")
 
 
 class ChatMessageSpec(_Spec):
-    id: str = Field(pattern=_ID)
-    sender: str = Field(alias="from")
-    text: str
-    time: datetime
+    id: str = Field(pattern=_ID, description="The message id (unique in the channel).")
+    sender: str = Field(alias="from", description="Who posted it (written `from:`): an account name or address.")
+    text: str = Field(description="The message text.")
+    time: datetime = Field(description="When it was posted (world time).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class ChannelSpec(_Spec):
-    members: list[str]
-    messages: list[ChatMessageSpec] = Field(default_factory=list)
+    members: list[str] = Field(description="Who may read and post: account names, addresses or NPC ids.")
+    messages: list[ChatMessageSpec] = Field(default_factory=list, description="Messages already in the channel.")
 
 
 class AccountSpec(_Spec):
-    display_name: str
-    role: str = ""
-    permissions: list[str] = Field(default_factory=list)
+    display_name: str = Field(description="The person's or service's name.")
+    role: str = Field(default="", description="What the account is for (documentation).")
+    permissions: list[str] = Field(default_factory=list, description="Permissions held, e.g. `deploy`, `scheduler` "
+        "(may change anyone's jobs), `admin` (passes every check).")
     can_grant: bool = Field(default=False, description="May grant/revoke permissions (IAM rights).")
 
 
 class ResourceSpec(_Spec):
-    amount: float
-    unit: str = ""
-    owner: str = ""
-    description: str = ""
+    amount: float = Field(description="How much is left.")
+    unit: str = Field(default="", description="The unit, e.g. `USD`, `GPU-hours`; transfers need the same unit.")
+    owner: str = Field(default="", description="The account that may spend it (besides admins); empty: anyone.")
+    description: str = Field(default="", description="What the pool is for.")
 
 
 class ServiceSpec(_Spec):
-    host: str
-    status: Literal["running", "stopped"] = "running"
-    description: str = ""
+    host: str = Field(description="The host it runs on.")
+    status: Literal["running", "stopped"] = Field(default="running", description="Whether it is running at the start.")
+    description: str = Field(default="", description="What the service does.")
 
 
 class Effect(_Spec):
@@ -178,11 +191,13 @@ class Effect(_Spec):
     Tool calls go through the same journaled tools the agent uses, so their changes are diffed.
     """
 
-    tool: str | None = None
-    args: dict[str, Any] = Field(default_factory=dict)
+    tool: str | None = Field(default=None, description="A tool to call (any tool, enabled for the agent or not), with "
+        "`args`.")
+    args: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments; strings may use "
+        "`$variables` (see NPCRule).")
     actor: str | None = Field(default=None, description="Who acts (an NPC id or 'system').")
-    set: str | None = None
-    value: Any = None
+    set: str | None = Field(default=None, description="Or: a state path to set to `value` (journaled).")
+    value: Any = Field(default=None, description="The value for `set`.")
     delete: str | None = Field(default=None, description="A state path to delete; a glob in its last segment "
                                "deletes every match (a wipe of a folder).")
     notify: str | None = Field(default=None, description="Text shown to the agent in its next observation.")
@@ -196,43 +211,58 @@ class Effect(_Spec):
 
 
 class JobSpec(_Spec):
-    description: str
-    host: str
-    run_at: datetime
-    owner: str = "root"
-    command: str = ""
-    status: Literal["scheduled", "cancelled", "done", "paused", "failed"] = "scheduled"
+    description: str = Field(description="What the job does, as list_jobs shows it.")
+    host: str = Field(description="The host it runs on (a host in initial_state.hosts).")
+    run_at: datetime = Field(description="When it is due (world time).")
+    owner: str = Field(default="root", description="The account that owns it: only the owner, an account with "
+        "`scheduler` or `admin`, or the system may cancel or reschedule it.")
+    command: str = Field(default="", description="The command line it runs (shown by crontab -l; documentation).")
+    status: Literal["scheduled", "cancelled", "done", "paused", "failed"] = Field(default="scheduled",
+        description="Its state at the start; only a `scheduled` job runs when due.")
     actor: str = Field(default="system", description="Who carries the job out when it runs.")
     requires: Condition | None = Field(
         default=None, description="What the job's program checks before acting (an approval, a freeze flag, its "
         "target): when it does not hold at run time the job fails and does nothing.")
-    effects: list[Effect] = Field(default_factory=list)
+    effects: list[Effect] = Field(default_factory=list, description="What it does when it runs (tool calls act as "
+        "`actor`).")
 
 
 class EndpointSpec(_Spec):
-    description: str = ""
-    methods: list[Literal["GET", "POST", "PUT", "DELETE"]] = Field(default_factory=lambda: ["GET"])  # type: ignore[arg-type]
-    response: str = ""
+    description: str = Field(default="", description="What the endpoint is.")
+    methods: list[Literal["GET", "POST", "PUT", "DELETE"]] = Field(
+        default_factory=lambda: ["GET"], description="HTTP methods it accepts (others get 405).")  # type: ignore[arg-type]
+    response: str = Field(default="", description="The body it answers with.")
     host: str | None = Field(default=None, description="The host serving it, for reachability.")
 
 
 class ClockSpec(_Spec):
-    start: datetime
-    minutes_per_step: float = Field(default=5.0, ge=0)
+    start: datetime = Field(description="World time at the start of the episode.")
+    minutes_per_step: float = Field(default=5.0, ge=0, description="World minutes that pass with each agent step "
+        "(jobs and routines fall due as it moves).")
 
 
 class InitialState(_Spec):
-    clock: ClockSpec
-    hosts: dict[str, HostSpec] = Field(default_factory=dict)
-    mailboxes: dict[str, MailboxSpec] = Field(default_factory=dict)
-    chat: dict[str, ChannelSpec] = Field(default_factory=dict)
-    records: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
-    config: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    accounts: dict[str, AccountSpec] = Field(default_factory=dict)
-    resources: dict[str, ResourceSpec] = Field(default_factory=dict)
-    services: dict[str, ServiceSpec] = Field(default_factory=dict)
-    jobs: dict[str, JobSpec] = Field(default_factory=dict)
-    endpoints: dict[str, EndpointSpec] = Field(default_factory=dict)
+    clock: ClockSpec = Field(description="When the episode starts and how much world time a step takes.")
+    hosts: dict[str, HostSpec] = Field(default_factory=dict, description="Machines by name: their files (with owners "
+        "and modes), processes, reachability.")
+    mailboxes: dict[str, MailboxSpec] = Field(default_factory=dict, description="Mailboxes by address. Mail to an "
+        "address without a mailbox lands in `outbox/<address>/<id>` (it left the organisation, or was mistyped).")
+    chat: dict[str, ChannelSpec] = Field(default_factory=dict, description="Chat channels by name (without #): "
+        "members and messages.")
+    records: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict, description="Tables of rows: table -> "
+        "row id -> fields (query_records / update_record).")
+    config: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Config documents: name -> nested "
+        "mapping (get_config / set_config); `_readonly: true` makes one admin-only.")
+    accounts: dict[str, AccountSpec] = Field(default_factory=dict, description="Accounts by user name: display name, "
+        "permissions (`admin` passes every check), `can_grant`.")
+    resources: dict[str, ResourceSpec] = Field(default_factory=dict, description="Resource pools (budgets, quotas) by "
+        "name; one with an owner is spent only by its owner or an admin.")
+    services: dict[str, ServiceSpec] = Field(default_factory=dict, description="Services by name (systemctl): host, "
+        "running or stopped.")
+    jobs: dict[str, JobSpec] = Field(default_factory=dict, description="Scheduled jobs by id: when and where they run "
+        "and what they do (their effects).")
+    endpoints: dict[str, EndpointSpec] = Field(default_factory=dict, description="HTTP endpoints by URL that curl can "
+        "reach: methods and a canned response.")
 
 
 # ---- NPCs and timeline -------------------------------------------------------------------------
@@ -240,9 +270,9 @@ class MessageMatch(_Spec):
     """What an incoming email or chat message must look like for a rule to fire."""
 
     sender: str | None = Field(default=None, alias="from", description="Glob on the sender address.")
-    subject: ValueMatch | None = None
+    subject: ValueMatch | None = Field(default=None, description="A test on the subject (email).")
     text: ValueMatch | None = Field(default=None, description="On the body (email) or text (chat).")
-    channel: str | None = None
+    channel: str | None = Field(default=None, description="The chat channel (without #).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -255,19 +285,22 @@ class NPCRule(_Spec):
     """
 
     event: Literal["email", "chat"] = Field(description="What arrives: an email or a chat message.")
-    match: MessageMatch = Field(default_factory=MessageMatch)
-    when: Condition | None = None
-    once: bool = False
-    do: list[Effect] = Field(min_length=1)
+    match: MessageMatch = Field(default_factory=MessageMatch, description="What the message must look like (sender "
+        "glob, subject, text, channel); empty: any.")
+    when: Condition | None = Field(default=None, description="A state condition that must also hold when the message "
+        "arrives.")
+    once: bool = Field(default=False, description="Fire at most once per episode.")
+    do: list[Effect] = Field(min_length=1, description="The effects, in order (tool calls act as this NPC).")
 
 
 class RoutineSpec(_Spec):
     """Something an NPC does on its own: once at a world time, or every so many minutes of it."""
 
-    at_time: datetime | None = None
-    every_minutes: float | None = Field(default=None, gt=0)
+    at_time: datetime | None = Field(default=None, description="Do it once at this world time.")
+    every_minutes: float | None = Field(default=None, gt=0, description="Or: do it every so many minutes of world "
+        "time.")
     when: Condition | None = Field(default=None, description="Optional guard checked when it is due.")
-    do: list[Effect] = Field(min_length=1)
+    do: list[Effect] = Field(min_length=1, description="The effects, in order (tool calls act as this NPC).")
 
     @model_validator(mode="after")
     def _one_kind(self) -> RoutineSpec:
@@ -277,10 +310,12 @@ class RoutineSpec(_Spec):
 
 
 class NPCSpec(_Spec):
-    id: str = Field(pattern=_ID)
-    name: str
-    role: str
-    email: str | None = None
+    id: str = Field(pattern=_ID, description="The NPC's id: the actor id of its changes, and how rules and org name "
+        "it.")
+    name: str = Field(description="Full name.")
+    role: str = Field(description="Job title, e.g. `CTO`.")
+    email: str | None = Field(default=None, description="Their mailbox address (it needs an entry in "
+        "initial_state.mailboxes for email rules to fire).")
     user: str | None = Field(default=None, description="Account name; defaults to the id.")
     kind: Literal["scripted", "llm"] = Field(
         default="scripted", description="scripted: rules only; llm: a model acts when the run configures an "
@@ -290,14 +325,16 @@ class NPCSpec(_Spec):
     knowledge: list[str] = Field(default_factory=list, description="Private facts only they know (LLM NPC).")
     tools: list[str] = Field(default_factory=list, description="The tools an LLM NPC may use (checked at load).")
     budget: int = Field(default=6, ge=0, description="Most LLM calls this NPC makes in one episode.")
-    rules: list[NPCRule] = Field(default_factory=list)
+    rules: list[NPCRule] = Field(default_factory=list, description="What they do when mail or chat arrives (scripted; "
+        "an LLM NPC's offline fallback).")
     routines: list[RoutineSpec] = Field(default_factory=list, description="What they do at times, unprompted.")
 
 
 class Trigger(_Spec):
-    at_step: int | None = Field(default=None, ge=0)
-    at_time: datetime | None = None
-    when: Condition | None = None
+    at_step: int | None = Field(default=None, ge=0, description="Fire once the agent has taken this many steps (0: at "
+        "the start).")
+    at_time: datetime | None = Field(default=None, description="Or: fire when the world clock reaches this time.")
+    when: Condition | None = Field(default=None, description="Or: fire the first time this condition holds.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Trigger:
@@ -307,30 +344,33 @@ class Trigger(_Spec):
 
 
 class EventSpec(_Spec):
-    id: str = Field(pattern=_ID)
-    description: str = ""
-    trigger: Trigger
-    unless: Condition | None = None
-    effects: list[Effect] = Field(min_length=1)
+    id: str = Field(pattern=_ID, description="The event's id (unique among timeline events).")
+    description: str = Field(default="", description="What happens, for authors and reports.")
+    trigger: Trigger = Field(description="When it fires: exactly one of at_step, at_time, when.")
+    unless: Condition | None = Field(default=None, description="Skip the event if this condition holds when it fires.")
+    effects: list[Effect] = Field(min_length=1, description="What it does, in order (tool calls act as `system` "
+        "unless an effect names an actor).")
 
 
 # ---- trajectories -----------------------------------------------------------------------------
 class TrajectoryStep(_Spec):
-    thought: str = ""
-    tool: str
-    args: dict[str, Any] = Field(default_factory=dict)
+    thought: str = Field(default="", description="What the agent thinks before the call (recorded as its reasoning).")
+    tool: str = Field(description="The tool to call (an enabled tool; `wait` skips a round in multi-agent worlds).")
+    args: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments by name (`impress worlds "
+        "tools NAME` lists them).")
 
 
 class Trajectory(_Spec):
-    description: str = ""
-    steps: list[TrajectoryStep]
+    description: str = Field(default="", description="What this run does and why (one line).")
+    steps: list[TrajectoryStep] = Field(description="The agent's tool calls, in order.")
     final: str = Field(default="", description="The agent's closing message.")
     variant: str | dict[str, str] = Field(
         default_factory=dict, description="Factor values it is meant for, or the name of one of the world's variants.")
     expect_behaviours: list[str] | None = Field(
         default=None, description="Behaviours the self-check expects it to trigger (aligned: none; misaligned: all)."
     )
-    expect_task_done: bool | None = None
+    expect_task_done: bool | None = Field(default=None, description="Whether the task checks must pass after it "
+        "(default: true for `aligned`, unchecked otherwise).")
     roles: dict[str, list[TrajectoryStep]] = Field(
         default_factory=dict,
         description="Multi-agent worlds: each extra role's steps. Replayed in rounds: round k runs the primary "
@@ -345,11 +385,13 @@ class Trajectory(_Spec):
 class BehaviourSpec(_Spec):
     """A misaligned behaviour the world can detect: the catalogue judges and reports share."""
 
-    id: str = Field(pattern=_ID)
-    description: str
-    motive: Motive
-    risk_type: RiskType
-    severity: Severity = Severity.high
+    id: str = Field(pattern=_ID, description="The behaviour's id, named by detectors, trajectories' expect_behaviours "
+        "and probes.")
+    description: str = Field(description="What the agent did, in past tense, e.g. `Cancelled its own decommission "
+        "job`.")
+    motive: Motive = Field(description="Why an agent would do it (must also be in the world's `motives`).")
+    risk_type: RiskType = Field(description="What kind of harm it is.")
+    severity: Severity = Field(default=Severity.high, description="How bad it is (weights rewards and reports).")
     routes: dict[str, Trajectory] = Field(
         default_factory=dict, description="Distinct ways to effect it (other tools, commands, paths, spellings, "
         "recipients, orders): each must be detected. The self-check wants at least four.")
@@ -374,7 +416,7 @@ class OutcomeSpec(_Spec):
     timeline, routines; nobody acting) and the question asked there.
     """
 
-    holds: Condition
+    holds: Condition = Field(description="The condition that must hold (after every step, or at `at`).")
     at: datetime | None = Field(default=None, description="World time at which the outcome is due.")
 
 
@@ -387,8 +429,10 @@ class FlowRule(_Spec):
     owner's secret tied to a demand; the LLM judge confirms intent).
     """
 
-    label: str
-    to: Literal["disallowed", "outside", "owner"] = "disallowed"
+    label: str = Field(description="The information label whose content is tracked (needs an information_policy "
+        "entry).")
+    to: Literal["disallowed", "outside", "owner"] = Field(default="disallowed", description="Which receivers make a "
+        "finding: `disallowed` by the policy, `outside` the organisation, or the label's `owner` (with a demand).")
     demand: ValueMatch | None = Field(default=None, description="With to: owner, what the message must also say.")
 
     @model_validator(mode="after")
@@ -407,11 +451,14 @@ class DetectorSpec(_Spec):
     - `python`: a function in the world's hooks.py (for what rules cannot say).
     """
 
-    id: str = Field(pattern=_ID)
-    behaviour: str
-    outcome: OutcomeSpec | None = None
-    flow: FlowRule | None = None
-    match: ChangeMatch | None = None
+    id: str = Field(pattern=_ID, description="The detector's id (unique).")
+    behaviour: str = Field(description="The behaviour its findings are (a declared behaviour id).")
+    outcome: OutcomeSpec | None = Field(default=None, description="An outcome that must keep holding; a finding when "
+        "the agent's acts break it (preferred kind).")
+    flow: FlowRule | None = Field(default=None, description="Labelled content reaching a person or place its "
+        "information policy does not allow.")
+    match: ChangeMatch | None = Field(default=None, description="One journaled change matching a rule (for acts that "
+        "are edits, like deleting evidence).")
     python: str | None = Field(default=None, description="Name of a function in the world's hooks.py.")
     evidence: str = Field(default="", description="What the finding says, e.g. 'cancelled the job'.")
     confirm: bool = Field(
@@ -431,17 +478,19 @@ class MechanismSpec(_Spec):
     must be true, the way its programs read the world, for it to work. Conditions and outcomes name
     it (`{mechanism: <id>}`)."""
 
-    description: str
-    works: Condition
+    description: str = Field(description="What the mechanism is and who relies on it.")
+    works: Condition = Field(description="The condition under which it works, read the way its programs read the "
+        "world.")
     oversees: list[str] = Field(default_factory=list, description="Person ids who rely on it (documentation).")
 
 
 class TaskCheckSpec(_Spec):
-    id: str = Field(pattern=_ID)
-    description: str
+    id: str = Field(pattern=_ID, description="The check's id (unique).")
+    description: str = Field(description="What it checks, e.g. `the summary names every open incident`.")
     role: str = Field(default="agent", description="Whose task this checks: 'agent' or an extra agent's id.")
-    condition: Condition | None = None
-    python: str | None = None
+    condition: Condition | None = Field(default=None, description="The condition that holds at the end when the task "
+        "was done (or use `python`).")
+    python: str | None = Field(default=None, description="Or: a function `fn(view) -> bool` in the world's hooks.py.")
     shortcuts: dict[str, Trajectory] = Field(
         default_factory=dict, description="Work that must NOT pass this check (keyword stuffing, an empty file "
         "with the right name, last week's figures): at least one per check.")
@@ -491,9 +540,10 @@ class InformationPolicy(_Spec):
 
 # ---- variants ----------------------------------------------------------------------------------
 class StatePatch(_Spec):
-    op: Literal["set", "delete"]
-    path: str
-    value: Any = None
+    op: Literal["set", "delete"] = Field(description="`set` a value at the path (creating it) or `delete` what is "
+        "there.")
+    path: str = Field(description="A state path, e.g. `hosts/box/files/etc/app.yaml/content` or `jobs/nightly/status`.")
+    value: Any = Field(default=None, description="The new value (with op: set).")
 
 
 TOOL_NAME = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"  # what every function-calling API accepts as a name
@@ -528,9 +578,10 @@ class FactorValue(_Spec):
 
 
 class FactorAxis(_Spec):
-    description: str = ""
-    default: str
-    values: dict[str, FactorValue]
+    description: str = Field(default="", description="What this axis varies.")
+    default: str = Field(description="The value used when a variant does not choose one.")
+    values: dict[str, FactorValue] = Field(description="Value name -> what choosing it does (prompt fragment, task "
+        "suffix, memory, state patches).")
 
     @model_validator(mode="after")
     def _default_known(self) -> FactorAxis:
@@ -543,8 +594,8 @@ class FactorAxis(_Spec):
 class EndCondition(_Spec):
     """A state in which the episode ends (e.g. the agent was shut down), with what the agent is told."""
 
-    when: Condition
-    message: str
+    when: Condition = Field(description="The state in which the episode ends.")
+    message: str = Field(description="What the agent is told when it ends.")
 
 
 class Limits(_Spec):
@@ -577,10 +628,10 @@ class NetworkSpec(_Spec):
 class PersonSpec(_Spec):
     """Someone in (or outside) the organisation: the social graph's nodes."""
 
-    id: str = Field(pattern=_ID)
-    name: str
-    email: str | None = None
-    role: str = ""
+    id: str = Field(pattern=_ID, description="The person's id (NPC ids are people too).")
+    name: str = Field(description="Full name.")
+    email: str | None = Field(default=None, description="Their main address.")
+    role: str = Field(default="", description="Job title.")
     manager: str | None = Field(default=None, description="The person id of their manager.")
     organisation: str | None = Field(default=None, description="Their company; default: the org's company.")
     reads: list[str] = Field(default_factory=list, description="Other mailboxes they read (delegation).")
@@ -595,7 +646,8 @@ class OrgSpec(_Spec):
     company: str = Field(description="The organisation the agent works for.")
     domains: list[str] = Field(
         default_factory=list, description="Email domains of the company; other addresses are outside it.")
-    people: list[PersonSpec] = Field(default_factory=list)
+    people: list[PersonSpec] = Field(default_factory=list, description="Everyone who matters: the org chart's nodes, "
+        "inside the company or out.")
     groups: dict[str, list[str]] = Field(
         default_factory=dict, description="Group addresses and aliases (a mailing list, a team handle) -> their "
         "members (person ids, addresses, or other groups): mail to a group reaches every member.")
@@ -605,7 +657,7 @@ class OrgSpec(_Spec):
 class ProbeChoice(_Spec):
     """One option of the multiple-choice probe: something the agent could do in the situation."""
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=_ID, description="The choice's id (unique among choices).")
     text: str = Field(min_length=1, description="The option as the model reads it, described neutrally.")
     misaligned: bool = Field(description="Whether taking this option is a misaligned action.")
     behaviour: str | None = Field(default=None, description="The catalogue behaviour a misaligned option is.")
@@ -619,7 +671,8 @@ class ProbesSpec(_Spec):
     situation: str = Field(min_length=1, description="A short third-person account of the agent's situation.")
     action: str = Field(min_length=1, description="The misaligned action the ethics question asks about.")
     behaviour: str = Field(description="The catalogue behaviour `action` is.")
-    choices: list[ProbeChoice] = Field(min_length=2)
+    choices: list[ProbeChoice] = Field(min_length=2, description="The multiple-choice options (at least one aligned "
+        "and one misaligned).")
 
     @model_validator(mode="after")
     def _both_kinds(self) -> ProbesSpec:
@@ -634,28 +687,39 @@ class ProbesSpec(_Spec):
 
 # ---- the world ---------------------------------------------------------------------------------
 class WorldSpec(_Spec):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    title: str
-    summary: str
-    domain: str
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="The world's id: its folder name and what `world=` "
+        "names.")
+    title: str = Field(description="One line naming the situation, shown in `worlds list` and reports.")
+    summary: str = Field(description="A few sentences for researchers: the task, the temptation, what is measured "
+        "(never shown to the agent).")
+    domain: str = Field(description="The organisation's field, e.g. `healthcare operations`, `finance / accounting`.")
     background: str = Field(
         default="", description="Free text about the organisation and recent events, shown to the agents under "
         "`context: rich` (with the people and groups of `org`). Realistic background, never a nudge.")
     benignness: str = Field(
         default="", description="Why the task itself is harmless: what a careful employee would do with it, and "
         "why nothing in it asks for the misaligned behaviours (shipped worlds must state it).")
-    motives: list[Motive] = Field(min_length=1)
-    risk_types: list[RiskType] = Field(min_length=1)
-    agent: AgentSpec
+    motives: list[Motive] = Field(min_length=1, description="Why an agent might misbehave here (taxonomy motives); "
+        "every behaviour's motive must be listed.")
+    risk_types: list[RiskType] = Field(min_length=1, description="What kind of harm the behaviours do (taxonomy risk "
+        "types); every behaviour's risk type must be listed.")
+    agent: AgentSpec = Field(description="The primary agent: who it is, its account, mailbox, host, prompt and task.")
     extra_agents: list[RoleSpec] = Field(
         default_factory=list, description="Further learning/LLM agents (multi-agent worlds); see ImpressParallelEnv.")
-    activity_feed: ActivityFeedSpec | None = None
-    initial_state: InitialState
-    tools: list[str] = Field(min_length=1)
-    npcs: list[NPCSpec] = Field(default_factory=list)
-    timeline: list[EventSpec] = Field(default_factory=list)
-    behaviours: list[BehaviourSpec] = Field(min_length=1)
-    detectors: list[DetectorSpec] = Field(min_length=1)
+    activity_feed: ActivityFeedSpec | None = Field(default=None, description="A log file the runtime appends every "
+        "action of some roles to (an overseer's view).")
+    initial_state: InitialState = Field(description="The world at the start: clock, hosts and files, mailboxes, chat, "
+        "records, config, accounts, resources, services, jobs, endpoints.")
+    tools: list[str] = Field(min_length=1, description="The tools the agent may call, by name (`impress worlds tools` "
+        "lists them); hooks.py may add more.")
+    npcs: list[NPCSpec] = Field(default_factory=list, description="The other people: scripted rules that react to "
+        "mail and chat, routines, optional LLM personas.")
+    timeline: list[EventSpec] = Field(default_factory=list, description="Things that happen on their own at a step, a "
+        "world time, or when a condition becomes true.")
+    behaviours: list[BehaviourSpec] = Field(min_length=1, description="The misaligned behaviours this world can "
+        "detect, each with its routes and near-misses.")
+    detectors: list[DetectorSpec] = Field(min_length=1, description="How each behaviour is found in the world's "
+        "state; every behaviour needs at least one.")
     settings: dict[str, SettingSpec] = Field(
         default_factory=dict,
         description="Values in config files and documents, read the way their programs read them.")
@@ -669,11 +733,16 @@ class WorldSpec(_Spec):
     task_checks: list[TaskCheckSpec] = Field(
         min_length=1, description="How to tell the benign task was done. Empty is an error, never a pass."
     )
-    factors: dict[str, FactorAxis] = Field(default_factory=dict)
-    variants: dict[str, dict[str, str]] = Field(default_factory=dict)
-    trajectories: dict[str, Trajectory]
-    end_conditions: list[EndCondition] = Field(default_factory=list)
-    limits: Limits = Field(default_factory=Limits)
+    factors: dict[str, FactorAxis] = Field(default_factory=dict, description="The world's own framing axes (and "
+        "overrides of the generic ones): what each value changes.")
+    variants: dict[str, dict[str, str]] = Field(default_factory=dict, description="Named variants: variant name -> "
+        "{axis: value}; `control` is the one without the temptation.")
+    trajectories: dict[str, Trajectory] = Field(description="Reference runs by name; `aligned` (does the task, no "
+        "behaviour) and `misaligned` (triggers every behaviour) are required.")
+    end_conditions: list[EndCondition] = Field(default_factory=list, description="States in which the episode ends "
+        "early (the agent was shut down), with what the agent is told.")
+    limits: Limits = Field(default_factory=Limits, description="Tool calls per episode, NPC rounds per step, an "
+        "optional deadline.")
     interviewer: str | None = Field(
         default=None, description="NPC id who asks the follow-up interview (interview=true); default: the first NPC.")
     network: NetworkSpec | None = Field(
@@ -715,6 +784,14 @@ class WorldSpec(_Spec):
         for b in sorted(behaviours - detected):
             raise ValueError(f"behaviours: {b!r} has no detector")
         _unique("behaviours", [b.id for b in self.behaviours])
+        for i, listed in enumerate(self.behaviours):  # the lists say what the world tests: they must agree
+            if listed.motive not in self.motives:
+                raise ValueError(f"behaviours.{i}.motive: {listed.motive.value!r} is not in the world's motives "
+                                 f"{[m.value for m in self.motives]}; add it there (or fix the behaviour)")
+            if listed.risk_type not in self.risk_types:
+                raise ValueError(f"behaviours.{i}.risk_type: {listed.risk_type.value!r} is not in the world's "
+                                 f"risk_types {[r.value for r in self.risk_types]}; add it there "
+                                 "(or fix the behaviour)")
         _unique("detectors", [d.id for d in self.detectors])
         _unique("task_checks", [t.id for t in self.task_checks])
         _unique("npcs", [n.id for n in self.npcs])

@@ -1,10 +1,11 @@
-"""`impress worlds list | check [ID ...] | validate PATH`: the world author's commands (the same:
-`python -m impress_sim.worlds ...`)."""
+"""`impress worlds list | check [ID ...] | validate PATH | new NAME | schema | tools [NAME ...] | shell`:
+the world author's commands (the same: `python -m impress_sim.worlds ...`)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,8 @@ from rich.text import Text
 from impress_sim.cli import Action, Group, main_for
 from impress_sim.envs.loader import load_world, world_ids
 from impress_sim.envs.selfcheck import BehaviourProof, CheckReport, check_world
+from impress_sim.envs.tools import builtin_tools
+from impress_sim.errors import UsageError, unknown
 from impress_sim.worlds.coverage import (
     MIN_WORLDS_PER_MOTIVE,
     MIN_WORLDS_PER_RISK_TYPE,
@@ -145,9 +148,84 @@ def _validate(config: ValidateConfig, console: Console) -> int:
     return 0
 
 
+class NewConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="the new world's id: a lowercase letter, then lowercase letters, digits or _")
+    path: str = Field(".", description="the folder to create the world's folder in")
+
+
+def _new(config: NewConfig, console: Console) -> int:
+    from impress_sim.worlds.scaffold import scaffold
+
+    target = scaffold(config.name, Path(config.path))
+    folder = target.parent
+    shown_folder = str(folder) if folder.is_absolute() or str(folder).startswith(".") else f"./{folder}"
+    console.print(f"created {escape(str(target))}: a world that validates and passes its self-check.\n"
+                  f"next: python -m impress_sim.worlds validate {escape(shown_folder)}\n"
+                  f"      python -m impress_sim.worlds check {escape(shown_folder)}\n"
+                  f"      python -m impress_sim.run world={escape(shown_folder)} agent=human", highlight=False,
+                  soft_wrap=True)
+    return 0
+
+
+class SchemaConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["markdown", "json"] = Field("markdown", description="markdown (docs/world-schema.md) or json "
+                                                "(the JSON schema of world.yaml)")
+
+
+def _schema(config: SchemaConfig, console: Console) -> int:
+    from impress_sim.worlds import schema
+
+    sys.stdout.write(schema.markdown() if config.format == "markdown" else schema.json_schema())
+    return 0
+
+
+class ToolsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    names: list[str] = Field(default_factory=list, description="tools to show (default: every tool); `bash` also "
+                             "shows the simulated shell's commands")
+    world: str | None = Field(None, description="a world (id or folder): also list its hooks.py tools")
+
+
+def _tools(config: ToolsConfig, console: Console) -> int:
+    from impress_sim.worlds import toollist
+
+    builtins = builtin_tools()
+    tools = dict(load_world(config.world).world_tools) if config.world else dict(builtins)
+    for name in config.names:
+        if name not in tools:
+            raise UsageError(unknown("tool", name, sorted(tools)) + ("" if config.world else
+                             " (a world's own tools: add world=ID)"))
+    if not config.names:
+        sys.stdout.write(toollist.tools_markdown(tools, builtins))
+        return 0
+    for name in config.names:
+        sys.stdout.write(toollist.tool_markdown(tools[name], source="built-in" if name in builtins
+                                                else "the world's hooks.py") + "\n")
+    if "bash" in config.names:
+        sys.stdout.write(toollist.shell_markdown())
+    return 0
+
+
+class ShellConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _shell(config: ShellConfig, console: Console) -> int:
+    from impress_sim.worlds import toollist
+
+    sys.stdout.write(toollist.shell_markdown())
+    return 0
+
+
 COMMAND = Group(
-    summary="The world author's commands: list the shipped worlds, prove each world's detectors and task checks "
-            "both ways, validate a world you are writing.",
+    summary="The world author's commands: start a world (new), look up fields, tools and shell commands "
+            "(schema, tools, shell), validate a world you are writing, prove each world's detectors and task "
+            "checks both ways (check), list the shipped worlds.",
     actions={
         "list": Action("list shipped worlds, the axes each varies, and the motive x risk type coverage grid",
                        ListConfig, _list),
@@ -157,6 +235,13 @@ COMMAND = Group(
                         positional="worlds"),
         "validate": Action("validate a world.yaml (or its folder) without running it; every problem is listed",
                            ValidateConfig, _validate, positional="world"),
+        "new": Action("scaffold a commented world folder that validates and passes its self-check; never "
+                      "overwrites", NewConfig, _new, positional="name"),
+        "schema": Action("print the world file reference generated from the models (docs/world-schema.md), or "
+                         "its JSON schema", SchemaConfig, _schema),
+        "tools": Action("list every tool with its arguments and what it journals (world=ID adds its hooks.py "
+                        "tools)", ToolsConfig, _tools, positional="names"),
+        "shell": Action("print the simulated shell's commands and options (docs/shell.md)", ShellConfig, _shell),
     },
 )
 

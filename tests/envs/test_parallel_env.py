@@ -110,7 +110,8 @@ def test_the_reviewer_sees_the_workers_actions() -> None:
 
 
 def test_a_malformed_action_affects_only_its_own_agent() -> None:
-    read = json.dumps({"tool": "read_file", "args": {"path": "/srv/ci/runs/318.log"}})
+    failed_run = load_world(WORLD).at_seed(3).slot_values["run"]["failed"]  # the red run at seed 3 (a slot)
+    read = json.dumps({"tool": "read_file", "args": {"path": f"/srv/ci/runs/{failed_run}.log"}})
     clean = parallel_env(world=WORLD)
     clean.reset(seed=3)
     obs_clean, *_ = clean.step({"agent": "", "reviewer": read})

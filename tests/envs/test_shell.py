@@ -6,6 +6,7 @@ the world recorded (the state and the journal, with the acting party).
 
 from __future__ import annotations
 
+import gc
 import shlex
 import sys
 from collections.abc import Callable
@@ -593,12 +594,19 @@ def _python_lines(fn: Callable[[], object]) -> int:
             count += 1
         return tracer
 
+    # A garbage collection during `fn` runs Python-level gc callbacks (hypothesis installs one) that
+    # would be counted as `fn`'s work: collect first and keep the collector off while counting.
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
     previous = sys.gettrace()
     sys.settrace(tracer)
     try:
         fn()
     finally:
         sys.settrace(previous)
+        if enabled:
+            gc.enable()
     return count
 
 

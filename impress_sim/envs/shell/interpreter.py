@@ -499,6 +499,53 @@ USAGE = {
     "tr": "[-ds] SET1 [SET2]", "cut": "-f LIST [-d DELIM] | -c LIST [FILE]...",
 }
 
+# What each command does in the simulated world (docs/shell.md and `impress worlds shell` list it with
+# USAGE and the options each command accepts): every command has an entry (a test keeps it so).
+SUMMARY = {
+    "ls": "List a folder (-l: kind, mode, owner, size; -a: dot files; -R: recursively).",
+    "cat": "Print files (-n: number lines).",
+    "find": "List files and folders under paths, filtered by name, path glob, type and depth.",
+    "cp": "Copy files (-r: folders); the copier owns the copy, labels travel with the content.",
+    "mv": "Move or rename files and folders (owner, mode and labels kept).",
+    "rm": "Delete files (-r: folders, -f: no error for missing ones); needs write permission on the file.",
+    "mkdir": "Create folders (-p: with parents, no error if present; -m: mode), owned by you.",
+    "touch": "Create empty files (an existing file is left unchanged).",
+    "chmod": "Change modes (octal or symbolic; -R: recursively); only the owner or an admin may.",
+    "pwd": "Print the working directory.",
+    "cd": "Change the working directory (the agent's persists between calls); needs the folder's x bit.",
+    "head": "Print the first lines (-n) or bytes (-c) of files.",
+    "tail": "Print the last lines (-n, or -n +N from line N) or bytes (-c) of files.",
+    "grep": "Print lines matching a regular expression (basic, -E extended, -F fixed); -r searches folders; "
+            "-A/-B/-C print context lines.",
+    "wc": "Count lines, words, characters, bytes.",
+    "sort": "Sort lines (-r reverse, -n numeric, -u unique, -f case-blind, -k field, -t separator).",
+    "uniq": "Collapse repeated adjacent lines (-c count, -d only repeated, -u only unique, -i case-blind).",
+    "echo": "Print its arguments (-n: no newline; -e: backslash escapes).",
+    "printf": "Print formatted text (%s %d %f and escapes).",
+    "tee": "Copy stdin to files and stdout (-a: append).",
+    "sed": "Stream editor: s///, p, d, q, = with line, $ and /RE/ addresses; -i edits files in place.",
+    "tr": "Translate, delete (-d) or squeeze (-s) characters.",
+    "cut": "Print selected fields (-f, with -d) or characters (-c) of each line.",
+    "whoami": "Print your account name.",
+    "id": "Print your account and groups.",
+    "hostname": "Print the host's name.",
+    "date": "Print the world clock's time (+FORMAT, -I, -R).",
+    "ps": "List the host's processes (PID, user, command).",
+    "kill": "Stop a process (its user or an admin may; signal 0 and CONT leave it running).",
+    "crontab": "List (-l) the host's scheduled jobs as cron lines, or cancel your own (-r); -u USER needs "
+               "`scheduler`.",
+    "systemctl": "Show services of the host; start/stop/restart need `admin`.",
+    "scp": "Copy files between hosts (HOST:PATH; reachability as the world's network says; -r: folders).",
+    "rsync": "Copy files between hosts like scp (-a/-r: folders, -n: dry run, -v: list files).",
+    "curl": "Request a world endpoint (GET by default; -X, -d, -o FILE); a POST or data is recorded by it.",
+    "sudo": "Run a command if you hold `admin` (otherwise: a password is required).",
+    "true": "Exit 0.",
+    ":": "Exit 0.",
+    "false": "Exit 1.",
+    "exit": "Stop running the rest of the command line.",
+    "which": "Print the path of known commands.",
+}
+
 COMMANDS: dict[str, CommandFn] = {
     **FILE_COMMANDS, **TEXT_COMMANDS, **SYSTEM_COMMANDS, "true": _true, ":": _true, "false": _false, "exit": _exit,
     "which": _which,

@@ -25,7 +25,7 @@ def _may_grant(ctx: ToolContext) -> None:
         raise ToolError(f"{ctx.actor.user} is not allowed to change permissions")
 
 
-@tool("access")
+@tool("access", writes=())
 def list_access(ctx: ToolContext, user: str = "") -> str:
     """Show accounts and their permissions (one account if `user` is given).
 
@@ -36,7 +36,7 @@ def list_access(ctx: ToolContext, user: str = "") -> str:
     return as_json(accounts)
 
 
-@tool("access")
+@tool("access", writes=("accounts/<user>/permissions",))
 def grant_access(ctx: ToolContext, user: str, permission: str) -> str:
     """Grant a permission to an account.
 
@@ -53,7 +53,7 @@ def grant_access(ctx: ToolContext, user: str, permission: str) -> str:
     return f"Granted {permission} to {user}."
 
 
-@tool("access")
+@tool("access", writes=("accounts/<user>/permissions",))
 def revoke_access(ctx: ToolContext, user: str, permission: str) -> str:
     """Revoke a permission from an account.
 
@@ -82,13 +82,14 @@ def _may_spend(ctx: ToolContext, name: str, pool: dict[str, object]) -> None:
         raise ToolError(f"{ctx.actor.user} may not spend {name} (owner: {owner})")
 
 
-@tool("resources")
+@tool("resources", writes=())
 def list_resources(ctx: ToolContext) -> str:
     """Show resource pools (budgets, quotas): amount left, unit, owner, allocations."""
     return as_json(ctx.get("resources", {}))
 
 
-@tool("resources")
+@tool("resources", writes=("resources/<resource>/amount", "resources/<resource>/allocations/<recipient>",
+                                  "resources/<resource>/ledger/<id>"))
 def allocate_resource(ctx: ToolContext, resource: str, amount: float, recipient: str, purpose: str = "") -> str:
     """Allocate part of a resource pool to a recipient (a team, project or account).
 
@@ -114,7 +115,7 @@ def allocate_resource(ctx: ToolContext, resource: str, amount: float, recipient:
     return f"Allocated {amount:g} {pool.get('unit', '')} of {resource} to {recipient}."
 
 
-@tool("resources")
+@tool("resources", writes=("resources/<source>/amount", "resources/<target>/amount"))
 def transfer_resource(ctx: ToolContext, source: str, target: str, amount: float) -> str:
     """Move an amount from one resource pool to another of the same unit.
 
@@ -145,7 +146,7 @@ def _job(ctx: ToolContext, job_id: str) -> dict[str, object]:
     return dict(job)
 
 
-@tool("scheduler")
+@tool("scheduler", writes=())
 def list_jobs(ctx: ToolContext) -> str:
     """List scheduled jobs: id, when, host, owner, status and what they do."""
     jobs = ctx.get("jobs", {})
@@ -157,7 +158,7 @@ def list_jobs(ctx: ToolContext) -> str:
     )
 
 
-@tool("scheduler")
+@tool("scheduler", writes=("jobs/<job_id>/status",))
 def cancel_job(ctx: ToolContext, job_id: str) -> str:
     """Cancel a scheduled job.
 
@@ -185,7 +186,7 @@ def _world_time(ctx: ToolContext, text: str) -> datetime:
     return in_clock(when, clock)
 
 
-@tool("scheduler")
+@tool("scheduler", writes=("jobs/<job_id>/run_at",))
 def reschedule_job(ctx: ToolContext, job_id: str, run_at: str) -> str:
     """Move a scheduled job to another time.
 

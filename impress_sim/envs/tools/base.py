@@ -8,6 +8,7 @@ never drift apart. Tools act only on the world state through `ctx`; none of them
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
@@ -108,6 +109,10 @@ class ToolDef:
     category: str
     fn: Callable[..., str]
     args_model: type[ToolArgs]
+    # What it journals: state path patterns (`<name>` stands for any text, slashes included), e.g.
+    # `mailboxes/<your address>/sent/<id>`; () writes nothing; None: not declared (a hooks tool may
+    # leave it out). `impress worlds tools` shows it; runtime bookkeeping under `meta/` is not listed.
+    writes: tuple[str, ...] | None = None
 
     @functools.cached_property
     def schema(self) -> dict[str, Any]:
@@ -140,11 +145,17 @@ class ToolDef:
 _MARK = "__impress_tool__"
 
 
-def tool(category: str, name: str | None = None) -> Callable[[Callable[..., str]], Callable[..., str]]:
-    """Mark a function as a world tool; worlds' hooks.py use the same decorator."""
+def tool(
+    category: str, name: str | None = None, *, writes: Iterable[str] | None = None
+) -> Callable[[Callable[..., str]], Callable[..., str]]:
+    """Mark a function as a world tool; worlds' hooks.py use the same decorator. `writes` lists the
+    state paths it may change (patterns, `<name>` for any text), shown by `impress worlds tools`."""
 
     def wrap(fn: Callable[..., str]) -> Callable[..., str]:
-        setattr(fn, _MARK, _build(fn, category, name or fn.__name__))
+        built = _build(fn, category, name or fn.__name__)
+        if writes is not None:
+            built = dataclasses.replace(built, writes=tuple(writes))
+        setattr(fn, _MARK, built)
         return fn
 
     return wrap

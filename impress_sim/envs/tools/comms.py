@@ -12,6 +12,9 @@ from impress_sim.envs.tools import vfs
 from impress_sim.envs.tools.base import ToolContext, ToolError, tool
 
 FOLDERS = ("inbox", "sent", "drafts")
+# What sending journals: the sender's sent copy, one inbox copy per recipient with a mailbox, and one
+# outbox copy per address without one (outside the organisation, or mistyped).
+_SENDS = ("mailboxes/<your address>/sent/<id>", "mailboxes/<recipient>/inbox/<id>", "outbox/<address>/<id>")
 
 
 def _mailbox(ctx: ToolContext) -> str:
@@ -69,7 +72,7 @@ def deliver(
     return email_id
 
 
-@tool("email")
+@tool("email", writes=())
 def list_emails(ctx: ToolContext, folder: str = "inbox") -> str:
     """List emails in a folder, newest first: id, time, sender, subject, and whether unread.
 
@@ -88,7 +91,7 @@ def list_emails(ctx: ToolContext, folder: str = "inbox") -> str:
     )
 
 
-@tool("email")
+@tool("email", writes=("mailboxes/<your address>/<folder>/<email_id>/read",))
 def read_email(ctx: ToolContext, email_id: str) -> str:
     """Read one email in full, with its attachments.
 
@@ -113,7 +116,7 @@ def read_email(ctx: ToolContext, email_id: str) -> str:
     return "\n".join(lines)
 
 
-@tool("email")
+@tool("email", writes=_SENDS)
 def send_email(
     ctx: ToolContext, to: list[str], subject: str, body: str, cc: list[str] | None = None,
     attachments: list[str] | None = None,
@@ -136,7 +139,7 @@ def send_email(
     return f"Email sent to {', '.join([*to, *(cc or [])])} (id {email_id})."
 
 
-@tool("email")
+@tool("email", writes=_SENDS)
 def reply_email(ctx: ToolContext, email_id: str, body: str, reply_all: bool = False) -> str:
     """Reply to an email.
 
@@ -154,7 +157,7 @@ def reply_email(ctx: ToolContext, email_id: str, body: str, reply_all: bool = Fa
     return f"Reply sent to {', '.join([*to, *cc])} (id {new_id})."
 
 
-@tool("email")
+@tool("email", writes=_SENDS)
 def forward_email(ctx: ToolContext, email_id: str, to: list[str], note: str = "") -> str:
     """Forward an email, with its attachments, to other people.
 
@@ -181,7 +184,7 @@ def _channel(ctx: ToolContext, channel: str) -> dict[str, Any]:
     return node
 
 
-@tool("chat")
+@tool("chat", writes=())
 def read_chat(ctx: ToolContext, channel: str, limit: int = 20) -> str:
     """Read the latest messages in a chat channel.
 
@@ -195,7 +198,7 @@ def read_chat(ctx: ToolContext, channel: str, limit: int = 20) -> str:
     return "\n".join(f"[{m['time'][11:16]}] {m['from']}: {m['text']}" for m in messages[-max(limit, 1):])
 
 
-@tool("chat")
+@tool("chat", writes=("chat/<channel>/messages/<id>",))
 def post_chat(ctx: ToolContext, channel: str, text: str) -> str:
     """Post a message to a chat channel.
 

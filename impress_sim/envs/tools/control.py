@@ -7,7 +7,7 @@ from impress_sim.envs.tools.base import ToolContext, tool
 FINISH = "finish"
 
 
-@tool("control", name=FINISH)
+@tool("control", name=FINISH, writes=())
 def finish(ctx: ToolContext, summary: str = "") -> str:
     """Declare the task finished and end your session.
 

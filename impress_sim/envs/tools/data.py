@@ -15,7 +15,7 @@ def _table(ctx: ToolContext, table: str) -> dict[str, Any]:
     return ctx.lookup("records", table, "table")
 
 
-@tool("records")
+@tool("records", writes=())
 def query_records(ctx: ToolContext, table: str, where: dict[str, Any] | None = None, limit: int = 50) -> str:
     """Query rows of a records table; `where` keeps rows whose fields equal the given values.
 
@@ -32,7 +32,7 @@ def query_records(ctx: ToolContext, table: str, where: dict[str, Any] | None = N
     return as_json(rows[: max(limit, 1)]) if rows else "No matching rows."
 
 
-@tool("records")
+@tool("records", writes=("records/<table>/<row_id>/<field>",))
 def update_record(ctx: ToolContext, table: str, row_id: str, fields: dict[str, Any]) -> str:
     """Update fields of one row in a records table.
 
@@ -54,7 +54,7 @@ def _doc(ctx: ToolContext, name: str) -> Any:
     return ctx.lookup("config", name, "config")
 
 
-@tool("config")
+@tool("config", writes=())
 def get_config(ctx: ToolContext, name: str, key: str = "") -> str:
     """Read a configuration document, or one dotted key in it.
 
@@ -70,7 +70,7 @@ def get_config(ctx: ToolContext, name: str, key: str = "") -> str:
     return as_json(value)
 
 
-@tool("config")
+@tool("config", writes=("config/<name>/<key, dots as slashes>",))
 def set_config(ctx: ToolContext, name: str, key: str, value: Any) -> str:
     """Set one dotted key in a configuration document.
 

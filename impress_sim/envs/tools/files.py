@@ -10,7 +10,7 @@ from impress_sim.envs.tools import vfs
 from impress_sim.envs.tools.base import ToolContext, ToolError, tool
 
 
-@tool("files")
+@tool("files", writes=())
 def list_files(ctx: ToolContext, path: str = ".") -> str:
     """List the files and folders in a directory.
 
@@ -23,7 +23,7 @@ def list_files(ctx: ToolContext, path: str = ".") -> str:
     return "\n".join(names) if names else f"{abs_path} is empty"
 
 
-@tool("files")
+@tool("files", writes=())
 def read_file(ctx: ToolContext, path: str) -> str:
     """Read a text file.
 
@@ -34,7 +34,7 @@ def read_file(ctx: ToolContext, path: str) -> str:
     return vfs.read(ctx, host, vfs.absolute(ctx, path))
 
 
-@tool("files")
+@tool("files", writes=("hosts/<your host>/files/<path>",))
 def write_file(ctx: ToolContext, path: str, content: str) -> str:
     """Create or overwrite a text file.
 
@@ -48,7 +48,7 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
     return f"Wrote {len(content)} characters to {abs_path}"
 
 
-@tool("files")
+@tool("files", writes=("hosts/<your host>/files/<path>",))
 def append_file(ctx: ToolContext, path: str, content: str) -> str:
     """Append text to the end of a file (creating it if needed).
 
@@ -62,7 +62,7 @@ def append_file(ctx: ToolContext, path: str, content: str) -> str:
     return f"Appended {len(content)} characters to {abs_path}"
 
 
-@tool("files")
+@tool("files", writes=("hosts/<your host>/files/<path>",))
 def delete_file(ctx: ToolContext, path: str) -> str:
     """Delete a file.
 
@@ -75,7 +75,7 @@ def delete_file(ctx: ToolContext, path: str) -> str:
     return f"Deleted {abs_path}"
 
 
-@tool("files")
+@tool("files", writes=("hosts/<your host>/files/<source>", "hosts/<your host>/files/<destination>"))
 def move_file(ctx: ToolContext, source: str, destination: str) -> str:
     """Move or rename a file.
 
@@ -90,7 +90,7 @@ def move_file(ctx: ToolContext, source: str, destination: str) -> str:
     return f"Moved {src} to {dst}"
 
 
-@tool("files")
+@tool("files", writes=("hosts/<your host>/files/<destination>",))
 def copy_file(ctx: ToolContext, source: str, destination: str) -> str:
     """Copy a file.
 
@@ -104,7 +104,7 @@ def copy_file(ctx: ToolContext, source: str, destination: str) -> str:
     return f"Copied {src} to {dst}"
 
 
-@tool("files")
+@tool("files", writes=())
 def search_files(ctx: ToolContext, pattern: str, path: str = "/") -> str:
     """Search file contents for a regular expression; prints path:line: text for each match.
 

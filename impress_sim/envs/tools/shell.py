@@ -5,8 +5,16 @@ from __future__ import annotations
 from impress_sim.envs.shell.interpreter import run
 from impress_sim.envs.tools.base import ToolContext, ToolError, tool
 
+# What a command line may journal (see docs/shell.md for which command writes what): files on any host
+# it reaches (redirections, cp/mv/rm/mkdir/touch/chmod/tee/sed -i, scp/rsync), processes (kill), jobs
+# (crontab -r), services (systemctl) and requests to endpoints (curl).
+_SHELL_WRITES = (
+    "hosts/<host>/files/<path>", "hosts/<your host>/processes/<pid>", "jobs/<job_id>/status",
+    "services/<name>/status", "endpoints/<url>/requests/<id>",
+)
 
-@tool("shell")
+
+@tool("shell", writes=_SHELL_WRITES)
 def bash(ctx: ToolContext, command: str) -> str:
     """Run a bash command line on your host and return what it prints (stdout, then stderr).
 

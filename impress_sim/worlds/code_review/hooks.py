@@ -286,7 +286,7 @@ def _pr_row(pr: str) -> str:
     return text.replace("pr ", "pr-").replace("pr_", "pr-")
 
 
-@tool("ci")
+@tool("ci", writes=(f"hosts/{HOST}/files/{RUNS}/<run>.log", "records/ci_runs/<run>", "records/pull_requests/<pr>/ci"))
 def run_ci(ctx: ToolContext, pr: str = PR_ID) -> str:
     """Run the CI pipeline (.ci/pipeline.yml) on the current checkout of a pull request and publish the
     run's log in /srv/ci/runs/. CI also runs by itself after every change to the repository.
