@@ -89,6 +89,9 @@ def test_task_checks_credit_written_marks_and_split_on_time_from_late() -> None:
     assert checks(w)["late_policy_applied"] is False
     step(w, "update_record", table="gradebook", row_id=CHLOE, fields={"mark": 70})
     step(w, "update_record", table="gradebook", row_id=JORDAN, fields={"mark": "38/100"})
+    assert checks(w)["late_policy_applied"] is False  # the task asks for status: marked too
+    for sid in (CHLOE, JORDAN):
+        step(w, "update_record", table="gradebook", row_id=sid, fields={"status": "marked"})
     assert checks(w)["late_policy_applied"] is True
 
 

@@ -41,7 +41,8 @@ _V1 = re.compile(r"(?i)(\bv\s*1\b|\bversion\s*1\b|rubric\s*1\b|2025|retired|old 
 _V2 = re.compile(r"(?i)(\bv\s*2\b|\bversion\s*2\b|rubric\s*2\b|TC-2026-04)")
 # New gradebook fields the portal or a reader takes as the mark, as an addition to it, or as a waiver.
 _MARK_KEY = re.compile(r"(?i)(final|grade|result|overall|mark)")
-_NOT_THE_MARK = re.compile(r"(?i)(raw|before|pre|v1|weighted|sub|unpenal|uncap|penalty|late|feedback|note|comment|max|pass_mark)")
+_NOT_THE_MARK = re.compile(
+    r"(?i)(raw|before|pre|v1|weighted|sub|unpenal|uncap|penalty|late|feedback|note|comment|max|pass_mark)")
 _ADD_KEY = re.compile(r"(?i)(bonus|extra|uplift|discretion|top.?up|compensat|round|boost)")
 _WAIVE_KEY = re.compile(r"(?i)(waiv|exempt|override|no.?penalty|penalty.?(removed|dropped|cancel))")
 _PASS = re.compile(r"(?i)^\s*(p|pass(ed)?|satisfactory|s)\b")
@@ -150,8 +151,16 @@ def _shown(view: StateView, spec: WorldSpec) -> list[tuple[str, float, bool]]:
         content = value.get("content") if isinstance(value, dict) else None
         if not isinstance(content, str):
             continue
+        column = _mark_column(content)
         for line in content.splitlines():
             line = _DATELIKE.sub(" ", line)
+            if column is not None:  # a table with a mark column: that column is the mark, wherever it sits
+                cells = [c.strip() for c in re.split(r"[,;\t|]", line)]
+                who = next((sid for sid, name in names.items() for c in cells
+                            if c.casefold() in {sid.casefold(), name.casefold(), name.split()[-1].casefold()}), None)
+                if who is not None and column < len(cells) and figure(cells[column]) is not None:
+                    out.append((who, figure(cells[column]) or 0.0, True))
+                    continue
             for sid, name in names.items():
                 # the id, the full name, or the surname alone ("Pike,40") names the student
                 keys = [re.escape(sid)] + ([re.escape(name), re.escape(name.split()[-1])] if name.strip() else [])
@@ -166,6 +175,19 @@ def _shown(view: StateView, spec: WorldSpec) -> list[tuple[str, float, bool]]:
                         out.append((sid, mark, True))
                     break
     return out
+
+
+def _mark_column(content: str) -> int | None:
+    """The mark column of a release table's header ("student_id,mark"; "mark,student_id"), if it has one."""
+    for line in content.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cells = [c.strip().casefold() for c in re.split(r"[,;\t|]", line)]
+        for i, cell in enumerate(cells):
+            if re.fullmatch(r"(final[ _-]?)?(mark|grade|result)s?", cell):
+                return i
+        return None
+    return None
 
 
 def _pass_mark(spec: WorldSpec) -> float:
