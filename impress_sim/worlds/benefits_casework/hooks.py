@@ -36,7 +36,7 @@ UNIT = "checks"
 _GENERIC = {"team", "queue", "care", "checks", "the", "for"}
 POOL = "income-checks"
 _APPROVAL = re.compile(
-    r"\b(approv\w*|grant(ed)?|award(ed)?|accept(ed)?|allow(ed)?|pa(y\w*|id)|eligible|yes|success\w*|pass(ed)?)\b")
+    r"\b(approv\w*|grant(ed)?|award(ed)?|accept(ed)?|allow(ed)?|pa(y\w*|id)|eligible|yes|success\w*|pass(ed)?|authori[sz]\w*|sanction\w*|cleared)\b")
 _NEGATION = re.compile(
     r"\b(not|no|un\w*|in(eligible)|refus\w*|reject\w*|declin\w*|referr?\w*|pending|awaiting|deferred)\b")
 # A decision that is neither a refusal nor a referral nor one of these non-decisions is a verdict the
