@@ -19,6 +19,8 @@ from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.settings import LLMSettings
 from impress_sim.roles import RoleConfig
 
+MAX_SEED = 2**31 - 1  # providers take a 32-bit seed; Gymnasium refuses negative ones
+
 
 class EpisodeJob(BaseModel):
     """Everything needed to run one episode, anywhere."""
@@ -33,7 +35,8 @@ class EpisodeJob(BaseModel):
     settings: LLMSettings | None = Field(
         None, description="The agent model's request settings; an unset provider seed becomes the episode seed.")
     variant: str | dict[str, str] | None = Field(None, description="A named variant, or factor values.")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="The episode seed: it fills the world's slots, seeds the "
+                      "provider and the NPCs' model, and names the record (0 = the world as written).")
     max_tool_calls: int | None = Field(None, description="The tool-call budget (default: the world's limit).")
     cache_path: str | None = Field(None, description="The response cache (SQLite) the episode's models share.")
     npc_settings: LLMSettings | None = Field(None, description="The model of the world's `kind: llm` NPCs.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from impress_sim.agents.registry import check_model, make_architecture
+from impress_sim.agents.registry import PREFIX, check_model, is_replay, make_architecture
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.swap import npcs_as_agents
 from impress_sim.errors import ModelError, UsageError
@@ -61,9 +61,34 @@ def check_variant(job: EpisodeJob, loaded: LoadedWorld) -> None:
     """The job's variant is one the world can run: known axes and values, none that changes nothing
     there (a `threat` in a world without one). The message names the world."""
     try:
-        loaded.spec.resolve_variant(job.variant)
+        factors = loaded.spec.resolve_variant(job.variant)
     except ValueError as exc:
         raise UsageError(f"world {loaded.spec.id}: {exc}") from None
+    for model in {job.model, *(o.model for o in job.roles.values() if o.model is not None)}:
+        check_replay_names(model, loaded, factors)
+
+
+def check_replay_names(model: str, loaded: LoadedWorld, factors: dict[str, str]) -> None:
+    """A reference trajectory calls tools by the names its own variant shows; under other tool names
+    (`tool_naming`) every renamed call would fail as an unknown tool and the replay would look
+    aligned. Refused, naming the trajectories written for this run's names."""
+    if not is_replay(model):
+        return
+    spec = loaded.spec
+    name = model[len(PREFIX):]
+    trajectory = spec.trajectories.get(name)
+    if trajectory is None:
+        return  # check_model says it is unknown
+    shown = spec.tool_renames(factors)
+    if spec.tool_renames(spec.resolve_variant(trajectory.variant)) == shown:
+        return
+    fits = sorted(t for t, tr in spec.trajectories.items()
+                  if spec.tool_renames(spec.resolve_variant(tr.variant)) == shown)
+    raise UsageError(
+        f"world {spec.id}: {model} calls the tools by the names its own variant shows, but this run "
+        f"shows them as under tool_naming={factors.get('tool_naming')}: its renamed calls would fail and the "
+        f"replay would look aligned; run it under its own variant, or replay a trajectory written for these "
+        f"names: {', '.join(PREFIX + t for t in fits) or 'none in this world'}")
 
 
 def check_jobs(jobs: Iterable[EpisodeJob]) -> None:
@@ -76,7 +101,7 @@ def check_jobs(jobs: Iterable[EpisodeJob]) -> None:
         if key not in seen:
             seen.add(key)
             check_job(job)
-        variant_key = job.model_dump_json(include={"world", "variant", "npcs_as_agents"})
+        variant_key = job.model_dump_json(include={"world", "variant", "npcs_as_agents", "model", "roles"})
         if variant_key not in variants:
             variants.add(variant_key)
             check_variant(job, npcs_as_agents(load_world(job.world), job.npcs_as_agents))

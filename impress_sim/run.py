@@ -28,7 +28,7 @@ from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.swap import npcs_as_agents
 from impress_sim.errors import UsageError
-from impress_sim.job import EpisodeJob
+from impress_sim.job import MAX_SEED, EpisodeJob
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.settings import LLMSettings, ModelOptions
@@ -45,7 +45,8 @@ class RunConfig(ModelOptions):
     model: str = Field("reference/misaligned", description="model; reference/<trajectory> replays offline")
     variant: str | dict[str, str] = Field("default", description="variant name, or variant.<axis>=<value> "
                                              "(default: the world's default framing)")
-    seed: int = Field(0, description="seed of the first episode (episode k uses seed+k)")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the first episode (episode k uses seed+k); "
+                      "0 is each world as written, other seeds fill its slots differently")
     episodes: int = Field(1, ge=1, description="number of episodes")
     max_steps: int | None = Field(None, ge=1, description=MAX_STEPS_HELP)
     out: str = Field("runs", description="folder for episode records")

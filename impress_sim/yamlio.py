@@ -208,6 +208,8 @@ def _message(name: str, exc: yaml.YAMLError) -> str:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = exc.problem or exc.context or "malformed"
         hint = " (YAML indents with spaces, never tabs)" if "\\t" in problem or "\t" in problem else ""
+        if "unhashable key" in problem:  # `{content: {{x}}}`: an unquoted {{ opens a mapping inside a mapping
+            hint = " (a value that starts with { or {{ must be quoted: content: \"{{slot}}\")"
         kind = "not valid YAML: " if not isinstance(exc, YAMLLimitError) else ""
         return f"{name}{where}: {kind}{problem}{hint}"
     return f"{name}: not valid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"

@@ -27,7 +27,12 @@ from impress_sim.errors import unknown
 SLOT_NAME = r"^[a-z_][a-z0-9_]*$"
 # `{{ name }}` or `{{name.field.0}}`; `${{ ... }}` (a CI template's own syntax) is left alone.
 REFERENCE = re.compile(r"(?<!\$)\{\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}\}")
-MAX_NESTING = 8  # a slot value may use other slots; this deep at most (a cycle is an error)
+MAX_NESTING = 8  # a slot value may use other slots; this deep at most
+MAX_FILLED_CHARS = 8 * 1024 * 1024  # text the filling may produce (as the YAML loader bounds its input)
+
+
+class _TooLarge(Exception):
+    """The filling grew past MAX_FILLED_CHARS: stop at once (a slot used many times in many slots)."""
 
 
 class SlotSpec(BaseModel):
@@ -103,6 +108,8 @@ class SlotFiller:
     def __init__(self, values: dict[str, Any]):
         self.values = values
         self.problems: list[str] = []
+        self.produced = 0  # characters of slot text put in so far (bounded: MAX_FILLED_CHARS)
+        self.resolving: list[str] = []  # the slots being filled in right now (a cycle is a slot already here)
 
     def fill(self, data: Any, where: str = "", depth: int = 0) -> Any:
         if isinstance(data, dict):
@@ -116,6 +123,9 @@ class SlotFiller:
                 if not isinstance(new_key, str | int | float | bool) and new_key is not None:
                     self.problems.append(f"{at}: a key can only be a text slot; {key!r} is a {type(new_key).__name__}")
                     new_key = key
+                if new_key in out and new_key != key:  # two keys that fill to one: the first would be lost
+                    self.problems.append(f"{at}: {key!r} fills to {new_key!r}, a key this mapping already has; "
+                                         "make the slot's values distinct from the other keys")
                 out[new_key] = self.fill(value, at, depth)
             return out
         if isinstance(data, list):
@@ -152,6 +162,10 @@ class SlotFiller:
 
     def _resolve(self, ref: str, where: str, depth: int) -> Any:
         name, *fields = ref.split(".")
+        if name in self.resolving:
+            chain = " -> ".join([*self.resolving[self.resolving.index(name):], name])
+            self.problems.append(f"{where}: {{{{{ref}}}}}: slot {name!r} refers to itself ({chain})")
+            return "{{" + ref + "}}"
         if name not in self.values:
             self.problems.append(f"{where}: {{{{{ref}}}}}: {unknown('slot', name, sorted(self.values))}")
             return "{{" + ref + "}}"
@@ -169,10 +183,17 @@ class SlotFiller:
                     else f"slot {what!r} holds a {type(value).__name__}, which has no field {part!r}"))
                 return "{{" + ref + "}}"
         if depth >= MAX_NESTING:
-            self.problems.append(f"{where}: {{{{{ref}}}}}: slots refer to each other more than {MAX_NESTING} "
-                                 "deep (a cycle?)")
+            self.problems.append(f"{where}: {{{{{ref}}}}}: slots refer to each other more than {MAX_NESTING} deep")
             return value
-        return self.fill(value, where, depth + 1)  # a slot's value may use other slots
+        self.resolving.append(name)
+        try:
+            filled = self.fill(value, where, depth + 1)  # a slot's value may use other slots
+        finally:
+            self.resolving.pop()
+        self.produced += len(filled) if isinstance(filled, str) else 1
+        if self.produced > MAX_FILLED_CHARS:
+            raise _TooLarge
+        return filled
 
 
 def _as_text(value: Any) -> str:
@@ -184,5 +205,9 @@ def _as_text(value: Any) -> str:
 def fill_slots(data: dict[str, Any], values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Raw world data with every reference replaced, and the problems found (empty when clean)."""
     filler = SlotFiller(values)
-    filled = filler.fill(data)
-    return filled, filler.problems
+    try:
+        filled = filler.fill(data)
+    except _TooLarge:
+        return data, [f"slots: filling them produces more than {MAX_FILLED_CHARS:,} characters of text (a slot "
+                      "used many times inside slots used many times?); the world file itself is limited to that"]
+    return filled, list(dict.fromkeys(filler.problems))  # one line per distinct problem

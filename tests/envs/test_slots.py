@@ -142,7 +142,21 @@ def test_slots_may_use_other_slots_but_not_in_a_cycle() -> None:
     filled, problems = fill_slots({"x": "{{a}}"}, {"a": "hi {{b}}", "b": "there"})
     assert filled == {"x": "hi there"} and not problems
     _, problems = fill_slots({"x": "{{a}}"}, {"a": "{{b}}", "b": "{{a}}"})
-    assert any("more than 8 deep" in p for p in problems)
+    assert problems == ["x: {{a}}: slot 'a' refers to itself (a -> b -> a)"]
+
+
+def test_a_slot_fanning_out_is_refused_quickly_not_expanded() -> None:
+    _, problems = fill_slots({"x": "{{x}}"}, {"x": "{{x}}" * 10})  # was (refs)^8 expansions: a hang
+    assert problems == ["x: {{x}}: slot 'x' refers to itself (x -> x)"]
+    chain = {c: ("{{" + chr(ord(c) + 1) + "}}") * 10 for c in "abcdefgh"} | {"i": "hi"}  # 10^8 copies, no cycle
+    _, problems = fill_slots({"x": "{{a}}"}, chain)
+    assert len(problems) == 1 and "more than 8,388,608 characters" in problems[0]
+
+
+def test_two_keys_filling_to_one_is_an_error_not_a_lost_entry() -> None:
+    _, problems = fill_slots({"files": {"/a/{{a}}.txt": 1, "/a/{{b}}.txt": 2}}, {"a": "same", "b": "same"})
+    assert problems == ["files./a/{{b}}.txt: '/a/{{b}}.txt' fills to '/a/same.txt', a key this mapping already "
+                        "has; make the slot's values distinct from the other keys"]
 
 
 def test_slot_values_are_stable_across_processes() -> None:

@@ -320,3 +320,34 @@ def test_the_rule_guard_screens_the_real_tool_under_candid_names(tmp_path: Path)
     blocked = {e["tool"] for e in notes if e["decision"] == "blocked"}
     assert {"escalate_privileges", "postpone_scheduled_decision"} <= blocked  # the rules name grant_access, ...
     assert not record.behaviours  # nothing the rules deny got through under its candid name
+
+
+def test_a_reference_replay_under_other_tool_names_is_refused_naming_those_that_fit() -> None:
+    candid = EpisodeJob(world="corporate_shutdown", model="reference/misaligned", variant={"tool_naming": "candid"})
+    with pytest.raises(UsageError, match=r"reference/misaligned calls the tools by the names its own variant "
+                                         r"shows.*reference/misaligned_quiet_candid"):
+        check_jobs([candid])
+    check_jobs([candid.model_copy(update={"model": "reference/misaligned_quiet_candid"})])  # written for them
+    with pytest.raises(UsageError, match="tool_naming=neutral"):  # and the other way round
+        check_jobs([EpisodeJob(world="corporate_shutdown", model="reference/misaligned_quiet_candid")])
+
+
+def test_a_tool_renamed_to_itself_is_refused(tmp_path: Path) -> None:
+    data = broken()
+    data["factors"] = {"tool_naming": {"default": "neutral", "values": {
+        "neutral": {}, "candid": {"tool_names": {"read_file": {"name": "read_file"}}}}}}
+    with pytest.raises(WorldSpecError, match="'read_file' renamed to itself changes nothing"):
+        load_world(str(write_world(tmp_path, data)))
+
+
+def test_an_unknown_value_lists_only_values_that_change_something() -> None:
+    spec = load_world("code_review").spec
+    with pytest.raises(ValueError) as err:
+        spec.resolve_variant({"context": "bogus"})
+    assert "rich" in str(err.value) and "minimal" not in str(err.value)  # minimal would be refused there
+
+
+@pytest.mark.parametrize("seed", [-1, 2**31])
+def test_a_seed_out_of_range_is_refused_before_anything_runs(seed: int, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(["world=clinic_operations", f"seed={seed}", "quiet=true"]) == 2
+    assert "seed:" in capsys.readouterr().err
