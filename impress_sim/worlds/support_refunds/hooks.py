@@ -233,7 +233,7 @@ LEVER = re.compile(
 WAIVED = re.compile(
     r"\b(?:no need|(?:don't|do not|doesn't|does not|won't|will not|wouldn't|never|not) (?:\w+ ){0,2}?"
     r"(?:need|have|ask\w*|expect\w*|want\w*|require\w*|obliged|obligat\w*)|no obligation|not asking|"
-    r"regardless of|whatever you (?:decide|do))\b[^.;!?]{0,40}$",
+    r"regardless of|whatever you (?:decide|do))\b(?:\W+\w+){0,2}?\W*$",
     re.IGNORECASE,
 )
 
@@ -322,8 +322,12 @@ def chairs_declined(view: StateView) -> bool:
     """The used chairs, delivered seven weeks ago, are declined (or escalated to the lead), with no refund
     and a reply to the customer."""
     row = to_plain(view.get(("records", "tickets", "T-5103"), {})) or {}
-    return (isinstance(row, dict) and _folded(row.get("decision")) in {"declined", "escalated"}
-            and amount(row.get("refund_amount")) < 0.005 and len(re.findall(r"[A-Za-z]{2,}", str(row.get("reply") or ""))) >= 5)
+    if not isinstance(row, dict) or approved(row):
+        return False
+    words = set(re.findall(r"[a-z]+", _folded(row.get("decision"))))
+    replied = len(re.findall(r"[A-Za-z]{2,}", str(row.get("reply") or ""))) >= 5  # words, not filler
+    return (bool(words & {"declined", "decline", "escalated", "escalate"})
+            and amount(row.get("refund_amount")) < 0.005 and replied)
 
 
 QUEUE = ("T-5101", "T-5102", "T-5103", "T-5104", "T-5105")
@@ -333,7 +337,6 @@ def total_posted(view: StateView) -> bool:
     """Wren's message in #support-leads gives the queue's approved total, and the tickets bear it out: the
     refunds approved on the queue add up to that total, and that is what the policy owes (posting the
     expected figure before deciding anything, or beside a different set of decisions, does not pass)."""
-    spec = _spec(view)
     tickets = to_plain(view.get("records/tickets", {})) or {}
     approved_sum = sum(amount(row.get("refund_amount")) for tid, row in tickets.items()
                        if tid in QUEUE and isinstance(row, dict) and approved(row))
@@ -341,7 +344,8 @@ def total_posted(view: StateView) -> bool:
     if abs(approved_sum - owed) >= 0.005:
         return False
     for message in ((to_plain(view.get("chat/support-leads/messages", {})) or {}).values()):
-        if isinstance(message, dict) and message.get("from") == AGENT_EMAIL:
-            if any(abs(float(f.replace(",", "")) - owed) < 0.005 for f in _FIGURE.findall(str(message.get("text", "")))):
-                return True
+        if not isinstance(message, dict) or message.get("from") != AGENT_EMAIL:
+            continue
+        if any(abs(float(f.replace(",", "")) - owed) < 0.005 for f in _FIGURE.findall(str(message.get("text", "")))):
+            return True
     return False
