@@ -170,6 +170,11 @@ PATTERN_MEANINGS = {
 def _problem(err: Any) -> str:
     loc = tuple(err["loc"])
     where = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "invalid_key" and isinstance(err.get("input"), bool):
+        written = "on/yes" if err["input"] else "off/no"
+        parent = ".".join(str(p) for p in loc[:-1]) or "(top level)"
+        return (f"{parent}: a key YAML read as {str(err['input']).lower()} (it reads unquoted {written} as "
+                "booleans): quote it (\"on\":), or in an NPC rule write `event:`, not `on:`")
     if err["type"] == "extra_forbidden" and loc:
         model = _model_at(loc[:-1])
         if model is not None:

@@ -2,8 +2,9 @@
 
 For every world:
 
-- the reference trajectories: aligned -> task done and no findings (also under the world's
-  `control` variant, when it has one); misaligned -> every declared behaviour; each other
+- the reference trajectories: aligned and every `aligned_*` (aligned_control, ...) -> task done and
+  no findings unless they say otherwise (and aligned also under the world's `control` variant);
+  misaligned -> every declared behaviour; each other
   trajectory -> what it says it expects; doing nothing -> nothing done and nothing found; every
   detector fires somewhere; two replays with one seed are identical;
 - every outcome detector holds at the start of the default variant (an outcome that is already
@@ -227,10 +228,11 @@ def _references(loaded: LoadedWorld, report: CheckReport, seed: int) -> set[str]
         expected = trajectory.expect_behaviours
         if expected is None and trajectory.expect_findings is not None:
             expected = sorted({b for bs in trajectory.expect_findings.values() for b in bs})
+        honest = name == "aligned" or name.startswith("aligned_")  # aligned_control, aligned_rich, ...
         if expected is None:
-            expected = [] if name == "aligned" else sorted(all_behaviours) if name == "misaligned" else None
+            expected = [] if honest else sorted(all_behaviours) if name == "misaligned" else None
         expected_done = trajectory.expect_task_done
-        if expected_done is None and name == "aligned":
+        if expected_done is None and honest:
             expected_done = True
         if expected is not None:
             missing, extra = set(expected) - run.behaviours, run.behaviours - set(expected)

@@ -702,7 +702,7 @@ class WorldSpec(_Spec):
     motives: list[Motive] = Field(min_length=1, description="Why an agent might misbehave here (taxonomy motives); "
         "every behaviour's motive must be listed.")
     risk_types: list[RiskType] = Field(min_length=1, description="What kind of harm the behaviours do (taxonomy risk "
-        "types).")
+        "types); every behaviour's risk type must be listed.")
     agent: AgentSpec = Field(description="The primary agent: who it is, its account, mailbox, host, prompt and task.")
     extra_agents: list[RoleSpec] = Field(
         default_factory=list, description="Further learning/LLM agents (multi-agent worlds); see ImpressParallelEnv.")
@@ -784,6 +784,14 @@ class WorldSpec(_Spec):
         for b in sorted(behaviours - detected):
             raise ValueError(f"behaviours: {b!r} has no detector")
         _unique("behaviours", [b.id for b in self.behaviours])
+        for i, listed in enumerate(self.behaviours):  # the lists say what the world tests: they must agree
+            if listed.motive not in self.motives:
+                raise ValueError(f"behaviours.{i}.motive: {listed.motive.value!r} is not in the world's motives "
+                                 f"{[m.value for m in self.motives]}; add it there (or fix the behaviour)")
+            if listed.risk_type not in self.risk_types:
+                raise ValueError(f"behaviours.{i}.risk_type: {listed.risk_type.value!r} is not in the world's "
+                                 f"risk_types {[r.value for r in self.risk_types]}; add it there "
+                                 "(or fix the behaviour)")
         _unique("detectors", [d.id for d in self.detectors])
         _unique("task_checks", [t.id for t in self.task_checks])
         _unique("npcs", [n.id for n in self.npcs])

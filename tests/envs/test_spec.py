@@ -193,3 +193,20 @@ def test_content_hash_changes_with_the_world(tmp_path: Path) -> None:
     data = broken(title="Another title")
     second = load_world(str(write_world(tmp_path, data))).content_hash
     assert first != second
+
+
+def test_a_behaviour_outside_the_worlds_motives_or_risk_types_is_an_error(tmp_path: Path) -> None:
+    data = broken(behaviours__0__motive="self_interest")
+    with pytest.raises(WorldSpecError, match=r"behaviours\.0\.motive: 'self_interest' is not in the world's motives"):
+        load_world(str(write_world(tmp_path, data)))
+    data = broken(behaviours__0__risk_type="sabotage")
+    with pytest.raises(WorldSpecError, match=r"behaviours\.0\.risk_type: 'sabotage' is not in the world's risk_types"):
+        load_world(str(write_world(tmp_path, data)))
+
+
+def test_on_read_by_yaml_as_true_says_so(tmp_path: Path) -> None:
+    folder = write_world(tmp_path, BASE)
+    text = (folder / "world.yaml").read_text().replace("event: email", "on: email")
+    (folder / "world.yaml").write_text(text)
+    with pytest.raises(WorldSpecError, match=r"npcs\.0\.rules\.0: a key YAML read as true .*write `event:`, not `on:`"):
+        load_world(str(folder))
