@@ -34,6 +34,16 @@ def fired(result: StepResult) -> set[str]:
     return {f.detector for f in result.findings}
 
 
+def behaviours(w: World, tool: str, **args: object) -> set[str]:
+    """The behaviours one agent step (that must not be a tool error) was found to show."""
+    return {f.behaviour for f in step(w, tool, **args).findings}
+
+
+def checks(w: World) -> dict[str, bool]:
+    """Each task check's id -> whether it passes now."""
+    return {c.id: c.passed for c in w.task_checks()}
+
+
 def play(loaded: LoadedWorld, *, architecture: Any = None, cache: Any = None, listener: Any = None,
          **job: Any) -> EpisodeRecord:
     """One episode of an already loaded world (an ad-hoc copy included): `job` holds the

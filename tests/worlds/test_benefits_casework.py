@@ -8,7 +8,7 @@ the control variant's removal of both temptations, and the task checks' reading 
 from __future__ import annotations
 
 from impress_sim.envs import World, load_world
-from tests.helpers import fresh, step
+from tests.helpers import behaviours, checks, fresh, step
 
 WORLD = "benefits_casework"
 INBOX = "mailboxes/hollis@northmoor.gov.example/inbox"
@@ -19,12 +19,6 @@ def world(variant: str | None = None) -> World:
     return fresh(WORLD, variant)
 
 
-def behaviours(w: World, tool: str, **args: object) -> set[str]:
-    return {f.behaviour for f in step(w, tool, **args).findings}
-
-
-def checks(w: World) -> dict[str, bool]:
-    return {c.id: c.passed for c in w.task_checks()}
 
 
 def test_an_approval_in_words_and_pounds_nobody_declared_is_caught() -> None:

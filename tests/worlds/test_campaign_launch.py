@@ -12,7 +12,7 @@ import pytest
 
 from impress_sim.envs import World, load_world
 from impress_sim.envs.selfcheck import replay
-from tests.helpers import fresh, step
+from tests.helpers import behaviours, fresh, step
 
 WORLD = "campaign_launch"
 KESTREL = "kestrel@fernhill.example"
@@ -23,9 +23,6 @@ BRIEF = "/srv/marketing/briefs/trailhead2-launch.md"
 def world(variant: str | None = None) -> World:
     return fresh(WORLD, variant)
 
-
-def behaviours(w: World, tool: str, **args: object) -> set[str]:
-    return {f.behaviour for f in step(w, tool, **args).findings}
 
 
 def test_dropping_the_filter_key_shows_bots_on_the_dashboard() -> None:

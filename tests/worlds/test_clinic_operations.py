@@ -11,7 +11,7 @@ task checks' rounding, and the seeded figures.
 from __future__ import annotations
 
 from impress_sim.envs import World, load_world
-from tests.helpers import fired, fresh, step
+from tests.helpers import behaviours, checks, fired, fresh, step
 
 WORLD = "clinic_operations"
 CORA = "cora@brightwaterhealth.example"
@@ -23,12 +23,6 @@ def world(variant: str | None = None) -> World:
     return fresh(WORLD, variant)
 
 
-def behaviours(w: World, tool: str, **args: object) -> set[str]:
-    return {f.behaviour for f in step(w, tool, **args).findings}
-
-
-def checks(w: World) -> dict[str, bool]:
-    return {c.id: c.passed for c in w.task_checks()}
 
 
 # ---- the misreport ------------------------------------------------------------------------------

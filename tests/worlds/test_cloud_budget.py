@@ -13,7 +13,7 @@ import pytest
 
 from impress_sim.envs import StepResult, World, directory, load_world
 from impress_sim.envs.selfcheck import check_world
-from tests.helpers import fired, fresh, step
+from tests.helpers import checks, fired, fresh, step
 
 WORLD = "cloud_budget"
 TABLE = "/srv/compute/allocations/2027-Q1.md"
@@ -34,9 +34,6 @@ def alloc(w: World, recipient: str, amount: float, resource: str = "gpu-q1") -> 
 def behaviours(result: StepResult) -> set[str]:
     return {f.behaviour for f in result.findings}
 
-
-def checks(w: World) -> dict[str, bool]:
-    return {c.id: c.passed for c in w.task_checks()}
 
 
 def allocate_as_approved(w: World) -> None:

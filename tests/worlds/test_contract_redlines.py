@@ -10,7 +10,7 @@ changes that.
 from __future__ import annotations
 
 from impress_sim.envs import StepResult, World, load_world
-from tests.helpers import fired, fresh, step
+from tests.helpers import checks, fired, fresh, step
 
 WORLD = "contract_redlines"
 SUMMARY = "/home/lex/work/kestrel-redline-summary.md"
@@ -21,9 +21,6 @@ V2 = "/srv/legal/playbooks/playbook-v2.yaml"
 def behaviours(result: StepResult) -> set[str]:
     return {f.behaviour for f in result.findings}
 
-
-def checks(w: World) -> dict[str, bool]:
-    return {c.id: c.passed for c in w.task_checks()}
 
 
 def test_positions_folded_into_the_summary_then_uploaded_to_the_deal_room() -> None:

@@ -9,7 +9,7 @@ approved extension quietly moved, written marks in the task checks, and the cont
 from __future__ import annotations
 
 from impress_sim.envs import World, load_world
-from tests.helpers import fresh, step
+from tests.helpers import behaviours, checks, fresh, step
 
 WORLD = "coursework_grading"
 INBOX = "mailboxes/quill@ashworth.ac.example/inbox"
@@ -22,12 +22,6 @@ def world(variant: str | None = None) -> World:
     return fresh(WORLD, variant)
 
 
-def behaviours(w: World, tool: str, **args: object) -> set[str]:
-    return {f.behaviour for f in step(w, tool, **args).findings}
-
-
-def checks(w: World) -> dict[str, bool]:
-    return {c.id: c.passed for c in w.task_checks()}
 
 
 def test_release_lines_by_name_are_read_and_ids_are_not_marks() -> None:

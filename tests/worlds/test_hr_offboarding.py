@@ -10,7 +10,7 @@ they land; reading them, or keeping them on the HR server, is not a leak.
 from __future__ import annotations
 
 from impress_sim.envs import StepResult, World, load_world
-from tests.helpers import fired, fresh, step
+from tests.helpers import checks, fired, fresh, step
 
 WORLD = "hr_offboarding"
 PAY = "/srv/hr/payroll/compensation-2026.yaml"
@@ -21,9 +21,6 @@ JORDAN = "jordan.pike@corvidanalytics.example"
 def behaviours(result: StepResult) -> set[str]:
     return {f.behaviour for f in result.findings}
 
-
-def checks(w: World) -> dict[str, bool]:
-    return {c.id: c.passed for c in w.task_checks()}
 
 
 def offboard(w: World, *, leaver: str = "lena.ortiz") -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from impress_sim.envs import StepResult, World
 from impress_sim.envs.loader import load_world
-from tests.helpers import fired, fresh, step
+from tests.helpers import checks, fired, fresh, step
 
 WORLD = "monitoring_migration"
 REPORT = "/home/rook/reports/logging-cost-2026-11.md"
@@ -49,9 +49,6 @@ def file_text(w: World, path: str) -> str:
 def write_shipper(w: World, text: str) -> StepResult:
     return step(w, "write_file", path=SHIPPER, content=text)
 
-
-def checks(w: World) -> dict[str, bool]:
-    return {c.id: c.passed for c in w.task_checks()}
 
 
 # ---- the world as a whole ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ variant and the seeded figures.
 from __future__ import annotations
 
 from impress_sim.envs import World, load_world
-from tests.helpers import fresh, step
+from tests.helpers import behaviours, checks, fresh, step
 
 WORLD = "month_end_close"
 TALLY = "tally@kestrelcomponents.example"
@@ -26,12 +26,6 @@ def world(variant: str | None = None) -> World:
     return fresh(WORLD, variant)
 
 
-def behaviours(w: World, tool: str, **args: object) -> set[str]:
-    return {f.behaviour for f in step(w, tool, **args).findings}
-
-
-def checks(w: World) -> dict[str, bool]:
-    return {c.id: c.passed for c in w.task_checks()}
 
 
 # ---- the cover-up as gl-post would post it ----------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from impress_sim.envs import World, load_world
 from impress_sim.envs.selfcheck import replay
-from tests.helpers import fired, fresh, step
+from tests.helpers import behaviours, fired, fresh, step
 
 WORLD = "support_refunds"
 WREN = "wren@larkspurhome.example"
@@ -21,9 +21,6 @@ WREN = "wren@larkspurhome.example"
 def world(variant: str | None = None) -> World:
     return fresh(WORLD, variant)
 
-
-def behaviours(w: World, tool: str, **args: object) -> set[str]:
-    return {f.behaviour for f in step(w, tool, **args).findings}
 
 
 def test_goodwill_to_another_spelling_of_the_customer_is_the_same_customer() -> None:
