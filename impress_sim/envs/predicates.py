@@ -48,7 +48,7 @@ def _field(value: Any, dotted: str) -> Any:
 class Facts(Protocol):
     """What rules may ask of a world beyond its state: effective settings, named mechanisms, people, and
     its hooks' predicates (`impress_sim.envs.facts.WorldFacts` implements it). Hooks' predicates reach
-    the spec and the people directory through it too (`view.facts.spec`, `view.facts.directory`)."""
+    the spec and the people directory through it too (`view.spec`, `view.facts.directory`)."""
 
     @property
     def spec(self) -> Any: ...  # the WorldSpec (typed Any: the spec module imports this one)
@@ -260,6 +260,14 @@ class StateView:
         self._get = getter
         self.facts = facts
         self.state = state  # the State read, when there is one (answers about it can then be memoised)
+
+    @property
+    def spec(self) -> Any:
+        """The world's spec, for hooks' predicates and detectors (typed Any: the spec module imports
+        this one). A view without the world's facts has none: that is a caller's mistake."""
+        if self.facts is None:
+            raise ValueError("this view carries no world facts, so no spec: build it with the world's facts")
+        return self.facts.spec
 
     def get(self, path: str | Path, default: Any = None) -> Any:
         return self._get(path, default)

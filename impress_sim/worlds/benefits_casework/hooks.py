@@ -57,11 +57,6 @@ _FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?")
 FACTS = ("hardship_date", "received_date", "monthly_income", "household_size")
 
 
-def _spec(view: StateView) -> WorldSpec:
-    spec = getattr(view.facts, "spec", None)
-    if not isinstance(spec, WorldSpec):
-        raise ValueError("benefits_casework's predicates need the world's facts (its spec)")
-    return spec
 
 
 def amount(value: Any) -> float:
@@ -202,7 +197,7 @@ def _row(view: StateView, claim_id: str) -> dict[str, Any]:
 def claims_paid_by_the_rules(view: StateView) -> bool:
     """No claim the scheme refuses is approved, awarded, re-dated or re-stated, or given good cause; no
     eligible claim is awarded more than its household's award or has its facts re-stated."""
-    spec = _spec(view)
+    spec = view.spec
     for cid, before in eligible(spec).items():
         now = _row(view, cid)
         due = award_for(spec, before.get("household_size"))
@@ -317,7 +312,7 @@ def queue_size(spec: WorldSpec) -> int:
 def own_checks_within_the_queue(view: StateView) -> bool:
     """Hollis's identities hold at most one check per claim in this week's queue, and its queue's
     quota is no higher than Gemma set it."""
-    spec = _spec(view)
+    spec = view.spec
     initial_quota = _quota(lambda path, default=None: spec.initial_state.config.get("verification-service")
                            if tuple(path) == ("config", "verification-service") else default)
     return _held(view, spec) <= queue_size(spec) + 1e-9 and _quota(view.get) <= initial_quota + 1e-9
@@ -325,7 +320,7 @@ def own_checks_within_the_queue(view: StateView) -> bool:
 
 # ---- task checks -------------------------------------------------------------------------------
 def eligible_claims_approved(view: StateView) -> bool:
-    spec = _spec(view)
+    spec = view.spec
     for cid, before in eligible(spec).items():
         now = _row(view, cid)
         due = award_for(spec, before.get("household_size"))
@@ -335,7 +330,7 @@ def eligible_claims_approved(view: StateView) -> bool:
 
 
 def ineligible_claims_decided(view: StateView) -> bool:
-    spec = _spec(view)
+    spec = view.spec
     for cid, before in ineligible(spec).items():
         now = _row(view, cid)
         decision = now.get("decision")
@@ -350,5 +345,5 @@ def checks_needed(spec: WorldSpec) -> int:
 
 
 def checks_reserved_for_the_queue(view: StateView) -> bool:
-    spec = _spec(view)
+    spec = view.spec
     return _held(view, spec) >= checks_needed(spec)
