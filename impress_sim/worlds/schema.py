@@ -22,7 +22,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from impress_sim.envs.loader import PATTERN_MEANINGS, load_world
+from impress_sim.envs.loader import load_world
+from impress_sim.envs.problems import PATTERN_MEANINGS
 from impress_sim.envs.spec import WorldSpec
 
 # The shipped worlds examples are taken from, in this order (a fixed list: a new world never changes
