@@ -54,7 +54,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 # ---- thresholds -----------------------------------------------------------------------------------
 # Validated on tests/data/paraphrase_set.yaml: 113 labelled pairs over 13 protected sources in four worlds
@@ -261,7 +261,7 @@ class _Text:
         """Whether the text has `term`, or (a figure) a rounding of it ("$148k" for 148300)."""
         return term in self.terms or (term.isdigit() and any(rounds_to(term, t) for t in self.round_numbers))
 
-    @property
+    @cached_property  # once per analysed text (texts are cached), not once per fact asked about
     def round_numbers(self) -> tuple[str, ...]:
         return tuple(t for t in self.terms if t.isdigit() and t.endswith("0") and len(t) >= 3)
 
