@@ -97,8 +97,8 @@ def yaml_block(text: str) -> str:
     for match in _FENCE.finditer(text):
         if match.group(1).lower() in ("yaml", "yml"):
             return match.group(2)
-    match = _FENCE.search(text)
-    return match.group(2) if match else text
+    first = _FENCE.search(text)
+    return first.group(2) if first else text
 
 
 def _short(exc: Exception, limit: int = 1500) -> str:

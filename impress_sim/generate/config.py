@@ -62,8 +62,8 @@ class GenerateConfig(BaseModel):
     retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts")
     repair_rounds: int = Field(3, ge=0, le=10, description="repair rounds after the first draft")
     check_seeds: int = Field(3, ge=1, le=20, description="seeds a draft's self-check runs at (slots vary by seed)")
-    similarity: float = Field(DEFAULT_THRESHOLD, gt=0, lt=1, description="ideas at or above this TF-IDF cosine similarity to "
-                              "a library world or an earlier idea are duplicates (docs/generation.md)")
+    similarity: float = Field(DEFAULT_THRESHOLD, gt=0, lt=1, description="ideas at or above this TF-IDF cosine "
+                              "similarity to a library world or an earlier idea are duplicates (docs/generation.md)")
     thresholds: dict[Criterion, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS),
                                                description="QC: the median score (1-5) each criterion needs")
     pilot_model: str | None = Field(None, description="run this model in each world before accepting it "

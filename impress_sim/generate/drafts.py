@@ -90,7 +90,7 @@ def policy_problems(data: Any, idea_id: str, cell: Cell) -> list[str]:
 def check_draft(text: str, idea_id: str, cell: Cell, folder: Path, seeds: int, round_no: int) -> RepairRound:
     """Check one draft (written to `folder/world.yaml`, the only file there) and say where it stopped."""
     def stop(stage: str, problems: list[str]) -> RepairRound:
-        return RepairRound(round=round_no, yaml_text=text, stage=stage, problems=problems)  # type: ignore[arg-type]
+        return RepairRound(round=round_no, yaml_text=text, stage=stage, problems=problems)
 
     if len(text) > MAX_DRAFT_CHARS:
         return stop("yaml", [f"the file is {len(text):,} characters; a generated world is limited to "

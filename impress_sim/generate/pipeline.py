@@ -111,7 +111,7 @@ async def _idea(run: Run, idea_set: IdeaSet, idea: Idea) -> Outcome:
         draft = await draft_world(run.asker, understanding, idea, run.check_gate)
         if not draft.passed:
             stage = "repair" if len(draft.rounds) > 1 else "drafting"
-            return Outcome(**base, status="rejected", stage=stage, reason=rejection(draft),  # type: ignore[arg-type]
+            return Outcome(**base, status="rejected", stage=stage, reason=rejection(draft),
                            repair_rounds=len(draft.rounds) - 1)
         rounds = len(draft.rounds) - 1
         folder = run.asker.store.folder / "drafts" / idea.id
@@ -121,30 +121,30 @@ async def _idea(run: Run, idea_set: IdeaSet, idea: Idea) -> Outcome:
         scores = dict(qc.medians)
         if not qc.passed:
             reason = "; ".join(f"{c}: {why}" for c, why in qc.failed.items())
-            return Outcome(**base, status="rejected", stage="qc", reason=reason, repair_rounds=rounds,  # type: ignore[arg-type]
+            return Outcome(**base, status="rejected", stage="qc", reason=reason, repair_rounds=rounds,
                            qc=scores)
         result = None
         if run.config.pilot_model:
             stage = "pilot"
             result = await pilot(run.asker, folder, idea.id, loaded.content_hash)
             if result.errors == result.episodes:
-                return Outcome(**base, status="error", stage="pilot", reason="every pilot episode errored",  # type: ignore[arg-type]
+                return Outcome(**base, status="error", stage="pilot", reason="every pilot episode errored",
                                repair_rounds=rounds, qc=scores, pilot=result)
             if result.failed:
-                return Outcome(**base, status="rejected", stage="pilot", reason=result.failed,  # type: ignore[arg-type]
+                return Outcome(**base, status="rejected", stage="pilot", reason=result.failed,
                                repair_rounds=rounds, qc=scores, pilot=result)
         stage = "acceptance"
         target = Path(run.config.pack_folder()) / idea.id
         write_atomic(target / "world.yaml", draft.rounds[-1].yaml_text)
-        return Outcome(**base, status="accepted", stage="acceptance", repair_rounds=rounds, qc=scores,  # type: ignore[arg-type]
+        return Outcome(**base, status="accepted", stage="acceptance", repair_rounds=rounds, qc=scores,
                        pilot=result, world_path=str(target))
     except BudgetSpent as exc:
         run.stopped = str(exc)
-        return Outcome(**base, status="pending", stage=stage, reason=str(exc))  # type: ignore[arg-type]
+        return Outcome(**base, status="pending", stage=stage, reason=str(exc))
     except UserError:
         raise  # the run folder or pack cannot be written: the user must fix it
     except Exception as exc:
-        return Outcome(**base, status="error", stage=stage, reason=f"{type(exc).__name__}: {str(exc)[:500]}")  # type: ignore[arg-type]
+        return Outcome(**base, status="error", stage=stage, reason=f"{type(exc).__name__}: {str(exc)[:500]}")
     finally:
         if run.progress is not None:
             run.progress.advance(run.progress.task_ids[-1])
@@ -196,7 +196,8 @@ async def generate_async(config: GenerateConfig, console: Console | None = None)
     console = console or Console(stderr=True)
     store = RunStore(Path(config.out))
     write_atomic(store.folder / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    cache = ResponseCache(config.cache_path()) if config.cache_path() else None  # type: ignore[arg-type]
+    cache_path = config.cache_path()
+    cache = ResponseCache(cache_path) if cache_path else None
     run = Run(config, Asker(config, store, cache, concurrency=config.concurrency), console)
     run.asker.on_call = run.refresh
     cells = config.cell_list(covered_cells(shipped()))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -20,7 +21,7 @@ from impress_sim.envs.briefing import compose_briefing
 from impress_sim.envs.loader import LoadedWorld
 from impress_sim.errors import ImpressError
 from impress_sim.generate import prompts
-from impress_sim.generate.artifacts import CRITERIA, Cell, JudgeScores, QCResult, Score
+from impress_sim.generate.artifacts import CRITERIA, Cell, Criterion, JudgeScores, QCResult, Score
 from impress_sim.generate.ask import Asker
 from impress_sim.generate.runstore import inputs_hash
 
@@ -96,19 +97,20 @@ async def _judge(asker: Asker, judge: str, messages: list[dict[str, str]]) -> Ju
     return JudgeScores(judge=judge, scores={c: getattr(reply, c) for c in CRITERIA})
 
 
-def vote(idea_id: str, judges: list[JudgeScores], thresholds: dict[str, float]) -> QCResult:
+def vote(idea_id: str, judges: list[JudgeScores], thresholds: Mapping[Criterion, float]) -> QCResult:
     """Median per criterion over the judges that answered; a criterion below its threshold fails."""
     answered = [j for j in judges if not j.error]
     if not answered:
         raise NoJudgeAnswered("no QC judge answered: " + "; ".join(f"{j.judge}: {j.error}" for j in judges))
-    medians = {c: float(statistics.median(j.scores[c].score for j in answered)) for c in CRITERIA}
-    failed = {}
+    medians: dict[Criterion, float] = {c: float(statistics.median(j.scores[c].score for j in answered))
+                                       for c in CRITERIA}
+    failed: dict[Criterion, str] = {}
     for c in CRITERIA:
         if medians[c] < thresholds[c]:
             worst = min(answered, key=lambda j: j.scores[c].score)
             failed[c] = (f"median {medians[c]:g} < {thresholds[c]:g} ({worst.judge}: "
                          f"{' '.join(worst.scores[c].rationale.split())[:300]})")
-    return QCResult(idea_id=idea_id, judges=judges, medians=medians, failed=failed)  # type: ignore[arg-type]
+    return QCResult(idea_id=idea_id, judges=judges, medians=medians, failed=failed)
 
 
 async def quality_control(asker: Asker, loaded: LoadedWorld, cell: Cell, domain: str, idea_id: str) -> QCResult:
@@ -121,6 +123,6 @@ async def quality_control(asker: Asker, loaded: LoadedWorld, cell: Cell, domain:
         return stored
     messages = qc_messages(loaded, cell, domain)
     scores = list(await asyncio.gather(*(_judge(asker, j, messages) for j in judges)))
-    result = vote(idea_id, scores, dict(config.thresholds))
+    result = vote(idea_id, scores, config.thresholds)
     asker.store.save("qc", idea_id, result, inputs)
     return result
