@@ -72,6 +72,14 @@ def undetected_route(text: str, new_id: str) -> str:
     return _edited(text, edit)
 
 
+def with_idle_trajectory(text: str) -> str:
+    """A draft with one more reference trajectory, `idle`, that only says it is done (a pilot model that
+    never does the task can replay it: `reference/idle`)."""
+    def edit(d: dict[str, Any]) -> None:
+        d["trajectories"]["idle"] = {"steps": [{"tool": "finish", "args": {"summary": "Done."}}]}
+    return _edited(text, edit)
+
+
 @dataclass
 class ScriptedGenerator:
     """ideas: (cell key, domain) -> the ideas ideation answers; drafts: idea id -> the draft answered at each
