@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 
+from impress_sim.agents.registry import is_replay
 from impress_sim.cli import Action, Group, main_for
 from impress_sim.errors import UsageError
 from impress_sim.generate.artifacts import GenerationSummary
@@ -45,7 +46,9 @@ def _show(summary: GenerationSummary, console: Console) -> Path:
 def _run(config: GenerateArgs, console: Console) -> int:
     plain = GenerateConfig.model_validate(config.model_dump())
     models = {plain.stage_model(s) for s in ("understanding", "ideation", "drafting")} | set(plain.judges())
-    for model in sorted(models | ({plain.pilot_model} if plain.pilot_model else set())):
+    if plain.pilot_model and not is_replay(plain.pilot_model):
+        models.add(plain.pilot_model)
+    for model in sorted(models):
         preflight(plain.settings("qc", model))
     summary = generate(plain, console)
     _show(summary, console)

@@ -17,7 +17,7 @@ from impress_sim.generate.artifacts import GenerationSummary
 from impress_sim.generate.pipeline import generate
 from impress_sim.packs import read_pack
 from tests.generate.scripted import ScriptedGenerator, fixture_draft, fixture_idea, with_idle_trajectory
-from tests.generate.test_pipeline import B, LOG, MODEL, config_for, serve
+from tests.generate.test_pipeline import LOG, MODEL, B, config_for, serve
 from tests.llm_server import LLMServer
 
 CITY = "municipal services"
@@ -146,4 +146,4 @@ def test_summary_round_trips(tmp_path: Path) -> None:
                                       qc_models=[f"openai/{MODEL}"]))
     again = GenerationSummary.model_validate_json((tmp_path / "run" / "summary.json").read_text())
     assert again == summary
-    _ = time  # noqa: F841
+    _ = time
