@@ -53,7 +53,7 @@ def purpose(stage: str) -> str:
     """The prompt file's leading comment: what the prompt is for (docs/generation.md lists them)."""
     text = prompt_file(stage).read_text(encoding="utf-8")
     match = re.match(r"\{#-?(.*?)-?#\}", text, re.DOTALL)
-    return " ".join(match.group(1).split()) if match else ""
+    return " ".join(match.group(1).split()).removeprefix("Purpose: ") if match else ""
 
 
 def render(stage: str, **variables: Any) -> list[dict[str, str]]:

@@ -139,3 +139,9 @@ def test_model_output_in_a_prompt_is_text_not_template() -> None:
     messages = prompts.render("repair", stage_meaning="x", problems=["{{ 7 * 7 }} {% raw %}"], more=0,
                               idea_id="w", round=1, rounds=3)
     assert "{{ 7 * 7 }} {% raw %}" in messages[-1]["content"]
+
+
+def test_docs_name_every_current_prompt_version() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "generation.md").read_text(encoding="utf-8")
+    for stage in ("understanding", "ideation", "drafting", "repair", "qc"):
+        assert f"`{prompts.version(stage)}`" in docs, stage
