@@ -390,7 +390,10 @@ def write_html(summary: GenerationSummary, folder: Path | str, *, qc: Iterable[Q
     page's path. `qc`: the run's QC results, for each judge's rationale (the summary keeps only medians)."""
     import jinja2
 
-    from impress_sim.report.html import csp, environment  # the sweep report's house style and CSP
+    # The sweep report's environment (autoescape, strict undefined), base page (house style) and CSP.
+    # Imported here, not at the top: `impress_sim.report` loads its statistics stack (seconds), which
+    # the terminal tables never need.
+    from impress_sim.report.html import csp, environment
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)

@@ -300,6 +300,28 @@ def test_world_links_resolve_to_the_pack(run: dict[str, Any]) -> None:
     assert all(not h.startswith(("/", "file:")) and "%20%231" not in h for h in hrefs)  # relative to the report
 
 
+def test_huge_texts_are_clipped_in_the_page(tmp_path: Path) -> None:
+    summary = make_summary(tmp_path)
+    summary.outcomes[0].title = "T" * 100_000
+    summary.outcomes[4].reason = "malformed YAML\n" + HUGE
+    summary.stopped = "S" * 100_000
+    html = write_html(summary, tmp_path / "out").read_text(encoding="utf-8")
+    assert len(html) < 60_000
+    for what in ("title", "reason"):
+        assert f"more characters of this {what} not shown" in html
+
+
+def test_a_relative_world_path_is_read_from_the_working_directory(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = make_summary(tmp_path)
+    monkeypatch.chdir(tmp_path / "gen run #1")
+    summary.outcomes[0].world_path = "pack/backup_rotation"
+    html = write_html(summary, "reports/qc").read_text(encoding="utf-8")  # a relative folder too
+    (href,) = re.findall(r'<a class="world-link" href="([^"]+)">backup_rotation', html)
+    assert href == "../../pack/backup_rotation/world.yaml"
+    assert (tmp_path / "gen run #1" / "reports" / "qc" / href).is_file()
+
+
 def test_an_empty_run_renders(tmp_path: Path) -> None:
     empty = GenerationSummary(run="r", pack="p", created="now", finished=True, cells=[CELL], domains=["d"])
     html = write_html(empty, tmp_path).read_text(encoding="utf-8")
