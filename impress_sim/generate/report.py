@@ -35,7 +35,7 @@ SUMMARY = "summary.json"
 TEMPLATE = "qc_report.html.j2"
 COUNTS = ("entered", "passed", "rejected", "error")
 MAX_CELL = 160  # a model-written value in a terminal cell
-MAX_REASON = 300  # a rejection reason, as a group's key (reasons that agree in their first 300 characters group)
+MAX_REASON = 300  # a rejection reason's first line, as the key that groups reasons
 MAX_TITLE = 200
 MAX_RATIONALE = 4000  # a judge's rationale in the page: past this it is clipped, and the page says so
 MAX_IDS = 12  # idea ids listed beside a reason (the rest counted)
@@ -84,24 +84,26 @@ class FunnelBar:
 
 @dataclass(frozen=True)
 class Funnel:
+    """A bar per stage: the stage's name left of `label_width`, the bar, then its counts as text."""
+
     bars: list[FunnelBar]
     width: int
     height: int
     label_width: int = 120
     bar_height: int = 22
-    bar_width: int = FUNNEL_WIDTH
 
 
-def funnel(rows: Sequence[StageRow]) -> Funnel:
-    """The funnel's geometry: bars scaled to the largest `entered` (at least one unit wide when not zero)."""
+def funnel(rows: Sequence[StageRow], *, pitch: int = 30, counts_width: int = 220) -> Funnel:
+    """The funnel's geometry: bars scaled to the largest count (a count that is not zero is drawn at
+    least one unit wide, so a stage that one idea reached is still seen)."""
     top = max((max(r.entered, r.passed) for r in rows), default=0) or 1
-    pitch, label, counts = 30, 120, 220
     bars = []
     for i, r in enumerate(rows):
         entered, passed = FUNNEL_WIDTH * r.entered / top, FUNNEL_WIDTH * r.passed / top
         bars.append(FunnelBar(r, 6 + i * pitch, max(entered, 1.0) if r.entered else 0.0,
                               max(passed, 1.0) if r.passed else 0.0))
-    return Funnel(bars, label + FUNNEL_WIDTH + counts, 12 + pitch * max(len(rows), 1), label_width=label)
+    label = Funnel.label_width
+    return Funnel(bars, label + FUNNEL_WIDTH + counts_width, 12 + pitch * max(len(rows), 1))
 
 
 @dataclass(frozen=True)
