@@ -207,6 +207,9 @@ def _message(name: str, exc: yaml.YAMLError) -> str:
         mark = exc.problem_mark or exc.context_mark
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = exc.problem or exc.context or "malformed"
+        if exc.context and exc.problem and exc.context.endswith("first occurrence"):  # PyYAML splits this one
+            first = exc.context_mark
+            problem = f"{exc.context}" + (f" at line {first.line + 1}" if first is not None else "") + f", {problem}"
         hint = " (YAML indents with spaces, never tabs)" if "\\t" in problem or "\t" in problem else ""
         if "unhashable key" in problem:  # `{content: {{x}}}`: an unquoted {{ opens a mapping inside a mapping
             hint = " (a value that starts with { or {{ must be quoted: content: \"{{slot}}\")"

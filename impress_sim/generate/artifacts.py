@@ -18,8 +18,8 @@ from impress_sim.taxonomy import Motive, RiskType
 
 STAGES = ("understanding", "ideation", "drafting", "repair", "qc", "pilot", "acceptance")
 Stage = Literal["understanding", "ideation", "drafting", "repair", "qc", "pilot", "acceptance"]
-CRITERIA = ("realism", "benign_task", "relevance", "no_nudge", "solvable")
 Criterion = Literal["realism", "benign_task", "relevance", "no_nudge", "solvable"]
+CRITERIA: tuple[Criterion, ...] = ("realism", "benign_task", "relevance", "no_nudge", "solvable")
 
 
 class Strict(BaseModel):

@@ -1,0 +1,241 @@
+"""The generation run: every stage, in order, for every cell x domain and every idea, resumable.
+
+Two phases, because de-duplication needs every idea at once:
+1. per cell x domain (concurrently): understanding, then ideation;
+2. de-duplication of all ideas against the library and each other (no model call), then per idea
+   (concurrently): drafting and repair, quality control, the optional pilot, acceptance into the pack.
+
+Every model call passes one gate (`concurrency`) and the budget check; every stage's output is stored as
+it finishes, so a run killed anywhere resumes without redoing finished stages, and a run stopped by its
+budget resumes when given a larger one. The outcome of every idea is one `Outcome`: accepted, rejected
+at a stage for a reason, an error at a stage (provider faults that retries did not cure: never counted
+as accepted or rejected, and retried by the next run), or pending (the budget ran out before it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from impress_sim import __version__
+from impress_sim.envs.loader import load_world
+from impress_sim.errors import UserError
+from impress_sim.generate import prompts
+from impress_sim.generate.artifacts import STAGES, Cell, Duplicate, GenerationSummary, Idea, IdeaSet, Outcome
+from impress_sim.generate.ask import Asker
+from impress_sim.generate.config import GenerateConfig
+from impress_sim.generate.drafts import draft_world, rejection
+from impress_sim.generate.ideas import deduplicate, ideate, pair_key, understand, unique_ids
+from impress_sim.generate.library import covered_cells, shipped
+from impress_sim.generate.pilot import pilot
+from impress_sim.generate.qc import quality_control
+from impress_sim.generate.runstore import BudgetSpent, RunStore, write_atomic
+from impress_sim.models.cache import ResponseCache
+from impress_sim.packs import PackManifest, PackWorld, write_manifest
+
+PROMPT_STAGES = ("understanding", "ideation", "drafting", "repair", "qc")
+
+
+@dataclass
+class Run:
+    """One run's shared parts: the asker (model calls, ledger, budget), the progress display, the outcomes."""
+
+    config: GenerateConfig
+    asker: Asker
+    console: Console
+    progress: Progress | None = None
+    stopped: str = ""
+    check_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    decided: dict[str, int] = field(default_factory=lambda: {"accepted": 0, "rejected": 0, "error": 0})
+
+    def status(self) -> str:
+        ledger = self.asker.store.ledger
+        budget = f" of ${self.config.budget_usd:g}" if self.config.budget_usd else ""
+        return (f"accepted {self.decided['accepted']} · rejected {self.decided['rejected']} · "
+                f"errors {self.decided['error']} · ${ledger.cost_usd:.4f}{budget} · {ledger.tokens:,} tokens")
+
+    def refresh(self) -> None:
+        if self.progress is not None:
+            for task in self.progress.tasks:
+                self.progress.update(task.id, status=self.status())
+
+
+def _stage_counts(outcomes: list[Outcome], pilot_on: bool) -> dict[str, dict[str, int]]:
+    """stage -> entered/passed/rejected/error/pending: an outcome passed every stage before the one it ended at."""
+    stages = [s for s in STAGES if pilot_on or s != "pilot"]
+    counts = {s: {"entered": 0, "passed": 0, "rejected": 0, "error": 0, "pending": 0} for s in stages}
+    for o in outcomes:
+        end = stages.index(o.stage) if o.stage in stages else 0
+        for s in stages[:end]:
+            counts[s]["entered"] += 1
+            counts[s]["passed"] += 1
+        row = counts[stages[end]]
+        row["entered"] += 1
+        row["passed" if o.status == "accepted" else o.status] += 1
+    return counts
+
+
+async def _pair(run: Run, cell: Cell, domain: str) -> IdeaSet | Outcome:
+    stage = "understanding"
+    library = shipped()
+    try:
+        understanding = await understand(run.asker, cell, domain, library)
+        stage = "ideation"
+        return await ideate(run.asker, understanding, library)
+    except BudgetSpent as exc:
+        run.stopped = str(exc)
+        return Outcome(idea_id=pair_key(cell, domain), cell=cell.key, domain=domain, status="pending", stage=stage,
+                       reason=str(exc))
+    except Exception as exc:  # a provider fault retries did not cure, or replies that never parsed
+        return Outcome(idea_id=pair_key(cell, domain), cell=cell.key, domain=domain, status="error", stage=stage,
+                       reason=f"{type(exc).__name__}: {str(exc)[:500]}")
+    finally:
+        if run.progress is not None:
+            run.progress.advance(run.progress.task_ids[0])
+
+
+async def _idea(run: Run, idea_set: IdeaSet, idea: Idea) -> Outcome:
+    understanding = await understand(run.asker, idea_set.cell, idea_set.domain, shipped())  # stored: no call
+    base = {"idea_id": idea.id, "cell": idea_set.cell.key, "domain": idea_set.domain, "title": idea.title}
+    stage = "drafting"
+    try:
+        draft = await draft_world(run.asker, understanding, idea, run.check_gate)
+        if not draft.passed:
+            stage = "repair" if len(draft.rounds) > 1 else "drafting"
+            return Outcome(**base, status="rejected", stage=stage, reason=rejection(draft),
+                           repair_rounds=len(draft.rounds) - 1)
+        rounds = len(draft.rounds) - 1
+        folder = run.asker.store.folder / "drafts" / idea.id
+        loaded = load_world(str(folder.resolve()))
+        stage = "qc"
+        qc = await quality_control(run.asker, loaded, idea_set.cell, idea_set.domain, idea.id)
+        scores = dict(qc.medians)
+        if not qc.passed:
+            reason = "; ".join(f"{c}: {why}" for c, why in qc.failed.items())
+            return Outcome(**base, status="rejected", stage="qc", reason=reason, repair_rounds=rounds,
+                           qc=scores)
+        result = None
+        if run.config.pilot_model:
+            stage = "pilot"
+            result = await pilot(run.asker, folder, idea.id, loaded.content_hash)
+            if result.errors == result.episodes:
+                return Outcome(**base, status="error", stage="pilot", reason="every pilot episode errored",
+                               repair_rounds=rounds, qc=scores, pilot=result)
+            if result.failed:
+                return Outcome(**base, status="rejected", stage="pilot", reason=result.failed,
+                               repair_rounds=rounds, qc=scores, pilot=result)
+        stage = "acceptance"
+        target = Path(run.config.pack_folder()) / idea.id
+        write_atomic(target / "world.yaml", draft.rounds[-1].yaml_text)
+        return Outcome(**base, status="accepted", stage="acceptance", repair_rounds=rounds, qc=scores,
+                       pilot=result, world_path=str(target))
+    except BudgetSpent as exc:
+        run.stopped = str(exc)
+        return Outcome(**base, status="pending", stage=stage, reason=str(exc))
+    except UserError:
+        raise  # the run folder or pack cannot be written: the user must fix it
+    except Exception as exc:
+        return Outcome(**base, status="error", stage=stage, reason=f"{type(exc).__name__}: {str(exc)[:500]}")
+    finally:
+        if run.progress is not None:
+            run.progress.advance(run.progress.task_ids[-1])
+
+
+def _duplicate_outcome(idea_set: IdeaSet, dup: Duplicate) -> Outcome:
+    return Outcome(idea_id=dup.idea.id, cell=idea_set.cell.key, domain=idea_set.domain, title=dup.idea.title,
+                   status="rejected", stage="ideation",
+                   reason=f"near-duplicate of {dup.of} (similarity {dup.similarity:.2f} >= threshold)")
+
+
+def write_pack(config: GenerateConfig, outcomes: list[Outcome]) -> Path:
+    """The pack's manifest: every accepted world of this run (folders of worlds no longer accepted are removed)."""
+    folder = Path(config.pack_folder())
+    folder.mkdir(parents=True, exist_ok=True)
+    accepted = [o for o in outcomes if o.status == "accepted"]
+    keep = {o.idea_id for o in accepted} | {"qc"}
+    for stale in folder.iterdir():
+        if stale.is_dir() and not stale.is_symlink() and stale.name not in keep and (stale / "world.yaml").is_file():
+            shutil.rmtree(stale)
+    worlds = [PackWorld(id=o.idea_id, path=o.idea_id, cell=o.cell, domain=o.domain, title=o.title,
+                        content_hash=load_world(str((folder / o.idea_id).resolve())).content_hash, qc=o.qc,
+                        pilot=o.pilot.model_dump() if o.pilot else None) for o in accepted]
+    manifest = PackManifest(pack=folder.resolve().name, format_version=1, generator=f"impress-sim {__version__}",
+                            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                            prompts={s: prompts.version(s) for s in PROMPT_STAGES}, config_digest=config.digest(),
+                            worlds=worlds)
+    write_manifest(folder, manifest)
+    return folder
+
+
+@contextmanager
+def _progress(run: Run) -> Iterator[None]:
+    if run.config.quiet:
+        yield
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+               TextColumn("{task.fields[status]}"))
+    with Progress(*columns, console=run.console, transient=False) as progress:
+        run.progress = progress
+        try:
+            yield
+        finally:
+            run.progress = None
+
+
+async def generate_async(config: GenerateConfig, console: Console | None = None) -> GenerationSummary:
+    """Run (or resume) the whole pipeline; the summary is also written to `<out>/summary.json`."""
+    console = console or Console(stderr=True)
+    store = RunStore(Path(config.out))
+    write_atomic(store.folder / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    cache_path = config.cache_path()
+    cache = ResponseCache(cache_path) if cache_path else None
+    run = Run(config, Asker(config, store, cache, concurrency=config.concurrency), console)
+    run.asker.on_call = run.refresh
+    cells = config.cell_list(covered_cells(shipped()))
+    pairs = [(c, d) for c in cells for d in config.domains]
+    outcomes: list[Outcome] = []
+    duplicates: list[Duplicate] = []
+    ideas: list[tuple[IdeaSet, Idea]] = []
+    try:
+        with _progress(run):
+            if run.progress is not None:
+                run.progress.add_task("understanding + ideas", total=len(pairs), status=run.status())
+            results = await asyncio.gather(*(_pair(run, c, d) for c, d in pairs))
+            sets = [r for r in results if isinstance(r, IdeaSet)]
+            outcomes += [r for r in results if isinstance(r, Outcome)]
+            ideas = unique_ids(sets)
+            kept, duplicates = deduplicate(ideas, shipped(), config.similarity)
+            set_of = {i.id: s for s, i in ideas}
+            outcomes += [_duplicate_outcome(set_of[d.idea.id], d) for d in duplicates]
+            if run.progress is not None:
+                run.progress.add_task("worlds", total=len(kept), status=run.status())
+            outcomes += await asyncio.gather(*(_idea(run, s, i) for s, i in kept))
+    finally:
+        if cache is not None:
+            cache.close()
+    order = {idea.id: k for k, (_, idea) in enumerate(ideas)}
+    outcomes.sort(key=lambda o: order.get(o.idea_id, -1))  # the ideas' order, not the order they finished in
+    pack = write_pack(config, outcomes)
+    summary = GenerationSummary(
+        run=str(store.folder), pack=str(pack), created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        finished=not run.stopped and not any(o.status == "pending" for o in outcomes), stopped=run.stopped,
+        cells=[c.key for c in cells], domains=list(config.domains),
+        stage_counts=_stage_counts(outcomes, bool(config.pilot_model)), outcomes=outcomes, duplicates=duplicates,
+        costs=store.ledger.costs(), budget_usd=config.budget_usd, budget_tokens=config.budget_tokens,
+        prompts={s: prompts.version(s) for s in PROMPT_STAGES})
+    write_atomic(store.folder / "summary.json", summary.model_dump_json(indent=2))
+    return summary
+
+
+def generate(config: GenerateConfig, console: Console | None = None) -> GenerationSummary:
+    """`generate_async` on a fresh event loop (the Python API for scripts)."""
+    return asyncio.run(generate_async(config, console))

@@ -1,0 +1,149 @@
+"""A generation run that stops — killed, out of budget, or failed by a provider — loses nothing finished:
+the rerun asks no finished stage again, and nothing that failed is ever counted as accepted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from impress_sim.generate.artifacts import GenerationSummary
+from impress_sim.generate.pipeline import generate
+from impress_sim.packs import read_pack
+from tests.generate.scripted import ScriptedGenerator, fixture_draft, fixture_idea, with_idle_trajectory
+from tests.generate.test_pipeline import LOG, MODEL, B, config_for, serve
+from tests.llm_server import LLMServer
+
+CITY = "municipal services"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def two_worlds() -> ScriptedGenerator:
+    return ScriptedGenerator(
+        ideas={(B, LOG): [fixture_idea("depot_change_board")], (B, CITY): [fixture_idea("council_packet_workflow")]},
+        drafts={i: [fixture_draft(i)] for i in ("depot_change_board", "council_packet_workflow")})
+
+
+def one_world() -> ScriptedGenerator:
+    return ScriptedGenerator(ideas={(B, LOG): [fixture_idea("depot_change_board")]},
+                             drafts={"depot_change_board": [with_idle_trajectory(fixture_draft("depot_change_board"))]})
+
+
+def test_a_killed_run_resumes_without_redoing_finished_stages(tmp_path: Path) -> None:
+    hung, release = threading.Event(), threading.Event()
+
+    def hang_second_draft(stage: str, idea: str) -> None:
+        if stage == "drafting" and idea == "council_packet_workflow":
+            hung.set()
+            release.wait(60)  # the request hangs: the generator is mid-call when it is killed
+
+    first = two_worlds()
+    first.on_call = hang_second_draft
+    out = tmp_path / "run"
+    with LLMServer() as server:
+        serve(server, first)
+        args = [f"cells=[{B}]", f"domains=[{LOG},{CITY}]", "ideas=1", f"out={out}", f"model=openai/{MODEL}",
+                f"qc_models=[openai/{MODEL}]", f"api_base={server.url}", "cache=off", "check_seeds=1", "quiet=true",
+                "concurrency=1"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        process = subprocess.Popen([sys.executable, "-m", "impress_sim.generate", *args], env=env, cwd=tmp_path,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert hung.wait(120), process.communicate(timeout=5)
+            process.send_signal(signal.SIGKILL)
+            process.wait(30)
+        finally:
+            release.set()
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == -signal.SIGKILL
+        assert first.calls["understanding"] == 2 and first.calls["ideation"] == 2
+        assert first.draft_calls["depot_change_board"] == 1
+        assert not (out / "summary.json").exists()  # it died before the end
+
+        second = two_worlds()
+        serve(server, second)
+        summary = generate(config_for(server, out, cells=[B], domains=[LOG, CITY], ideas=1,
+                                      qc_models=[f"openai/{MODEL}"], check_seeds=1))
+    assert second.calls["understanding"] == 0 and second.calls["ideation"] == 0
+    assert second.draft_calls == {"council_packet_workflow": 1}  # only the draft it was killed in
+    assert sorted(o.idea_id for o in summary.accepted) == ["council_packet_workflow", "depot_change_board"]
+
+
+def test_a_spent_budget_stops_the_run_and_a_larger_one_resumes_it(tmp_path: Path) -> None:
+    generator = one_world()
+    with LLMServer() as server:
+        serve(server, generator)
+        small = config_for(server, tmp_path / "run", cells=[B], domains=[LOG], ideas=1, qc_models=[f"openai/{MODEL}"],
+                           check_seeds=1, budget_tokens=3_000)
+        stopped = generate(small)
+        assert not stopped.finished and "token budget spent" in stopped.stopped
+        outcome = stopped.outcomes[0]
+        assert (outcome.status, outcome.stage) == ("pending", "qc")  # drafted before the budget ran out
+        assert generator.calls["qc"] == 0 and read_pack(stopped.pack).worlds == []
+        spent = sum(c.input_tokens + c.output_tokens for c in stopped.costs)
+        assert spent >= 3_000  # the ledger says what was spent, across the stop
+
+        resumed = generate(small.model_copy(update={"budget_tokens": 1_000_000}))
+    assert resumed.finished and [o.status for o in resumed.outcomes] == ["accepted"]
+    assert generator.calls == {"understanding": 1, "ideation": 1, "drafting": 1, "qc": 1}
+
+
+def test_unreachable_judges_make_an_error_never_an_acceptance_and_a_rerun_asks_again(tmp_path: Path) -> None:
+    generator = one_world()
+    with LLMServer() as server:
+        serve(server, generator)
+        config = config_for(server, tmp_path / "run", cells=[B], domains=[LOG], ideas=1, check_seeds=1,
+                            qc_models=["openai/no-such-judge", "openai/nor-this-one"])
+        failed = generate(config)
+        outcome = failed.outcomes[0]
+        assert (outcome.status, outcome.stage) == ("error", "qc") and "no QC judge answered" in outcome.reason
+        assert failed.accepted == [] and read_pack(failed.pack).worlds == []
+        assert failed.stage_counts["qc"]["error"] == 1
+
+        fixed = generate(config.model_copy(update={"qc_models": [f"openai/{MODEL}", "openai/no-such-judge"]}))
+    assert [o.status for o in fixed.outcomes] == ["accepted"]
+    assert generator.draft_calls["depot_change_board"] == 1  # the draft was not made again
+    qc = (tmp_path / "run" / "qc" / "depot_change_board.json").read_text()
+    assert "no-such-judge" in qc and "NotFoundError" in qc  # the failed judge is on record, left out of the vote
+
+
+@pytest.mark.parametrize(("trajectory", "min_done", "status"), [("aligned", 1.0, "accepted"),
+                                                                 ("idle", 0.5, "rejected"),
+                                                                 ("no_such_trajectory", 0.0, "error")])
+def test_the_pilot_records_rates_and_rejects_a_world_its_model_cannot_finish(
+        tmp_path: Path, trajectory: str, min_done: float, status: str) -> None:
+    generator = one_world()
+    with LLMServer() as server:
+        serve(server, generator)
+        summary = generate(config_for(server, tmp_path / "run", cells=[B], domains=[LOG], ideas=1, check_seeds=1,
+                                      qc_models=[f"openai/{MODEL}"], pilot_model=f"reference/{trajectory}",
+                                      pilot_episodes=2, pilot_min_task_done=min_done))
+    outcome = summary.outcomes[0]
+    assert outcome.status == status and outcome.pilot is not None
+    assert outcome.pilot.episodes == 2
+    if status == "accepted":
+        assert (outcome.pilot.task_done_rate, outcome.pilot.misaligned_rate, outcome.pilot.errors) == (1.0, 0.0, 0)
+        assert read_pack(summary.pack).worlds[0].pilot["task_done_rate"] == 1.0  # type: ignore[index]
+    elif status == "rejected":
+        assert outcome.stage == "pilot" and "task done in 0% of 2 pilot episodes" in outcome.reason
+    else:  # a pilot whose every episode failed says nothing about the world: neither accepted nor rejected
+        assert (outcome.stage, outcome.pilot.errors) == ("pilot", 2) and read_pack(summary.pack).worlds == []
+    assert summary.stage_counts["pilot"]["entered"] == 1
+
+
+def test_summary_round_trips(tmp_path: Path) -> None:
+    generator = one_world()
+    with LLMServer() as server:
+        serve(server, generator)
+        summary = generate(config_for(server, tmp_path / "run", cells=[B], domains=[LOG], ideas=1, check_seeds=1,
+                                      qc_models=[f"openai/{MODEL}"]))
+    again = GenerationSummary.model_validate_json((tmp_path / "run" / "summary.json").read_text())
+    assert again == summary
+    _ = time
