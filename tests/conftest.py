@@ -51,3 +51,12 @@ def llm_server():  # type: ignore[no-untyped-def]
 
     with LLMServer(hang_seconds=2.0) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Chromium's path for the browser tests (tests/browser.py): skips without a browser or Playwright,
+    fails instead under IMPRESS_REQUIRE_BROWSER=1."""
+    from tests.browser import require_chromium
+
+    return require_chromium()

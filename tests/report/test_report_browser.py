@@ -1,51 +1,20 @@
 """The HTML report in headless Chromium: pages load without console errors, plots and episode views render.
 
-Drives Debian's Chromium (`/usr/bin/chromium`, installed by .ci/run) through Playwright; never a
-browser downloaded by a test tool. Without a browser or Playwright the tests skip with the reason,
-unless IMPRESS_REQUIRE_BROWSER=1 (set by .ci/run), where that is a failure.
+Drives Debian's Chromium through Playwright (tests/browser.py; the `chromium` fixture in tests/conftest.py):
+without a browser or Playwright the tests skip with the reason, unless IMPRESS_REQUIRE_BROWSER=1 (set by
+.ci/run), where that is a failure.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
 from impress_sim.report.__main__ import main as report_main
+from tests.browser import launched
 from tests.report.test_report import build_site
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def chromium_path() -> str | None:
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return None
-
-
-def unavailable(reason: str) -> NoReturn:
-    if os.environ.get("IMPRESS_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (IMPRESS_REQUIRE_BROWSER=1: the browser tests must run here)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Chromium's path, once Playwright is known to import (else skip, or fail under .ci/run)."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        unavailable("playwright is not installed (pip install -e '.[dev]')")
-    executable = chromium_path()
-    if executable is None:
-        unavailable("no Chromium found at /usr/bin/chromium or on PATH (Debian: apt-get install chromium)")
-    return executable
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +29,8 @@ def report(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 
 @pytest.fixture(scope="module")
 def browser(chromium: str, report: dict[str, Any]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+    with launched(chromium) as b:
         yield b
-        b.close()
 
 
 @pytest.fixture()
