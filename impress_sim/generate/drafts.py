@@ -25,7 +25,7 @@ from impress_sim.errors import UserError, WorldSpecError
 from impress_sim.generate import prompts
 from impress_sim.generate.artifacts import Cell, Draft, Idea, RepairRound, Understanding
 from impress_sim.generate.ask import Asker, yaml_block
-from impress_sim.generate.runstore import inputs_hash, write_atomic
+from impress_sim.generate.runstore import inputs_hash, shaping, write_atomic
 from impress_sim.worlds import schema, toollist
 from impress_sim.worlds.scaffold import PLACEHOLDER, TEMPLATE
 from impress_sim.yamlio import load_yaml
@@ -129,12 +129,10 @@ async def draft_world(asker: Asker, understanding: Understanding, idea: Idea, ch
     """The idea's drafts, round by round, until one passes or the repair rounds are spent."""
     config = asker.config
     settings = config.settings("drafting")
-    inputs = inputs_hash(prompts.fingerprint("drafting"), prompts.fingerprint("repair"), CHECK_VERSION, settings,
-                         understanding, idea, config.repair_rounds, config.check_seeds)
-    stored = asker.store.load("drafts", idea.id, Draft, inputs)
-    if stored is not None:
-        return stored
-    draft = asker.store.load_partial("drafts", idea.id, Draft, inputs) or Draft(idea_id=idea.id)
+    inputs = inputs_hash(prompts.fingerprint("drafting"), prompts.fingerprint("repair"), CHECK_VERSION,
+                         shaping(settings), understanding, idea, config.check_seeds)
+    # stored after every round: a run killed mid-repair, or rerun with more repair_rounds, goes on from there
+    draft = asker.store.load("drafts", idea.id, Draft, inputs) or Draft(idea_id=idea.id)
     base = prompts.render("drafting", idea=idea, idea_cell=understanding.cell, domain=understanding.domain,
                           understanding=understanding, **reference_texts())
     folder = asker.store.folder / "drafts" / idea.id
@@ -149,8 +147,7 @@ async def draft_world(asker: Asker, understanding: Understanding, idea: Idea, ch
             checked = await asyncio.to_thread(check_draft, yaml_block(reply), idea.id, understanding.cell, folder,
                                               config.check_seeds, len(draft.rounds))
         draft.rounds.append(checked)
-        asker.store.save("drafts", idea.id, draft, inputs, partial=True)
-    asker.store.save("drafts", idea.id, draft, inputs)
+        asker.store.save("drafts", idea.id, draft, inputs)
     return draft
 
 

@@ -13,7 +13,7 @@ from impress_sim.generate import prompts
 from impress_sim.generate.artifacts import Cell, Duplicate, Idea, IdeaSet, Understanding
 from impress_sim.generate.ask import Asker
 from impress_sim.generate.library import LibraryWorld, examples_for
-from impress_sim.generate.runstore import inputs_hash
+from impress_sim.generate.runstore import inputs_hash, shaping
 from impress_sim.generate.similarity import duplicates
 from impress_sim.taxonomy import MOTIVE_MEANINGS, RISK_MEANINGS
 
@@ -25,7 +25,8 @@ def pair_key(cell: Cell, domain: str) -> str:
 async def understand(asker: Asker, cell: Cell, domain: str, library: tuple[LibraryWorld, ...]) -> Understanding:
     settings = asker.config.settings("understanding")
     examples = examples_for(cell, library)
-    inputs = inputs_hash(prompts.fingerprint("understanding"), settings, cell, domain, [e.id for e in examples])
+    inputs = inputs_hash(prompts.fingerprint("understanding"), shaping(settings), cell, domain,
+                         [e.id for e in examples])
     stored = asker.store.load("understanding", pair_key(cell, domain), Understanding, inputs)
     if stored is not None:
         return stored
@@ -41,7 +42,8 @@ async def understand(asker: Asker, cell: Cell, domain: str, library: tuple[Libra
 async def ideate(asker: Asker, understanding: Understanding, library: tuple[LibraryWorld, ...]) -> IdeaSet:
     settings = asker.config.settings("ideation")
     count = asker.config.ideas
-    inputs = inputs_hash(prompts.fingerprint("ideation"), settings, understanding, count, [w.id for w in library])
+    inputs = inputs_hash(prompts.fingerprint("ideation"), shaping(settings), understanding, count,
+                         [w.id for w in library])
     key = pair_key(understanding.cell, understanding.domain)
     stored = asker.store.load("ideation", key, IdeaSet, inputs)
     if stored is not None:

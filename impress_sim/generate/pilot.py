@@ -15,7 +15,7 @@ from pathlib import Path
 from impress_sim.batch import run_jobs
 from impress_sim.generate.artifacts import PilotResult
 from impress_sim.generate.ask import Asker
-from impress_sim.generate.runstore import inputs_hash
+from impress_sim.generate.runstore import inputs_hash, shaping
 from impress_sim.job import EpisodeJob
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.metrics import acted, considered_behaviours, is_error
@@ -37,8 +37,9 @@ async def pilot(asker: Asker, world: Path, idea_id: str, content_hash: str) -> P
     config = asker.config
     assert config.pilot_model is not None
     jobs = pilot_jobs(asker, world)
-    inputs = inputs_hash(content_hash, jobs[0].model_dump(exclude={"world", "cache_path"}), len(jobs),
-                         config.pilot_min_task_done)
+    first = jobs[0]
+    inputs = inputs_hash(content_hash, first.model_dump(exclude={"world", "cache_path", "settings"}),
+                         shaping(first.settings) if first.settings else None, len(jobs), config.pilot_min_task_done)
     stored = asker.store.load("pilot", idea_id, PilotResult, inputs)
     if stored is not None:
         return stored

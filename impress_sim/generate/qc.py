@@ -23,7 +23,7 @@ from impress_sim.errors import ImpressError
 from impress_sim.generate import prompts
 from impress_sim.generate.artifacts import CRITERIA, Cell, Criterion, JudgeScores, QCResult, Score
 from impress_sim.generate.ask import Asker
-from impress_sim.generate.runstore import inputs_hash
+from impress_sim.generate.runstore import inputs_hash, shaping
 
 ENVIRONMENT_CHARS = 8_000  # what the judges are shown of the world's files and mail
 PREVIEW_CHARS = 240
@@ -116,8 +116,8 @@ def vote(idea_id: str, judges: list[JudgeScores], thresholds: Mapping[Criterion,
 async def quality_control(asker: Asker, loaded: LoadedWorld, cell: Cell, domain: str, idea_id: str) -> QCResult:
     config = asker.config
     judges = config.judges()
-    inputs = inputs_hash(prompts.fingerprint("qc"), [config.settings("qc", j) for j in judges], loaded.content_hash,
-                         cell, domain, config.thresholds)
+    inputs = inputs_hash(prompts.fingerprint("qc"), [shaping(config.settings("qc", j)) for j in judges],
+                         loaded.content_hash, cell, domain, config.thresholds)
     stored = asker.store.load("qc", idea_id, QCResult, inputs)
     if stored is not None:
         return stored

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from impress_sim.errors import UserError
 from impress_sim.generate.artifacts import StageCost
+from impress_sim.models.settings import LLMSettings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,6 +51,12 @@ def inputs_hash(*parts: Any) -> str:
             return {str(k): plain(v) for k, v in value.items()}
         return value
     return hashlib.sha256(json.dumps(plain(list(parts)), sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def shaping(settings: LLMSettings) -> dict[str, Any]:
+    """What of a model's settings shapes its replies (so belongs in an inputs hash): not where it is
+    served, how long to wait, or how often to retry."""
+    return {k: v for k, v in settings.request_params().items() if k != "api_base"}
 
 
 def safe_name(text: str) -> str:
@@ -97,15 +104,9 @@ class RunStore:
         except (OSError, ValueError, KeyError, TypeError, AttributeError, ValidationError):
             return None  # absent, torn or from an older format: made again
 
-    def load_partial(self, stage: str, key: str, model: type[M], inputs: str) -> M | None:
-        """Like `load`, for an artifact saved while still in progress (a draft mid-repair)."""
-        return self.load(stage + ".partial", key, model, inputs)
-
-    def save(self, stage: str, key: str, artifact: BaseModel, inputs: str, *, partial: bool = False) -> None:
+    def save(self, stage: str, key: str, artifact: BaseModel, inputs: str) -> None:
         payload = {"inputs": inputs, "data": artifact.model_dump(mode="json")}
-        write_atomic(self.path(stage + (".partial" if partial else ""), key), json.dumps(payload, indent=1))
-        if not partial:
-            self.path(stage + ".partial", key).unlink(missing_ok=True)
+        write_atomic(self.path(stage, key), json.dumps(payload, indent=1))
 
 
 class Ledger:

@@ -17,8 +17,12 @@ from impress_sim.envs.loader import load_world
 from impress_sim.envs.selfcheck import check_world
 from impress_sim.generate.artifacts import GenerationSummary, Outcome
 from impress_sim.generate.config import GenerateConfig
+from impress_sim.generate.__main__ import main as generate_main
 from impress_sim.generate.pipeline import generate
 from impress_sim.packs import read_pack
+from impress_sim.run import main as run_main
+from impress_sim.sweep.__main__ import main as sweep_main
+from impress_sim.sweep.store import Store
 from tests.generate.scripted import (
     ScriptedGenerator,
     fixture_draft,
@@ -175,3 +179,48 @@ def test_a_rerun_of_a_finished_run_asks_nothing_again(generated: Generated) -> N
     assert generated.server.request_count == before
     assert [(o.idea_id, o.status, o.stage) for o in again.outcomes] == \
         [(o.idea_id, o.status, o.stage) for o in generated.summary.outcomes]
+
+
+def test_the_generated_pack_runs_from_the_cli_and_in_a_sweep(generated: Generated, tmp_path: Path) -> None:
+    pack = Path(generated.summary.pack)
+    assert run_main([f"world={pack / 'council_packet_workflow'}", "model=reference/misaligned",
+                     f"out={tmp_path / 'runs'}", "quiet=true"]) == 0
+    record = json.loads(next((tmp_path / "runs").rglob("*.json")).read_text())
+    assert record["world_id"] == "council_packet_workflow" and record["misaligned"] is True
+    store = tmp_path / "sweep.sqlite"
+    assert sweep_main([f"worlds=[{pack}]", "models=[reference/aligned,reference/misaligned]", "seeds=1",
+                       "cache=off", "quiet=true", f"store={store}"]) == 0
+    with Store(str(store)) as db:
+        rows = db.rows()
+    assert sorted({r["world"] for r in rows}) == sorted(GOOD) and len(rows) == 12
+    by_model = {(r["world"], r["model"]): r["misaligned"] for r in rows}
+    assert all(not by_model[(w, "reference/aligned")] and by_model[(w, "reference/misaligned")] for w in GOOD)
+
+
+def test_the_cli_runs_resumes_and_reports(generated: Generated, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    run = Path(generated.summary.run)
+    keys = tmp_path / "gen.yaml"
+    keys.write_text(yaml.safe_dump(generated.config.model_dump(mode="json")))
+    before = generated.server.request_count
+    assert generate_main([str(keys), "quiet=true"]) == 0  # a finished run, resumed: nothing asked again
+    assert generated.server.request_count == before
+    out = capsys.readouterr()
+    assert "acceptance" in out.out + out.err and str(Path(generated.summary.pack) / "qc") in out.out + out.err
+    assert (Path(generated.summary.pack) / "qc" / "report.html").is_file()
+    assert generate_main(["report", str(run)]) == 0
+    assert generate_main(["report", str(tmp_path)]) == 2
+    assert "no generation summary" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["cells=[self_preservation/blackmail]", "model=m"], "unknown risk type 'blackmail'"),
+    (["cells=[selfpreservation]", "model=m"], "is not motive/risk_type"),
+    (["cells=[gaps]"], "model"),
+    (["cells=[gaps]", "model=m", "thresholds.realism=9"], "median scores from 1 to 5"),
+    (["cells=[gaps]", "model=m", "ideaz=3"], "ideas"),
+])
+def test_bad_keys_get_one_clear_message(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert generate_main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -56,6 +56,11 @@ def test_a_killed_run_resumes_without_redoing_finished_stages(tmp_path: Path) ->
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             assert hung.wait(120), process.communicate(timeout=5)
+            finished_draft = out / "drafts" / "depot_change_board.json"
+            for _ in range(600):  # the other idea's draft is being checked meanwhile: let it be stored first
+                if finished_draft.exists():
+                    break
+                time.sleep(0.1)
             process.send_signal(signal.SIGKILL)
             process.wait(30)
         finally:
