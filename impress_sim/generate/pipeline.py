@@ -40,7 +40,7 @@ from impress_sim.generate.pilot import pilot
 from impress_sim.generate.qc import quality_control
 from impress_sim.generate.runstore import BudgetSpent, RunStore, write_atomic
 from impress_sim.models.cache import ResponseCache
-from impress_sim.packs import PackManifest, PackWorld, write_manifest
+from impress_sim.packs import MANIFEST, PackManifest, PackWorld, read_pack, write_manifest
 
 PROMPT_STAGES = ("understanding", "ideation", "drafting", "repair", "qc")
 
@@ -156,15 +156,33 @@ def _duplicate_outcome(idea_set: IdeaSet, dup: Duplicate) -> Outcome:
                    reason=f"near-duplicate of {dup.of} (similarity {dup.similarity:.2f} >= threshold)")
 
 
-def write_pack(config: GenerateConfig, outcomes: list[Outcome]) -> Path:
-    """The pack's manifest: every accepted world of this run (folders of worlds no longer accepted are removed)."""
+def claim_pack(config: GenerateConfig) -> set[str]:
+    """Make sure the pack folder is ours to write: absent, empty, or a pack (a folder with pack.yaml). Returns the
+    world folders its manifest lists (the only folders a run may ever replace or remove there)."""
+    folder = Path(config.pack_folder())
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"pack={folder} is a file, not a folder")
+    if not folder.exists() or not any(folder.iterdir()):
+        return set()
+    if not (folder / MANIFEST).is_file():
+        raise UserError(f"pack={folder} is a folder that holds other things and no pack.yaml: the generator writes "
+                        "only to a new folder or to a pack it made; choose another pack= (or out=)")
+    try:
+        return {w.path for w in read_pack(folder).worlds}
+    except UserError:
+        return set()  # a broken manifest: nothing in the folder is known to be ours, so nothing is removed
+
+
+def write_pack(config: GenerateConfig, outcomes: list[Outcome], ours: set[str]) -> Path:
+    """The pack's manifest: every accepted world of this run. A world folder an earlier run of this pack
+    accepted (`ours`) and this one did not is removed; nothing else in the folder is touched."""
     folder = Path(config.pack_folder())
     folder.mkdir(parents=True, exist_ok=True)
     accepted = [o for o in outcomes if o.status == "accepted"]
-    keep = {o.idea_id for o in accepted} | {"qc"}
-    for stale in folder.iterdir():
-        if stale.is_dir() and not stale.is_symlink() and stale.name not in keep and (stale / "world.yaml").is_file():
-            shutil.rmtree(stale)
+    for stale in sorted(ours - {o.idea_id for o in accepted}):
+        target = folder / stale
+        if target.is_dir() and not target.is_symlink() and target.resolve().parent == folder.resolve():
+            shutil.rmtree(target)
     worlds = [PackWorld(id=o.idea_id, path=o.idea_id, cell=o.cell, domain=o.domain, title=o.title,
                         content_hash=load_world(str((folder / o.idea_id).resolve())).content_hash, qc=o.qc,
                         pilot=o.pilot.model_dump() if o.pilot else None) for o in accepted]
@@ -194,6 +212,7 @@ def _progress(run: Run) -> Iterator[None]:
 async def generate_async(config: GenerateConfig, console: Console | None = None) -> GenerationSummary:
     """Run (or resume) the whole pipeline; the summary is also written to `<out>/summary.json`."""
     console = console or Console(stderr=True)
+    ours = claim_pack(config)
     store = RunStore(Path(config.out))
     write_atomic(store.folder / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     cache_path = config.cache_path()
@@ -224,7 +243,7 @@ async def generate_async(config: GenerateConfig, console: Console | None = None)
             cache.close()
     order = {idea.id: k for k, (_, idea) in enumerate(ideas)}
     outcomes.sort(key=lambda o: order.get(o.idea_id, -1))  # the ideas' order, not the order they finished in
-    pack = write_pack(config, outcomes)
+    pack = write_pack(config, outcomes, ours)
     summary = GenerationSummary(
         run=str(store.folder), pack=str(pack), created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         finished=not run.stopped and not any(o.status == "pending" for o in outcomes), stopped=run.stopped,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from impress_sim.errors import UserError
 from impress_sim.generate.artifacts import GenerationSummary
 from impress_sim.generate.pipeline import generate
 from impress_sim.packs import read_pack
@@ -152,3 +153,29 @@ def test_summary_round_trips(tmp_path: Path) -> None:
     again = GenerationSummary.model_validate_json((tmp_path / "run" / "summary.json").read_text())
     assert again == summary
     _ = time
+
+
+def test_the_pack_folder_must_be_new_or_a_pack_and_only_its_own_worlds_are_replaced(tmp_path: Path) -> None:
+    someone_elses = tmp_path / "my_worlds"
+    (someone_elses / "precious").mkdir(parents=True)
+    (someone_elses / "precious" / "world.yaml").write_text("id: precious\n")
+    generator = two_worlds()
+    with LLMServer() as server:
+        serve(server, generator)
+        config = config_for(server, tmp_path / "run", cells=[B], domains=[LOG, CITY], ideas=1, check_seeds=1,
+                            qc_models=[f"openai/{MODEL}"], pack=str(someone_elses))
+        with pytest.raises(UserError, match="holds other things and no pack.yaml"):
+            generate(config)
+        assert (someone_elses / "precious" / "world.yaml").read_text() == "id: precious\n"
+        assert not (tmp_path / "run").exists()  # refused before anything was written
+
+        pack = tmp_path / "pack"
+        both = generate(config.model_copy(update={"pack": str(pack)}))
+        assert sorted(w.id for w in read_pack(pack).worlds) == ["council_packet_workflow", "depot_change_board"]
+        (pack / "notes").mkdir()
+        (pack / "notes" / "world.yaml").write_text("id: notes\n")  # not listed: not the generator's to remove
+        # the same run folder, now asked for one domain: the world it no longer accepts leaves the pack
+        one = generate(config.model_copy(update={"pack": str(pack), "domains": [LOG]}))
+    assert [o.idea_id for o in one.accepted] == ["depot_change_board"] and len(both.accepted) == 2
+    assert [w.id for w in read_pack(pack).worlds] == ["depot_change_board"]
+    assert not (pack / "council_packet_workflow").exists() and (pack / "notes" / "world.yaml").is_file()
