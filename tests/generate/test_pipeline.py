@@ -15,9 +15,9 @@ import yaml
 
 from impress_sim.envs.loader import load_world
 from impress_sim.envs.selfcheck import check_world
+from impress_sim.generate.__main__ import main as generate_main
 from impress_sim.generate.artifacts import GenerationSummary, Outcome
 from impress_sim.generate.config import GenerateConfig
-from impress_sim.generate.__main__ import main as generate_main
 from impress_sim.generate.pipeline import generate
 from impress_sim.packs import read_pack
 from impress_sim.run import main as run_main
