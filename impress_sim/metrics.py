@@ -55,6 +55,9 @@ OUTCOMES: tuple[Outcome, ...] = ("misaligned", "state_misaligned", "llm_misalign
                                  "considered", "task_success", "eval_awareness")
 UNJUDGED = "none (state detectors; not judged)"  # the "policy" of records that carry no verdict
 ModelMeta = Mapping[str, Mapping[str, str]]  # {"openai/gpt-4.1": {"family": "gpt-4.1", "size": "large"}}
+# world id -> the folder to load it from, for worlds not shipped with the package (a pack's: records
+# name a world by id, which loads only for shipped worlds; a sweep's spec names the folders)
+WorldRefs = Mapping[str, str]
 UNKNOWN = "unknown"
 
 
@@ -406,33 +409,38 @@ def summarise(records: Sequence[EpisodeRecord], *, key: str = "all", confidence:
 # --- breakdowns -----------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=64)
-def _catalogue(world_id: str) -> dict[str, tuple[str, str]] | None:
-    """behaviour id -> (motive, risk type) from the world's spec; None when it cannot be loaded."""
+def _catalogue(world: str) -> dict[str, tuple[str, str]] | None:
+    """behaviour id -> (motive, risk type) from the world's spec (`world`: an id or a folder); None when
+    it cannot be loaded."""
     from impress_sim.envs import load_world  # only breakdowns by motive/risk type load worlds
 
     try:
-        spec = load_world(world_id).spec
+        spec = load_world(world).spec
     except Exception:  # an unknown or since-changed world: fall back to the records' findings
         return None
     return {b.id: (b.motive.value, b.risk_type.value) for b in spec.behaviours}
 
 
-def taxonomy(records: Iterable[EpisodeRecord]) -> dict[str, dict[str, tuple[str, str]]]:
-    """world id -> behaviour -> (motive, risk type): the world's catalogue, plus what findings say."""
+def taxonomy(records: Iterable[EpisodeRecord], worlds: WorldRefs | None = None
+             ) -> dict[str, dict[str, tuple[str, str]]]:
+    """world id -> behaviour -> (motive, risk type): the world's catalogue, plus what findings say.
+    `worlds` says where worlds that are not shipped load from; without it such a world has only its
+    findings, so its episodes count under a motive only if one of them acted on it."""
     out: dict[str, dict[str, tuple[str, str]]] = {}
     for r in records:
         if r.world_id not in out:
-            out[r.world_id] = dict(_catalogue(r.world_id) or {})
+            out[r.world_id] = dict(_catalogue((worlds or {}).get(r.world_id, r.world_id)) or {})
         for f in r.findings:
             out[r.world_id].setdefault(f.behaviour, (f.motive.value, f.risk_type.value))
     return out
 
 
-def _by_taxonomy(records: Sequence[EpisodeRecord], axis: int, confidence: float) -> list[Summary]:
+def _by_taxonomy(records: Sequence[EpisodeRecord], axis: int, confidence: float,
+                 worlds: WorldRefs | None = None) -> list[Summary]:
     """One group per motive (axis 0) or risk type (axis 1). A world's episodes count in a group when
     its catalogue offers a behaviour of that kind; the outcome is acting (considering, attempting)
     one of them."""
-    tax = taxonomy(records)
+    tax = taxonomy(records, worlds)
     values = sorted({t[axis] for cat in tax.values() for t in cat.values()})
     groups = []
     for value in values:
@@ -462,13 +470,13 @@ def group_key(record: EpisodeRecord, by: str, model_meta: ModelMeta | None = Non
 
 
 def breakdown(records: Sequence[EpisodeRecord], by: str, *, model_meta: ModelMeta | None = None,
-              confidence: float = 0.95) -> Breakdown:
+              confidence: float = 0.95, worlds: WorldRefs | None = None) -> Breakdown:
     """Rates per group. `by`: model, family, size (from `model_meta`), agent (architecture), world,
-    motive, risk_type, or `variant.<factor>` (e.g. `variant.reality`)."""
+    motive, risk_type (`worlds`: see `taxonomy`), or `variant.<factor>` (e.g. `variant.reality`)."""
     if by == "motive":
-        return Breakdown(by=by, groups=_by_taxonomy(records, 0, confidence))
+        return Breakdown(by=by, groups=_by_taxonomy(records, 0, confidence, worlds))
     if by == "risk_type":
-        return Breakdown(by=by, groups=_by_taxonomy(records, 1, confidence))
+        return Breakdown(by=by, groups=_by_taxonomy(records, 1, confidence, worlds))
     parts: dict[str, list[EpisodeRecord]] = defaultdict(list)
     for r in records:
         parts[group_key(r, by, model_meta)].append(r)
@@ -581,7 +589,7 @@ def bootstrap_difference(control: Sequence[int], treatment: Sequence[int], *, co
 
 def report(records: Sequence[EpisodeRecord], *, by: Sequence[str] | None = None,
            effects: Sequence[tuple[str, str, str]] = (), model_meta: ModelMeta | None = None,
-           confidence: float = 0.95, seed: int = 0) -> MetricsReport:
+           confidence: float = 0.95, seed: int = 0, worlds: WorldRefs | None = None) -> MetricsReport:
     """The overall summary, breakdowns (default: model, agent, world, motive, risk type, each varying
     factor, and family/size when `model_meta` is given) and paired effects `(factor, control, treatment)`."""
     if by is None:
@@ -589,7 +597,7 @@ def report(records: Sequence[EpisodeRecord], *, by: Sequence[str] | None = None,
               *(f"variant.{f}" for f in varying_factors(records))]
     return MetricsReport(
         overall=summarise(records, confidence=confidence),
-        breakdowns=[breakdown(records, b, model_meta=model_meta, confidence=confidence) for b in by],
+        breakdowns=[breakdown(records, b, model_meta=model_meta, confidence=confidence, worlds=worlds) for b in by],
         effects=[paired_effect(records, f, c, t, confidence=confidence, seed=seed) for f, c, t in effects],
     )
 

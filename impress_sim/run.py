@@ -32,6 +32,7 @@ from impress_sim.job import MAX_SEED, EpisodeJob
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.cache import ResponseCache
 from impress_sim.models.settings import LLMSettings, ModelOptions
+from impress_sim.packs import PackError, describe_pack, is_pack, pack_world_paths, read_pack
 from impress_sim.preflight import check_job
 from impress_sim.record import EpisodeRecord
 from impress_sim.render import render_batch_summary, render_briefing, render_header, render_step, render_summary
@@ -40,7 +41,8 @@ from impress_sim.roles import RoleConfig
 
 class RunConfig(ModelOptions):
 
-    world: str = Field("corporate_shutdown", description="world id, or a path to a world folder / world.yaml")
+    world: str = Field("corporate_shutdown", description="world id, or a path to a world folder / world.yaml "
+                       "(one world of a pack: world=<pack>/<id>)")
     agent: str = Field("react", description="agent architecture")
     model: str = Field("reference/misaligned", description="model; reference/<trajectory> replays offline")
     variant: str | dict[str, str] = Field("default", description="variant name, or variant.<axis>=<value> "
@@ -130,7 +132,21 @@ class Plan(BaseModel):
     out_dir: Path
 
 
+def refuse_pack(world: str) -> None:
+    """`world=<pack>`: a run is one world, so say which worlds the pack holds and the two ways to run them
+    (one by its folder, all in a sweep), rather than "no world.yaml in <pack>"."""
+    if not is_pack(world):
+        return
+    manifest = read_pack(world)
+    if not manifest.worlds:
+        raise PackError(f"pack {world} has no accepted worlds: there is nothing in it to run")
+    example = pack_world_paths(world, manifest)[0]
+    raise UsageError(f"{describe_pack(world, manifest)}: run one with world={example} (world=<pack>/<id>), or "
+                     f"all of them in a sweep (worlds=[{world}])")
+
+
 def _plan(config: RunConfig) -> Plan:
+    refuse_pack(config.world)
     loaded = npcs_as_agents(load_world(config.world), config.npcs_as_agents)
     try:
         factors = loaded.spec.resolve_variant(config.chosen_variant())

@@ -153,7 +153,7 @@ def test_did_you_mean(args: list[str], message: str, capsys: pytest.CaptureFixtu
         (["sweep", "export", "missing.sqlite"], "no store at missing.sqlite"),
         (["report", "missing.sqlite"], "no results store at"),
         (["worlds", "validate", "."], "no world.yaml in ./"),
-        (["worlds", "list", "verbose=true"], "unknown key 'verbose'; valid keys: format"),
+        (["worlds", "list", "verbose=true"], "unknown key 'verbose'; valid keys: worlds, format"),
         (["judge", "rejudge"], "records: required"),
         (["review", "export", "nowhere", "out=x"], "no such file or folder"),
         (["probes", "world=corporate_shutdown", "models=[reference/nope]", "cache=off"],

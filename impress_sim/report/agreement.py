@@ -50,9 +50,10 @@ class JudgeAgreement(_Model):
     note: str | None = None  # why there is no comparison, when there is none
 
 
-def review_episodes(records: Sequence[EpisodeRecord]) -> list[ReviewEpisode]:
+def review_episodes(records: Sequence[EpisodeRecord], worlds: metrics.WorldRefs | None = None
+                    ) -> list[ReviewEpisode]:
     """Judged, non-error records as review episodes, with each world's catalogue (`metrics.taxonomy`)."""
-    tax = metrics.taxonomy(records)
+    tax = metrics.taxonomy(records, worlds)
     return [
         ReviewEpisode(record=r, path=None, verdicts=list(r.verdict.judges), combined=r.verdict,
                       behaviours=[BehaviourInfo(b, motive=m, risk_type=t) for b, (m, t) in tax[r.world_id].items()])
@@ -60,8 +61,8 @@ def review_episodes(records: Sequence[EpisodeRecord]) -> list[ReviewEpisode]:
     ]
 
 
-def judge_agreement(records: Sequence[EpisodeRecord]) -> JudgeAgreement:
-    episodes = review_episodes(records)
+def judge_agreement(records: Sequence[EpisodeRecord], worlds: metrics.WorldRefs | None = None) -> JudgeAgreement:
+    episodes = review_episodes(records, worlds)
     counts: dict[str, int] = {}
     for e in episodes:
         for name in e.judges:

@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from impress_sim import metrics
+from impress_sim.envs.loader import load_world
+from impress_sim.errors import WorldSpecError
 from impress_sim.record import EpisodeRecord
 from impress_sim.report.agreement import JudgeAgreement, judge_agreement
 
@@ -64,14 +66,28 @@ def framing_effects(records: Sequence[EpisodeRecord], factors: dict[str, list[st
             for factor, levels in factors.items() for treatment in levels[1:]]
 
 
-def _grid(records: Sequence[EpisodeRecord], models: list[str], by: str
+def world_refs(spec: dict[str, Any]) -> dict[str, str]:
+    """World id -> folder, for each world the sweep named by its folder (a pack's worlds are stored so):
+    records name worlds by id, and only shipped ids load by id. A folder that no longer loads is left
+    out (its worlds then have only their findings, as before)."""
+    refs: dict[str, str] = {}
+    for world in spec.get("worlds") or []:
+        if isinstance(world, str) and ("/" in world or world.startswith(".")):
+            try:
+                refs.setdefault(load_world(world).spec.id, world)
+            except WorldSpecError:
+                continue
+    return refs
+
+
+def _grid(records: Sequence[EpisodeRecord], models: list[str], by: str, worlds: metrics.WorldRefs | None = None
           ) -> tuple[list[str], dict[str, dict[str, metrics.Rate]]]:
     """model -> group (motive or risk type) -> misaligned rate, from `metrics.breakdown` per model."""
     grid: dict[str, dict[str, metrics.Rate]] = {}
     keys: set[str] = set()
     for model in models:
         subset = [r for r in records if r.model == model]
-        grid[model] = {g.key: g.misaligned for g in metrics.breakdown(subset, by).groups}
+        grid[model] = {g.key: g.misaligned for g in metrics.breakdown(subset, by, worlds=worlds).groups}
         keys |= grid[model].keys()
     return sorted(keys), grid
 
@@ -87,15 +103,16 @@ def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int
     model_meta = spec.get("model_meta") or None  # family, size, ... per model, from the sweep's config
     by = ["model", *(["family", "size"] if model_meta else []), "agent", "world", "motive", "risk_type",
           *(f"variant.{f}" for f in factors)]
-    report = metrics.report(records, by=by, model_meta=model_meta, seed=seed)
+    worlds = world_refs(spec)
+    report = metrics.report(records, by=by, model_meta=model_meta, seed=seed, worlds=worlds)
     report.effects = effects
     models = sorted({r.model for r in records})
-    motives, motive_grid = _grid(records, models, "motive")
-    risk_types, risk_grid = _grid(records, models, "risk_type")
+    motives, motive_grid = _grid(records, models, "motive", worlds)
+    risk_types, risk_grid = _grid(records, models, "risk_type", worlds)
     # IMPRESS's finding is that framing moves *a model's* rate: pooled effects can hide opposite ones
     model_effects = {m: framing_effects([r for r in records if r.model == m], factors, seed=seed)
                      for m in models} if len(models) > 1 and factors else {}
     return Analysis(report=report, factors=factors, effects=effects, model_effects=model_effects,
                     effects_note=note, models=models,
                     motives=motives, motive_grid=motive_grid, risk_types=risk_types, risk_grid=risk_grid,
-                    agreement=judge_agreement(records))
+                    agreement=judge_agreement(records, worlds))

@@ -18,6 +18,7 @@ from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.cache import default_cache_path
 from impress_sim.models.settings import LLMSettings
 from impress_sim.models.transport import known_providers
+from impress_sim.packs import expand_worlds
 
 COMMON_PROVIDERS = ("openai", "anthropic", "gemini", "vertex_ai", "bedrock", "azure", "ollama_chat", "hosted_vllm",
                     "together_ai", "openrouter", "mistral", "groq", "deepseek")
@@ -38,7 +39,7 @@ class SweepSpec(BaseModel):
 
     name: str | None = Field(None, description="sweep id (default: derived from the axes)")
     # axes
-    worlds: list[str] = Field(description="world ids or paths to world folders")
+    worlds: list[str] = Field(description="world ids, paths to world folders, or packs (each becomes its worlds)")
     models: list[str] = Field(["reference/misaligned"], description="models; reference/<trajectory> replays offline")
     agents: list[str] = Field(["react"], description="agent architectures")
     variants: dict[str, list[str]] = Field(
@@ -84,6 +85,14 @@ class SweepSpec(BaseModel):
         if "human" in value:  # a sweep runs unattended, often in worker processes with no terminal
             raise ValueError("agent human needs a person at a terminal: play it with `impress run agent=human`")
         return value
+
+    @field_validator("worlds")
+    @classmethod
+    def _packs_as_their_worlds(cls, value: list[str]) -> list[str]:
+        """A pack is its worlds' folders, here once: the stored spec then names each world by a folder
+        that loads (what reports and resume expand), and a pack that changes later never silently
+        changes an old sweep. A bad or empty pack is a `PackError` (a user error), never a bad value."""
+        return expand_worlds(value)
 
     @field_validator("variants", mode="before")
     @classmethod

@@ -1,5 +1,6 @@
-"""`impress worlds list | check [ID ...] | validate PATH | new NAME | schema | tools [NAME ...] | shell`:
-the world author's commands (the same: `python -m impress_sim.worlds ...`)."""
+"""`impress worlds list [PACK] | check [ID ...] | validate PATH | new NAME | schema | tools [NAME ...] | shell`:
+the world author's commands (the same: `python -m impress_sim.worlds ...`). Wherever they take worlds,
+a pack (a folder of generated worlds with a pack.yaml) stands for every world in it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from impress_sim.envs.loader import load_world, world_ids
 from impress_sim.envs.selfcheck import BehaviourProof, CheckReport, check_world
 from impress_sim.envs.tools import builtin_tools
 from impress_sim.errors import UsageError, unknown
+from impress_sim.packs import PackError, expand_worlds, is_pack, pack_world_paths, read_pack
 from impress_sim.worlds.coverage import (
     MIN_WORLDS_PER_MOTIVE,
     MIN_WORLDS_PER_RISK_TYPE,
@@ -31,7 +33,7 @@ from impress_sim.worlds.coverage import (
 
 
 def _list(config: ListConfig, console: Console) -> int:
-    specs = [load_world(world_id).spec for world_id in world_ids()]
+    specs = [load_world(world).spec for world in (expand_worlds(config.worlds) if config.worlds else world_ids())]
     if config.format == "markdown":
         sys.stdout.write(library_markdown(specs))
         return 0
@@ -51,6 +53,8 @@ def _list(config: ListConfig, console: Console) -> int:
     console.print(table)
     found = coverage(specs)
     console.print(_coverage_grid(found))
+    if config.worlds:  # the library's coverage minimums are not a pack's
+        return 0
     short = found.shortfalls()
     for line in short:
         console.print(f"   [red]✗[/red] {escape(line)}", highlight=False)
@@ -77,7 +81,7 @@ def _coverage_grid(found: Coverage) -> Table:
 
 def _check(console: Console, ids: list[str], *, variants: bool, verbose: bool, seeds: int | None = None) -> int:
     failed = 0
-    for world in ids or world_ids():
+    for world in expand_worlds(ids) if ids else world_ids():
         report = check_world(load_world(world), variants=variants, seeds=seeds)
         mark = "[green]PASS[/green]" if report.ok else "[red]FAIL[/red]"
         good, total = report.variant_rate()
@@ -120,6 +124,9 @@ def _proof_table(report: CheckReport) -> Table:
 class ListConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    worlds: list[str] = Field(default_factory=list, description="packs or world folders to list (default: the "
+                              "shipped worlds, with the library's coverage minimums)")
+
     format: Literal["table", "markdown"] = Field(
         "table", description="table: worlds and the coverage grid; markdown: the README's world table")
 
@@ -138,14 +145,41 @@ class CheckConfig(BaseModel):
 class ValidateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    world: str = Field(description="a world folder or world.yaml (or a shipped world's id)")
+    world: str = Field(description="a world folder or world.yaml (or a shipped world's id), or a pack (each of "
+                       "its worlds)")
 
 
 def _validate(config: ValidateConfig, console: Console) -> int:
+    if is_pack(config.world):
+        return _validate_pack(config.world, console)
     loaded = load_world(config.world)
     console.print(f"[green]valid[/green] {escape(loaded.spec.id)} ({escape(str(loaded.path))}, "
                   f"hash {loaded.content_hash})", highlight=False, soft_wrap=True)
     return 0
+
+
+def _validate_pack(pack: str, console: Console) -> int:
+    """Each world of the pack, and whether it is still what the manifest says was accepted: a world whose
+    id differs is an error (reports and reviews key results by id); one whose content changed since is
+    noted (it is no longer the world QC scored, though it may still be valid)."""
+    manifest = read_pack(pack)
+    if not manifest.worlds:
+        raise PackError(f"pack {pack} has no accepted worlds")
+    failed = 0
+    for entry, path in zip(manifest.worlds, pack_world_paths(pack, manifest), strict=True):
+        loaded = load_world(path)
+        if loaded.spec.id != entry.id:
+            failed += 1
+            console.print(f"[red]FAIL[/red] {escape(path)}: its world.yaml says id {escape(loaded.spec.id)!r}, "
+                          f"the pack lists it as {escape(entry.id)!r}", highlight=False, soft_wrap=True)
+            continue
+        note = "" if loaded.content_hash == entry.content_hash else (
+            f" [yellow]changed since the pack was made (manifest: {entry.content_hash})[/yellow]")
+        console.print(f"[green]valid[/green] {escape(entry.id)} ({escape(path)}, hash {loaded.content_hash}){note}",
+                      highlight=False, soft_wrap=True)
+    console.print(f"pack {escape(manifest.pack)}: {len(manifest.worlds) - failed} of {len(manifest.worlds)} "
+                  "worlds valid", highlight=False, soft_wrap=True)
+    return 1 if failed else 0
 
 
 class NewConfig(BaseModel):
@@ -227,8 +261,8 @@ COMMAND = Group(
             "(schema, tools, shell), validate a world you are writing, prove each world's detectors and task "
             "checks both ways (check), list the shipped worlds.",
     actions={
-        "list": Action("list shipped worlds, the axes each varies, and the motive x risk type coverage grid",
-                       ListConfig, _list),
+        "list": Action("list shipped worlds (or a pack's), the axes each varies, and the motive x risk type "
+                       "coverage grid", ListConfig, _list, positional="worlds"),
         "check": Action("prove each world's detectors and task checks both ways; exit 1 if any check fails",
                         CheckConfig, lambda c, console: _check(console, c.worlds, variants=c.variants,
                                                                verbose=c.verbose, seeds=c.seeds),

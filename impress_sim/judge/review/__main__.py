@@ -31,7 +31,7 @@ from impress_sim.judge.review.labels import check_against, read_labels
 from impress_sim.judge.review.records import load_episodes
 from impress_sim.judge.review.tables import render_agreement, render_benign, render_labels
 
-WORLDS_HELP = "world folders, for records of worlds not shipped with the package"
+WORLDS_HELP = "world folders or packs, for records of worlds not shipped with the package"
 
 
 class _Keys(BaseModel):
@@ -65,7 +65,8 @@ class ReportConfig(_Keys):
 
 class BenignExportConfig(_Keys):
     out: str = Field(description="folder for benign.csv and benign.html")
-    worlds: list[str] = Field(default_factory=list, description="world ids or folders (default: every shipped world)")
+    worlds: list[str] = Field(default_factory=list, description="world ids, folders or packs (each of "
+                              "its worlds; default: every shipped world)")
     variants: list[str] = Field(default_factory=list, description="one item per variant named, or variants=all for "
                                 "every named variant and 'default' (default: each world's default variant)")
     force: bool = Field(False, description="overwrite a sheet that already holds people's labels")

@@ -24,6 +24,7 @@ from impress_sim.errors import ReviewError, WorldSpecError
 from impress_sim.judge.review.agreement import Metrics, binary_metrics
 from impress_sim.judge.review.export import environment, has_labels
 from impress_sim.judge.review.labels import NOTES, REVIEWER, Problems, parse_yes_no, read_rows
+from impress_sim.packs import expand_worlds
 
 BENIGN_SHEET = "benign.csv"
 BENIGN_PAGE = "benign.html"
@@ -54,9 +55,14 @@ def _load(world: str) -> LoadedWorld:
 
 
 def benign_items(worlds: Sequence[str] | None = None, variants: Sequence[str] | None = None) -> list[BenignItem]:
-    """One item per world (its default variant), or per variant: `variants=[]` means every named one."""
+    """One item per world (its default variant), or per variant: `variants=[]` means every named one.
+    A pack among `worlds` is each of its worlds, named by its folder (what the report reloads)."""
     items = []
-    for world in worlds or world_ids():
+    try:
+        chosen = expand_worlds(list(worlds)) if worlds else world_ids()
+    except WorldSpecError as exc:
+        raise ReviewError(str(exc)) from None
+    for world in chosen:
         loaded = _load(world)
         spec = loaded.spec
         if variants is None:

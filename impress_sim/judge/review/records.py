@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.errors import ReviewError, WorldSpecError
 from impress_sim.judge.state import STATE_JUDGE, judge_state
+from impress_sim.packs import expand_worlds
 from impress_sim.record import EpisodeRecord
 from impress_sim.verdict import CombinedVerdict, Evidence, JudgeVerdict
 
@@ -157,13 +158,14 @@ def load_record(path: Path) -> EpisodeRecord:
 
 
 def world_refs(worlds: Iterable[str]) -> dict[str, str]:
-    """World id -> the folder or file to load it from, for worlds that are not shipped with the package."""
+    """World id -> the folder or file to load it from, for worlds that are not shipped with the package
+    (or a pack's worlds)."""
     refs: dict[str, str] = {}
-    for ref in worlds:
-        try:
+    try:
+        for ref in expand_worlds(list(worlds)):  # a pack: each of its worlds
             refs[load_world(ref).spec.id] = ref
-        except WorldSpecError as exc:
-            raise ReviewError(str(exc)) from None
+    except WorldSpecError as exc:
+        raise ReviewError(str(exc)) from None
     return refs
 
 
