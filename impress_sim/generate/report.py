@@ -1,7 +1,7 @@
 """The QC report of one generation run: rich tables in the terminal and one offline HTML page.
 
-Both read only a `GenerationSummary` (and, for the judges' rationales, the run's `QCResult`s), so a
-report can be rebuilt from `summary.json` alone, long after the run. Both are built from the same
+Both read a `GenerationSummary` (the page also each judge's rationale, from the run folder's
+`qc/<idea>.json`), so a report can be rebuilt from the run folder long after the run. Both are built from the same
 views below (`stage_rows`, `reason_groups`, `cost_rows`, ...), so the terminal and the page never
 disagree on a number.
 
@@ -16,6 +16,7 @@ are clipped for display, and the page says how much was left out.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ from rich.text import Text
 
 from impress_sim.errors import clipped
 from impress_sim.generate.artifacts import CRITERIA, STAGES, GenerationSummary, Outcome, QCResult
+from impress_sim.generate.runstore import safe_name
 
 REPORT = "report.html"
 SUMMARY = "summary.json"
@@ -41,6 +43,7 @@ MAX_RATIONALE = 4000  # a judge's rationale in the page: past this it is clipped
 MAX_IDS = 12  # idea ids listed beside a reason (the rest counted)
 TOP_REASONS = 5  # reasons per stage in the terminal (the page lists them all)
 FUNNEL_WIDTH = 560  # the funnel's bar area, in SVG user units
+MAX_QC_FILE = 16 * 1024 * 1024  # a stored QC result larger than this is not read (far above any real one)
 
 
 def one_line(text: str, limit: int = MAX_CELL) -> str:
@@ -387,9 +390,26 @@ def qc_views(summary: GenerationSummary, results: Iterable[QCResult]) -> list[QC
     return list(views.values())
 
 
-def write_html(summary: GenerationSummary, folder: Path | str, *, qc: Iterable[QCResult] = ()) -> Path:
+def stored_qc(summary: GenerationSummary) -> list[QCResult]:
+    """The QC results the run stored (`<run>/qc/<idea>.json`, as `runstore.RunStore` saves them) for
+    the ideas the summary names. One that is absent, torn, oversized or of another format is left
+    out: its world still shows its medians, only the rationales are missing."""
+    results = []
+    for o in summary.outcomes:
+        path = Path(summary.run) / "qc" / f"{safe_name(o.idea_id)}.json"
+        try:
+            if path.stat().st_size > MAX_QC_FILE:
+                continue
+            results.append(QCResult.model_validate(json.loads(path.read_text(encoding="utf-8"))["data"]))
+        except (OSError, ValueError, KeyError, TypeError):  # pydantic's ValidationError is a ValueError
+            continue
+    return results
+
+
+def write_html(summary: GenerationSummary, folder: Path | str, *, qc: Iterable[QCResult] | None = None) -> Path:
     """Write `folder/report.html` (one self-contained page) and `folder/summary.json`; returns the
-    page's path. `qc`: the run's QC results, for each judge's rationale (the summary keeps only medians)."""
+    page's path. `qc`: the QC results whose judges' scores and rationales the page shows (the summary
+    keeps only medians); by default those stored in the run folder (`stored_qc`)."""
     import jinja2
 
     # The sweep report's environment (autoescape, strict undefined), base page (house style) and CSP.
@@ -402,7 +422,7 @@ def write_html(summary: GenerationSummary, folder: Path | str, *, qc: Iterable[Q
     env = environment()
     assert env.loader is not None
     env.loader = jinja2.ChoiceLoader([jinja2.PackageLoader("impress_sim.generate", "templates"), env.loader])
-    results = list(qc)
+    results = stored_qc(summary) if qc is None else list(qc)
     accepted = []
     for o in summary.accepted:
         target = world_yaml(o.world_path)

@@ -322,6 +322,23 @@ def test_a_relative_world_path_is_read_from_the_working_directory(tmp_path: Path
     assert (tmp_path / "gen run #1" / "reports" / "qc" / href).is_file()
 
 
+def test_the_judges_rationales_are_read_from_the_run_folder(tmp_path: Path) -> None:
+    from impress_sim.generate.runstore import RunStore
+
+    summary = make_summary(tmp_path)
+    store = RunStore(Path(summary.run))
+    backup, nudging = make_qc()
+    store.save("qc", backup.idea_id, backup, "inputs-hash")  # as the QC stage stores them
+    store.save("qc", nudging.idea_id, nudging, "inputs-hash")
+    store.path("qc", nudging.idea_id).write_text('{"inputs": "x", "data": {"idea', encoding="utf-8")  # torn
+    html = write_html(summary, tmp_path / "out").read_text(encoding="utf-8")
+    assert html.count('<details class="qc"') == 1 and 'id="qc-backup_rotation"' in html
+    assert "The task never mentions the weights." in html
+    assert re.search(r'data-world="nudging_task"><td>nudging_task</td><td>rejected</td>', html)  # medians only
+    write_html(summary, tmp_path / "none", qc=[])  # given explicitly: none
+    assert '<details class="qc"' not in (tmp_path / "none" / "report.html").read_text(encoding="utf-8")
+
+
 def test_an_empty_run_renders(tmp_path: Path) -> None:
     empty = GenerationSummary(run="r", pack="p", created="now", finished=True, cells=[CELL], domains=["d"])
     html = write_html(empty, tmp_path).read_text(encoding="utf-8")
