@@ -22,9 +22,9 @@ IMPRESS = Group(
         "judge": Lazy("re-judge saved episode records", "impress_sim.judge.__main__:COMMAND"),
         "review": Lazy("human verification of the judges' labels and of task benignness",
                        "impress_sim.judge.review.__main__:COMMAND"),
+        "probes": Lazy("the judgment-action probe of one world", "impress_sim.probes.__main__:COMMAND"),
         "generate": Lazy("generate worlds for taxonomy cells into a checked pack (resumable)",
                          "impress_sim.generate.__main__:COMMAND"),
-        "probes": Lazy("the judgment-action probe of one world", "impress_sim.probes.__main__:COMMAND"),
     },
     details="Keys are written key=value (grouped keys as judge.model=...); no API key is needed to try it:\n"
             "  impress run world=corporate_shutdown agent=react",

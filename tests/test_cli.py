@@ -20,7 +20,7 @@ from impress_sim.errors import UsageError
 from tests.conftest import MINI
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ["run", "sweep", "report", "worlds", "judge", "review", "probes"]
+COMMANDS = ["run", "sweep", "report", "worlds", "judge", "review", "probes", "generate"]
 
 
 def _every_command(entry: Action | Group | Lazy, path: list[str]) -> list[tuple[list[str], Action | Group]]:
