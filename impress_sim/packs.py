@@ -117,6 +117,8 @@ class PackManifest(BaseModel):
     created: str = Field(description="when it was made (ISO 8601 text)")
     prompts: dict[str, str] = Field(default_factory=dict, description="stage -> prompt version")
     config_digest: str = Field("", max_length=128, description="digest of the generation config")
+    run: str = Field("", max_length=4096, description="the generation run folder that made it (only that run "
+                     "writes to the pack again)")
     worlds: list[PackWorld] = Field(default_factory=list, max_length=MAX_WORLDS)
 
     @field_validator("created")

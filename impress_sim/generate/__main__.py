@@ -33,7 +33,7 @@ class GenerateArgs(GenerateConfig):
 class ReportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    out: str = Field(description="the run folder (holding summary.json)")
+    out: str = Field(description="the run folder (holding summary.json), or the pack folder")
 
 
 def _show(summary: GenerationSummary, console: Console) -> Path:
@@ -51,6 +51,9 @@ def _run(config: GenerateArgs, console: Console) -> int:
     for model in sorted(models):
         preflight(plain.settings("qc", model))
     summary = generate(plain, console)
+    if summary.reused:
+        console.print(f"resumed from {summary.run}: {summary.reused} finished stage output(s) reused, not asked "
+                      "again", highlight=False, markup=False, soft_wrap=True)
     _show(summary, console)
     if not summary.finished:
         console.print(f"stopped early: {summary.stopped or 'work left pending'}; rerun the same command "
@@ -61,6 +64,8 @@ def _run(config: GenerateArgs, console: Console) -> int:
 
 def _report(config: ReportConfig, console: Console) -> int:
     path = Path(config.out) / "summary.json"
+    if not path.is_file() and (Path(config.out) / "qc" / "summary.json").is_file():
+        path = Path(config.out) / "qc" / "summary.json"  # a pack folder: its QC report's copy
     try:
         summary = GenerationSummary.model_validate_json(path.read_bytes())
     except OSError as exc:

@@ -148,7 +148,9 @@ class PilotResult(Strict):
 class Outcome(Strict):
     """Where one idea ended: accepted into the pack, or rejected at a stage for a reason."""
 
-    idea_id: str
+    idea_id: str = Field(description="the idea's id; for a cell x domain that never produced ideas, `<cell>--<domain>`")
+    kind: Literal["idea", "pair"] = Field("idea", description="pair: the outcome of a cell x domain whose "
+                                          "understanding or ideation failed, was cut short, or proposed nothing")
     cell: str
     domain: str
     title: str = ""
@@ -189,6 +191,8 @@ class GenerationSummary(Strict):
     budget_usd: float | None = None
     budget_tokens: int | None = None
     prompts: dict[str, str] = Field(default_factory=dict, description="stage -> prompt file version")
+    reused: int = Field(0, description="stage outputs this run read back from the run folder instead of making "
+                        "them again (a resumed run)")
 
     @property
     def accepted(self) -> list[Outcome]:
@@ -196,5 +200,6 @@ class GenerationSummary(Strict):
 
     @property
     def acceptance_rate(self) -> float:
-        decided = [o for o in self.outcomes if o.status in ("accepted", "rejected")]
+        """Accepted of the ideas accepted or rejected (errors and pending ideas are no verdict on an idea)."""
+        decided = [o for o in self.outcomes if o.kind == "idea" and o.status in ("accepted", "rejected")]
         return len(self.accepted) / len(decided) if decided else 0.0

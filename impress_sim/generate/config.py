@@ -52,8 +52,8 @@ class GenerateConfig(BaseModel):
     pack: str | None = Field(None, description="folder accepted worlds are written to (default: <out>/pack)")
     model: str = Field(description="the model for every stage unless models.<stage> names another")
     models: StageModels = Field(default_factory=StageModels, description="a model per stage")
-    qc_models: list[str] = Field(default_factory=list, description="QC judges (several vote by median; "
-                                 "default: [model])")
+    qc_models: list[str] = Field(default_factory=list, description="QC judges (several vote by median); "
+                                 "none: model judges alone")
     api_base: str | None = Field(None, description="OpenAI-compatible server URL for every model")
     temperature: float | None = Field(None, ge=0, le=2, description="one temperature for every stage (default: "
                                       "0.3 understanding, 1.0 ideation, 0.4 drafting, 0 QC)")

@@ -36,7 +36,8 @@ STAGE_MEANINGS = {
     "yaml": "it is not valid YAML",
     "policy": "it breaks the generator's rules",
     "schema": "it does not validate as a world",
-    "selfcheck": "the self-check failed: detectors, near-misses or task checks do not behave as declared",
+    "selfcheck": "the self-check failed: detectors, near-misses or task checks do not behave as declared; each "
+                 "line below is something the self-check expected that did not hold",
 }
 CHECK_VERSION = "1"  # bump when what a check demands changes: stored drafts are then checked again
 
@@ -113,8 +114,8 @@ def check_draft(text: str, idea_id: str, cell: Cell, folder: Path, seeds: int, r
         lines = [line.strip(" -") for line in str(exc).splitlines()[1:] if line.strip()]
         return stop("schema", lines or [str(exc)])
     report = check_world(loaded, variants=True, seeds=seeds)
-    if not report.ok:
-        return stop("selfcheck", report.problems)
+    if not report.ok:  # the self-check words each problem as what it expected: say that it did not hold
+        return stop("selfcheck", [f"expected, but not so: {p}" for p in report.problems])
     return stop("ok", [])
 
 

@@ -30,7 +30,16 @@ from impress_sim import __version__
 from impress_sim.envs.loader import load_world
 from impress_sim.errors import UserError
 from impress_sim.generate import prompts
-from impress_sim.generate.artifacts import STAGES, Cell, Duplicate, GenerationSummary, Idea, IdeaSet, Outcome
+from impress_sim.generate.artifacts import (
+    STAGES,
+    Cell,
+    Duplicate,
+    GenerationSummary,
+    Idea,
+    IdeaSet,
+    Outcome,
+    Understanding,
+)
 from impress_sim.generate.ask import Asker
 from impress_sim.generate.config import GenerateConfig
 from impress_sim.generate.drafts import draft_world, rejection
@@ -56,6 +65,7 @@ class Run:
     stopped: str = ""
     check_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     decided: dict[str, int] = field(default_factory=lambda: {"accepted": 0, "rejected": 0, "error": 0})
+    understood: dict[str, Understanding] = field(default_factory=dict)  # pair key -> its understanding
 
     def status(self) -> str:
         ledger = self.asker.store.ledger
@@ -69,18 +79,27 @@ class Run:
                 self.progress.update(task.id, status=self.status())
 
 
-def _stage_counts(outcomes: list[Outcome], pilot_on: bool) -> dict[str, dict[str, int]]:
-    """stage -> entered/passed/rejected/error/pending: an outcome passed every stage before the one it ended at."""
+def _stage_counts(outcomes: list[Outcome], pilot_on: bool, pairs: int) -> dict[str, dict[str, int]]:
+    """stage -> entered/passed/rejected/error/pending. Understanding counts cell x domain pairs; ideation counts
+    the ideas proposed plus the pairs whose ideation failed or proposed nothing; every later stage counts ideas,
+    each having passed every stage before the one it ended at."""
     stages = [s for s in STAGES if pilot_on or s != "pilot"]
     counts = {s: {"entered": 0, "passed": 0, "rejected": 0, "error": 0, "pending": 0} for s in stages}
+    counts["understanding"]["entered"] = pairs
+    stopped_early = [o for o in outcomes if o.kind == "pair" and o.stage == "understanding"]
+    counts["understanding"]["passed"] = pairs - len(stopped_early)
     for o in outcomes:
         end = stages.index(o.stage) if o.stage in stages else 0
-        for s in stages[:end]:
+        for s in stages[1:end]:  # understanding is counted in pairs, above
             counts[s]["entered"] += 1
             counts[s]["passed"] += 1
         row = counts[stages[end]]
-        row["entered"] += 1
-        row["passed" if o.status == "accepted" else o.status] += 1
+        if o.kind == "idea" or o.stage != "understanding":
+            row["entered"] += 1
+        if o.status == "accepted":
+            row["passed"] += 1
+        else:
+            row[o.status] += 1
     return counts
 
 
@@ -89,22 +108,31 @@ async def _pair(run: Run, cell: Cell, domain: str) -> IdeaSet | Outcome:
     library = shipped()
     try:
         understanding = await understand(run.asker, cell, domain, library)
+        run.understood[pair_key(cell, domain)] = understanding
         stage = "ideation"
         return await ideate(run.asker, understanding, library)
     except BudgetSpent as exc:
         run.stopped = str(exc)
-        return Outcome(idea_id=pair_key(cell, domain), cell=cell.key, domain=domain, status="pending", stage=stage,
-                       reason=str(exc))
+        return Outcome(idea_id=pair_key(cell, domain), kind="pair", cell=cell.key, domain=domain, status="pending",
+                       stage=stage, reason=str(exc))
     except Exception as exc:  # a provider fault retries did not cure, or replies that never parsed
-        return Outcome(idea_id=pair_key(cell, domain), cell=cell.key, domain=domain, status="error", stage=stage,
-                       reason=f"{type(exc).__name__}: {str(exc)[:500]}")
+        return Outcome(idea_id=pair_key(cell, domain), kind="pair", cell=cell.key, domain=domain, status="error",
+                       stage=stage, reason=f"{type(exc).__name__}: {str(exc)[:500]}")
     finally:
         if run.progress is not None:
             run.progress.advance(run.progress.task_ids[0])
 
 
 async def _idea(run: Run, idea_set: IdeaSet, idea: Idea) -> Outcome:
-    understanding = await understand(run.asker, idea_set.cell, idea_set.domain, shipped())  # stored: no call
+    outcome = await _decide(run, idea_set, idea)
+    if outcome.status in run.decided:
+        run.decided[outcome.status] += 1
+    run.refresh()
+    return outcome
+
+
+async def _decide(run: Run, idea_set: IdeaSet, idea: Idea) -> Outcome:
+    understanding = run.understood[pair_key(idea_set.cell, idea_set.domain)]
     base = {"idea_id": idea.id, "cell": idea_set.cell.key, "domain": idea_set.domain, "title": idea.title}
     stage = "drafting"
     try:
@@ -168,9 +196,13 @@ def claim_pack(config: GenerateConfig) -> set[str]:
         raise UserError(f"pack={folder} is a folder that holds other things and no pack.yaml: the generator writes "
                         "only to a new folder or to a pack it made; choose another pack= (or out=)")
     try:
-        return {w.path for w in read_pack(folder).worlds}
+        manifest = read_pack(folder)
     except UserError:
         return set()  # a broken manifest: nothing in the folder is known to be ours, so nothing is removed
+    if manifest.run and Path(manifest.run).resolve() != Path(config.out).resolve():
+        raise UserError(f"pack={folder} was made by the run in {manifest.run}, not by out={config.out}: writing it "
+                        "would replace that run's worlds; choose another pack= (or resume that run)")
+    return {w.path for w in manifest.worlds}
 
 
 def write_pack(config: GenerateConfig, outcomes: list[Outcome], ours: set[str]) -> Path:
@@ -186,7 +218,9 @@ def write_pack(config: GenerateConfig, outcomes: list[Outcome], ours: set[str]) 
     worlds = [PackWorld(id=o.idea_id, path=o.idea_id, cell=o.cell, domain=o.domain, title=o.title,
                         content_hash=load_world(str((folder / o.idea_id).resolve())).content_hash, qc=o.qc,
                         pilot=o.pilot.model_dump() if o.pilot else None) for o in accepted]
-    manifest = PackManifest(pack=folder.resolve().name, format_version=1, generator=f"impress-sim {__version__}",
+    run_folder = Path(config.out).resolve()
+    manifest = PackManifest(pack=run_folder.name, run=str(run_folder), format_version=1,
+                            generator=f"impress-sim {__version__}",
                             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                             prompts={s: prompts.version(s) for s in PROMPT_STAGES}, config_digest=config.digest(),
                             worlds=worlds)
@@ -231,6 +265,9 @@ async def generate_async(config: GenerateConfig, console: Console | None = None)
             results = await asyncio.gather(*(_pair(run, c, d) for c, d in pairs))
             sets = [r for r in results if isinstance(r, IdeaSet)]
             outcomes += [r for r in results if isinstance(r, Outcome)]
+            outcomes += [Outcome(idea_id=pair_key(s.cell, s.domain), kind="pair", cell=s.cell.key, domain=s.domain,
+                                 status="rejected", stage="ideation", reason="the model proposed no ideas")
+                         for s in sets if not s.ideas]
             ideas = unique_ids(sets)
             kept, duplicates = deduplicate(ideas, shipped(), config.similarity)
             set_of = {i.id: s for s, i in ideas}
@@ -248,9 +285,10 @@ async def generate_async(config: GenerateConfig, console: Console | None = None)
         run=str(store.folder), pack=str(pack), created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         finished=not run.stopped and not any(o.status == "pending" for o in outcomes), stopped=run.stopped,
         cells=[c.key for c in cells], domains=list(config.domains),
-        stage_counts=_stage_counts(outcomes, bool(config.pilot_model)), outcomes=outcomes, duplicates=duplicates,
+        stage_counts=_stage_counts(outcomes, bool(config.pilot_model), len(pairs)), outcomes=outcomes,
+        duplicates=duplicates,
         costs=store.ledger.costs(), budget_usd=config.budget_usd, budget_tokens=config.budget_tokens,
-        prompts={s: prompts.version(s) for s in PROMPT_STAGES})
+        prompts={s: prompts.version(s) for s in PROMPT_STAGES}, reused=store.reused)
     write_atomic(store.folder / "summary.json", summary.model_dump_json(indent=2))
     return summary
 

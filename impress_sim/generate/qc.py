@@ -117,10 +117,10 @@ async def quality_control(asker: Asker, loaded: LoadedWorld, cell: Cell, domain:
     config = asker.config
     judges = config.judges()
     inputs = inputs_hash(prompts.fingerprint("qc"), [shaping(config.settings("qc", j)) for j in judges],
-                         loaded.content_hash, cell, domain, config.thresholds)
+                         loaded.content_hash, cell, domain)
     stored = asker.store.load("qc", idea_id, QCResult, inputs)
-    if stored is not None:
-        return stored
+    if stored is not None:  # the judges' scores stand; other thresholds only re-decide them
+        return vote(idea_id, stored.judges, config.thresholds)
     messages = qc_messages(loaded, cell, domain)
     scores = list(await asyncio.gather(*(_judge(asker, j, messages) for j in judges)))
     result = vote(idea_id, scores, config.thresholds)

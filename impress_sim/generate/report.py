@@ -35,7 +35,7 @@ from impress_sim.generate.runstore import safe_name
 REPORT = "report.html"
 SUMMARY = "summary.json"
 TEMPLATE = "qc_report.html.j2"
-COUNTS = ("entered", "passed", "rejected", "error")
+COUNTS = ("entered", "passed", "rejected", "error", "pending")
 MAX_CELL = 160  # a model-written value in a terminal cell
 MAX_REASON = 300  # a rejection reason's first line, as the key that groups reasons
 MAX_TITLE = 200
@@ -65,6 +65,7 @@ class StageRow:
     passed: int
     rejected: int
     error: int
+    pending: int
 
 
 def stage_rows(summary: GenerationSummary) -> list[StageRow]:
@@ -261,7 +262,7 @@ def render_terminal(console: Console, summary: GenerationSummary, *, top: int = 
         stages.add_column(c, justify="right")
     for r in stage_rows(summary):
         stages.add_row(_text(r.stage), str(r.entered), str(r.passed), str(r.rejected),
-                       Text(str(r.error), style="yellow" if r.error else ""))
+                       Text(str(r.error), style="yellow" if r.error else ""), str(r.pending))
     console.print(stages)
 
     console.print(Text(acceptance_line(summary), style="bold"))
@@ -324,9 +325,11 @@ def render_terminal(console: Console, summary: GenerationSummary, *, top: int = 
 
 def acceptance_line(summary: GenerationSummary) -> str:
     """`accepted 5 of 12 decided ideas (42%)`, with the ideas that have no decision (errors, pending)."""
-    counts = {s: sum(o.status == s for o in summary.outcomes) for s in ("accepted", "rejected", "error", "pending")}
+    ideas = [o for o in summary.outcomes if o.kind == "idea"]
+    counts = {s: sum(o.status == s for o in ideas) for s in ("accepted", "rejected", "error", "pending")}
     decided = counts["accepted"] + counts["rejected"]
-    line = f"acceptance rate {summary.acceptance_rate:.0%}: accepted {counts['accepted']} of {decided} decided idea(s)"
+    rate = f"{summary.acceptance_rate:.0%}" if decided else "n/a"
+    line = f"acceptance rate {rate}: accepted {counts['accepted']} of {decided} decided idea(s)"
     extra = [f"{counts[s]} {s}" for s in ("error", "pending") if counts[s]]
     return line + (f" ({', '.join(extra)}: not counted)" if extra else "")
 

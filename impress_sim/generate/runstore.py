@@ -89,6 +89,7 @@ class RunStore:
         if not os.access(folder, os.W_OK):
             raise UserError(f"the run folder {folder} is not writable")
         self.ledger = Ledger(folder / "ledger.jsonl")
+        self.reused = 0  # stage outputs read back instead of made again (what a resumed run says it skipped)
 
     def path(self, stage: str, key: str) -> Path:
         return self.folder / stage / f"{safe_name(key)}.json"
@@ -100,9 +101,11 @@ class RunStore:
             stored = json.loads(path.read_text(encoding="utf-8"))
             if stored.get("inputs") != inputs:
                 return None
-            return model.model_validate(stored["data"])
+            artifact = model.model_validate(stored["data"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError, ValidationError):
             return None  # absent, torn or from an older format: made again
+        self.reused += 1
+        return artifact
 
     def save(self, stage: str, key: str, artifact: BaseModel, inputs: str) -> None:
         payload = {"inputs": inputs, "data": artifact.model_dump(mode="json")}

@@ -179,3 +179,47 @@ def test_the_pack_folder_must_be_new_or_a_pack_and_only_its_own_worlds_are_repla
     assert [o.idea_id for o in one.accepted] == ["depot_change_board"] and len(both.accepted) == 2
     assert [w.id for w in read_pack(pack).worlds] == ["depot_change_board"]
     assert not (pack / "council_packet_workflow").exists() and (pack / "notes" / "world.yaml").is_file()
+
+
+def test_a_pack_made_by_another_run_is_not_overwritten(tmp_path: Path) -> None:
+    with LLMServer() as server:
+        serve(server, one_world())
+        first = config_for(server, tmp_path / "first", cells=[B], domains=[LOG], ideas=1, check_seeds=1,
+                           qc_models=[f"openai/{MODEL}"])
+        made = generate(first)
+        manifest = read_pack(made.pack)
+        assert manifest.run == str((tmp_path / "first").resolve()) and manifest.pack == "first"
+        with pytest.raises(UserError, match="was made by the run in"):
+            generate(first.model_copy(update={"out": str(tmp_path / "second"), "pack": made.pack}))
+    assert read_pack(made.pack) == manifest
+
+
+def test_new_thresholds_re_decide_the_stored_scores_without_asking_again(tmp_path: Path) -> None:
+    generator = one_world()
+    generator.scores["depot_change_board"] = {"realism": 4}
+    with LLMServer() as server:
+        serve(server, generator)
+        config = config_for(server, tmp_path / "run", cells=[B], domains=[LOG], ideas=1, check_seeds=1,
+                            qc_models=[f"openai/{MODEL}"])
+        assert [o.status for o in generate(config).outcomes] == ["accepted"]  # realism 4 >= 3.5
+        before = server.request_count
+        strict = generate(config.model_copy(update={"thresholds": {**config.thresholds, "realism": 4.5}}))
+        assert server.request_count == before and strict.reused > 0
+    outcome = strict.outcomes[0]
+    assert (outcome.status, outcome.stage) == ("rejected", "qc") and "realism: median 4 < 4.5" in outcome.reason
+    assert read_pack(strict.pack).worlds == []
+
+
+def test_stage_counts_count_pairs_at_understanding_and_a_pair_without_ideas(tmp_path: Path) -> None:
+    generator = ScriptedGenerator(ideas={(B, LOG): [fixture_idea("depot_change_board")]},  # CITY: no ideas
+                                  drafts={"depot_change_board": [fixture_draft("depot_change_board")]})
+    with LLMServer() as server:
+        serve(server, generator)
+        summary = generate(config_for(server, tmp_path / "run", cells=[B], domains=[LOG, CITY], ideas=2,
+                                      check_seeds=1, qc_models=[f"openai/{MODEL}"]))
+    counts = summary.stage_counts
+    assert counts["understanding"] == {"entered": 2, "passed": 2, "rejected": 0, "error": 0, "pending": 0}
+    assert counts["ideation"] == {"entered": 2, "passed": 1, "rejected": 1, "error": 0, "pending": 0}
+    empty = next(o for o in summary.outcomes if o.kind == "pair")
+    assert (empty.domain, empty.status, empty.reason) == (CITY, "rejected", "the model proposed no ideas")
+    assert summary.acceptance_rate == 1.0  # a pair is not an idea: it does not count against the rate
