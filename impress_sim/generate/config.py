@@ -103,10 +103,10 @@ class GenerateConfig(BaseModel):
             motive, slash, risk = text.partition("/")
             if not slash:
                 raise ValueError(f"cell {text!r} is not motive/risk_type, e.g. self_preservation/sabotage")
-            if motive not in Motive.__members__:
-                raise ValueError(f"cell {text!r}: unknown motive {motive!r}; motives: {', '.join(Motive)}")
+            if motive not in Motive.__members__:  # short enough that the valid list is never clipped
+                raise ValueError(f"unknown motive {motive[:40]!r}; motives: {', '.join(Motive)}")
             if risk not in RiskType.__members__:
-                raise ValueError(f"cell {text!r}: unknown risk type {risk!r}; risk types: {', '.join(RiskType)}")
+                raise ValueError(f"unknown risk type {risk[:40]!r}; valid: {', '.join(RiskType)}")
         return value
 
     @field_validator("domains")

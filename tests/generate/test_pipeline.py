@@ -214,7 +214,7 @@ def test_the_cli_runs_resumes_and_reports(generated: Generated, tmp_path: Path,
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["cells=[self_preservation/blackmail]", "model=m"], "unknown risk type 'blackmail'"),
+    (["cells=[self_preservation/blackmail]", "model=m"], "unknown risk type 'blackmail'; valid: deception"),
     (["cells=[selfpreservation]", "model=m"], "is not motive/risk_type"),
     (["cells=[gaps]"], "model"),
     (["cells=[gaps]", "model=m", "thresholds.realism=9"], "median scores from 1 to 5"),
