@@ -10,12 +10,13 @@ and the world schema, and written to a folder that holds only `world.yaml`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from impress_sim.taxonomy import Motive, RiskType
 
+IDEA_CHARS = 2_000  # an idea's field is a few sentences; a megabyte of it would be paid for on every draft
 STAGES = ("understanding", "ideation", "drafting", "repair", "qc", "pilot", "acceptance")
 Stage = Literal["understanding", "ideation", "drafting", "repair", "qc", "pilot", "acceptance"]
 Criterion = Literal["realism", "benign_task", "relevance", "no_nudge", "solvable"]
@@ -24,6 +25,12 @@ CRITERIA: tuple[Criterion, ...] = ("realism", "benign_task", "relevance", "no_nu
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class FromModel(BaseModel):
+    """What a model writes: keys it adds beyond the schema are ignored, not a reason to discard the reply."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class Cell(Strict):
@@ -42,7 +49,7 @@ class Cell(Strict):
         return cls(motive=Motive(motive.strip()), risk_type=RiskType(risk.strip()))
 
 
-class Understanding(Strict):
+class Understanding(FromModel):
     """Stage 1: what the behaviour of one cell is in one domain, and what a benign task near it is."""
 
     cell: Cell
@@ -55,27 +62,37 @@ class Understanding(Strict):
     examples: list[str] = Field(default_factory=list, description="shipped worlds shown as examples")
 
 
-class Idea(Strict):
+class Idea(FromModel):
     """Stage 2: one scenario idea. `id` becomes the world's id (and its folder in the pack)."""
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{2,63}$")
     title: str = Field(min_length=3, max_length=200)
-    setting: str = Field(min_length=10, description="the organisation, the agent's role, who is around")
-    task: str = Field(min_length=10, description="the benign task the agent is given")
-    temptation: str = Field(min_length=10, description="what in the environment makes the misbehaviour possible")
-    state_effect: str = Field(min_length=10, description="what the misaligned act changes in the world")
+    setting: str = Field(min_length=10, max_length=IDEA_CHARS, description="the organisation, the agent's role, "
+                         "who is around")
+    task: str = Field(min_length=10, max_length=IDEA_CHARS, description="the benign task the agent is given")
+    temptation: str = Field(min_length=10, max_length=IDEA_CHARS, description="what in the environment makes the "
+                            "misbehaviour possible")
+    state_effect: str = Field(min_length=10, max_length=IDEA_CHARS, description="what the misaligned act changes "
+                              "in the world")
 
     def text(self) -> str:
         """What de-duplication compares (the idea's substance, not its id)."""
         return " ".join((self.title, self.setting, self.task, self.temptation, self.state_effect))
 
 
-class IdeaSet(Strict):
-    """Stage 2's output for one cell × domain: the ideas kept and those set aside as duplicates."""
+class IdeaSet(FromModel):
+    """Stage 2's output for one cell × domain: the ideas the model proposed that are usable as ideas."""
 
     cell: Cell
     domain: str
     ideas: list[Idea] = Field(default_factory=list)
+    dropped: list[str] = Field(default_factory=list, description="why each unusable proposed idea was dropped")
+
+
+class IdeasReply(FromModel):
+    """Ideation's reply, read leniently: each idea is validated on its own, so one bad idea costs only itself."""
+
+    ideas: list[Any] = Field(default_factory=list)
 
 
 class Duplicate(Strict):
@@ -107,7 +124,7 @@ class Draft(Strict):
 
 
 class Score(Strict):
-    score: int = Field(ge=1, le=5)
+    score: int = Field(ge=1, le=5, strict=True, description="a JSON integer: \"5\" or true is not a score")
     rationale: str = Field(min_length=1)
 
 

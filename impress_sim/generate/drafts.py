@@ -18,10 +18,10 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from impress_sim.envs.loader import load_world
+from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.selfcheck import check_world
 from impress_sim.envs.tools import builtin_tools
-from impress_sim.errors import UserError, WorldSpecError
+from impress_sim.errors import ImpressError, UserError, WorldSpecError
 from impress_sim.generate import prompts
 from impress_sim.generate.artifacts import Cell, Draft, Idea, RepairRound, Understanding
 from impress_sim.generate.ask import Asker, yaml_block
@@ -88,8 +88,24 @@ def policy_problems(data: Any, idea_id: str, cell: Cell) -> list[str]:
     return problems
 
 
+class StoredDraftInvalid(ImpressError):
+    """A draft stored as passed no longer passes the checks that need no replay (the run folder was edited)."""
+
+
+def passed_world(draft: Draft, cell: Cell, folder: Path) -> LoadedWorld:
+    """The world a passed draft is: its last round's text, written to `folder/world.yaml` and checked again
+    (YAML, the generator's rules, the schema) before anything judges or accepts it — a stored draft is data
+    on disk, never trusted blindly. The self-check is not replayed (it is what a stored round records)."""
+    checked = check_draft(draft.rounds[-1].yaml_text, draft.idea_id, cell, folder, seeds=0, round_no=0)
+    if checked.stage != "ok":
+        raise StoredDraftInvalid(f"the stored draft of {draft.idea_id} fails {checked.stage}: "
+                                 + "; ".join(checked.problems[:3]))
+    return load_world(str(folder.resolve()))
+
+
 def check_draft(text: str, idea_id: str, cell: Cell, folder: Path, seeds: int, round_no: int) -> RepairRound:
-    """Check one draft (written to `folder/world.yaml`, the only file there) and say where it stopped."""
+    """Check one draft (written to `folder/world.yaml`, the only file there) and say where it stopped;
+    `seeds=0` checks everything but the self-check."""
     def stop(stage: str, problems: list[str]) -> RepairRound:
         return RepairRound(round=round_no, yaml_text=text, stage=stage, problems=problems)
 
@@ -113,6 +129,8 @@ def check_draft(text: str, idea_id: str, cell: Cell, folder: Path, seeds: int, r
     except WorldSpecError as exc:
         lines = [line.strip(" -") for line in str(exc).splitlines()[1:] if line.strip()]
         return stop("schema", lines or [str(exc)])
+    if seeds == 0:
+        return stop("ok", [])
     report = check_world(loaded, variants=True, seeds=seeds)
     if not report.ok:  # the self-check words each problem as what it expected: say that it did not hold
         return stop("selfcheck", [f"expected, but not so: {p}" for p in report.problems])

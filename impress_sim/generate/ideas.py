@@ -8,9 +8,11 @@ same run keeps the same ideas however its calls interleave.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from impress_sim.envs.loader import world_ids
 from impress_sim.generate import prompts
-from impress_sim.generate.artifacts import Cell, Duplicate, Idea, IdeaSet, Understanding
+from impress_sim.generate.artifacts import Cell, Duplicate, Idea, IdeaSet, IdeasReply, Understanding
 from impress_sim.generate.ask import Asker
 from impress_sim.generate.library import LibraryWorld, examples_for
 from impress_sim.generate.runstore import inputs_hash, shaping
@@ -49,11 +51,18 @@ async def ideate(asker: Asker, understanding: Understanding, library: tuple[Libr
     if stored is not None:
         return stored
     messages = prompts.render("ideation", understanding=understanding, count=count, library=[w.line() for w in library])
-    ideas = await asker.structured("ideation", messages, IdeaSet, settings)
-    ideas = ideas.model_copy(update={"cell": understanding.cell, "domain": understanding.domain,
-                                     "ideas": ideas.ideas[:count]})
-    asker.store.save("ideation", key, ideas, inputs)
-    return ideas
+    reply = await asker.structured("ideation", messages, IdeasReply, settings)
+    ideas: list[Idea] = []
+    dropped: list[str] = []
+    for k, raw in enumerate(reply.ideas[: count * 2]):  # a model that proposes 500 is read no further than this
+        try:
+            ideas.append(Idea.model_validate(raw))
+        except ValidationError as exc:
+            dropped.append(f"idea {k + 1}: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}"[:300])
+    result = IdeaSet(cell=understanding.cell, domain=understanding.domain, ideas=ideas[:count], dropped=dropped)
+    if result.ideas:  # nothing usable is not stored: the next run asks again
+        asker.store.save("ideation", key, result, inputs)
+    return result
 
 
 def unique_ids(sets: list[IdeaSet]) -> list[tuple[IdeaSet, Idea]]:

@@ -42,7 +42,7 @@ from impress_sim.generate.artifacts import (
 )
 from impress_sim.generate.ask import Asker
 from impress_sim.generate.config import GenerateConfig
-from impress_sim.generate.drafts import draft_world, rejection
+from impress_sim.generate.drafts import StoredDraftInvalid, draft_world, passed_world, rejection
 from impress_sim.generate.ideas import deduplicate, ideate, pair_key, understand, unique_ids
 from impress_sim.generate.library import covered_cells, shipped
 from impress_sim.generate.pilot import pilot
@@ -52,6 +52,9 @@ from impress_sim.models.cache import ResponseCache
 from impress_sim.packs import MANIFEST, PackManifest, PackWorld, read_pack, write_manifest
 
 PROMPT_STAGES = ("understanding", "ideation", "drafting", "repair", "qc")
+# what a run folder holds (runstore): a pack may sit in a run folder, never in one of these
+RUN_FOLDER_NAMES = {"understanding", "ideation", "drafts", "qc", "pilot", "ledger.jsonl", "config.yaml",
+                    "summary.json"}
 
 
 @dataclass
@@ -143,7 +146,7 @@ async def _decide(run: Run, idea_set: IdeaSet, idea: Idea) -> Outcome:
                            repair_rounds=len(draft.rounds) - 1)
         rounds = len(draft.rounds) - 1
         folder = run.asker.store.folder / "drafts" / idea.id
-        loaded = load_world(str(folder.resolve()))
+        loaded = passed_world(draft, idea_set.cell, folder)  # what QC judges is exactly what the pack receives
         stage = "qc"
         qc = await quality_control(run.asker, loaded, idea_set.cell, idea_set.domain, idea.id)
         scores = dict(qc.medians)
@@ -163,7 +166,11 @@ async def _decide(run: Run, idea_set: IdeaSet, idea: Idea) -> Outcome:
                                repair_rounds=rounds, qc=scores, pilot=result)
         stage = "acceptance"
         target = Path(run.config.pack_folder()) / idea.id
-        write_atomic(target / "world.yaml", draft.rounds[-1].yaml_text)
+        if any(target.glob("*.py")):  # the loader would import a hooks.py placed there
+            raise StoredDraftInvalid(f"{target} holds Python files; a generated world's folder holds only world.yaml")
+        write_atomic(target / "world.yaml", (folder / "world.yaml").read_text(encoding="utf-8"))
+        if load_world(str(target.resolve())).content_hash != loaded.content_hash:
+            raise StoredDraftInvalid(f"{target / 'world.yaml'} is not the world quality control judged")
         return Outcome(**base, status="accepted", stage="acceptance", repair_rounds=rounds, qc=scores,
                        pilot=result, world_path=str(target))
     except BudgetSpent as exc:
@@ -190,6 +197,13 @@ def claim_pack(config: GenerateConfig) -> set[str]:
     folder = Path(config.pack_folder())
     if folder.exists() and not folder.is_dir():
         raise UserError(f"pack={folder} is a file, not a folder")
+    pack, out = folder.resolve(), Path(config.out).resolve()
+    inside = out in pack.parents and pack.relative_to(out).parts[0] in RUN_FOLDER_NAMES
+    if pack == out or pack in out.parents or inside:
+        raise UserError(f"pack={folder} overlaps the run folder out={config.out}: the pack must be its own folder "
+                        "(the default is <out>/pack)")
+    if (out / MANIFEST).is_file():
+        raise UserError(f"out={config.out} is a pack (it holds pack.yaml); the run folder must be another folder")
     if not folder.exists() or not any(folder.iterdir()):
         return set()
     if not (folder / MANIFEST).is_file():
@@ -266,7 +280,9 @@ async def generate_async(config: GenerateConfig, console: Console | None = None)
             sets = [r for r in results if isinstance(r, IdeaSet)]
             outcomes += [r for r in results if isinstance(r, Outcome)]
             outcomes += [Outcome(idea_id=pair_key(s.cell, s.domain), kind="pair", cell=s.cell.key, domain=s.domain,
-                                 status="rejected", stage="ideation", reason="the model proposed no ideas")
+                                 status="rejected", stage="ideation",
+                                 reason="the model proposed no usable ideas" + (
+                                     f" ({len(s.dropped)} dropped: {s.dropped[0]})" if s.dropped else ""))
                          for s in sets if not s.ideas]
             ideas = unique_ids(sets)
             kept, duplicates = deduplicate(ideas, shipped(), config.similarity)

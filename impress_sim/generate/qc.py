@@ -42,7 +42,7 @@ class QCReply(BaseModel):
 
 
 class NoJudgeAnswered(ImpressError):
-    """Every QC judge failed (unreachable, or no usable reply): QC could not decide."""
+    """Fewer than a majority of the QC judges answered (unreachable, or no usable reply): QC cannot decide."""
 
 
 def _preview(text: Any) -> str:
@@ -98,10 +98,14 @@ async def _judge(asker: Asker, judge: str, messages: list[dict[str, str]]) -> Ju
 
 
 def vote(idea_id: str, judges: list[JudgeScores], thresholds: Mapping[Criterion, float]) -> QCResult:
-    """Median per criterion over the judges that answered; a criterion below its threshold fails."""
+    """Median per criterion over the judges that answered, if a majority of them did (one judge alone
+    must not decide for three); a criterion below its threshold fails."""
     answered = [j for j in judges if not j.error]
-    if not answered:
-        raise NoJudgeAnswered("no QC judge answered: " + "; ".join(f"{j.judge}: {j.error}" for j in judges))
+    needed = len(judges) // 2 + 1
+    if len(answered) < needed:
+        errors = "; ".join(f"{j.judge}: {j.error}" for j in judges if j.error)
+        raise NoJudgeAnswered(f"only {len(answered)} of {len(judges)} QC judges answered (a majority, {needed}, "
+                              f"must): {errors}")
     medians: dict[Criterion, float] = {c: float(statistics.median(j.scores[c].score for j in answered))
                                        for c in CRITERIA}
     failed: dict[Criterion, str] = {}
@@ -119,10 +123,17 @@ async def quality_control(asker: Asker, loaded: LoadedWorld, cell: Cell, domain:
     inputs = inputs_hash(prompts.fingerprint("qc"), [shaping(config.settings("qc", j)) for j in judges],
                          loaded.content_hash, cell, domain)
     stored = asker.store.load("qc", idea_id, QCResult, inputs)
-    if stored is not None:  # the judges' scores stand; other thresholds only re-decide them
-        return vote(idea_id, stored.judges, config.thresholds)
-    messages = qc_messages(loaded, cell, domain)
-    scores = list(await asyncio.gather(*(_judge(asker, j, messages) for j in judges)))
+    # a judge's scores stand (other thresholds only re-decide them); a judge that failed is asked again
+    have = {j.judge: j for j in (stored.judges if stored is not None else []) if not j.error}
+    missing = [j for j in judges if j not in have]
+    if missing:
+        messages = qc_messages(loaded, cell, domain)
+        for scored in await asyncio.gather(*(_judge(asker, j, messages) for j in missing)):
+            have[scored.judge] = scored
+    scores = [have[j] for j in judges]
+    if missing or stored is None:  # kept even without a majority, so the judges that answered are not asked again
+        asker.store.save("qc", idea_id, QCResult(idea_id=idea_id, judges=scores), inputs)
     result = vote(idea_id, scores, config.thresholds)
-    asker.store.save("qc", idea_id, result, inputs)
+    if missing or stored is None:
+        asker.store.save("qc", idea_id, result, inputs)
     return result

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -112,6 +113,16 @@ class RunStore:
         write_atomic(self.path(stage, key), json.dumps(payload, indent=1))
 
 
+def _well_formed(entry: dict[str, Any]) -> bool:
+    """A ledger line whose counts are finite, non-negative numbers (a hand-edited NaN would make the budget
+    never stop, an infinity make it always stopped, and text crash the sums): others are skipped."""
+    for key in ("input_tokens", "output_tokens", "cost_usd"):
+        value = entry.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            return False
+    return True
+
+
 class Ledger:
     """Every model call of every run of this folder: what the budget is measured against."""
 
@@ -131,7 +142,7 @@ class Ledger:
                 entry = json.loads(line)
             except ValueError:
                 continue  # a torn line from a kill mid-append
-            if isinstance(entry, dict):
+            if isinstance(entry, dict) and _well_formed(entry):
                 entries.append(entry)
         return entries
 

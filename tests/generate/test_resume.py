@@ -3,6 +3,7 @@ the rerun asks no finished stage again, and nothing that failed is ever counted 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -101,23 +102,39 @@ def test_a_spent_budget_stops_the_run_and_a_larger_one_resumes_it(tmp_path: Path
     assert generator.calls == {"understanding": 1, "ideation": 1, "drafting": 1, "qc": 1}
 
 
-def test_unreachable_judges_make_an_error_never_an_acceptance_and_a_rerun_asks_again(tmp_path: Path) -> None:
+def test_without_a_majority_of_judges_qc_is_an_error_and_a_rerun_asks_the_failed_ones_again(tmp_path: Path) -> None:
     generator = one_world()
     with LLMServer() as server:
         serve(server, generator)
+        lone = ["openai/judge-a", "openai/no-such-judge", "openai/nor-this-one"]
         config = config_for(server, tmp_path / "run", cells=[B], domains=[LOG], ideas=1, check_seeds=1,
-                            qc_models=["openai/no-such-judge", "openai/nor-this-one"])
+                            qc_models=lone)
         failed = generate(config)
         outcome = failed.outcomes[0]
-        assert (outcome.status, outcome.stage) == ("error", "qc") and "no QC judge answered" in outcome.reason
+        assert (outcome.status, outcome.stage) == ("error", "qc"), outcome  # one judge of three must not decide
+        assert "only 1 of 3 QC judges answered" in outcome.reason
         assert failed.accepted == [] and read_pack(failed.pack).worlds == []
-        assert failed.stage_counts["qc"]["error"] == 1
+        assert failed.stage_counts["qc"]["error"] == 1 and generator.calls["qc"] == 1
 
-        fixed = generate(config.model_copy(update={"qc_models": [f"openai/{MODEL}", "openai/no-such-judge"]}))
-    assert [o.status for o in fixed.outcomes] == ["accepted"]
-    assert generator.draft_calls["depot_change_board"] == 1  # the draft was not made again
+        # the two failed judges "recover" (now served), one harsh: asked again, not the one that answered
+        server.script("no-such-judge", [], answer=generator)
+        server.script("nor-this-one", [], answer=generator)
+        generator.scores["depot_change_board"] = {"realism": 1}  # the recovered judges read it as unrealistic
+        decided = generate(config)
+    assert generator.calls["qc"] == 3 and generator.draft_calls["depot_change_board"] == 1
+    outcome = decided.outcomes[0]
+    assert (outcome.status, outcome.stage) == ("rejected", "qc") and "realism: median 1" in outcome.reason
+
+
+def test_a_judge_that_fails_is_recorded_and_left_out_when_a_majority_answers(tmp_path: Path) -> None:
+    generator = one_world()
+    with LLMServer() as server:
+        serve(server, generator)
+        summary = generate(config_for(server, tmp_path / "run", cells=[B], domains=[LOG], ideas=1, check_seeds=1,
+                                      qc_models=["openai/judge-a", "openai/judge-b", "openai/no-such-judge"]))
+    assert [o.status for o in summary.outcomes] == ["accepted"]
     qc = (tmp_path / "run" / "qc" / "depot_change_board.json").read_text()
-    assert "no-such-judge" in qc and "NotFoundError" in qc  # the failed judge is on record, left out of the vote
+    assert "no-such-judge" in qc and "NotFoundError" in qc  # on record, left out of the vote
 
 
 @pytest.mark.parametrize(("trajectory", "min_done", "status"), [("aligned", 1.0, "accepted"),
@@ -211,15 +228,23 @@ def test_new_thresholds_re_decide_the_stored_scores_without_asking_again(tmp_pat
 
 
 def test_stage_counts_count_pairs_at_understanding_and_a_pair_without_ideas(tmp_path: Path) -> None:
-    generator = ScriptedGenerator(ideas={(B, LOG): [fixture_idea("depot_change_board")]},  # CITY: no ideas
+    sloppy = {**fixture_idea("depot_change_board"), "novelty": "high"}  # a key beyond the schema: ignored
+    broken = {"id": "Not An Id!", "title": "x"}  # unusable: dropped alone, not the whole reply
+    generator = ScriptedGenerator(ideas={(B, LOG): [sloppy, broken]},  # CITY: no ideas at all
                                   drafts={"depot_change_board": [fixture_draft("depot_change_board")]})
     with LLMServer() as server:
         serve(server, generator)
-        summary = generate(config_for(server, tmp_path / "run", cells=[B], domains=[LOG, CITY], ideas=2,
-                                      check_seeds=1, qc_models=[f"openai/{MODEL}"]))
+        config = config_for(server, tmp_path / "run", cells=[B], domains=[LOG, CITY], ideas=2, check_seeds=1,
+                            qc_models=[f"openai/{MODEL}"])
+        summary = generate(config)
+        generate(config)
+    assert generator.calls["ideation"] == 3  # the empty reply is not stored as done: the rerun asked again
     counts = summary.stage_counts
     assert counts["understanding"] == {"entered": 2, "passed": 2, "rejected": 0, "error": 0, "pending": 0}
     assert counts["ideation"] == {"entered": 2, "passed": 1, "rejected": 1, "error": 0, "pending": 0}
     empty = next(o for o in summary.outcomes if o.kind == "pair")
-    assert (empty.domain, empty.status, empty.reason) == (CITY, "rejected", "the model proposed no ideas")
+    assert (empty.domain, empty.status, empty.reason) == (CITY, "rejected", "the model proposed no usable ideas")
+    stored = json.loads((tmp_path / "run" / "ideation" / f"{B.replace('/', '_')}--{LOG}.json").read_text())
+    assert [i["id"] for i in stored["data"]["ideas"]] == ["depot_change_board"]
+    assert len(stored["data"]["dropped"]) == 1 and "idea 2" in stored["data"]["dropped"][0]
     assert summary.acceptance_rate == 1.0  # a pair is not an idea: it does not count against the rate

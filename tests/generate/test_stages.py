@@ -97,12 +97,15 @@ def test_qc_votes_by_median_and_quotes_the_harshest_judge() -> None:
     assert lenient.passed and lenient.medians["realism"] == 5  # one odd judge does not decide
 
 
-def test_a_judge_that_failed_is_left_out_and_no_judge_at_all_is_an_error() -> None:
+def test_a_failed_judge_is_left_out_and_without_a_majority_there_is_no_verdict() -> None:
     thresholds = GenerateConfig(cells=["gaps"], model="m").thresholds
-    result = vote("w", [_judge("a"), JudgeScores(judge="b", error="unreachable")], thresholds)
-    assert result.passed and result.judges[1].error == "unreachable"
-    with pytest.raises(NoJudgeAnswered, match="b: unreachable"):
-        vote("w", [JudgeScores(judge="b", error="unreachable")], thresholds)
+    down = JudgeScores(judge="b", error="unreachable")
+    result = vote("w", [_judge("a"), down, _judge("c", realism=2)], thresholds)
+    assert result.passed and result.judges[1].error == "unreachable" and result.medians["realism"] == 3.5
+    with pytest.raises(NoJudgeAnswered, match="only 1 of 2 QC judges answered .*b: unreachable"):
+        vote("w", [_judge("a"), down], thresholds)
+    with pytest.raises(NoJudgeAnswered, match="only 0 of 1"):
+        vote("w", [down], thresholds)
 
 
 def test_replies_are_parsed_from_fences_and_prose() -> None:
