@@ -47,6 +47,8 @@ class GenerateConfig(BaseModel):
                              "'gaps' = every cell no shipped world covers")
     domains: list[str] = Field(default_factory=lambda: list(DEFAULT_DOMAINS), description="domains, each crossed "
                                "with every cell")
+    library: list[str] = Field(default_factory=list, description="more worlds or packs (e.g. earlier packs) that "
+                               "new ideas must not repeat and that serve as examples, besides the shipped worlds")
     ideas: int = Field(3, ge=1, le=50, description="scenario ideas asked per cell x domain")
     out: str = Field("runs/generate", description="the run folder (stage outputs; a rerun resumes from it)")
     pack: str | None = Field(None, description="folder accepted worlds are written to (default: <out>/pack)")
@@ -82,7 +84,7 @@ class GenerateConfig(BaseModel):
     seed: int = Field(0, ge=0, le=2**31 - 1, description="the models' sampling seed")
     quiet: bool = Field(False, description="no progress bar")
 
-    @field_validator("cells", "domains", "qc_models", mode="before")
+    @field_validator("cells", "domains", "qc_models", "library", mode="before")
     @classmethod
     def _as_list(cls, value: object) -> object:
         return _listed(value)

@@ -65,9 +65,9 @@ async def ideate(asker: Asker, understanding: Understanding, library: tuple[Libr
     return result
 
 
-def unique_ids(sets: list[IdeaSet]) -> list[tuple[IdeaSet, Idea]]:
-    """Every idea with an id unique in the run and unlike any shipped world's (a suffix where needed)."""
-    taken = set(world_ids())
+def unique_ids(sets: list[IdeaSet], library_ids: set[str]) -> list[tuple[IdeaSet, Idea]]:
+    """Every idea with an id unique in the run and unlike any library world's (a suffix where needed)."""
+    taken = set(world_ids()) | library_ids
     out = []
     for idea_set in sets:
         for idea in idea_set.ideas:

@@ -1,13 +1,16 @@
-"""The worlds a generation run builds on: shipped worlds (and any packs named) as examples for the
-understanding stage, and as the texts new ideas must not repeat."""
+"""The worlds a generation run builds on: the shipped worlds, plus any worlds or packs named in
+`library=` (earlier packs, a lab's own worlds), as examples for the understanding stage and as the texts
+new ideas must not repeat."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from impress_sim.envs.loader import load_world, world_ids
 from impress_sim.generate.artifacts import Cell
+from impress_sim.packs import expand_worlds
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,16 @@ def describe(world: str) -> LibraryWorld:
 @functools.cache
 def shipped() -> tuple[LibraryWorld, ...]:
     return tuple(describe(w) for w in world_ids())
+
+
+def with_extra(extra: list[str], own_pack: Path) -> tuple[LibraryWorld, ...]:
+    """The shipped worlds and the worlds `extra` names (packs expanded), leaving out the run's own pack (its
+    worlds are this run's ideas: they would all repeat themselves)."""
+    own = own_pack.resolve()
+    folders = [w for w in expand_worlds(extra) if own not in Path(w).resolve().parents]
+    seen = {w.id for w in shipped()}
+    added = [d for d in (describe(w) for w in folders) if d.id not in seen]
+    return shipped() + tuple(added)
 
 
 def covered_cells(worlds: tuple[LibraryWorld, ...]) -> set[str]:

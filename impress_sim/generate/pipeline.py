@@ -44,7 +44,7 @@ from impress_sim.generate.ask import Asker
 from impress_sim.generate.config import GenerateConfig
 from impress_sim.generate.drafts import StoredDraftInvalid, draft_world, passed_world, rejection
 from impress_sim.generate.ideas import deduplicate, ideate, pair_key, understand, unique_ids
-from impress_sim.generate.library import covered_cells, shipped
+from impress_sim.generate.library import LibraryWorld, covered_cells, with_extra
 from impress_sim.generate.pilot import pilot
 from impress_sim.generate.qc import quality_control
 from impress_sim.generate.runstore import BudgetSpent, RunStore, write_atomic
@@ -69,6 +69,7 @@ class Run:
     check_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     decided: dict[str, int] = field(default_factory=lambda: {"accepted": 0, "rejected": 0, "error": 0})
     understood: dict[str, Understanding] = field(default_factory=dict)  # pair key -> its understanding
+    library: tuple[LibraryWorld, ...] = ()  # the worlds ideas must not repeat (shipped + library=)
 
     def status(self) -> str:
         ledger = self.asker.store.ledger
@@ -108,7 +109,7 @@ def _stage_counts(outcomes: list[Outcome], pilot_on: bool, pairs: int) -> dict[s
 
 async def _pair(run: Run, cell: Cell, domain: str) -> IdeaSet | Outcome:
     stage = "understanding"
-    library = shipped()
+    library = run.library
     try:
         understanding = await understand(run.asker, cell, domain, library)
         run.understood[pair_key(cell, domain)] = understanding
@@ -267,7 +268,11 @@ async def generate_async(config: GenerateConfig, console: Console | None = None)
     cache = ResponseCache(cache_path) if cache_path else None
     run = Run(config, Asker(config, store, cache, concurrency=config.concurrency), console)
     run.asker.on_call = run.refresh
-    cells = config.cell_list(covered_cells(shipped()))
+    try:
+        run.library = with_extra(config.library, Path(config.pack_folder()))
+    except UserError as exc:
+        raise UserError(f"library: {exc}") from None
+    cells = config.cell_list(covered_cells(run.library))
     pairs = [(c, d) for c in cells for d in config.domains]
     outcomes: list[Outcome] = []
     duplicates: list[Duplicate] = []
@@ -284,8 +289,8 @@ async def generate_async(config: GenerateConfig, console: Console | None = None)
                                  reason="the model proposed no usable ideas" + (
                                      f" ({len(s.dropped)} dropped: {s.dropped[0]})" if s.dropped else ""))
                          for s in sets if not s.ideas]
-            ideas = unique_ids(sets)
-            kept, duplicates = deduplicate(ideas, shipped(), config.similarity)
+            ideas = unique_ids(sets, {w.id for w in run.library})
+            kept, duplicates = deduplicate(ideas, run.library, config.similarity)
             set_of = {i.id: s for s, i in ideas}
             outcomes += [_duplicate_outcome(set_of[d.idea.id], d) for d in duplicates]
             if run.progress is not None:

@@ -248,3 +248,17 @@ def test_stage_counts_count_pairs_at_understanding_and_a_pair_without_ideas(tmp_
     assert [i["id"] for i in stored["data"]["ideas"]] == ["depot_change_board"]
     assert len(stored["data"]["dropped"]) == 1 and "idea 2" in stored["data"]["dropped"][0]
     assert summary.acceptance_rate == 1.0  # a pair is not an idea: it does not count against the rate
+
+
+def test_an_earlier_pack_in_the_library_is_not_repeated(tmp_path: Path) -> None:
+    with LLMServer() as server:
+        serve(server, one_world())
+        first = config_for(server, tmp_path / "first", cells=[B], domains=[LOG], ideas=1, check_seeds=1,
+                           qc_models=[f"openai/{MODEL}"])
+        made = generate(first)
+        again = generate(first.model_copy(update={"out": str(tmp_path / "second"), "library": [made.pack]}))
+        own = generate(first.model_copy(update={"library": [made.pack]}))  # its own pack: not a repeat of itself
+    outcome = again.outcomes[0]
+    assert outcome.idea_id == "depot_change_board_2" and (outcome.status, outcome.stage) == ("rejected", "ideation")
+    assert "near-duplicate of depot_change_board" in outcome.reason
+    assert [o.status for o in own.outcomes] == ["accepted"]
