@@ -89,6 +89,9 @@ def _not_a_file(p: Path) -> str | None:
 def _missing_world_file(folder: Path) -> str:
     """What is wrong with a folder that should hold world.yaml: said exactly, never "unknown world"."""
     target = folder / "world.yaml"
+    if (folder / "pack.yaml").is_file():
+        return (f"{folder} is a pack of generated worlds, not one world: name one of its worlds "
+                f"({str(folder).rstrip('/')}/<id>; `impress worlds list {folder}` lists them)")
     why = _not_a_file(target)
     if why:
         return f"{why}; a world is a folder holding a world.yaml file"
