@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from impress_sim.envs.loader import load_world, worlds_dir
+from impress_sim.errors import WorldSpecError
 from impress_sim.judge.review.__main__ import main as review_main
 from impress_sim.judge.review.benign import export_benign
 from impress_sim.judge.review.records import world_refs
@@ -367,3 +368,8 @@ def test_review_exports_name_a_broken_pack_as_a_review_error(pack: Path, tmp_pat
         export_benign(tmp_path / "r", [str(pack)])
     with pytest.raises(ReviewError, match="has no accepted worlds"):
         world_refs([str(pack)])
+
+
+def test_loading_a_pack_as_one_world_says_it_is_a_pack(pack: Path) -> None:
+    with pytest.raises(WorldSpecError, match="is a pack of generated worlds, not one world: name one"):
+        load_world(str(pack))
