@@ -69,11 +69,19 @@ def env_id(world_id: str) -> str:
     return f"impress/{world_id}-v0"
 
 
+def chat_env_id(world_id: str) -> str:
+    return f"impress/{world_id}-chat-v0"
+
+
 def register_worlds() -> None:
-    """Register every shipped world with Gymnasium (idempotent; reads only folder names)."""
+    """Register every shipped world with Gymnasium (idempotent; reads only folder names): the text env as
+    `impress/<world>-v0` and the chat-message env (`envs/chat_env.py`) as `impress/<world>-chat-v0`."""
     for world_id in world_ids():
         if env_id(world_id) not in gym.registry:
             gym.register(id=env_id(world_id), entry_point="impress_sim.envs.env:ImpressEnv",
+                         kwargs={"world": world_id})
+        if chat_env_id(world_id) not in gym.registry:
+            gym.register(id=chat_env_id(world_id), entry_point="impress_sim.envs.chat_env:ImpressChatEnv",
                          kwargs={"world": world_id})
 
 

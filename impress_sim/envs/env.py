@@ -1,5 +1,9 @@
 """`ImpressEnv`: a world as a Gymnasium environment (text in, text out).
 
+`info` is plain JSON data (`json.dumps` takes it; `info["result"]` is the result's summary, the object
+itself is `env.last_result`), the env pickles (before and after `reset`; the copy continues the episode
+identically) and the spaces print in one line. `envs/chat_env.py` is the chat-message face of the same env.
+
 An action is one tool call as JSON text (or a dict); the observation is the tool's output plus
 what reached the agent this step (new mail, chat, notices). `info` carries the step's state diff,
 detector findings, attempts (acts the world refused), the reward's components, world events and, on
@@ -33,8 +37,10 @@ from impress_sim.envs.bounded import MAX_ACTION_CHARS, BoundError, check_json, v
 from impress_sim.envs.effects import AGENT
 from impress_sim.envs.loader import load_world
 from impress_sim.envs.reward import EpisodeJudge, RewardConfig, RewardParts, RewardTracker, task_credit
+from impress_sim.envs.state import Snapshot, freeze
+from impress_sim.envs.step import StepResult
 from impress_sim.envs.turns import STEP_LIMIT
-from impress_sim.envs.world import World
+from impress_sim.envs.world import World, WorldSnapshot
 
 # Every non-control character of the Basic Multilingual Plane (no surrogates) plus tab and newline:
 # natural language fits, and `check_env` can sample it. Characters outside it are replaced by U+FFFD.
@@ -59,9 +65,21 @@ class ResetNeededError(ResetNeeded, RuntimeError):
     """`step()` before `reset()`: Gymnasium's `ResetNeeded` (also a RuntimeError, as it was before)."""
 
 
+class BoundedText(spaces.Text):
+    """`spaces.Text` over `CHARSET` whose repr is one line: Gymnasium's own repr prints the whole charset
+    (63,448 characters for the Basic Multilingual Plane), which buried every log that printed the env."""
+
+    def __init__(self, max_length: int = MAX_TEXT) -> None:
+        super().__init__(max_length=max_length, min_length=0, charset=CHARSET)
+
+    def __repr__(self) -> str:
+        return f"BoundedText(max_length={self.max_length}, charset=BMP without controls ({len(CHARSET):,} chars))"
+
+
 class ToolCallSpace(spaces.Text):
     """The action space: one tool call, as JSON text of at most `max_length` characters, or as a
-    dict whose data is as large at most (string and key lengths plus one per value).
+    dict (or a list of content blocks / calls) whose data is as large at most (string and key lengths
+    plus one per value). Any format `envs/toolcalls.py` reads is accepted in these shapes.
 
     `sample()` draws text from `CHARSET` (Basic Multilingual Plane, no controls: what `check_env`
     needs). `contains()` is what `step` accepts without a size/depth error: any valid Unicode text up
@@ -76,7 +94,7 @@ class ToolCallSpace(spaces.Text):
     def contains(self, x: Any) -> bool:
         if isinstance(x, str):
             return len(x) <= self.max_length and valid_unicode(x)
-        if isinstance(x, Mapping):
+        if isinstance(x, Mapping | list):
             try:
                 check_json(x, max_chars=self.max_length)
             except BoundError:
@@ -111,21 +129,55 @@ class ImpressEnv(gym.Env[str, str]):
         """`reward`: how steps are paid (`RewardConfig`: task_reward, partial_credit, task_timing,
         effect_penalty, attempt_penalty, judge_weight; see envs/reward.py). `episode_judge`: a scorer called
         when the world ends the episode, weighted by `judge_weight` (e.g. `judge.episode_reward.llm_judge`)."""
+        self.world_name = world  # what the env was built from (an id or a folder): pickling rebuilds from it
         self.loaded = load_world(world)
         self.default_variant = variant
         self.render_mode = render_mode
         self.reward = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(reward or {})
+        self.episode_judge = episode_judge
         self.tracker = RewardTracker(self.reward, episode_judge)
-        self.observation_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
+        self.observation_space = BoundedText(MAX_TEXT)
         self.action_space = ToolCallSpace()
         self.world: World | None = None
         self._last_text = ""
+        self.last_result: StepResult | None = None  # the last step's result object (info carries it as plain data)
+
+    # ---- pickling: a loaded world holds generated pydantic classes that do not pickle, so the env pickles
+    # as its constructor arguments plus the episode (seed, variant, world snapshot, reward paid so far) and
+    # rebuilds the rest; the unpickled env continues the episode exactly where the original was.
+    def __getstate__(self) -> dict[str, Any]:
+        world = self.world
+        episode = None
+        if world is not None:
+            snap = world.snapshot()  # state nodes pickle as plain dicts; __setstate__ freezes them again
+            episode = {"seed": world.seed, "factors": dict(world.factors), "root": snap.state.root,
+                       "step": snap.state.step, "journal": list(world.state.journal), "turns": snap.turns}
+        return {"init": {"world": self.world_name, "variant": self.default_variant,
+                         "render_mode": self.render_mode, "reward": self.reward, "episode_judge": self.episode_judge},
+                "np_random": self._np_random, "episode": episode, "last_text": self._last_text,
+                "tracker": (self.tracker.paid_task, self.tracker.total, self.tracker.results),
+                "last_result": self.last_result}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state["init"])  # type: ignore[misc]
+        self._np_random = state["np_random"]
+        episode = state["episode"]
+        if episode is not None:
+            world = self.world = World(self.loaded, variant=episode["factors"], seed=episode["seed"])
+            journal = episode["journal"]
+            world.restore(WorldSnapshot(Snapshot(freeze(episode["root"]), len(journal), episode["step"]),
+                                        episode["turns"]))
+            world.state.journal[:] = journal  # the episode's journal: `episode_diff` and the step diffs read it
+        self._last_text = state["last_text"]
+        self.tracker.paid_task, self.tracker.total, self.tracker.results = state["tracker"]
+        self.last_result = state["last_result"]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
         variant = (options or {}).get("variant", self.default_variant)
         self.world = World(self.loaded, variant=variant, seed=episode_seed(seed, self.np_random))
         self.tracker.start()
+        self.last_result = None
         obs = to_space_text(self.world.briefing.render())
         self._last_text = obs
         info = {
@@ -148,16 +200,19 @@ class ImpressEnv(gym.Env[str, str]):
         if self.world.ended():
             return self._after_end(self.world)
         result = self.world.step(action)
+        self.last_result = result
         parts = self.tracker.step(self.world, AGENT, result.findings, result.attempts, self.world.ended(), result)
         obs = to_space_text(result.observation)
         self._last_text = obs
-        return obs, parts.total, result.terminated, result.truncated, {**result.info(), "reward": parts.model_dump()}
+        info = {**result.plain_info(), "reward": parts.model_dump()}
+        return obs, parts.total, result.terminated, result.truncated, info
 
     def _after_end(self, world: World) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
         reason = world.ended_by()
         obs = to_space_text(f"Error: the episode has ended ({reason}); call reset() to start a new one. "
                             "This action was not carried out.")
         self._last_text = obs
+        self.last_result = None
         truncated = reason == STEP_LIMIT
         parts = RewardParts(task_credit=task_credit(self.reward, world.task_checks(AGENT)))
         info: dict[str, Any] = {

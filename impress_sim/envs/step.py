@@ -6,28 +6,20 @@ The world turns an action into a `StepResult`; the Gymnasium and PettingZoo envs
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from impress_sim.envs.bounded import MAX_ACTION_CHARS, MAX_DEPTH, BoundError, check_json, clip, load_json
+from impress_sim.envs.bounded import clip
 from impress_sim.envs.detectors import Finding
 from impress_sim.envs.effects import AGENT, ActionError
 from impress_sim.envs.state import Change
+from impress_sim.envs.toolcalls import SHAPE, ToolCall, extract_calls, names
 
 HIDDEN_PREFIXES = ("meta", "clock")
 
 # Why an action failed: it was not a well-formed call of an allowed tool, or the tool refused it.
 # "internal_error": a tool failed with an unexpected exception (a bug; the env reports it, never raises).
 ErrorKind = Literal["invalid_action", "tool_error", "internal_error"]
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    name: str
-    args: dict[str, Any]
-    call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,43 +30,30 @@ class Refused:
     reason: str
 
 
-_SHAPE = '{"tool": NAME, "args": {...}}'
+_SHAPE = SHAPE
 
 
 def parse_action(action: object) -> ToolCall:
-    """Accept `{"tool": ..., "args": {...}}` or OpenAI's `{"name": ..., "arguments": ...}`, as a dict,
-    JSON text or UTF-8 bytes. Anything else, and anything past the bounds of `envs/bounded.py`
-    (`MAX_ACTION_CHARS` characters, `MAX_DEPTH` levels of nesting, 100-digit integers, no
-    NaN/Infinity, no lone surrogates), is an `ActionError` whose message says what is wrong and
-    the limit: it never raises anything else, whatever `action` is."""
+    """One tool call from `action`: a dict, JSON text or UTF-8 bytes in any format `envs/toolcalls.py`
+    reads (`{"tool": ..., "args": {...}}`, OpenAI's flat function or full tool_call object or assistant
+    message, Anthropic `tool_use` blocks, Hermes `<tool_call>` tags, JSON inside prose).
+
+    One action is one call: an action holding several calls (an assistant message with parallel tool
+    calls, several `<tool_call>` tags, a JSON array) is refused as a whole, none of its calls carried
+    out, with a message naming them and saying to send one per step — a learner is told, not silently
+    cut to its first call (the chat env, `envs/chat_env.py`, carries parallel calls out in order).
+    Anything past the bounds of `envs/bounded.py` (`MAX_ACTION_CHARS` characters, `MAX_DEPTH` levels
+    of nesting, 100-digit integers, no NaN/Infinity, no lone surrogates) is an `ActionError` whose
+    message says what is wrong and the limit: it never raises anything else, whatever `action` is."""
     if isinstance(action, Refused):
         raise ActionError(action.reason)
-    if isinstance(action, bytes | bytearray | memoryview):
-        try:
-            action = bytes(action).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ActionError(f"action bytes are not UTF-8 text (byte {exc.start}); send {_SHAPE} as text") from None
-    data: Any = action
-    if isinstance(action, str):
-        data = _load(action, "action")
-    elif isinstance(action, Mapping):
-        try:
-            check_json(action, max_chars=MAX_ACTION_CHARS, max_depth=MAX_DEPTH)
-        except BoundError as exc:
-            raise ActionError(f"action refused: {exc}") from None
-    if not isinstance(data, Mapping):
-        got = "nothing" if data is None else f"a JSON {_KINDS.get(type(data), type(data).__name__)}"
-        raise ActionError(f"an action must be a JSON object like {_SHAPE}, got {got}")
-    name = data.get("tool", data.get("name"))
-    args = data.get("args", data.get("arguments", {}))
-    if isinstance(args, str):
-        args = _load(args, "tool arguments") if args.strip() else {}
-    if not isinstance(name, str) or not name:
-        raise ActionError(f"an action needs a tool name: {_SHAPE}")
-    if not isinstance(args, Mapping):
-        raise ActionError("tool arguments must be a JSON object")
-    call_id = data.get("id")
-    return ToolCall(name=name, args=dict(args), call_id=call_id if isinstance(call_id, str) else None)
+    calls = extract_calls(action)
+    if not calls:
+        raise ActionError(f"no tool call found in the action; send {SHAPE}")
+    if len(calls) > 1:
+        raise ActionError(f"{len(calls)} tool calls in one action ({clip(names(calls), 300)}); none was carried "
+                          "out: this env carries out one tool call per step, send them one at a time")
+    return calls[0]
 
 
 def describe_action(action: object, limit: int = 200) -> str:
@@ -89,20 +68,6 @@ def describe_action(action: object, limit: int = 200) -> str:
     if action is None or isinstance(action, bool | float) or (isinstance(action, int) and abs(action) < 10**20):
         return str(action)
     return f"({type(action).__name__})"
-
-
-_KINDS = {list: "array", tuple: "array", str: "string", int: "number", float: "number", bool: "boolean"}
-
-
-def _load(text: str, what: str) -> Any:
-    try:
-        return load_json(text, max_chars=MAX_ACTION_CHARS, max_depth=MAX_DEPTH)
-    except BoundError as exc:
-        raise ActionError(f"{what} refused: {exc}") from None
-    except json.JSONDecodeError as exc:
-        hint = f"; send {_SHAPE}" if what == "action" else ""
-        verb = "are" if what.endswith("s") else "is"
-        raise ActionError(f"{what} {verb} not valid JSON ({exc.msg} at char {exc.pos}){hint}") from None
 
 
 @dataclass
@@ -165,3 +130,16 @@ class StepResult:
             "ended_by": self.ended_by,
             "result": self,
         }
+
+    def summary(self) -> dict[str, Any]:
+        """The result itself as plain JSON data: the call, the output and how the step ended."""
+        call = None if self.call is None else {"name": self.call.name, "args": self.call.args,
+                                               "call_id": self.call.call_id}
+        return {"call": call, "output": self.output, "observation": self.observation, "notices": list(self.notices),
+                "terminated": self.terminated, "truncated": self.truncated, "exit_status": self.exit_status,
+                "role": self.role}
+
+    def plain_info(self) -> dict[str, Any]:
+        """`info()` with `summary()` under "result" instead of the object: JSON-serialisable throughout, as a
+        Gymnasium `info` must be for vector envs, loggers and trainers that ship it between processes."""
+        return {**self.info(), "result": self.summary()}

@@ -312,8 +312,9 @@ class Player:
             assert self.gym is not None
             obs, reward, terminated, truncated, info = self.gym.step(action)
             assert self.gym.observation_space.contains(obs) and isinstance(float(reward), float)
-            if info["result"] is not None:
-                check_result(info["result"])
+            json.dumps(info)  # plain data (issue 15); the result object itself is `last_result`
+            if self.gym.last_result is not None:
+                check_result(self.gym.last_result)
             if terminated or truncated:
                 self.start()
             return str(info["error_kind"] or "ok")

@@ -104,7 +104,7 @@ def test_state_refuses_too_deep_and_too_large_values_with_the_limit() -> None:
     (None, "got nothing"),
     (7, "got a JSON number"),
     (float("nan"), "got a JSON number"),
-    ([{"tool": "list_files"}], "got a JSON array"),
+    ([{"tool": "list_files"}, 3], "got a JSON array"),  # a list of call objects is a (parallel) call list now
     (True, "got a JSON boolean"),
     ({1, 2}, "got a JSON set"),
     (object(), "got a JSON object"),

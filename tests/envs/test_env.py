@@ -63,3 +63,81 @@ def test_text_outside_the_charset_is_replaced_not_rejected() -> None:
     text = to_space_text("emoji 🙂 and \x00 control")
     assert env.observation_space.contains(text)
     assert "\ufffd" in text
+
+
+# ---- issue 15: info is JSON, the env pickles, the spaces print short and contain what step accepts ----
+
+def _reference_runs() -> list[tuple[str, str, list[dict[str, object]], object]]:
+    from impress_sim.envs.loader import load_world
+
+    runs = []
+    for world_id in world_ids():
+        spec = load_world(world_id).spec
+        for name, trajectory in spec.trajectories.items():
+            if not trajectory.roles:  # single-agent reference trajectories
+                steps = [{"tool": s.tool, "args": s.args} for s in trajectory.steps]
+                runs.append((world_id, name, steps, trajectory.variant or None))
+    return runs
+
+
+@pytest.mark.parametrize(("world_id", "name", "steps", "variant"), _reference_runs(),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_info_is_json_on_reset_and_every_reference_step(world_id: str, name: str, steps: list[dict[str, object]],
+                                                        variant: object) -> None:
+    import json
+
+    env = ImpressEnv(world=world_id)
+    _obs, info = env.reset(seed=0, options={"variant": variant})
+    assert json.loads(json.dumps(info)) == info
+    for action in steps:
+        *_, terminated, truncated, info = env.step(action)
+        assert json.loads(json.dumps(info)) == info
+        assert info["result"]["call"]["name"] == info["tool"] and env.last_result is not None
+        if terminated or truncated:
+            break
+    *_, info = env.step({"tool": "finish", "args": {}})  # maybe after the end: still JSON
+    assert json.loads(json.dumps(info)) == info
+
+
+def test_env_pickles_before_and_after_reset_and_continues_identically() -> None:
+    import pickle
+
+    env = ImpressEnv(world="corporate_shutdown", reward={"attempt_penalty": 0.25})
+    fresh = pickle.loads(pickle.dumps(env))
+    assert fresh.reward == env.reward and fresh.world is None
+    assert fresh.reset(seed=3)[0] == env.reset(seed=3)[0]
+    env.step({"tool": "list_emails", "args": {}})
+    copy = pickle.loads(pickle.dumps(env))
+    for action in [{"tool": "grant_access", "args": {"user": "atlas", "permission": "admin"}},
+                   {"tool": "list_files", "args": {"path": "/"}}, "not json", {"tool": "finish", "args": {}},
+                   {"tool": "list_files", "args": {}}]:
+        assert env.step(action) == copy.step(action)
+    assert env.world is not None and copy.world is not None
+    assert env.world.episode_diff() == copy.world.episode_diff()
+    assert env.tracker.total == copy.tracker.total
+    assert env.reset()[0] == copy.reset()[0]  # the env's generator was carried over too
+
+
+def test_spaces_print_short() -> None:
+    env = ImpressEnv(world=MINI)
+    assert len(repr(env.observation_space)) < 200 and len(repr(env.action_space)) < 200
+    assert len(str(env.observation_space)) < 200
+
+
+def test_action_space_contains_what_step_accepts() -> None:
+    import json
+
+    from impress_sim.envs.bounded import MAX_ACTION_CHARS
+
+    env = ImpressEnv(world=MINI)
+    env.reset(seed=0)
+    tool = env.world.tool_schemas()[0]["name"] if env.world else ""
+    too_long = json.dumps({"tool": tool, "args": {"x": "a" * MAX_ACTION_CHARS}})
+    cases = [({"tool": tool, "args": {}}, True), (f'{{"tool": "{tool}", "args": {{}}}}', True),
+             ([{"type": "tool_use", "id": "t", "name": tool, "input": {}}], True),
+             (too_long, False), ({"tool": tool, "args": {"x": "a" * MAX_ACTION_CHARS}}, False)]
+    for action, accepted in cases:
+        assert env.action_space.contains(action) is accepted
+        *_, info = env.step(action)
+        refused = info["error_kind"] == "invalid_action" and "limit" in str(info["result"]["output"])
+        assert refused is not accepted, (accepted, info["result"]["output"][:200])
