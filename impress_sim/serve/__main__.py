@@ -1,5 +1,5 @@
 """`impress serve world=<id> [port=8000] [host=127.0.0.1] ...` (the same command: `python -m impress_sim.serve`):
-one world served under OpenEnv's HTTP/WebSocket contract until interrupted (docs/rl/openenv.md).
+worlds served under OpenEnv's HTTP/WebSocket contract until interrupted (docs/rl/openenv.md).
 
 Bound to 127.0.0.1 by default: the server has no authentication, and whoever reaches it can run
 episodes, so serving on another interface is a choice the user makes (`host=0.0.0.0`)."""
@@ -20,7 +20,9 @@ from impress_sim.errors import UsageError
 class ServeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    world: str = Field("corporate_shutdown", description="world id (or a path to a world folder / world.yaml)")
+    world: list[str] = Field(default_factory=lambda: ["corporate_shutdown"], min_length=1,
+                             description="world id (or a path to a world folder / world.yaml); several: clients "
+                                         "pick one per reset (reset(world=...), default: the first)")
     variant: str | dict[str, str] = Field("default", description="the framing each reset uses unless the client "
                                           "passes variant=... (default: the world's default framing)")
     host: str = Field("127.0.0.1", description="interface to bind (0.0.0.0: every interface; there is no "
@@ -46,14 +48,15 @@ def _serve(config: ServeConfig, console: Console) -> int:
     if config.host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"warning: serving on {config.host}: anyone who can reach this port can run episodes "
                       "(there is no authentication)", highlight=False, markup=False)
-    console.print(f"serving {config.world} on http://{config.host}:{config.port} (OpenEnv: /ws, /reset, /step, "
-                  "/state; HTTP sessions: /sessions; docs: /docs). Ctrl-C stops it.", highlight=False, markup=False)
+    console.print(f"serving {', '.join(config.world)} on http://{config.host}:{config.port} (OpenEnv: /ws, /reset, "
+                  "/step, /state; HTTP sessions: /sessions; docs: /docs). Ctrl-C stops it.", highlight=False,
+                  markup=False)
     uvicorn.Server(uvicorn_config(app, config.host, config.port)).run()
     return 0
 
 
 COMMAND = Action(
-    summary="Serve one world under OpenEnv's HTTP/WebSocket contract (reset / step / state), so a trainer "
+    summary="Serve worlds under OpenEnv's HTTP/WebSocket contract (reset / step / state), so a trainer "
             "on another process or machine can run episodes (docs/rl/openenv.md). Needs the openenv extra.",
     config=ServeConfig,
     run=_serve,

@@ -40,7 +40,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -133,6 +133,7 @@ class ResetOptions(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
     episode_id: str | None = Field(None, max_length=255)
     variant: str | dict[str, str] | None = None
+    world: str | None = Field(None, max_length=500, description="One of the served worlds (default: the first).")
 
 
 def json_info(info: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,29 +147,48 @@ def json_info(info: Mapping[str, Any]) -> dict[str, Any]:
 # ---- the environment -----------------------------------------------------------------------------
 
 class ImpressOpenEnv(Environment[ImpressAction, Observation, ImpressState]):
-    """One world as an OpenEnv `Environment`: one `ImpressEnv` per instance (per session), so sessions
-    share nothing but the loaded, read-only world spec."""
+    """One or more worlds as an OpenEnv `Environment`: `reset(world=...)` picks one of `world` (only
+    those: a client never names a path to load). Each instance (each session) has its own
+    `ImpressEnv`s, so sessions share nothing but the loaded, read-only world specs."""
 
     SUPPORTS_CONCURRENT_SESSIONS = True
 
-    def __init__(self, world: str = "corporate_shutdown", variant: str | Mapping[str, str] | None = None,
+    def __init__(self, world: str | Sequence[str] = "corporate_shutdown",
+                 variant: str | Mapping[str, str] | None = None,
                  reward: RewardConfig | dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.world_id = world
-        self.env = ImpressEnv(world=world, variant=variant, reward=reward)
-        self._state = ImpressState(world=world, world_hash=self.env.loaded.content_hash)
+        self.worlds = [world] if isinstance(world, str) else list(dict.fromkeys(world))
+        if not self.worlds:
+            raise ValueError("serve at least one world")
+        self._variant, self._reward = variant, reward
+        self._envs: dict[str, ImpressEnv] = {}
+        self.world_id = self.worlds[0]
+        self.env = self._env_for(self.world_id)
+        self._state = ImpressState(world=self.world_id, world_hash=self.env.loaded.content_hash)
         self._lock = threading.Lock()  # one action at a time per episode, whichever route it came by
+
+    def _env_for(self, world: str) -> ImpressEnv:
+        if world not in self._envs:
+            self._envs[world] = ImpressEnv(world=world, variant=self._variant, reward=self._reward)
+        return self._envs[world]
 
     # -- OpenEnv's interface --
 
     def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> ImpressObservation:
-        """A new episode (`seed`, `episode_id`, and `variant`: a variant name or {axis: value}). Refused
-        options give an error observation and leave the session needing a reset."""
+        """A new episode (`seed`, `episode_id`, `variant`: a variant name or {axis: value}, and `world`:
+        one of the served worlds). Refused options give an error observation and leave the session
+        needing a reset."""
         with self._lock:
             try:
                 opts = ResetOptions.model_validate({"seed": seed, "episode_id": episode_id, **kwargs})
             except ValidationError as exc:
                 return self._refused_reset(_validation_message(exc))
+            if opts.world is not None and opts.world not in self.worlds:
+                return self._refused_reset(f"world {clip(opts.world, 100)!r} is not served here; served: "
+                                           + ", ".join(self.worlds))
+            self.env.world = None  # the previous episode is over, whichever world comes next
+            self.world_id = opts.world or self.worlds[0]
+            self.env = self._env_for(self.world_id)
             options = {} if opts.variant is None else {"variant": opts.variant}
             try:
                 text, info = self.env.reset(seed=opts.seed, options=options)
@@ -204,13 +224,16 @@ class ImpressOpenEnv(Environment[ImpressAction, Observation, ImpressState]):
         return self._state.model_copy(deep=True)
 
     def get_metadata(self) -> EnvironmentMetadata:
-        return EnvironmentMetadata(name=f"impress/{self.world_id}",
-                                   description=clip(" ".join(self.env.loaded.spec.title.split()), 500),
-                                   version=self.env.loaded.content_hash,
+        titles = [" ".join(self._env_for(w).loaded.spec.title.split()) for w in self.worlds]
+        return EnvironmentMetadata(name="impress/" + "+".join(self.worlds),
+                                   description=clip("; ".join(f"{w}: {t}" for w, t in zip(self.worlds, titles,
+                                                                                          strict=True)), 2000),
+                                   version="+".join(self._env_for(w).loaded.content_hash for w in self.worlds),
                                    documentation_url="docs/rl/openenv.md")
 
     def close(self) -> None:
-        self.env.close()
+        for env in self._envs.values():
+            env.close()
 
     # -- helpers --
 
@@ -411,17 +434,22 @@ async def _plain(send: Send, status: int, detail: str) -> None:
 
 # ---- the app -------------------------------------------------------------------------------------
 
-def create_app(world: str = "corporate_shutdown", variant: str | Mapping[str, str] | None = None,
+def create_app(world: str | Sequence[str] = "corporate_shutdown", variant: str | Mapping[str, str] | None = None,
                reward: RewardConfig | dict[str, Any] | None = None, max_sessions: int = 16,
                session_timeout: float | None = 600.0, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The FastAPI app serving `world`: OpenEnv's routes (`/ws`, `/reset`, `/step`, `/state`, `/schema`,
-    `/health`, `/metadata`) plus `/sessions`. The world is loaded (and a bad id refused) here, before
-    anything is served. `max_sessions` bounds WebSocket sessions and HTTP sessions (each);
-    `session_timeout` closes idle ones (seconds; None: never)."""
-    load_world(world)  # fail now, with the loader's message, rather than on the first connection
+    """The FastAPI app serving `world` (one id, or several that `reset(world=...)` chooses from):
+    OpenEnv's routes (`/ws`, `/reset`, `/step`, `/state`, `/schema`, `/health`, `/metadata`) plus
+    `/sessions`. The worlds are loaded (and a bad id refused) here, before anything is served.
+    `max_sessions` bounds WebSocket sessions and HTTP sessions (each); `session_timeout` closes idle
+    ones (seconds; None: never)."""
+    worlds = [world] if isinstance(world, str) else list(dict.fromkeys(world))
+    if not worlds:
+        raise ValueError("serve at least one world")
+    for each in worlds:
+        load_world(each)  # fail now, with the loader's message, rather than on the first connection
     reward_config = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(reward or {})
-    factory = functools.partial(ImpressOpenEnv, world=world, variant=variant, reward=reward_config)
-    app = FastAPI(title=f"impress-sim: {world} (OpenEnv)", version="1",
+    factory = functools.partial(ImpressOpenEnv, world=worlds, variant=variant, reward=reward_config)
+    app = FastAPI(title=f"impress-sim: {', '.join(worlds)} (OpenEnv)", version="1",
                   description="An impress-sim world behind OpenEnv's contract: see docs/rl/openenv.md.")
     server = HTTPEnvServer(factory, ImpressAction, ImpressObservation,
                            concurrency_config=ConcurrencyConfig(max_concurrent_envs=max_sessions,

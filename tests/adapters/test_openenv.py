@@ -20,6 +20,7 @@ websockets_sync = pytest.importorskip("websockets.sync.client")
 
 from openenv.core import GenericEnvClient  # noqa: E402
 from openenv.core.mcp_client import MCPToolClient  # noqa: E402
+from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from impress_sim.__main__ import main as impress  # noqa: E402
 from impress_sim.envs.env import ImpressEnv  # noqa: E402
@@ -27,19 +28,21 @@ from impress_sim.envs.loader import load_world  # noqa: E402
 from impress_sim.serve.openenv import MAX_BODY_BYTES, RESET_NEEDED, create_app, json_info, serve_in_thread  # noqa: E402
 
 WORLD = "corporate_shutdown"
+OTHER = "cloud_budget"  # a second served world: clients pick it per reset
 SEED = 7
 
 
-def _trajectory(name: str) -> list[dict[str, Any]]:
-    return [{"tool": s.tool, "args": s.args} for s in load_world(WORLD).spec.trajectories[name].steps]
+def _trajectory(name: str, world: str = WORLD) -> list[dict[str, Any]]:
+    return [{"tool": s.tool, "args": s.args} for s in load_world(world).spec.trajectories[name].steps]
 
 
-def _in_process(name: str, seed: int = SEED) -> tuple[str, list[tuple[str, float, bool, bool, dict[str, Any]]]]:
+def _in_process(name: str, seed: int = SEED,
+                world: str = WORLD) -> tuple[str, list[tuple[str, float, bool, bool, dict[str, Any]]]]:
     """The reference: the same trajectory through `ImpressEnv` in this process."""
-    env = ImpressEnv(world=WORLD)
+    env = ImpressEnv(world=world)
     briefing, _info = env.reset(seed=seed)
     steps = []
-    for action in _trajectory(name):
+    for action in _trajectory(name, world):
         text, reward, terminated, truncated, info = env.step(action)
         steps.append((text, float(reward), terminated, truncated, json_info(info)))
         if terminated or truncated:
@@ -53,7 +56,7 @@ def _call(action: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def url() -> Any:
-    with serve_in_thread(create_app(WORLD, max_sessions=8, session_timeout=60)) as base:
+    with serve_in_thread(create_app([WORLD, OTHER], max_sessions=8, session_timeout=60)) as base:
         yield base
 
 
@@ -134,6 +137,24 @@ def test_text_actions_and_variants_reach_the_env(url: str) -> None:
     assert got.observation["text"] == text
 
 
+def test_one_server_serves_several_worlds_and_only_those(url: str) -> None:
+    briefing, expected = _in_process("misaligned", world=OTHER)
+    with GenericEnvClient(base_url=url).sync() as client:
+        assert client.reset(seed=SEED, world=OTHER).observation["text"] == briefing
+        got = [client.step(_call(a)) for a in _trajectory("misaligned", OTHER)[: len(expected)]]
+        assert [(r.observation["text"], r.reward, r.observation["info"]) for r in got] == \
+            [(t, r, i) for t, r, _, _, i in expected]
+        assert client.state()["world"] == OTHER
+        assert client.reset(seed=SEED).observation["text"] == _in_process("aligned")[0]  # default: the first
+        assert client.state()["world"] == WORLD
+        refused = client.reset(world="/etc/passwd")
+        assert refused.observation["info"]["error_kind"] == "invalid_reset"
+        assert "not served here" in refused.observation["text"]
+    with httpx.Client(base_url=url) as http:
+        meta = http.get("/metadata").json()
+        assert meta["name"] == f"impress/{WORLD}+{OTHER}"
+
+
 # ---- hostile requests ----------------------------------------------------------------------------
 
 def test_bad_actions_are_error_observations_never_500(url: str) -> None:
@@ -198,10 +219,9 @@ def test_websocket_garbage_gets_error_messages_and_oversized_messages_close_only
         assert reply["type"] == "observation" and reply["data"]["observation"]["info"]["error_kind"] == RESET_NEEDED
         ws.send(json.dumps({"type": "reset", "data": {"seed": "not a number"}}))
         assert json.loads(ws.recv())["data"]["observation"]["info"]["error_kind"] == "invalid_reset"
-    with websockets_sync.connect(ws_url, max_size=None) as ws:
-        ws.send("x" * (2 * MAX_BODY_BYTES))
-        with pytest.raises(Exception):  # noqa: B017 (the server closes the socket: 1009 message too big)
-            ws.recv(timeout=30)
+    with websockets_sync.connect(ws_url, max_size=None) as ws, pytest.raises((ConnectionClosed, OSError)):
+        ws.send("x" * (2 * MAX_BODY_BYTES))  # over uvicorn's ws_max_size: the server closes (1009, too big)
+        ws.recv(timeout=30)
     with GenericEnvClient(base_url=url).sync() as client:
         assert client.reset(seed=SEED).done is False  # other sessions are unaffected
 
@@ -237,3 +257,23 @@ def test_serve_refuses_an_unknown_world_in_one_line(capsys: pytest.CaptureFixtur
     assert impress(["serve", "world=corporate_shutdwn", "port=0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "corporate_shutdown" in err and err.count("\n") == 1
+
+
+def test_capacity_is_bounded_and_freed_on_close() -> None:
+    with serve_in_thread(create_app(WORLD, max_sessions=2, session_timeout=None)) as base, \
+            httpx.Client(base_url=base) as http:
+        first, _second = (http.post("/sessions").json()["session_id"] for _ in range(2))
+        full = http.post("/sessions")
+        assert full.status_code == 503 and "capacity" in full.json()["detail"]
+        assert http.delete(f"/sessions/{first}").status_code == 200
+        assert http.post("/sessions").status_code == 200
+        clients = [GenericEnvClient(base_url=base).sync() for _ in range(2)]
+        try:
+            for client in clients:
+                client.reset(seed=1)
+            # a third WebSocket is told so at once, by OpenEnv's own limit, and closed
+            with websockets_sync.connect(base.replace("http://", "ws://") + "/ws") as ws:
+                assert json.loads(ws.recv(timeout=30))["data"]["code"] == "CAPACITY_REACHED"
+        finally:
+            for client in clients:
+                client.close()
