@@ -6,6 +6,7 @@ episodes, so serving on another interface is a choice the user makes (`host=0.0.
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +35,18 @@ class ServeConfig(BaseModel):
     reward: RewardConfig = Field(default_factory=RewardConfig)
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+    return sock
+
+
 def _serve(config: ServeConfig, console: Console) -> int:
     try:
         import uvicorn
@@ -45,13 +58,15 @@ def _serve(config: ServeConfig, console: Console) -> int:
     variant = None if config.variant == "default" else config.variant
     app = create_app(config.world, variant=variant, reward=config.reward, max_sessions=config.max_sessions,
                      session_timeout=config.session_timeout)
+    sock = _bind(config.host, config.port)  # bound here: a busy port is one clear error, port=0 prints the real one
+    port = sock.getsockname()[1]
     if config.host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"warning: serving on {config.host}: anyone who can reach this port can run episodes "
                       "(there is no authentication)", highlight=False, markup=False)
-    console.print(f"serving {', '.join(config.world)} on http://{config.host}:{config.port} (OpenEnv: /ws, /reset, "
+    console.print(f"serving {', '.join(config.world)} on http://{config.host}:{port} (OpenEnv: /ws, /reset, "
                   "/step, /state; HTTP sessions: /sessions; docs: /docs). Ctrl-C stops it.", highlight=False,
                   markup=False)
-    uvicorn.Server(uvicorn_config(app, config.host, config.port)).run()
+    uvicorn.Server(uvicorn_config(app, config.host, port)).run(sockets=[sock])
     return 0
 
 
