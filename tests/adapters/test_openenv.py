@@ -112,8 +112,12 @@ def test_raw_http_sessions_match_in_process(url: str) -> None:
             assert (body["observation"]["text"], body["reward"], body["done"]) == (text, reward,
                                                                                    terminated or truncated)
             assert body["observation"]["info"] == info
+        assert expected[-1][2]  # the trajectory ended the episode: one more step changes nothing
+        after = http.post(f"/sessions/{sid}/step", json={"action": _call(_trajectory("misaligned")[0])})
+        assert after.status_code == 200 and after.json()["observation"]["info"]["error_kind"] == "episode_ended"
+        assert after.json()["reward"] == 0.0
         state = http.get(f"/sessions/{sid}/state").json()
-        assert state["step_count"] == len(expected)
+        assert state["step_count"] == len(expected) + 1 and state["done"] is True
         assert http.delete(f"/sessions/{sid}").json()["closed"] is True
         assert http.get(f"/sessions/{sid}/state").status_code == 404
         # OpenEnv's own stateless /reset: a fresh episode's briefing, the same for the same seed
