@@ -69,6 +69,7 @@ from impress_sim.envs.env import ImpressEnv
 from impress_sim.envs.loader import load_world
 from impress_sim.envs.reward import RewardConfig
 from impress_sim.envs.world import World
+from impress_sim.errors import UserError
 
 RESET_NEEDED = "reset_needed"  # info["error_kind"] of a step before any (successful) reset
 INVALID_RESET = "invalid_reset"  # info["error_kind"] of a reset whose options were refused
@@ -192,7 +193,7 @@ class ImpressOpenEnv(Environment[ImpressAction, Observation, ImpressState]):
             options = {} if opts.variant is None else {"variant": opts.variant}
             try:
                 text, info = self.env.reset(seed=opts.seed, options=options)
-            except (ValueError, KeyError, TypeError) as exc:  # a variant the world does not have, a bad axis
+            except (UserError, ValueError, KeyError, TypeError) as exc:  # a variant the world lacks, a bad axis
                 return self._refused_reset(clip(str(exc), 2000))
             world = self.env.world
             assert world is not None

@@ -200,6 +200,8 @@ def test_malformed_and_huge_requests_are_refused_cleanly(url: str) -> None:
             assert http.post(path, content=b"{not json", headers=headers).status_code == 422, path
             assert http.post(path, content=b"[1, 2]", headers=headers).status_code == 422, path
         assert http.post(f"/sessions/{sid}/step", json={"action": {"type": "launch"}}).status_code == 422
+        deep = b'{"action": {"arguments": ' + b"[" * 200_000 + b"]" * 200_000 + b"}}"  # past json's recursion
+        assert http.post(f"/sessions/{sid}/step", content=deep, headers=headers).status_code == 400
         assert http.post(f"/sessions/{sid}/step", json={"action": {"tool_name": "x", "extra": 1}}).status_code == 422
         huge = b'{"action": {"type": "text", "text": "' + b"x" * (MAX_BODY_BYTES + 10) + b'"}}'
         assert http.post(f"/sessions/{sid}/step", content=huge, headers=headers).status_code == 413
