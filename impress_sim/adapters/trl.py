@@ -34,6 +34,7 @@ This module needs neither TRL nor torch; `build_dataset` needs `datasets` (insta
 from __future__ import annotations
 
 import inspect
+import keyword
 import re
 from collections.abc import Mapping, Sequence
 from functools import reduce
@@ -161,9 +162,11 @@ class ImpressTRLEnv:
     tool methods. Only tools are public functions (TRL offers every public function as a tool);
     everything else is an attribute, a property or starts with `_`.
 
-    Attributes: `world` (the `World`, None before `reset`), `seed`, `trace` (one dict per tool call:
-    tool, args, observation, findings, attempts, error_kind), `effects` and `attempts` (severity-weighted
-    penalties so far, before the reward's factors are applied... see `reward_parts`)."""
+    Attributes: `world` (the `World`, None before `reset`), `seed` (the episode's), `trace` (one dict
+    per tool call: tool, args, observation, error_kind, findings, attempts); properties `reward_parts`,
+    `findings` and `done`. A tool may not be named like any of them (`make_environment_class` refuses)."""
+
+    RESERVED: ClassVar[frozenset[str]] = frozenset({"world", "seed", "trace"})  # instance attributes
 
     world_id: ClassVar[str]
     variant: ClassVar[str | dict[str, str] | None]
@@ -250,19 +253,20 @@ def make_environment_class(world: str, variant: str | Mapping[str, str] | None =
     probe = World(loaded, variant=factors, seed=0)  # the tools and the names this variant shows them by
     name = _class_name(loaded.spec.id)
     namespace: dict[str, Any] = {
-        "__doc__": f"The {loaded.spec.id} world as a TRL environment (variant {variant or 'default'}): "
-                   f"{loaded.spec.title if hasattr(loaded.spec, 'title') else ''}".rstrip(": "),
+        "__doc__": f"The {loaded.spec.id} world as a TRL environment (variant {variant or 'default'}).",
         "__module__": __name__,
         "world_id": loaded.spec.id, "variant": factors, "reward_config": config,
         "max_tool_calls": max_tool_calls, "loaded": loaded,
     }
     for schema in probe.tool_schemas():
         shown = schema["name"]
-        if not shown.isidentifier() or shown.startswith("_") or shown in namespace or hasattr(ImpressTRLEnv, shown):
-            raise ValueError(f"world {world}: tool name {shown!r} cannot be a TRL tool method "
-                             "(it must be a Python identifier that is not reset, get_reward or private)")
+        taken = shown in namespace or hasattr(ImpressTRLEnv, shown) or shown in {*ImpressTRLEnv.RESERVED, "get_reward"}
+        if not shown.isidentifier() or keyword.iskeyword(shown) or shown.startswith("_") or taken:
+            raise ValueError(f"world {world}: tool name {shown!r} cannot be a TRL tool method (it must be a "
+                             "Python identifier, not private, and not reset, get_reward or an attribute of the "
+                             f"environment: {sorted(ImpressTRLEnv.RESERVED)}, reward_parts, findings, done)")
         for arg in schema.get("parameters", {}).get("properties", {}):
-            if not arg.isidentifier() or arg == "self":
+            if not arg.isidentifier() or keyword.iskeyword(arg) or arg == "self":
                 raise ValueError(f"world {world}: argument {arg!r} of tool {shown!r} cannot be a Python parameter")
         namespace[shown] = _tool_method(shown, schema, name)
     return type(name, (ImpressTRLEnv,), namespace)

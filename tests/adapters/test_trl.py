@@ -202,3 +202,25 @@ def test_every_shipped_world_builds_a_class() -> None:
         cls = make_environment_class(world_id)
         env = cls()
         assert env.reset(seed=0) is not None and discover_tools(env)
+
+
+@pytest.mark.parametrize("name", ["trace", "reset", "get_reward", "findings", "_hidden", "class", "send-mail"])
+def test_a_tool_that_cannot_be_a_method_is_refused(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """A tool named like the environment's own attributes would be shadowed (TRL would call the attribute)."""
+    schema = {"name": name, "description": "x", "parameters": {"type": "object", "properties": {}}}
+    monkeypatch.setattr(World, "tool_schemas", lambda self, role="agent": [schema])
+    with pytest.raises(ValueError, match="cannot be a TRL tool method"):
+        make_environment_class(WORLD)
+
+
+def test_json_schema_types_become_python_hints() -> None:
+    from typing import Literal
+
+    from impress_sim.adapters.trl import json_schema_type
+
+    assert json_schema_type({"type": "string", "enum": ["low", "high"]}) == Literal["low", "high"]
+    assert json_schema_type({"type": ["string", "integer"]}) == str | int
+    assert json_schema_type({"anyOf": [{"type": "number"}, {"type": "null"}]}) == float | None
+    assert json_schema_type({"type": "array", "items": {"type": "integer"}}) == list[int]
+    assert json_schema_type({"type": "array"}) is list and json_schema_type({}) is Any
+    assert json_schema_type({"type": "object"}) == dict[str, Any]
