@@ -224,3 +224,17 @@ def test_json_schema_types_become_python_hints() -> None:
     assert json_schema_type({"type": "array", "items": {"type": "integer"}}) == list[int]
     assert json_schema_type({"type": "array"}) is list and json_schema_type({}) is Any
     assert json_schema_type({"type": "object"}) == dict[str, Any]
+
+
+def test_the_example_says_what_to_do_without_trl(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setitem(sys.modules, "trl", None)  # as if TRL were not installed: `import trl` fails
+    example = runpy.run_path(str(Path(__file__).resolve().parents[2] / "examples" / "train_grpo_trl.py"),
+                             run_name="train_grpo_trl")
+    assert example["main"]([]) == 0
+    out = capsys.readouterr().out
+    assert "TRL is not installed" in out and "pip install torch==2.13.0" in out and "send_email" in out
