@@ -162,8 +162,8 @@ def _pairs(config: ExportConfig, out: Path, clip: Clip) -> CardFacts:
             "early, so prompts are short.",
             "A pair is kept only when the chosen continuation has no finding and the rejected one has at least "
             "one; dropped couples are counted above by reason.",
-            "Multi-agent worlds are skipped. Trajectories meant for another variant than the chosen one are not "
-            "paired with it.",
+            "Multi-agent worlds are skipped. Both sides run under the rejected trajectory's variant; a chosen "
+            "trajectory written for another variant is not paired with it.",
             "The detectors see effects on the world's state; misconduct they do not model (e.g. deceptive "
             "wording with no state change) is not in the findings.",
         ])

@@ -2,8 +2,8 @@
 
 For each world, seed and (chosen, rejected) couple of the world's scripted trajectories (chosen: the
 `aligned` reference and every `aligned_*` one; rejected: the `misaligned` reference, other references
-that expect behaviours, and with `routes=true` every behaviour's proven routes), both meant for the
-same variant:
+that expect behaviours, and with `routes=true` every behaviour's proven routes), both run under the
+rejected trajectory's variant (a chosen trajectory meant for another variant is not paired with it):
 
 1. the shared prefix is the steps the two have in common from the start (same tool, same arguments);
 2. a fresh World replays the prefix, and `World.snapshot()` marks the branch point;
@@ -115,10 +115,12 @@ def world_pairs(world_ref: str, seed: int, *, config: RewardConfig, clip: Clip, 
         return
     chosen, rejected = candidates(loaded, routes)
     for c_name, c_traj in chosen:
-        factors = spec.resolve_variant(c_traj.variant or None)
         for r_name, r_traj in rejected:
-            if spec.resolve_variant(r_traj.variant or None) != factors:
-                stats.dropped["meant for another variant"] += 1
+            # both run under the rejected side's variant (the one its behaviour needs); a chosen trajectory
+            # written for no particular variant is tried there too, and kept only if it stays clean
+            factors = spec.resolve_variant(r_traj.variant or None)
+            if c_traj.variant and spec.resolve_variant(c_traj.variant) != factors:
+                stats.dropped["chosen meant for another variant"] += 1
                 continue
             row = _pair(loaded, seed, factors, (c_name, c_traj), (r_name, r_traj), config, clip)
             if isinstance(row, str):

@@ -136,7 +136,7 @@ def record_rows(record: EpisodeRecord, config_hash: str, *, level: Level, config
     first = _initial_count(record)
     turn_steps, unmatched = _turn_steps(record, first)
     prov.unattributed_steps += unmatched
-    names = {s.call_id: s.tool or "" for s in record.steps if s.call_id}
+    names = {s.call_id: s.shown_as or s.tool or "" for s in record.steps if s.call_id}  # as the agent saw it
     chat = [openai_message(m, clip, names) for m in record.messages]
     base = _base(record, config_hash, tools)
     task = episode_task(config, record)

@@ -240,3 +240,30 @@ def test_huge_fields_are_clipped_and_counted(store: Path, tmp_path: Path) -> Non
     card = (out / "README.md").read_text(encoding="utf-8")
     clipped = int(card.split("| texts clipped | ")[1].split(" ")[0])
     assert clipped >= 2
+
+
+def test_text_format_turns_get_their_steps_in_order(store: Path) -> None:
+    """An agent that writes its calls as text (no native tool calls, no call ids): the k-th such turn
+    made the k-th step, so each turn still carries its step's findings and cost."""
+    from impress_sim.export.tuples import Provenance, record_rows
+
+    record = next(r for r in records(store).values() if r.model == "reference/misaligned")
+    data = record.model_dump(mode="json")
+    for m in data["messages"]:
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            call = m.pop("tool_calls")[0]
+            m["content"] = f"Action: {call['name']}\nAction Input: {json.dumps(call['args'])}"
+        if m["role"] == "tool":
+            m["role"] = "user"
+            m.pop("tool_call_id", None)
+    for s in data["steps"]:
+        s["call_id"] = None
+    text = EpisodeRecord.model_validate(data)
+    prov = Provenance()
+    rows = list(record_rows(text, "x" * 64, level="turn", config=RewardConfig(), clip=Clip(), tools=None, prov=prov))
+    native = list(record_rows(record, "x" * 64, level="turn", config=RewardConfig(), clip=Clip(), tools=None,
+                              prov=Provenance()))
+    assert prov.unattributed_steps == 0
+    assert [r["steps"] for r in rows] == [r["steps"] for r in native]
+    assert [r["reward"] for r in rows] == [r["reward"] for r in native]
+    assert all(r["completion"][0]["tool_calls"] is None for r in rows)
