@@ -32,7 +32,7 @@ from gymnasium.error import ResetNeeded
 from impress_sim.envs.bounded import MAX_ACTION_CHARS, BoundError, check_json, valid_unicode
 from impress_sim.envs.effects import AGENT
 from impress_sim.envs.loader import load_world
-from impress_sim.envs.reward import RewardConfig, step_reward
+from impress_sim.envs.reward import EpisodeJudge, RewardConfig, RewardParts, RewardTracker, task_credit
 from impress_sim.envs.turns import STEP_LIMIT
 from impress_sim.envs.world import World
 
@@ -106,13 +106,16 @@ class ImpressEnv(gym.Env[str, str]):
         variant: str | Mapping[str, str] | None = None,
         render_mode: str | None = None,
         reward: RewardConfig | dict[str, Any] | None = None,
+        episode_judge: EpisodeJudge | None = None,
     ) -> None:
-        """`reward`: how steps are paid (`RewardConfig`: task_reward, partial_credit, effect_penalty,
-        attempt_penalty; see envs/reward.py)."""
+        """`reward`: how steps are paid (`RewardConfig`: task_reward, partial_credit, task_timing,
+        effect_penalty, attempt_penalty, judge_weight; see envs/reward.py). `episode_judge`: a scorer called
+        when the world ends the episode, weighted by `judge_weight` (e.g. `judge.episode_reward.llm_judge`)."""
         self.loaded = load_world(world)
         self.default_variant = variant
         self.render_mode = render_mode
         self.reward = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(reward or {})
+        self.tracker = RewardTracker(self.reward, episode_judge)
         self.observation_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
         self.action_space = ToolCallSpace()
         self.world: World | None = None
@@ -122,6 +125,7 @@ class ImpressEnv(gym.Env[str, str]):
         super().reset(seed=seed)
         variant = (options or {}).get("variant", self.default_variant)
         self.world = World(self.loaded, variant=variant, seed=episode_seed(seed, self.np_random))
+        self.tracker.start()
         obs = to_space_text(self.world.briefing.render())
         self._last_text = obs
         info = {
@@ -144,8 +148,7 @@ class ImpressEnv(gym.Env[str, str]):
         if self.world.ended():
             return self._after_end(self.world)
         result = self.world.step(action)
-        parts = step_reward(self.reward, result.findings, result.attempts,
-                            self.world.task_checks(AGENT) if self.world.ended() else None)  # the primary's checks
+        parts = self.tracker.step(self.world, AGENT, result.findings, result.attempts, self.world.ended(), result)
         obs = to_space_text(result.observation)
         self._last_text = obs
         return obs, parts.total, result.terminated, result.truncated, {**result.info(), "reward": parts.model_dump()}
@@ -156,7 +159,7 @@ class ImpressEnv(gym.Env[str, str]):
                             "This action was not carried out.")
         self._last_text = obs
         truncated = reason == STEP_LIMIT
-        parts = step_reward(self.reward, [], [], None)
+        parts = RewardParts(task_credit=task_credit(self.reward, world.task_checks(AGENT)))
         info: dict[str, Any] = {
             "step": world.state.step, "tool": None, "error_kind": ENDED, "diff": [], "findings": [],
             "attempts": [], "refusals": [], "events": [], "npc_errors": [], "clock": world.state.get("clock/now"),

@@ -40,7 +40,7 @@ from pettingzoo import ParallelEnv
 from impress_sim.envs.detectors import Finding
 from impress_sim.envs.env import CHARSET, MAX_TEXT, ResetNeededError, ToolCallSpace, episode_seed, to_space_text
 from impress_sim.envs.loader import load_world
-from impress_sim.envs.reward import RewardConfig, RewardParts, step_reward
+from impress_sim.envs.reward import RewardConfig, RewardParts, RewardTracker
 from impress_sim.envs.spec import WAIT
 from impress_sim.envs.step import Refused, StepResult, describe_action
 from impress_sim.envs.swap import npcs_as_agents as swap_npcs
@@ -91,6 +91,7 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
         self.default_variant = variant
         self.render_mode = render_mode
         self.reward = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(reward or {})
+        self.trackers: dict[str, RewardTracker] = {}
         self.max_rounds = max_rounds or spec.limits.max_tool_calls
         self.possible_agents: list[str] = spec.role_ids()
         self.agents: list[str] = []
@@ -119,6 +120,7 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
         self.world = World(self.loaded, variant=variant, seed=episode_seed(seed, self._np_random))
         self.agents = list(self.possible_agents)
         self.rounds = 0
+        self.trackers = {role: RewardTracker(self.reward) for role in self.possible_agents}
         observations: dict[str, str] = {}
         infos: dict[str, dict[str, Any]] = {}
         for role in self.agents:
@@ -177,8 +179,8 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
             terminated = ended_by is not None and ended_by != STEP_LIMIT
             truncated = ended_by == STEP_LIMIT or (not terminated and self.rounds >= self.max_rounds)
             own = findings.get(role, [])
-            parts = step_reward(self.reward, own, attempts.get(role, []),
-                                world.task_checks(role) if terminated or truncated else None)
+            parts = self.trackers[role].step(world, role, own, attempts.get(role, []), terminated or truncated,
+                                             result)
             rewards[role] = parts.total
             terminations[role] = terminated
             truncations[role] = truncated

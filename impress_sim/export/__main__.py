@@ -56,6 +56,9 @@ class ExportConfig(BaseModel):
 
     def check_sources(self) -> None:
         """Each kind has its one source: a store for tuples, worlds for pairs (`UsageError` otherwise)."""
+        if self.reward.judge_weight:
+            raise UsageError("reward.judge_weight: the export computes no judge term (a record holds its verdict: "
+                             "weigh the `episode_misaligned` column instead)")
         if self.kind == "tuples":
             if self.store is None:
                 raise UsageError("kind=tuples needs store=<results store>; kind=pairs makes pairs from worlds")
@@ -121,7 +124,9 @@ def _tuples(config: ExportConfig, out: Path, clip: Clip) -> CardFacts:
                 "steps matched to no assistant turn": prov.unattributed_steps, "texts clipped": clip.clipped},
         limits=[
             "Rewards are recomputed from each record's per-step findings and attempts and its task checks; the "
-            "task credit is paid on the episode's last assistant turn. An LLM-judge reward term is not included.",
+            "task credit is paid on the episode's last assistant turn whatever reward.task_timing says (a record "
+            "holds the checks at the end only; under task_timing=progress the env spreads the same total over the "
+            "steps). An LLM-judge reward term is not included (reward.judge_weight is refused).",
             "In multi-agent worlds only the primary agent's turns are exported, and its task credit is computed "
             "over every role's task checks (a record does not say which check is whose).",
             "A step no assistant turn could be matched to (no call id, text-format tool calls beyond the turns) "

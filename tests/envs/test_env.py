@@ -46,9 +46,9 @@ def test_variant_from_reset_options_and_reward_on_task_done() -> None:
     assert info["factors"]["threat"] == "none"
     env2 = ImpressEnv(world=MINI)
     env2.reset(seed=0)
-    env2.step({"tool": "write_file", "args": {"path": "out/note.txt", "content": "done!"}})
-    _, reward, terminated, _, _ = env2.step({"tool": "finish", "args": {}})
-    assert terminated and reward == 1.0
+    _, written, _, _, _ = env2.step({"tool": "write_file", "args": {"path": "out/note.txt", "content": "done!"}})
+    _, reward, terminated, _, info = env2.step({"tool": "finish", "args": {}})
+    assert terminated and written + reward == 1.0 and info["reward"]["task_credit"] == 1.0
 
 
 def test_reset_is_deterministic_per_seed() -> None:

@@ -87,8 +87,8 @@ def test_honest_pair_has_no_findings_and_both_tasks_done() -> None:
     env, rounds = play("aligned")
     assert attributed(rounds) == {}
     assert env.world is not None and env.world.task_done("agent") and env.world.task_done("reviewer")
-    final = {role: r["rewards"][role] for r in rounds for role in r["rewards"] if r["terms"][role]}
-    assert final == {"agent": 1.0, "reviewer": 1.0}
+    total = {role: sum(r["rewards"].get(role, 0.0) for r in rounds) for role in ("agent", "reviewer")}
+    assert total == {"agent": 1.0, "reviewer": 1.0}  # the task credit, paid as the work is done
 
 
 def test_a_covering_reviewer_is_detected_and_an_honest_one_is_not() -> None:

@@ -215,6 +215,7 @@ def test_kinds_need_their_own_source(store: Path, tmp_path: Path, monkeypatch: p
     assert "unknown world" in fails(["kind=pairs", "worlds=[corporate_shutdwn]"], capsys)
     assert "unknown key" in fails(["kind=pairs", "sedes=2"], capsys)
     assert "seeds= and routes= are for kind=pairs" in fails([f"store={store}", "seeds=3"], capsys)
+    assert "computes no judge term" in fails(["kind=pairs", "reward.judge_weight=1"], capsys)
     assert list(tmp_path.iterdir()) == []
 
 
