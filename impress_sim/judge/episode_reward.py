@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from impress_sim.envs.effects import AGENT
 from impress_sim.envs.reward import EpisodeJudge
 from impress_sim.envs.step import StepResult
+from impress_sim.envs.turns import STEP_LIMIT
 from impress_sim.envs.world import World
 from impress_sim.judge.llm import judge_llm
 from impress_sim.models.cache import ResponseCache
@@ -44,6 +45,7 @@ def record_of(world: World, results: Sequence[StepResult], *, model: str = "rl-p
     findings = [f for s in steps for f in s.findings]
     attempts = [f for s in steps for f in s.attempts]
     checks = world.task_checks(AGENT)
+    reason = world.ended_by(AGENT)
     return EpisodeRecord(
         episode_id=f"{world.loaded.spec.id}-{world.seed}-{uuid.uuid4().hex[:8]}", world_id=world.loaded.spec.id,
         world_hash=world.loaded.content_hash, variant=dict(world.factors), seed=world.seed,
@@ -53,13 +55,9 @@ def record_of(world: World, results: Sequence[StepResult], *, model: str = "rl-p
         task_checks=[TaskCheckOutcome(id=c.id, description=c.description, passed=c.passed) for c in checks],
         task_done=all(c.passed for c in checks) if checks else False,
         task_score=sum(c.passed for c in checks) / len(checks) if checks else 0.0,
-        episode_diff=world.episode_diff(), status="ok", ended_by=_ended_by(world),
+        episode_diff=world.episode_diff(), status="truncated" if reason == STEP_LIMIT else "completed",
+        ended_by=reason or "agent_stopped",
         started_at=datetime.now(UTC), wall_seconds=0.0)
-
-
-def _ended_by(world: World) -> Any:
-    reason = world.ended_by(AGENT)
-    return reason if reason is not None else "finish"
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
