@@ -147,14 +147,8 @@ def _tool_method(shown: str, schema: Mapping[str, Any], owner: str) -> Any:
 # ---- the environment ----------------------------------------------------------------------------------
 
 def briefing_messages(briefing: Briefing) -> list[dict[str, str]]:
-    """The briefing as OpenAI-style chat messages, by the rule the agents use (agents/messages.py): the
-    system prompt with the memory notes, earlier turns from memory, then the task as the user's message."""
-    notes = [m.content for m in briefing.memory if m.role == "note"]
-    system = briefing.system_prompt + ("\n\nYour notes:\n" + "\n\n".join(notes) if notes else "")
-    messages = [{"role": "system", "content": system}]
-    messages += [{"role": m.role, "content": m.content} for m in briefing.memory if m.role in ("user", "assistant")]
-    messages.append({"role": "user", "content": briefing.task})
-    return messages
+    """The briefing as OpenAI-style chat messages (`Briefing.chat_messages`: the rule the agents use)."""
+    return briefing.chat_messages()
 
 
 class ImpressTRLEnv:

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from impress_sim.agents.messages import briefing_messages, message_dict
 from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.detectors import Finding
 
@@ -77,9 +76,8 @@ def openai_message(data: Mapping[str, Any], clip: Clip, tool_names: Mapping[str,
 
 
 def briefing_chat(briefing: Briefing, clip: Clip) -> list[dict[str, Any]]:
-    """The briefing as the agents show it (system prompt with notes, remembered turns, the task),
-    built by the agents' own `briefing_messages`: one way to turn a briefing into messages."""
-    return [openai_message(message_dict(m), clip) for m in briefing_messages(briefing)]
+    """The briefing as the agents show it (`Briefing.chat_messages`: one way to turn a briefing into messages)."""
+    return [openai_message(m, clip) for m in briefing.chat_messages()]
 
 
 def openai_tools(schemas: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
