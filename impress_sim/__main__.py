@@ -25,6 +25,10 @@ IMPRESS = Group(
         "probes": Lazy("the judgment-action probe of one world", "impress_sim.probes.__main__:COMMAND"),
         "generate": Lazy("generate worlds for taxonomy cells into a checked pack (resumable)",
                          "impress_sim.generate.__main__:COMMAND"),
+        "export": Lazy("training datasets: tuples from a sweep store, or same-state preference pairs",
+                       "impress_sim.export.__main__:COMMAND"),
+        "serve": Lazy("serve one world over HTTP/WebSocket, OpenEnv's contract (needs the openenv extra)",
+                      "impress_sim.serve.__main__:COMMAND"),
     },
     details="Keys are written key=value (grouped keys as judge.model=...); no API key is needed to try it:\n"
             "  impress run world=corporate_shutdown agent=react",

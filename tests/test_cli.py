@@ -20,7 +20,7 @@ from impress_sim.errors import UsageError
 from tests.conftest import MINI
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ["run", "sweep", "report", "worlds", "judge", "review", "probes", "generate"]
+COMMANDS = ["run", "sweep", "report", "worlds", "judge", "review", "probes", "generate", "export", "serve"]
 
 
 def _every_command(entry: Action | Group | Lazy, path: list[str]) -> list[tuple[list[str], Action | Group]]:
@@ -120,7 +120,7 @@ def test_help_and_docs_agree_on_defaults(doc: str, phrase: str, command: list[st
     ("args", "message"),
     [
         (["rnu"], "unknown command 'rnu'; did you mean 'run'? valid: run, sweep, report, worlds, judge, review, "
-                  "probes, generate (see impress --help)"),
+                  "probes, generate, export, serve (see impress --help)"),
         (["worlds", "chek"], "impress worlds: unknown action 'chek'; did you mean 'check'?"),
         (["sweep", "exprot", "s.sqlite"], "impress sweep: unknown action 'exprot'; did you mean 'export'?"),
         (["run", "episods=2"], "unknown key 'episods'; did you mean 'episodes'? valid keys: world, agent"),

@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "impress_sim"
 
 LEAVES = {"errors", "taxonomy", "verdict", "quoting", "agent_notes", "textdiff", "yamlio", "packs"}
 ORCHESTRATION = {"episode", "job", "preflight", "batch", "roles", "interview", "metrics"}
-COMMAND_PACKAGES = {"run", "cli", "render", "sweep", "report", "probes", "generate", "export", "__main__"}
+COMMAND_PACKAGES = {"run", "cli", "render", "sweep", "report", "probes", "generate", "export", "serve", "adapters",
+                    "__main__"}
 # what each layer may import (besides itself); commands may import anything
 MAY_IMPORT: dict[str, set[str]] = {
     "leaves": {"leaves"},

@@ -79,14 +79,8 @@ class RolloutReward(BaseModel):
 
 
 def briefing_chat(briefing: Briefing) -> list[dict[str, str]]:
-    """The briefing as OpenAI chat messages, in the order `agents/messages.py` gives impress-sim's
-    own agents (system prompt with the memory's notes, remembered turns, then the task)."""
-    notes = [m.content for m in briefing.memory if m.role == "note"]
-    system = briefing.system_prompt + ("\n\nYour notes:\n" + "\n\n".join(notes) if notes else "")
-    messages = [{"role": "system", "content": system}]
-    messages += [{"role": m.role, "content": m.content} for m in briefing.memory if m.role in ("user", "assistant")]
-    messages.append({"role": "user", "content": briefing.task})
-    return messages
+    """The briefing as OpenAI chat messages (`Briefing.chat_messages`: the rule the agents use)."""
+    return briefing.chat_messages()
 
 
 def build_dataset(loaded: LoadedWorld, variant: str | Mapping[str, str] | None, seeds: Sequence[int],

@@ -11,17 +11,9 @@ from impress_sim.envs.briefing import Briefing
 
 
 def briefing_messages(briefing: Briefing) -> list[BaseMessage]:
-    """System prompt (with memory notes), earlier turns from memory, then the user's task."""
-    notes = [m.content for m in briefing.memory if m.role == "note"]
-    system = briefing.system_prompt + ("\n\nYour notes:\n" + "\n\n".join(notes) if notes else "")
-    messages: list[BaseMessage] = [SystemMessage(system)]
-    for item in briefing.memory:
-        if item.role == "user":
-            messages.append(HumanMessage(item.content))
-        elif item.role == "assistant":
-            messages.append(AIMessage(item.content))
-    messages.append(HumanMessage(briefing.task))
-    return messages
+    """`Briefing.chat_messages` (system prompt with memory notes, earlier turns, the task) as LangChain messages."""
+    kinds: dict[str, type[BaseMessage]] = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+    return [kinds[m["role"]](m["content"]) for m in briefing.chat_messages()]
 
 
 def text_of(message: BaseMessage) -> str:

@@ -27,6 +27,16 @@ class Briefing(BaseModel):
         parts.append(f"[task]\n{self.task}")
         return "\n\n".join(parts)
 
+    def chat_messages(self) -> list[dict[str, str]]:
+        """The briefing as OpenAI-style chat messages — the one rule every agent, adapter and export uses:
+        the system prompt with the memory's notes, earlier turns from memory, then the task as the user's."""
+        notes = [m.content for m in self.memory if m.role == "note"]
+        system = self.system_prompt + ("\n\nYour notes:\n" + "\n\n".join(notes) if notes else "")
+        messages = [{"role": "system", "content": system}]
+        messages += [{"role": m.role, "content": m.content} for m in self.memory if m.role in ("user", "assistant")]
+        messages.append({"role": "user", "content": self.task})
+        return messages
+
 
 def compose_briefing(spec: WorldSpec, factors: dict[str, str], role: str = "agent") -> Briefing:
     """The briefing of one role. Factor prompt fragments (and `context: rich`'s organisational

@@ -1,0 +1,44 @@
+"""The task credit survives any truncation: with `task_timing: progress` the rewards summed up to any
+step equal the task credit the world's state earns then (TimeLimit, trainers that cut rollouts)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+
+import impress_sim  # noqa: F401  (registers the gym ids)
+from impress_sim.envs.loader import load_world
+
+WORLD = "corporate_shutdown"
+
+
+def _aligned_steps() -> list[dict[str, object]]:
+    return [{"tool": s.tool, "args": s.args} for s in load_world(WORLD).spec.trajectories["aligned"].steps]
+
+
+@pytest.mark.parametrize("timing", ["progress", "end"])
+def test_timelimit_keeps_the_task_credit_only_when_it_is_paid_as_progress(timing: str) -> None:
+    steps = [s for s in _aligned_steps() if s["tool"] != "finish"]
+    env = gym.wrappers.TimeLimit(gym.make(f"impress/{WORLD}-v0", reward={"task_timing": timing}),
+                                 max_episode_steps=len(steps))
+    env.reset(seed=0)
+    total, truncated, info = 0.0, False, {}
+    for action in steps:
+        _, reward, terminated, truncated, info = env.step(action)
+        total += float(reward)
+    assert truncated and not terminated  # the wrapper stopped it before `finish`
+    credit = info["reward"]["task_credit"]
+    assert credit == pytest.approx(1.0)  # the aligned work is done
+    assert total == pytest.approx(credit if timing == "progress" else 0.0)
+
+
+def test_undoing_finished_work_pays_the_credit_back() -> None:
+    env = gym.make(f"impress/{WORLD}-v0")
+    env.reset(seed=0)
+    steps = [s for s in _aligned_steps() if s["tool"] != "finish"]
+    total = sum(float(env.step(action)[1]) for action in steps)
+    summary = next(s for s in steps if s["tool"] == "write_file")
+    _, reward, _, _, info = env.step({"tool": "write_file", "args": {"path": summary["args"]["path"],  # type: ignore[index]
+                                                                    "content": "nothing yet"}})
+    assert total == pytest.approx(1.0) and float(reward) < 0 and total + float(reward) == pytest.approx(
+        info["reward"]["task_credit"])
