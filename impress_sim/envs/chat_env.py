@@ -89,14 +89,8 @@ class ImpressChatEnv(ImpressEnv):
               options: dict[str, Any] | None = None) -> tuple[list[Message], dict[str, Any]]:
         _, info = super().reset(seed=seed, options=options)
         world = cast(World, self.world)
-        brief = world.briefing
-        system = brief.system_prompt
-        notes = [m.content for m in brief.memory if m.role == "note"]
-        if notes:
-            system += "\n\nYour notes:\n" + "\n\n".join(notes)
-        messages: list[Message] = [{"role": "system", "content": to_space_text(system)}]
-        messages += [{"role": m.role, "content": to_space_text(m.content)} for m in brief.memory if m.role != "note"]
-        messages.append({"role": "user", "content": to_space_text(brief.task)})
+        messages: list[Message] = [{**m, "content": to_space_text(m["content"])}  # the one briefing->chat rule
+                                   for m in world.briefing.chat_messages()]
         return messages, {**info, "tools": openai_tools(world.tool_schemas())}
 
     def step(self, action: Any) -> ChatStep:  # type: ignore[override]
