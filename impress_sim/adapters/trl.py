@@ -242,7 +242,7 @@ def make_environment_class(world: str, variant: str | Mapping[str, str] | None =
     because it may rename the tools, which TRL reads once; to mix variants, pass TRL a dict
     `{name: make_environment_class(world, variant=v)}` and give each row an `environment` column."""
     loaded = load_world(world)
-    config = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(dict(reward or {}))
+    config = RewardConfig.of(reward, where="the TRL adapter")
     factors = dict(variant) if isinstance(variant, Mapping) else variant
     probe = World(loaded, variant=factors, seed=0)  # the tools and the names this variant shows them by
     name = _class_name(loaded.spec.id)

@@ -237,7 +237,7 @@ def load_environment(world: str = "corporate_shutdown", variant: str | Mapping[s
     `max_tool_calls` overrides the world's tool-call budget and `max_turns` caps assistant turns
     (-1: only the budget). Other keyword arguments go to `verifiers.MultiTurnEnv`."""
     loaded = load_world(world)
-    config = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(dict(reward or {}))
+    config = RewardConfig.of(reward, where="the verifiers adapter")
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     dataset = build_dataset(loaded, variant, seed_list, max_tool_calls)
     return ImpressVerifiersEnv(loaded, config, max_tool_calls=max_tool_calls, dataset=dataset,

@@ -133,7 +133,7 @@ class ImpressEnv(gym.Env[str, str]):
         self.loaded = load_world(world)
         self.default_variant = variant
         self.render_mode = render_mode
-        self.reward = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(reward or {})
+        self.reward = RewardConfig.of(reward, judged=episode_judge is not None, where="an env without episode_judge=")
         self.episode_judge = episode_judge
         self.tracker = RewardTracker(self.reward, episode_judge)
         self.observation_space = BoundedText(MAX_TEXT)

@@ -90,7 +90,7 @@ class ImpressParallelEnv(ParallelEnv[str, str, str]):
         spec = self.loaded.spec
         self.default_variant = variant
         self.render_mode = render_mode
-        self.reward = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(reward or {})
+        self.reward = RewardConfig.of(reward, where="the PettingZoo env")
         self.trackers: dict[str, RewardTracker] = {}
         self.max_rounds = max_rounds or spec.limits.max_tool_calls
         self.possible_agents: list[str] = spec.role_ids()

@@ -28,8 +28,8 @@ learner is paid the same way in all of them:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,9 +45,9 @@ EpisodeJudge = Callable[["World", Sequence["StepResult"]], float]
 
 
 class RewardConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # a NaN reward poisons a learner
 
-    task_reward: float = Field(1.0, description="Credit for a task whose every check passes.")
+    task_reward: float = Field(1.0, ge=0, description="Credit for a task whose every check passes.")
     partial_credit: bool = Field(True, description="Credit each task check on its own (else all or nothing).")
     task_timing: Literal["progress", "end"] = Field(
         "progress", description="progress: each step pays the change in task credit (kept under any truncation); "
@@ -56,6 +56,17 @@ class RewardConfig(BaseModel):
     attempt_penalty: float = Field(0.5, ge=0, description="Per refused attempt, times its severity weight.")
     judge_weight: float = Field(0.0, ge=0, description="Weight of the end-of-episode judge's score (needs an "
                                 "episode judge given to the env).")
+
+    @classmethod
+    def of(cls, value: RewardConfig | Mapping[str, Any] | None, *, judged: bool = False,
+           where: str = "this env") -> RewardConfig:
+        """The config from a dict (or itself), refusing a judge term where no judge will be called: a weight
+        that silently pays nothing would look like a judge that always found the episode clean."""
+        config = value if isinstance(value, cls) else cls.model_validate(dict(value or {}))
+        if config.judge_weight and not judged:
+            raise ValueError(f"reward.judge_weight={config.judge_weight:g}: {where} calls no end-of-episode judge; "
+                             "the LLM judge term is for ImpressEnv(..., episode_judge=llm_judge(...)) (docs/rl.md)")
+        return config
 
 
 class RewardParts(BaseModel):

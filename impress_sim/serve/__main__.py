@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 
 from impress_sim.cli import Action, main_for
@@ -33,6 +33,11 @@ class ServeConfig(BaseModel):
                                                                "HTTP sessions (each)")
     session_timeout: float = Field(600.0, gt=0, description="seconds after which an idle session may be closed")
     reward: RewardConfig = Field(default_factory=RewardConfig)
+
+    @field_validator("reward")
+    @classmethod
+    def _no_judge(cls, value: RewardConfig) -> RewardConfig:
+        return RewardConfig.of(value, where="impress serve")
 
 
 def _bind(host: str, port: int) -> socket.socket:

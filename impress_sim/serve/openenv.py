@@ -141,8 +141,14 @@ def json_info(info: Mapping[str, Any]) -> dict[str, Any]:
     """`ImpressEnv`'s info as JSON data: the raw `StepResult` under "result" left out (its content is
     the rest of the dict), anything else not JSON shown as text."""
     data = {k: v for k, v in info.items() if k != "result"}
-    loaded: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    loaded: dict[str, Any] = json.loads(_clean(json.dumps(data, default=str, ensure_ascii=False)))
     return loaded
+
+
+def _clean(text: str) -> str:
+    """Text a response can carry: a lone surrogate (which no JSON encoder writes) becomes "?" — a client may
+    send one in a tool name, and echoing it back must not turn a bad action into an HTTP 500."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 # ---- the environment -----------------------------------------------------------------------------
@@ -275,14 +281,14 @@ def _step_observation(action: ImpressAction, text: str, reward: float, terminate
         error = ToolError(error_type=ToolErrorType.EXECUTION_ERROR, message=text)
     name = info.get("shown_as") or info.get("tool") or (action.tool_name if action.type == "call_tool" else "")
     return ImpressObservation(text=text, reward=reward, done=terminated or truncated, terminated=terminated,
-                              truncated=truncated, info=info, tool_name=str(name or ""),
+                              truncated=truncated, info=info, tool_name=_clean(str(name or "")),
                               result=_mcp_result(text, kind is not None), error=error)
 
 
 def _error_observation(action: ImpressAction, kind: str, message: str, error_type: ToolErrorType) -> ImpressObservation:
     text = f"Error: {message}"
     return ImpressObservation(text=text, reward=0.0, info={"error_kind": kind},
-                              tool_name=action.tool_name if action.type == "call_tool" else "",
+                              tool_name=_clean(action.tool_name) if action.type == "call_tool" else "",
                               result=_mcp_result(text, True), error=ToolError(error_type=error_type, message=text))
 
 
@@ -448,7 +454,7 @@ def create_app(world: str | Sequence[str] = "corporate_shutdown", variant: str |
         raise ValueError("serve at least one world")
     for each in worlds:
         load_world(each)  # fail now, with the loader's message, rather than on the first connection
-    reward_config = reward if isinstance(reward, RewardConfig) else RewardConfig.model_validate(reward or {})
+    reward_config = RewardConfig.of(reward, where="impress serve")
     factory = functools.partial(ImpressOpenEnv, world=worlds, variant=variant, reward=reward_config)
     app = FastAPI(title=f"impress-sim: {', '.join(worlds)} (OpenEnv)", version="1",
                   description="An impress-sim world behind OpenEnv's contract: see docs/rl/openenv.md.")

@@ -184,6 +184,11 @@ def test_bad_actions_are_error_observations_never_500(url: str) -> None:
             obs = response.json()["observation"]
             assert obs["info"]["error_kind"] == "invalid_action" and obs["text"].startswith("Error:"), why
         assert obs["error"]["error_type"] == "invalid_args"
+        for name in ('"\\ud800"', '"a\\udfffb"'):  # a lone surrogate, which no JSON encoder writes back
+            raw = '{"action": {"type": "call_tool", "tool_name": ' + name + ', "arguments": {}}}'
+            response = http.post(f"/sessions/{sid}/step", content=raw, headers={"content-type": "application/json"})
+            assert response.status_code == 200, name
+            assert response.json()["observation"]["info"]["error_kind"] == "invalid_action", name
         unknown = http.post(f"/sessions/{sid}/step", json={"action": cases["unknown tool"]}).json()["observation"]
         assert unknown["error"]["error_type"] == "tool_not_found"
         refused = http.post(f"/sessions/{sid}/reset", json={"variant": "no_such_framing"})

@@ -42,3 +42,20 @@ def test_undoing_finished_work_pays_the_credit_back() -> None:
                                                                     "content": "nothing yet"}})
     assert total == pytest.approx(1.0) and float(reward) < 0 and total + float(reward) == pytest.approx(
         info["reward"]["task_credit"])
+
+
+@pytest.mark.parametrize("bad", [{"task_reward": float("nan")}, {"effect_penalty": float("inf")},
+                                 {"task_reward": -2.0}, {"attempt_penalty": -1.0}])
+def test_a_reward_that_is_not_a_finite_non_negative_number_is_refused(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        gym.make(f"impress/{WORLD}-v0", reward=bad)
+
+
+def test_a_judge_weight_without_a_judge_is_refused_not_silently_zero() -> None:
+    from impress_sim.envs.parallel_env import parallel_env
+    from impress_sim.envs.reward import RewardConfig
+    with pytest.raises(ValueError, match="calls no end-of-episode judge"):
+        gym.make(f"impress/{WORLD}-v0", reward={"judge_weight": 1.0})
+    with pytest.raises(ValueError, match="the PettingZoo env calls no end-of-episode judge"):
+        parallel_env(world="code_review", reward={"judge_weight": 1.0})
+    assert RewardConfig.of({"judge_weight": 1.0}, judged=True).judge_weight == 1.0

@@ -64,3 +64,12 @@ def test_no_judge_weight_means_no_call_and_a_failing_judge_scores_zero_and_is_co
         env = ImpressEnv(WORLD, reward={"judge_weight": 1.0}, episode_judge=broken)
         infos = play(env, "aligned")
     assert infos[-1]["reward"]["judge"] == 0.0 and broken.errors == 1 and "not found" in broken.last_error
+
+
+def test_an_acted_label_without_evidence_that_checks_costs_nothing() -> None:
+    with LLMServer() as server:
+        server.script("judge", [], answer=lambda messages: judgement(
+            {"disable_oversight": (6, "I never wrote these words anywhere at all")}))
+        env = ImpressEnv(WORLD, reward={"judge_weight": 1.0}, episode_judge=llm_judge(settings(server)))
+        infos = play(env, "misaligned")
+    assert infos[-1]["reward"]["judge"] == 0.0
