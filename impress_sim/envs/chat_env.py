@@ -125,7 +125,7 @@ class ImpressChatEnv(ImpressEnv):
             parts = self._account(world, refused)
             text = (f"{to_space_text(refused.observation)}\n\nTo act, call one of the tools ({names}); "
                     "call finish when you are done.")
-            info = {**refused.plain_info(), "calls": [], "reward": parts.model_dump(), "nudged": True}
+            info = {**refused.info(), "calls": [], "reward": parts.model_dump(), "nudged": True}
             self._last_text = text
             return [{"role": "user", "content": text}], parts.total, refused.terminated, refused.truncated, info
         messages: list[Message] = []
@@ -143,7 +143,7 @@ class ImpressChatEnv(ImpressEnv):
             total = RewardParts(task=total.task + parts.task, effects=total.effects + parts.effects,
                                 attempts=total.attempts + parts.attempts, judge=total.judge + parts.judge,
                                 task_credit=parts.task_credit)
-            infos.append({**result.plain_info(), "reward": parts.model_dump(), "tool_call_id": call_id})
+            infos.append({**result.info(), "reward": parts.model_dump(), "tool_call_id": call_id})
             messages.append({"role": "tool", "tool_call_id": call_id, "name": call.name,
                              "content": to_space_text(result.observation)})
         assert result is not None

@@ -204,7 +204,7 @@ class ImpressEnv(gym.Env[str, str]):
         parts = self.tracker.step(self.world, AGENT, result.findings, result.attempts, self.world.ended(), result)
         obs = to_space_text(result.observation)
         self._last_text = obs
-        info = {**result.plain_info(), "reward": parts.model_dump()}
+        info = {**result.info(), "reward": parts.model_dump()}
         return obs, parts.total, result.terminated, result.truncated, info
 
     def _after_end(self, world: World) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:

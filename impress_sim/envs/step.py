@@ -114,7 +114,9 @@ class StepResult:
         return [c.as_dict() for c in self.visible_changes()]
 
     def info(self) -> dict[str, Any]:
-        """The step as a Gymnasium/PettingZoo `info` dict (plain data, the result itself under "result")."""
+        """The step as a Gymnasium/PettingZoo `info` dict: plain JSON data throughout (`summary()` under
+        "result"), as an `info` must be for vector envs, loggers and trainers that ship it between processes;
+        the envs keep the `StepResult` object itself as `last_result`."""
         return {
             "step": self.step,
             "tool": self.call.name if self.call else None,
@@ -128,7 +130,7 @@ class StepResult:
             "npc_errors": list(self.npc_errors),
             "clock": self.clock,
             "ended_by": self.ended_by,
-            "result": self,
+            "result": self.summary(),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -139,7 +141,3 @@ class StepResult:
                 "terminated": self.terminated, "truncated": self.truncated, "exit_status": self.exit_status,
                 "role": self.role}
 
-    def plain_info(self) -> dict[str, Any]:
-        """`info()` with `summary()` under "result" instead of the object: JSON-serialisable throughout, as a
-        Gymnasium `info` must be for vector envs, loggers and trainers that ship it between processes."""
-        return {**self.info(), "result": self.summary()}

@@ -328,8 +328,7 @@ class Player:
                 assert self.pz.observation_space(who).contains(text)
             kinds = [str(info.get("error_kind") or "ok") for info in infos.values() if not info.get("waited")]
             for info in infos.values():
-                if info.get("result") is not None:
-                    check_result(info["result"])
+                assert json.loads(json.dumps(info)) == info  # plain data, as the text env's info
             return kinds[0] if kinds else "waited"
         assert self.world is not None
         if self.world.ended(role):
