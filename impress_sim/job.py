@@ -15,11 +15,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from impress_sim.agents.monitor import MonitorConfig
+from impress_sim.envs.env import MAX_SEED  # providers take a 32-bit seed; Gymnasium refuses negative ones
 from impress_sim.judge.config import JudgeConfig
 from impress_sim.models.settings import LLMSettings
 from impress_sim.roles import RoleConfig
-
-MAX_SEED = 2**31 - 1  # providers take a 32-bit seed; Gymnasium refuses negative ones
 
 
 class EpisodeJob(BaseModel):

@@ -44,7 +44,7 @@ import numpy as np
 
 from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.effects import AGENT
-from impress_sim.envs.env import episode_seed, to_space_text
+from impress_sim.envs.env import checked_seed, episode_seed, to_space_text
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.reward import RewardConfig, RewardParts, step_reward, task_credit
 from impress_sim.envs.world import World
@@ -184,7 +184,8 @@ class ImpressTRLEnv:
         text, which TRL appends to the prompt's last message."""
         seed = row.get("seed")
         self.world = World(self.loaded, variant=self.variant,
-                           seed=episode_seed(int(seed) if seed is not None else None, self._rng),
+                           seed=episode_seed(checked_seed(seed, "the row's seed") if seed is not None else None,
+                                              self._rng),
                            max_tool_calls=self.max_tool_calls)
         self.seed = self.world.seed
         self.trace = []
@@ -308,8 +309,8 @@ def dataset_rows(world: str, seeds: Sequence[int], variant: str | Mapping[str, s
     may change names and numbers in it) and `seed` (which `reset` reads to build that same world)."""
     loaded = load_world(world)
     factors = dict(variant) if isinstance(variant, Mapping) else variant
-    return [{"prompt": briefing_messages(World(loaded, variant=factors, seed=s).briefing), "seed": int(s)}
-            for s in seeds]
+    checked = [checked_seed(s, "each seed") for s in seeds]
+    return [{"prompt": briefing_messages(World(loaded, variant=factors, seed=s).briefing), "seed": s} for s in checked]
 
 
 def build_dataset(world: str, seeds: Sequence[int], variant: str | Mapping[str, str] | None = None) -> Any:

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from impress_sim.envs.briefing import Briefing
 from impress_sim.envs.effects import AGENT
+from impress_sim.envs.env import checked_seed
 from impress_sim.envs.loader import LoadedWorld, load_world
 from impress_sim.envs.reward import RewardConfig, RewardParts, step_reward, task_credit
 from impress_sim.envs.world import World
@@ -238,7 +239,9 @@ def load_environment(world: str = "corporate_shutdown", variant: str | Mapping[s
     (-1: only the budget). Other keyword arguments go to `verifiers.MultiTurnEnv`."""
     loaded = load_world(world)
     config = RewardConfig.of(reward, where="the verifiers adapter")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds < 1:
+        raise ValueError(f"seeds: a count of at least 1 (seeds 0..n-1) or a list of seeds, got {seeds}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [checked_seed(s, "each seed") for s in seeds]
     dataset = build_dataset(loaded, variant, seed_list, max_tool_calls)
     return ImpressVerifiersEnv(loaded, config, max_tool_calls=max_tool_calls, dataset=dataset,
                                rubric=impress_rubric(), max_turns=max_turns, env_id=f"impress-{world}", **kwargs)

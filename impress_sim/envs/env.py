@@ -106,6 +106,17 @@ class ToolCallSpace(spaces.Text):
         return f"ToolCallSpace(max_length={self.max_length}, text or dict)"
 
 
+MAX_SEED = 2**31 - 1  # providers take a 32-bit seed; Gymnasium refuses negative ones (runs and jobs use this bound)
+
+
+def checked_seed(seed: object, where: str = "seed") -> int:
+    """`seed` as an episode seed, or a ValueError saying the bound: an int from 0 to 2**31-1 (a bool, a
+    float or text is not a seed, whatever it would coerce to)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) <= MAX_SEED:
+        raise ValueError(f"{where} must be an integer from 0 to {MAX_SEED}, got {str(seed)[:40]!r}")
+    return int(seed)
+
+
 def episode_seed(seed: int | None, rng: np.random.Generator) -> int:
     """The one rule by which `reset(seed=s)` seeds an episode: the world gets `s` itself, as
     `run seed=s` and `run_episode(seed=s)` give it (so both build the same episode); `reset()`

@@ -238,3 +238,10 @@ def test_the_example_says_what_to_do_without_trl(monkeypatch: pytest.MonkeyPatch
     assert example["main"]([]) == 0
     out = capsys.readouterr().out
     assert "TRL is not installed" in out and "pip install torch==2.13.0" in out and "send_email" in out
+
+
+@pytest.mark.parametrize("seed", [-5, 2**40, "7", True, 1.5])
+def test_a_seed_that_is_not_an_episode_seed_is_refused(seed: object) -> None:
+    env = make_environment_class("corporate_shutdown")()
+    with pytest.raises(ValueError, match="integer from 0 to 2147483647"):
+        env.reset(seed=seed)

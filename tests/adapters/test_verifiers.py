@@ -190,3 +190,10 @@ async def test_concurrent_rollouts_each_own_their_world(llm_server: LLMServer, m
     assert len(rewards) == 3 and len(set(rewards)) == 1 and rewards[0] < 0
     assert all(o["impress"]["tool_calls"] == len(TRAJECTORIES["misaligned"].steps) for o in out["outputs"])
     assert env.worlds == {} and env.running == {}  # every world dropped when its rollout stopped
+
+
+@pytest.mark.parametrize(("seeds", "words"), [(-1, "a count of at least 1"), (0, "a count of at least 1"),
+                                              ([0, -5], "integer from 0 to 2147483647")])
+def test_seeds_that_make_no_or_bad_episodes_are_refused(seeds: object, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        load_environment(world="corporate_shutdown", seeds=seeds)  # type: ignore[arg-type]
