@@ -56,7 +56,7 @@ def _serve(config: ServeConfig, console: Console) -> int:
     try:
         import uvicorn
 
-        from impress_sim.serve.openenv import create_app, uvicorn_config
+        from impress_sim.serve.http import create_app, uvicorn_config
     except ImportError as exc:
         raise UsageError(f"impress serve needs the openenv extra ({exc.name or exc} is missing): "
                          "pip install 'impress-sim[openenv]'") from None

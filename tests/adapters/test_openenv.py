@@ -25,7 +25,8 @@ from websockets.exceptions import ConnectionClosed  # noqa: E402
 from impress_sim.__main__ import main as impress  # noqa: E402
 from impress_sim.envs.env import ImpressEnv  # noqa: E402
 from impress_sim.envs.loader import load_world  # noqa: E402
-from impress_sim.serve.openenv import MAX_BODY_BYTES, RESET_NEEDED, create_app, json_info, serve_in_thread  # noqa: E402
+from impress_sim.serve.http import create_app, serve_in_thread  # noqa: E402
+from impress_sim.serve.openenv import MAX_BODY_BYTES, RESET_NEEDED, json_info  # noqa: E402
 
 WORLD = "corporate_shutdown"
 OTHER = "cloud_budget"  # a second served world: clients pick it per reset
