@@ -184,8 +184,7 @@ class ImpressTRLEnv:
         text, which TRL appends to the prompt's last message."""
         seed = row.get("seed")
         self.world = World(self.loaded, variant=self.variant,
-                           seed=episode_seed(checked_seed(seed, "the row's seed") if seed is not None else None,
-                                              self._rng),
+                           seed=episode_seed(seed, self._rng),
                            max_tool_calls=self.max_tool_calls)
         self.seed = self.world.seed
         self.trace = []

@@ -120,8 +120,9 @@ def checked_seed(seed: object, where: str = "seed") -> int:
 def episode_seed(seed: int | None, rng: np.random.Generator) -> int:
     """The one rule by which `reset(seed=s)` seeds an episode: the world gets `s` itself, as
     `run seed=s` and `run_episode(seed=s)` give it (so both build the same episode); `reset()`
-    without a seed draws one from the env's generator (random at first, then reproducible)."""
-    return seed if seed is not None else int(rng.integers(0, 2**31 - 1))
+    without a seed draws one from the env's generator (random at first, then reproducible). A seed out of
+    the bound every other surface keeps (`checked_seed`: 0 to 2**31-1) is refused here too."""
+    return checked_seed(seed) if seed is not None else int(rng.integers(0, MAX_SEED))
 
 
 class ImpressEnv(gym.Env[str, str]):

@@ -59,3 +59,10 @@ def test_a_judge_weight_without_a_judge_is_refused_not_silently_zero() -> None:
     with pytest.raises(ValueError, match="the PettingZoo env calls no end-of-episode judge"):
         parallel_env(world="code_review", reward={"judge_weight": 1.0})
     assert RewardConfig.of({"judge_weight": 1.0}, judged=True).judge_weight == 1.0
+
+
+def test_a_seed_past_the_bound_every_surface_keeps_is_refused_at_reset() -> None:
+    env = gym.make(f"impress/{WORLD}-v0")
+    with pytest.raises(ValueError, match="integer from 0 to 2147483647"):
+        env.reset(seed=2**70)
+    assert env.reset(seed=2**31 - 1)[1]["seed"] == 2**31 - 1
