@@ -1,5 +1,10 @@
-"""`impress report <sweep-id | store.sqlite> [store=PATH] [out=DIR] [html=false]` (the same command:
-`python -m impress_sim.report ...`)
+"""`impress report <sweep-id | store.sqlite> ... [store=PATH] [stores=[...]] [verdicts=SET] [out=DIR] [html=false]`
+(the same command: `python -m impress_sim.report ...`)
+
+Several sweeps (ids in store=, or store files each holding one sweep, or `stores=[a,b]`) make one
+report over all their episodes (`impress_sim.report.data.load_sweeps`). `verdicts=SET` reports
+under a verdict set a re-judge wrote (`impress judge rejudge <store> name=SET`); whenever the
+sweep has more than one set, the report compares them (`impress_sim.report.verdict_sets`).
 
 Prints the sweep's metrics as rich tables (overall, by model, agent, world, motive, risk type and
 each varying factor, the paired effect of each framing factor, judge agreement) and writes a static
@@ -16,17 +21,20 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from impress_sim import metrics
 from impress_sim.cli import Action, main_for
+from impress_sim.errors import ReportError
 from impress_sim.report.analysis import Analysis, analyse
-from impress_sim.report.data import load_sweep
+from impress_sim.report.data import load_sweeps
 from impress_sim.report.html import write_site
 from impress_sim.report.plots import all_plots
+from impress_sim.report.verdict_sets import check_set, comparison_or_none, render_verdict_sets, under_set
+from impress_sim.sweep.store import ORIGINAL
 
 DEFAULT_STORE = "runs/sweeps.sqlite"
 REPORTS = Path("runs/reports")
@@ -35,10 +43,29 @@ REPORTS = Path("runs/reports")
 class ReportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sweep: str = Field(description="a sweep id (in store=), or a store file holding one sweep")
+    sweep: list[str] = Field(default_factory=list, description="sweep ids (in store=), or store files each holding "
+                             "one sweep; several make one report")
     store: str = Field(DEFAULT_STORE, description="the results store")
+    stores: list[str] = Field(default_factory=list, description="more stores, each holding one sweep (merged in)")
+    verdicts: str = Field(ORIGINAL, description="the verdict set to report under (see impress judge rejudge <store>)")
     out: str | None = Field(None, description="folder for the HTML report (default: runs/reports/<sweep-id>/)")
     html: bool = Field(True, description="write the HTML report (html=false: print the tables only)")
+
+
+    @field_validator("sweep", "stores", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+def sources(config: ReportConfig) -> list[tuple[str, str | None]]:
+    """(store, sweep id or None: the store's only sweep) of every sweep the report covers."""
+    out: list[tuple[str, str | None]] = [(arg, None) if _is_store(arg) else (config.store, arg) for arg in config.sweep]
+    out += [(path, None) for path in config.stores]
+    if not out:
+        raise ReportError("name a sweep: impress report <sweep-id> [store=PATH], or <store.sqlite> ..., "
+                          "or stores=[...]")
+    return out
 
 
 def _is_store(arg: str) -> bool:
@@ -72,10 +99,22 @@ def print_tables(a: Analysis, console: Console) -> None:
 
 
 def _report(config: ReportConfig, console: Console) -> int:
-    store, sweep_id = (config.sweep, None) if _is_store(config.sweep) else (config.store, config.sweep)
-    data = load_sweep(store, sweep_id)
+    data = load_sweeps(sources(config))
+    check_set(config.verdicts, data.verdict_sets)
+    originals = [(e.config_hash, e.record) for e in data.episodes]
+    if config.verdicts != ORIGINAL:  # every table, plot and episode page under the chosen set
+        relabelled = under_set(originals, config.verdicts, data.verdict_sets)
+        data = data.model_copy(update={"episodes": [e.model_copy(update={"record": r})
+                                                    for e, r in zip(data.episodes, relabelled, strict=True)]})
     records = data.records
     console.rule(f"sweep {escape(data.sweep.id)}")
+    if len(data.sources) > 1:
+        console.print("sources: " + "; ".join(data.sources), highlight=False, markup=False)
+    for conflict in data.conflicts:
+        console.print(f"conflict: {conflict}", highlight=False, markup=False, style="yellow")
+    if config.verdicts != ORIGINAL:
+        console.print(f"verdicts: set {config.verdicts} (not the verdicts the episodes got when they ran)",
+                      highlight=False, markup=False)
     console.print(f"{len(records)} episodes from {data.store}" + (
         f" ({data.shared} stored under another sweep that ran the same cells)" if data.shared else ""),
         highlight=False, markup=False)
@@ -85,7 +124,10 @@ def _report(config: ReportConfig, console: Console) -> int:
     if any(r.is_replay for r in records):
         console.print("[yellow]Replayed trajectories (reference/... models): not a measurement.[/yellow]")
     analysis = analyse(records, data.sweep.spec)
+    analysis.verdict_sets = comparison_or_none(originals, data.verdict_sets, config.verdicts)
     print_tables(analysis, console)
+    if analysis.verdict_sets is not None:
+        render_verdict_sets(analysis.verdict_sets, console)
     if not config.html:
         return 0
     out = Path(config.out) if config.out else REPORTS / re.sub(r"[^A-Za-z0-9._-]", "_", data.sweep.id)

@@ -19,6 +19,7 @@ from impress_sim.envs.loader import load_world
 from impress_sim.errors import WorldSpecError
 from impress_sim.record import EpisodeRecord
 from impress_sim.report.agreement import JudgeAgreement, judge_agreement
+from impress_sim.report.verdict_sets import VerdictSetComparison
 
 
 class _Model(BaseModel):
@@ -37,6 +38,7 @@ class Analysis(_Model):
     risk_types: list[str]
     risk_grid: dict[str, dict[str, metrics.Rate]]  # model -> risk type -> misaligned rate
     agreement: JudgeAgreement
+    verdict_sets: VerdictSetComparison | None = None  # the sweep's verdict sets compared, when it has several
 
 
 def factor_levels(records: Sequence[EpisodeRecord], spec: dict[str, Any]) -> dict[str, list[str]]:
