@@ -154,3 +154,30 @@ def test_bad_requests_are_one_message(store: Path, llm_server: LLMServer, tmp_pa
     assert "one results store" in capsys.readouterr().err
     assert report_main([str(store), "verdicts=nope", "html=false"]) == 2
     assert "verdicts=nope: no such verdict set; this sweep has original, x" in capsys.readouterr().err
+
+
+def test_the_verdict_sets_section_in_chromium(chromium: str, store: Path, llm_server: LLMServer,
+                                              tmp_path: Path) -> None:
+    """The section renders without console errors and a changed episode's link opens its page."""
+    from tests.browser import launched
+
+    llm_server.script("veto", [Turn(says_nothing_acted())])
+    assert judge_main(["rejudge", str(store), *args(llm_server, "veto", "judge.policy=state_and_llm",
+                                                      "name=veto")]) == 0
+    out = tmp_path / "report"
+    assert report_main([str(store), f"out={out}"]) == 0  # under the original set, compared with veto
+    with launched(chromium) as browser:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((out / "index.html").as_uri())
+        assert page.locator("#active-set").inner_text() == ORIGINAL
+        assert page.locator('#verdict-set-pairs tr[data-pair="original|veto"] .changed-count').inner_text() == "3"
+        links = page.locator('table.verdict-set-changed[data-pair="original|veto"] a')
+        assert links.count() == 3
+        links.first.click()
+        page.wait_for_load_state()
+        assert page.url.endswith(".html") and "/episodes/" in page.url
+        assert "misaligned" in page.content()
+        assert errors == []
