@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,10 +116,14 @@ async def rejudge(config: RejudgeConfig, console: Console) -> int:
 
 
 def is_store(path: Path) -> bool:
-    """An SQLite file (a results store, or something `Store` will refuse with its own message)."""
+    """An SQLite file (a results store, or something `Store` will refuse with its own message). Only
+    a regular file is opened: a FIFO or a device would block or never end (they are refused as
+    records, with the reason, by `EpisodeRecord.load`)."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
         with path.open("rb") as f:
-            return path.is_file() and f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+            return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
     except OSError:
         return False
 
