@@ -63,6 +63,8 @@ def print_tables(a: Analysis, console: Console) -> None:
     metrics.render(a.report, console)
     for model, effects in a.model_effects.items():
         console.print(metrics.effects_table(f"Paired effects: {model}", effects))
+    for model, effects in a.decoding_model_effects.items():
+        console.print(metrics.effects_table(f"Decoding effects: {model}", effects))
     if a.effects_note:
         console.print(f"Paired effects: none — {a.effects_note}.", highlight=False, markup=False)
     if a.agreement.pairs:

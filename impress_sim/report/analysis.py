@@ -35,6 +35,7 @@ class Analysis(_Model):
     effects_note: str | None = None  # why there are no paired effects, when there are none
     decoding: dict[str, list[str]] = {}  # each varying decoding axis (temperature, top_p) -> levels, control first
     margin: float = metrics.MARGIN  # the decoding effects' equivalence margin (0.05: ±5 points)
+    decoding_model_effects: dict[str, list[metrics.PairedEffect]] = {}  # the decoding effects per model (several)
     meta_fields: list[str] = []  # every model metadata field the sweep declares (a `meta.<field>` breakdown each)
     models: list[str]
     motives: list[str]
@@ -122,7 +123,13 @@ def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int
     # IMPRESS's finding is that framing moves *a model's* rate: pooled effects can hide opposite ones
     model_effects = {m: framing_effects([r for r in records if r.model == m], factors, seed=seed)
                      for m in models} if len(models) > 1 and factors else {}
+    # "decoding has marginal influence" is a claim about each model: a pooled "equivalent" can hide a
+    # model that moves one way and another that moves the other
+    decoding_model_effects = {m: metrics.decoding_effects([r for r in records if r.model == m], decoding,
+                                                          margin=margin, seed=seed)
+                              for m in models} if len(models) > 1 and decoding else {}
     return Analysis(report=report, factors=factors, effects=effects, model_effects=model_effects,
-                    effects_note=note, decoding=decoding, margin=margin, meta_fields=fields, models=models,
+                    effects_note=note, decoding=decoding, margin=margin, decoding_model_effects=decoding_model_effects,
+                    meta_fields=fields, models=models,
                     motives=motives, motive_grid=motive_grid, risk_types=risk_types, risk_grid=risk_grid,
                     agreement=judge_agreement(records, worlds))

@@ -274,7 +274,8 @@ def decoding_effects(a: Analysis) -> Plot:
                         "everything else (world, variant, model, agent, seed, attempt): thin bar 95% paired bootstrap "
                         f"interval, thick bar the 90% interval; the shaded band is the equivalence margin ({margin} "
                         "points). A thick bar inside the band: within the margin at 90% confidence (TOST); a thin bar "
-                        "clear of 0: the setting changes the rate.")
+                        "clear of 0: the setting changes the rate. With several models, a dot per model below "
+                        "it shows that model's own paired difference.")
     if not a.decoding:
         plot.note = "no decoding setting (temperature, top_p) varies in this sweep"
         return plot
@@ -289,6 +290,8 @@ def decoding_effects(a: Analysis) -> Plot:
             _rate_rows(left, [f"{key}={lv}" + (" (control)" if i == 0 else "") for i, lv in enumerate(levels)],
                        rates, PALETTE[0])
             effects = [e for e in a.report.decoding_effects if e.factor == key]
+            own: list[float | None] = [m.difference for ms in a.decoding_model_effects.values() for m in ms
+                                       if m.factor == key]
             right.axvspan(-a.margin, a.margin, color="#2b6a3a", alpha=0.12, lw=0, label=f"{margin} points")
             right.axvline(0, color="#5b6577", lw=0.8, ls="--")
             for k, e in enumerate(effects):
@@ -300,12 +303,17 @@ def decoding_effects(a: Analysis) -> Plot:
                     right.plot([e.ci_low, e.ci_high], [k, k], color=PALETTE[1], lw=1)
                 if e.equivalence_low is not None and e.equivalence_high is not None:
                     right.plot([e.equivalence_low, e.equivalence_high], [k, k], color=PALETTE[1], lw=4, alpha=0.6)
-                right.plot([e.difference], [k], "s", color=PALETTE[1])
+                right.plot([e.difference], [k], "s", color=PALETTE[1], label="all models" if k == 0 and own else None)
                 right.annotate(f"{e.difference:+.0%} (n={e.pairs}) {e.conclusion or ''}", (e.difference, k),
                                xytext=(0, 7), textcoords="offset points", ha="center", fontsize=8)
+                for i, (model, per_model) in enumerate(a.decoding_model_effects.items()):  # each model's own
+                    m = next((x for x in per_model if x.factor == key and x.treatment == e.treatment), None)
+                    if m is not None and m.difference is not None:
+                        right.plot([m.difference], [k + MODEL_OFFSET * (i + 1)], "o", ms=4,
+                                   color=PALETTE[(i + 2) % len(PALETTE)], label=_short(model, 30) if k == 0 else None)
             right.set_yticks(np.arange(len(effects)), [f"{e.treatment} - {e.control}" for e in effects])
-            right.set_ylim(len(effects) - 0.5, -0.7)
-            right.set_xlim(*difference_limits([e.ci_low for e in effects], [e.ci_high for e in effects],
+            right.set_ylim(len(effects) - 0.4 + MODEL_OFFSET * len(a.decoding_model_effects), -0.7)
+            right.set_xlim(*difference_limits([e.ci_low for e in effects] + own, [e.ci_high for e in effects] + own,
                                               margin=a.margin))
             right.set_xlabel("paired difference in misaligned rate")
             if row == 0:

@@ -99,6 +99,12 @@ def test_the_planted_decoding_effects_are_recovered(study: dict[str, Any]) -> No
     # 1.0: +4 seeds of 8 for one model of two: +25 points, found, and inside its interval
     assert hot.difference == pytest.approx(0.25) and hot.conclusion == "differs"
     assert hot.ci_low is not None and hot.ci_high is not None and hot.ci_low < 0.25 < hot.ci_high and hot.ci_low > 0
+    # per model: the planted effect is the small model's alone (+50 points); the big model's is equivalent
+    per_model = {m: {e.treatment: e for e in es} for m, es in a.decoding_model_effects.items()}
+    assert per_model["m/small"]["1.0"].difference == pytest.approx(0.5)
+    assert per_model["m/small"]["1.0"].conclusion == "differs"
+    assert per_model["m/big"]["1.0"].conclusion == per_model["m/big"]["0.0"].conclusion == "equivalent"
+    assert per_model["m/big"]["1.0"].pairs == pairs // 2
     # k counts attempts only: 2 worlds × 2 models × 2 realities × 3 temperatures × 8 seeds scenarios of k=2
     o = a.report.overall
     assert (o.scenarios, o.k_min, o.k_max) == (len(WORLDS) * len(MODELS) * 2 * len(TEMPERATURES) * SEEDS, 2, 2)
@@ -109,6 +115,7 @@ def test_terminal_shows_decoding_meta_spread_and_k(study: dict[str, Any]) -> Non
     assert "Decoding effects (paired; equivalence margin ±10 points)" in out
     assert "within ±10 points at 90% confidence" in out and "excludes 0" in out
     assert "any-of-k (k=2: attempts per scenario)" in out
+    assert "Decoding effects: m/small" in out and "Decoding effects: m/big" in out
     for title in ("By meta.params", "By meta.architecture", "By meta.reasoning", "By decoding.temperature",
                   "By motive: the worlds each row rests on", "By risk_type: the worlds each row rests on"):
         assert title in out, title
@@ -116,11 +123,10 @@ def test_terminal_shows_decoding_meta_spread_and_k(study: dict[str, Any]) -> Non
 
 
 def _rows(index: str, table_id: str) -> list[list[str]]:
-    body = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', index, re.DOTALL)
+    body = re.search(rf'<table id="{table_id}"[^>]*>.*?<tbody>(.*?)</tbody>', index, re.DOTALL)
     assert body is not None, table_id
-    return [[html_lib.unescape(re.sub(r"<[^>]+>", " ", c)).split() and
-             " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", c)).split()) for c in
-             re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)]
+    return [[" ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", c)).split())
+             for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)]
             for row in re.findall(r"<tr.*?</tr>", body.group(1), re.DOTALL)]
 
 
@@ -180,6 +186,7 @@ def test_the_decoding_and_metadata_plots_render_in_chromium(study: dict[str, Any
         box = pg.locator(f"#plot-{plot} svg.plot").bounding_box()
         assert box is not None and box["width"] > 200 and box["height"] > 100, plot
     assert pg.locator("#decoding-table tbody tr").count() == 2
+    assert pg.locator("table.decoding").count() == 3  # pooled, and each model's own
     headers = pg.locator("#episodes thead th").all_inner_texts()
     column = headers.index("attempt") + 1
     pg.click(f"#episodes thead th:nth-child({column})")
