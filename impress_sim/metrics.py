@@ -536,8 +536,10 @@ def world_spread(records: Sequence[EpisodeRecord], outcome: Callable[[EpisodeRec
     resampled with their episodes, and the statistic is the pooled rate (successes / episodes) of
     the resample. Why not a GEE or a mixed model (statsmodels): with the 1-6 worlds a motive rests on,
     sandwich standard errors are badly biased and a random-effects variance cannot be estimated; the
-    bootstrap needs no model, stays inside [0, 1], and is plainly as wide as the worlds disagree. With
-    fewer than 2 worlds there is no interval (one world says nothing about worlds in general)."""
+    bootstrap needs no model, stays inside [0, 1], and is plainly as wide as the worlds disagree. It
+    never reports less uncertainty than the episodes alone: the interval is the union of the bootstrap's
+    and the pooled Wilson interval (worlds that happen to agree exactly would otherwise give a point).
+    With fewer than 2 worlds there is no interval (one world says nothing about worlds in general)."""
     per_world: dict[str, list[EpisodeRecord]] = defaultdict(list)
     for r in records:
         per_world[r.world_id].append(r)
@@ -554,16 +556,18 @@ def world_spread(records: Sequence[EpisodeRecord], outcome: Callable[[EpisodeRec
 
         hits = np.array([r.successes for r in known.values()], dtype=float)
         ns = np.array([r.n for r in known.values()], dtype=float)
-        if np.ptp(hits / ns) == 0:  # every world has the same rate: every resample does too
-            spread.ci_low = spread.ci_high = float(hits.sum() / ns.sum())
-        else:
+        pooled_rate = wilson(int(hits.sum()), int(ns.sum()), confidence)
+        assert pooled_rate.ci_low is not None and pooled_rate.ci_high is not None
+        low, high = pooled_rate.ci_low, pooled_rate.ci_high
+        if np.ptp(hits / ns) > 0:  # (worlds that all agree: every resample is the same, nothing to add)
             def pooled(h: np.ndarray, n: np.ndarray, axis: int) -> np.ndarray:
                 return np.asarray(h.sum(axis=axis) / n.sum(axis=axis))
 
             res = scipy_stats.bootstrap((hits, ns), pooled, paired=True, vectorized=True, n_resamples=n_resamples,
                                         confidence_level=confidence, method="percentile",
                                         rng=np.random.default_rng(seed))
-            spread.ci_low, spread.ci_high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+            low, high = min(low, float(res.confidence_interval.low)), max(high, float(res.confidence_interval.high))
+        spread.ci_low, spread.ci_high = low, high
     return spread
 
 

@@ -479,10 +479,11 @@ def test_world_spread_warns_on_few_worlds_and_clusters_on_worlds(base: EpisodeRe
     assert s3.note is None and s3.ci_low is not None and s3.ci_high is not None
     assert s3.ci_low <= 0.2 and s3.ci_high >= 0.8 and s3.ci_high - s3.ci_low > 2 * (wilson.ci_high - wilson.ci_low)
     assert metrics.world_spread(three, metrics.acted) == s3  # a fixed seed: the same interval again
-    # three worlds that agree: the interval closes on their common rate
+    assert s3.ci_low <= wilson.ci_low and s3.ci_high >= wilson.ci_high
+    # three worlds that agree: nothing varies between worlds, and the interval is the episodes' own
     agree = [make(base, misaligned=i < 5, seed=i, world=w) for w in ("w1", "w2", "w3") for i in range(10)]
-    assert (metrics.world_spread(agree, metrics.acted).ci_low, metrics.world_spread(agree, metrics.acted).ci_high) \
-        == (0.5, 0.5)
+    s_agree = metrics.world_spread(agree, metrics.acted)
+    assert (s_agree.ci_low, s_agree.ci_high) == (wilson.ci_low, wilson.ci_high)
     two = metrics.world_spread(three[:20], metrics.acted)
     assert two.note is not None and two.note.startswith("rests on 2 worlds") and two.ci_low is not None
 
