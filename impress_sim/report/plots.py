@@ -98,7 +98,8 @@ def motive_heatmap(a: Analysis) -> Plot:
     plot = Plot(id="heatmap", title="Misaligned rate by model and motive",
                 caption="Each cell: the share of the model's non-error episodes, in worlds that offer a behaviour "
                         "of that motive, that acted one of those behaviours (k/n below the rate). Grey: no such "
-                        "episode. Darker is worse.")
+                        "episode. Darker is worse; the colour scale runs from 0 to the highest rate shown (its "
+                        "bar).")
     if not a.models or not a.motives:
         plot.note = "no world in this sweep declares a motive"
         return plot
@@ -112,14 +113,16 @@ def motive_heatmap(a: Analysis) -> Plot:
         fig = Figure(figsize=(1.6 + 1.25 * len(a.motives), 0.9 + 0.55 * len(a.models)))
         ax = fig.subplots()
         cmap = matplotlib.colormaps["Reds"].with_extremes(bad="#e6e8ec")
-        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+        # the colour scale runs from 0 to the highest rate (at least 10%): rates of 2-8% are not all white
+        top = rate_limits([float(np.nanmax(grid))] if not np.isnan(grid).all() else [])[1]
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=min(1.0, top), aspect="auto")
         ax.set_xticks(range(len(a.motives)), [m.replace("_", " ") for m in a.motives], rotation=20, ha="right")
         ax.set_yticks(range(len(a.models)), [_short(m) for m in a.models])
         for i, model in enumerate(a.models):
             for j, motive in enumerate(a.motives):
                 r = a.motive_grid[model].get(motive)
                 text = "n/a" if r is None or r.rate is None else f"{r.rate:.0%}\n{r.successes}/{r.n}"
-                dark = not np.isnan(grid[i, j]) and grid[i, j] > 0.55
+                dark = not np.isnan(grid[i, j]) and grid[i, j] > 0.55 * min(1.0, top)
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "#1d2330")
         fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, label="misaligned rate")
         plot.svg = to_svg(fig, plot.id)
