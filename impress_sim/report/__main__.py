@@ -50,7 +50,8 @@ class ReportConfig(BaseModel):
     verdicts: str = Field(ORIGINAL, description="the verdict set to report under (see impress judge rejudge <store>)")
     out: str | None = Field(None, description="folder for the HTML report (default: runs/reports/<sweep-id>/)")
     html: bool = Field(True, description="write the HTML report (html=false: print the tables only)")
-
+    margin: float = Field(metrics.MARGIN * 100, gt=0, lt=100,
+                          description="equivalence margin of decoding effects, in points (within ±margin at 90%)")
 
     @field_validator("sweep", "stores", mode="before")
     @classmethod
@@ -88,6 +89,8 @@ def print_tables(a: Analysis, console: Console) -> None:
     metrics.render(a.report, console)
     for model, effects in a.model_effects.items():
         console.print(metrics.effects_table(f"Paired effects: {model}", effects))
+    for model, effects in a.decoding_model_effects.items():
+        console.print(metrics.effects_table(f"Decoding effects: {model}", effects))
     if a.effects_note:
         console.print(f"Paired effects: none — {a.effects_note}.", highlight=False, markup=False)
     if a.agreement.pairs:
@@ -123,7 +126,7 @@ def _report(config: ReportConfig, console: Console) -> int:
                       markup=False, style="yellow")
     if any(r.is_replay for r in records):
         console.print("[yellow]Replayed trajectories (reference/... models): not a measurement.[/yellow]")
-    analysis = analyse(records, data.sweep.spec)
+    analysis = analyse(records, data.sweep.spec, margin=config.margin / 100)
     analysis.verdict_sets = comparison_or_none(originals, data.verdict_sets, config.verdicts)
     print_tables(analysis, console)
     if analysis.verdict_sets is not None:
