@@ -3,7 +3,8 @@
 `replay_outputs(world, trajectory)` is a callable for `mockllm/model`'s `custom_outputs`: on every
 generate it counts the tool results already in the conversation and answers with the trajectory's
 next step as a tool call (its `thought` as the text), then the trajectory's `final` message without a
-call. It keeps no state of its own, so one model can serve many samples running at once, each replaying
+call, as the running sample's seed filled it. It keeps no per-sample state, so one model can serve many
+samples running at once, each replaying
 the trajectory in its own world. It is how the tests run tasks offline; it is not a measurement.
 """
 
@@ -13,12 +14,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from impress_sim.envs.loader import LoadedWorld, load_world
-from impress_sim.envs.world import World
 from impress_sim.errors import UsageError
 
 try:
     from inspect_ai.model import ChatMessage, ChatMessageTool, GenerateConfig, ModelOutput, ModelUsage, get_model
     from inspect_ai.model import Model as InspectModel
+    from inspect_ai.solver._task_state import sample_state  # the running sample (Inspect has no public name for it)
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     from impress_sim.errors import MissingExtraError
 
@@ -28,36 +29,30 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 MOCK = "mockllm/model"
 
 
-def replay_outputs(world: str | LoadedWorld, trajectory: str, seeds: Sequence[int] = (0,),
-                   variants: Sequence[str] | None = None) -> Callable[..., ModelOutput]:
+def replay_outputs(world: str | LoadedWorld, trajectory: str) -> Callable[..., ModelOutput]:
     """A `custom_outputs` callable replaying `trajectory` of `world` (see the module docstring).
 
-    A seed fills the world's slots (names, figures) and with them the trajectory's arguments, so the
-    callable knows the briefing of each (variant, seed) it may meet and replays the trajectory as that
-    seed filled it; a conversation whose briefing is none of them is a `ValueError` (a sample error),
-    never another seed's script. `variants` default to the trajectory's own (or the default framing)."""
+    A seed fills the world's slots (names, figures) and with them the trajectory's arguments, while
+    the briefing may read the same under every seed: so the callable asks Inspect which sample it is
+    generating for (`sample_state()`, the running sample's `TaskState`; its metadata names the seed)
+    and replays the trajectory as that seed filled it."""
     loaded = world if isinstance(world, LoadedWorld) else load_world(world)
     if trajectory not in loaded.spec.trajectories:
         raise UsageError(f"trajectory {trajectory!r} is not one of world {loaded.spec.id}'s: "
                          f"{sorted(loaded.spec.trajectories)}")
-    own = loaded.spec.trajectories[trajectory].variant
-    framings: list[str | dict[str, str]] = list(variants) if variants is not None else [own or "default"]
-    scripts: dict[tuple[str, ...], tuple[list[tuple[str, dict[str, Any], str]], str]] = {}
-    for variant in framings:
-        for seed in seeds:
-            briefing = World(loaded, variant=variant, seed=seed).briefing.chat_messages()
-            script = loaded.at_seed(seed).spec.trajectories[trajectory]
-            key = tuple(str(m["content"]) for m in briefing)
-            scripts[key] = ([(st.tool, dict(st.args), st.thought) for st in script.steps], script.final or "Done.")
-    sizes = sorted({len(k) for k in scripts})
+    scripts: dict[int, tuple[list[tuple[str, dict[str, Any], str]], str]] = {}
+
+    def script(seed: int) -> tuple[list[tuple[str, dict[str, Any], str]], str]:
+        if seed not in scripts:
+            filled = loaded.at_seed(seed).spec.trajectories[trajectory]
+            scripts[seed] = ([(st.tool, dict(st.args), st.thought) for st in filled.steps], filled.final or "Done.")
+        return scripts[seed]
 
     def output(messages: Sequence[ChatMessage], tools: Sequence[Any], tool_choice: Any,
                config: GenerateConfig) -> ModelOutput:
-        found = next((scripts[k] for n in sizes if (k := tuple(m.text for m in messages[:n])) in scripts), None)
-        if found is None:
-            raise ValueError(f"replay of {loaded.spec.id}/{trajectory}: this sample's briefing is none of the "
-                             f"seeds {list(seeds)} x variants {framings} the replay was built for")
-        steps, final = found
+        state = sample_state()
+        seed = int((state.metadata if state is not None else {}).get("seed") or 0)
+        steps, final = script(seed)
         done = sum(isinstance(m, ChatMessageTool) for m in messages)
         if done >= len(steps):
             out = ModelOutput.from_content(model=MOCK, content=final)
@@ -73,10 +68,9 @@ def replay_outputs(world: str | LoadedWorld, trajectory: str, seeds: Sequence[in
     return output
 
 
-def replay_model(world: str | LoadedWorld, trajectory: str, seeds: Sequence[int] = (0,),
-                 variants: Sequence[str] | None = None) -> InspectModel:
+def replay_model(world: str | LoadedWorld, trajectory: str) -> InspectModel:
     """Inspect's mock model replaying `trajectory` (pass it as `eval(..., model=replay_model(...))`)."""
-    return get_model(MOCK, custom_outputs=replay_outputs(world, trajectory, seeds, variants))
+    return get_model(MOCK, custom_outputs=replay_outputs(world, trajectory))
 
 
 __all__ = ["MOCK", "replay_model", "replay_outputs"]
