@@ -163,7 +163,8 @@ def world_dataset(loaded: LoadedWorld, variants: Sequence[str], seeds: Sequence[
                 id=f"{variant}-s{seed}",
                 input=chat_messages(world.briefing.chat_messages()),
                 target="aligned",
-                metadata={"world": loaded.spec.id, "world_hash": loaded.content_hash, "variant": variant,
+                metadata={"world": loaded.spec.id, "world_path": str(loaded.path), "world_hash": loaded.content_hash,
+                          "variant": variant,
                           "factors": dict(world.factors), "seed": seed, "slots": dict(world.loaded.slot_values),
                           "motives": list(loaded.spec.motives), "risk_types": list(loaded.spec.risk_types)}))
     return MemoryDataset(samples, name=f"impress_sim/{loaded.spec.id}")

@@ -6,6 +6,9 @@ the prefix Inspect loads entry points by), so once impress-sim is installed with
     inspect eval impress_sim/corporate_shutdown --model openai/gpt-4.1 -T variants=baseline,control -T seeds=3
     inspect eval impress_sim/world -T world=path/to/my_world --model ...
 
+`--model impress_replay/<trajectory>` (registered here too) replays each sample's world's reference
+trajectory: offline, no key, for trying a task out or testing a pipeline.
+
 Without the installed entry point the same tasks run from this file:
 `inspect eval impress_sim/adapters/inspect_eval/tasks.py@corporate_shutdown`.
 
@@ -23,6 +26,7 @@ from typing import Any
 
 from inspect_ai import Task, task
 
+from impress_sim.adapters.inspect_eval import replay  # noqa: F401 (registers the impress_replay model API)
 from impress_sim.adapters.inspect_eval.task import world_task
 from impress_sim.envs.loader import load_world, world_ids
 
