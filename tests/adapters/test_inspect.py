@@ -204,6 +204,7 @@ def test_a_multi_agent_world_is_refused_by_name() -> None:
         world_task("code_review")
 
 
+@pytest.mark.slow  # loads every shipped world
 def test_every_single_agent_world_is_a_registered_task() -> None:
     from inspect_ai._util.registry import registry_lookup
 
