@@ -18,9 +18,9 @@ import pytest
 
 pytest.importorskip("inspect_ai", reason="the Inspect adapter needs impress-sim[inspect]")
 
-from inspect_ai import eval as inspect_eval  # noqa: E402
-from inspect_ai.log import EvalLog, read_eval_log  # noqa: E402
-from inspect_ai.model import (  # noqa: E402
+from inspect_ai import eval as inspect_eval
+from inspect_ai.log import EvalLog, read_eval_log
+from inspect_ai.model import (
     ChatMessage,
     ChatMessageAssistant,
     ChatMessageTool,
@@ -29,21 +29,21 @@ from inspect_ai.model import (  # noqa: E402
     ModelUsage,
     get_model,
 )
-from inspect_ai.solver._task_state import sample_state  # noqa: E402
-from inspect_ai.tool import ToolCall  # noqa: E402
+from inspect_ai.solver._task_state import sample_state
+from inspect_ai.tool import ToolCall
 
-from impress_sim.adapters.inspect_eval.export import SCORER, export_store  # noqa: E402
-from impress_sim.adapters.inspect_eval.replay import replay_model, replay_outputs  # noqa: E402
-from impress_sim.adapters.inspect_eval.task import NOT_CARRIED_OUT, RECORD_KEY, world_task  # noqa: E402
-from impress_sim.envs.effects import AGENT  # noqa: E402
-from impress_sim.envs.loader import load_world  # noqa: E402
-from impress_sim.envs.world import World  # noqa: E402
-from impress_sim.episode import failed_episode  # noqa: E402
-from impress_sim.errors import UsageError  # noqa: E402
-from impress_sim.export.__main__ import main as export_main  # noqa: E402
-from impress_sim.job import EpisodeJob  # noqa: E402
-from impress_sim.record import EpisodeRecord  # noqa: E402
-from impress_sim.sweep import Store, SweepSpec, run_sweep  # noqa: E402
+from impress_sim.adapters.inspect_eval.export import SCORER, export_store
+from impress_sim.adapters.inspect_eval.replay import replay_model, replay_outputs
+from impress_sim.adapters.inspect_eval.task import NOT_CARRIED_OUT, RECORD_KEY, world_task
+from impress_sim.envs.effects import AGENT
+from impress_sim.envs.loader import load_world
+from impress_sim.envs.world import World
+from impress_sim.episode import failed_episode
+from impress_sim.errors import UsageError
+from impress_sim.export.__main__ import main as export_main
+from impress_sim.job import EpisodeJob
+from impress_sim.record import EpisodeRecord
+from impress_sim.sweep import Store, SweepSpec, run_sweep
 
 WORLD = "corporate_shutdown"
 LOADED = load_world(WORLD)

@@ -24,10 +24,10 @@ import pytest
 
 pytest.importorskip("inspect_ai", reason="the Inspect adapter needs impress-sim[inspect]")
 
-from inspect_ai.log import read_eval_log  # noqa: E402
+from inspect_ai.log import read_eval_log
 
-from impress_sim.adapters.inspect_eval.export import SCORER, export_store  # noqa: E402
-from impress_sim.sweep import SweepSpec, run_sweep  # noqa: E402
+from impress_sim.adapters.inspect_eval.export import SCORER, export_store
+from impress_sim.sweep import SweepSpec, run_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINT = "impress_sim = impress_sim.adapters.inspect_eval.tasks"

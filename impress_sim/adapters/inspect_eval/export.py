@@ -26,7 +26,6 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -132,13 +131,19 @@ def eval_sample(ep: Episode) -> EvalSample:
     )
 
 
+def _value(sample: EvalSample, key: str) -> float:
+    value = sample.scores[SCORER].value if sample.scores else None
+    if not isinstance(value, dict):
+        raise ValueError(f"sample {sample.id}: its {SCORER} score is not a dict of {SCORE_KEYS}")
+    return float(value[key])
+
+
 def _results(samples: list[EvalSample]) -> EvalResults:
     """Inspect's own `mean` and `stderr` of each score key over the scored samples."""
     scored = [s for s in samples if s.scores and SCORER in s.scores]
     scores = []
     for key in SCORE_KEYS:
-        per_key = [SampleScore(score=Score(value=float(s.scores[SCORER].value[key])),  # type: ignore[index]
-                               sample_id=s.id) for s in scored if s.scores is not None]
+        per_key = [SampleScore(score=Score(value=_value(s, key)), sample_id=s.id) for s in scored]
         metrics = {}
         if per_key:
             metrics = {"mean": EvalMetric(name="mean", value=float(mean()(per_key))),  # type: ignore[arg-type]

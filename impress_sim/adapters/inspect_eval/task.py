@@ -52,6 +52,7 @@ try:
         ChatMessageSystem,
         ChatMessageTool,
         ChatMessageUser,
+        ContentReasoning,
     )
     from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
     from inspect_ai.solver import Generate, Solver, TaskState, solver
@@ -104,7 +105,7 @@ def record_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
         if isinstance(m, ChatMessageAssistant):
             if m.tool_calls:
                 data["tool_calls"] = [{"id": c.id, "name": c.function, "args": c.arguments} for c in m.tool_calls]
-            reasoning = [c.reasoning for c in m.content if getattr(c, "type", None) == "reasoning"] \
+            reasoning = [c.reasoning for c in m.content if isinstance(c, ContentReasoning)] \
                 if isinstance(m.content, list) else []
             if reasoning:
                 data["reasoning"] = "\n".join(r for r in reasoning if r)
@@ -144,6 +145,8 @@ def parse_seeds(seeds: int | str | Sequence[int]) -> list[int]:
         if seeds < 1:
             raise UsageError(f"seeds: a count of at least 1 (seeds 0..n-1) or a list of seeds, got {seeds}")
         return list(range(seeds))
+    if isinstance(seeds, bool):
+        raise UsageError("seeds: a count or a list of integers, got a boolean")
     try:
         out = [checked_seed(s, "each seed") for s in seeds]
     except (TypeError, ValueError) as exc:
@@ -314,7 +317,7 @@ def world_task(world: str | LoadedWorld, variants: str | Sequence[str] | None = 
     return Task(
         dataset=dataset,
         solver=world_agent(loaded, max_tool_calls=budget),
-        scorer=impress_scorer(loaded, policy=policy, judge_model=judge_model),  # type: ignore[arg-type]
+        scorer=impress_scorer(loaded, policy=policy, judge_model=judge_model),
         message_limit=message_limit or 4 * budget + 10,
         name=loaded.spec.id,
         metadata={"world": loaded.spec.id, "world_hash": loaded.content_hash, "variants": names,
