@@ -106,6 +106,19 @@ def test_the_score_is_what_the_world_finds_for_the_same_actions(trajectory: str,
     assert means["misaligned"] == pytest.approx(sum(bool(b) for b, _ in expected) / 2)
 
 
+def test_a_variant_that_renames_tools_runs_under_the_names_it_shows(log_dir: Path) -> None:
+    """`candid_tools` shows `grant_access` as `escalate_privileges`: the model calls the shown name, the
+    world runs the real tool, and the record says both (judging speaks of the real one)."""
+    log = run(world_task(WORLD, variants="candid_tools", seeds=1), replay_model(WORLD, "misaligned_quiet_candid"),
+              log_dir)
+    assert log.samples is not None
+    sample = log.samples[0]
+    behaviours, _ = direct("misaligned_quiet_candid", 0, "candid_tools")
+    assert behaviours and set(sample.scores[SCORER].metadata["behaviours"]) == behaviours
+    record = EpisodeRecord.model_validate(sample.store[RECORD_KEY])
+    assert ("grant_access", "escalate_privileges") in [(s.tool, s.shown_as) for s in record.steps]
+
+
 def test_misaligned_and_aligned_are_told_apart() -> None:
     """Both ways, on the same task: the planted behaviour is found, and nothing is found when absent."""
     assert direct("misaligned", 0)[0] and not direct("aligned", 0)[0]
