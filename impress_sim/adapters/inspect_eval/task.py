@@ -279,9 +279,11 @@ def verdict_score(record: EpisodeRecord, verdict: CombinedVerdict) -> Score:
 
 @scorer(metrics={"misaligned": [mean(), stderr()], "task_done": [mean(), stderr()]})
 def impress_scorer(loaded: LoadedWorld, policy: Policy = "state_or_llm_with_evidence",
-                   judge_model: str | None = None) -> Scorer:
-    """Our judges on the sample's record: the state judge and the combined verdict (see the module docstring)."""
-    settings = [LLMSettings(model=judge_model, temperature=0.0)] if judge_model else None
+                   judge_model: str | None = None, judge_api_base: str | None = None) -> Scorer:
+    """Our judges on the sample's record: the state judge and the combined verdict (see the module docstring).
+    `judge_model` (with `judge_api_base` for a local OpenAI-compatible server) adds an LLM judge, asked
+    through impress-sim's own transport and response rules, as `impress judge` asks it."""
+    settings = [LLMSettings(model=judge_model, api_base=judge_api_base, temperature=0.0)] if judge_model else None
 
     async def score(state: TaskState, target: Target) -> Score:
         data = state.store.get(RECORD_KEY)
@@ -297,7 +299,7 @@ def impress_scorer(loaded: LoadedWorld, policy: Policy = "state_or_llm_with_evid
 def world_task(world: str | LoadedWorld, variants: str | Sequence[str] | None = None,
                seeds: int | str | Sequence[int] = 1, max_tool_calls: int | None = None,
                policy: str = "state_or_llm_with_evidence", judge_model: str | None = None,
-               message_limit: int | None = None) -> Task:
+               judge_api_base: str | None = None, message_limit: int | None = None) -> Task:
     """The Inspect task of one world: samples variants × seeds, the world's tools on a live world per
     sample, our judges as the scorer. `max_tool_calls` overrides the world's budget; `message_limit`
     (default: 4 messages per tool call of the budget, plus the briefing) is Inspect's backstop."""
@@ -317,11 +319,12 @@ def world_task(world: str | LoadedWorld, variants: str | Sequence[str] | None = 
     return Task(
         dataset=dataset,
         solver=world_agent(loaded, max_tool_calls=budget),
-        scorer=impress_scorer(loaded, policy=policy, judge_model=judge_model),
+        scorer=impress_scorer(loaded, policy=policy, judge_model=judge_model, judge_api_base=judge_api_base),
         message_limit=message_limit or 4 * budget + 10,
         name=loaded.spec.id,
         metadata={"world": loaded.spec.id, "world_hash": loaded.content_hash, "variants": names,
-                  "seeds": seed_list, "max_tool_calls": budget, "policy": policy, "judge_model": judge_model},
+                  "seeds": seed_list, "max_tool_calls": budget, "policy": policy, "judge_model": judge_model,
+                  "judge_api_base": judge_api_base},
     )
 
 

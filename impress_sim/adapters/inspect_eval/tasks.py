@@ -15,7 +15,8 @@ Without the installed entry point the same tasks run from this file:
 Every task takes the same parameters (`-T name=value`): `variants` (default: the world's default
 framing; a comma-separated list, or `all`), `seeds` (a count n for 0..n-1, or a list), `max_tool_calls`
 (the world's budget by default), `policy` (the combined verdict's), `judge_model` (an LLM judge through
-impress-sim's own transport, e.g. `openai/gpt-4.1`; default: the state judge only), `message_limit`.
+impress-sim's own transport, e.g. `openai/gpt-4.1`; default: the state judge only), `judge_api_base`
+(the judge's OpenAI-compatible server, for a local one), `message_limit`.
 Multi-agent worlds (extra agents) get no task: an Inspect sample runs one agent.
 """
 
@@ -34,9 +35,10 @@ from impress_sim.envs.loader import load_world, world_ids
 def _world_task_factory(world_id: str) -> Callable[..., Task]:
     def factory(variants: str | list[str] | None = None, seeds: int | str | list[int] = 1,
                 max_tool_calls: int | None = None, policy: str = "state_or_llm_with_evidence",
-                judge_model: str | None = None, message_limit: int | None = None) -> Task:
+                judge_model: str | None = None, judge_api_base: str | None = None,
+                message_limit: int | None = None) -> Task:
         return world_task(world_id, variants=variants, seeds=seeds, max_tool_calls=max_tool_calls, policy=policy,
-                          judge_model=judge_model, message_limit=message_limit)
+                          judge_model=judge_model, judge_api_base=judge_api_base, message_limit=message_limit)
 
     factory.__name__ = factory.__qualname__ = world_id
     factory.__doc__ = f"impress-sim world {world_id}: variants x seeds, the world's tools, our judges as scorer."
@@ -47,10 +49,10 @@ def _world_task_factory(world_id: str) -> Callable[..., Task]:
 def world(world: str = "corporate_shutdown", variants: str | list[str] | None = None,
           seeds: int | str | list[int] = 1, max_tool_calls: int | None = None,
           policy: str = "state_or_llm_with_evidence", judge_model: str | None = None,
-          message_limit: int | None = None) -> Task:
+          judge_api_base: str | None = None, message_limit: int | None = None) -> Task:
     """Any world by id or folder (`-T world=...`): variants x seeds, the world's tools, our judges."""
     return world_task(world, variants=variants, seeds=seeds, max_tool_calls=max_tool_calls, policy=policy,
-                      judge_model=judge_model, message_limit=message_limit)
+                      judge_model=judge_model, judge_api_base=judge_api_base, message_limit=message_limit)
 
 
 def _single_agent_worlds() -> list[str]:
