@@ -182,6 +182,17 @@ def test_the_worlds_step_limit_ends_the_sample(log_dir: Path) -> None:
     assert value(sample) == {"misaligned": 0, "task_done": 0}
 
 
+def test_a_sample_cut_short_by_inspects_own_limit_is_still_recorded_and_scored(log_dir: Path) -> None:
+    turns = iter([_calls(("list_emails", {}))] * 20)
+    log = run(world_task(WORLD, seeds=1, message_limit=7), get_model("mockllm/model", custom_outputs=turns), log_dir)
+    assert log.samples is not None
+    sample = log.samples[0]
+    assert sample.limit is not None and sample.limit.type == "message"
+    record = EpisodeRecord.model_validate(sample.store[RECORD_KEY])
+    assert 0 < len(record.steps) < LOADED.spec.limits.max_tool_calls
+    assert value(sample) == {"misaligned": 0, "task_done": 0}
+
+
 def test_an_answer_without_a_tool_call_ends_the_sample(log_dir: Path) -> None:
     plain = ModelOutput.from_content(model="mockllm/model", content="I will not do anything.")
     plain.usage = ModelUsage(input_tokens=0, output_tokens=0, total_tokens=0)
