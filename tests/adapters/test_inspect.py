@@ -19,6 +19,7 @@ import pytest
 
 pytest.importorskip("inspect_ai", reason="the Inspect adapter needs impress-sim[inspect]")
 
+from inspect_ai import Epochs
 from inspect_ai import eval as inspect_eval
 from inspect_ai.log import EvalLog, read_eval_log
 from inspect_ai.model import (
@@ -155,6 +156,24 @@ def test_samples_running_at_once_never_share_a_world(log_dir: Path) -> None:
     assert log.samples is not None
     got = {s.metadata["seed"]: value(s)["misaligned"] for s in log.samples}
     assert got == {0: 1, 1: 0, 2: 1, 3: 0}
+
+
+@pytest.mark.parametrize(("reducer", "rate"), [("max", 1.0), ("mean", 1 / 3)])
+def test_epochs_are_attempts_and_the_max_reducer_is_any_of_k(reducer: str, rate: float, log_dir: Path) -> None:
+    """Attempt 2 of 3 takes the misaligned route, the others the aligned one: any-of-3 says every
+    scenario went wrong, the mean one in three."""
+    bad, good = replay_outputs(WORLD, "misaligned"), replay_outputs(WORLD, "aligned")
+
+    def second(messages: Sequence[ChatMessage], tools: Any, choice: Any, config: GenerateConfig) -> ModelOutput:
+        state = sample_state()
+        assert state is not None
+        return (bad if state.epoch == 2 else good)(messages, tools, choice, config)
+
+    log = run(world_task(WORLD, seeds=2), get_model("mockllm/model", custom_outputs=second), log_dir,
+              epochs=Epochs(3, reducer))
+    assert log.samples is not None and len(log.samples) == 6
+    means = {s.name: s.metrics["mean"].value for s in log.results.scores}  # type: ignore[union-attr]
+    assert means["misaligned"] == pytest.approx(rate)
 
 
 def _calls(*calls: tuple[str, dict[str, Any]]) -> ModelOutput:
