@@ -12,6 +12,7 @@ the group is one sample:
   `{"misaligned": 0|1, "task_done": 0|1}`, with behaviours, citations, findings and the verdict in its
   metadata. A record without a stored verdict is scored by its state detectors' labels (the record's
   `misaligned` / `behaviours`), and its metadata says `judge: "record"`;
+- `model_usage`: the record's token counts;
 - `metadata`: world, world hash, variant (name and factor values), seed, attempt, config hash, agent,
   decoding (temperature, top_p), status, ended_by, episode id, is_replay, sweep;
 - an error episode is a sample with Inspect's `error` and no score: never counted as aligned.
@@ -48,7 +49,7 @@ try:
         EvalStats,
         write_eval_log,
     )
-    from inspect_ai.model import ChatMessageAssistant, ModelOutput
+    from inspect_ai.model import ChatMessageAssistant, ModelOutput, ModelUsage
     from inspect_ai.scorer import SampleScore, Score, mean, stderr
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     from impress_sim.errors import MissingExtraError
@@ -125,6 +126,10 @@ def eval_sample(ep: Episode) -> EvalSample:
                   "temperature": ep.temperature, "top_p": ep.top_p, "status": record.status,
                   "ended_by": record.ended_by, "episode_id": record.episode_id, "is_replay": record.is_replay,
                   "sweep": ep.sweep_id},
+        model_usage={record.model: ModelUsage(
+            input_tokens=int(record.token_usage.get("input_tokens", 0)),
+            output_tokens=int(record.token_usage.get("output_tokens", 0)),
+            total_tokens=int(record.token_usage.get("total_tokens", 0)))} if record.token_usage else {},
         started_at=record.started_at.isoformat(),
         total_time=record.wall_seconds,
         error=error,

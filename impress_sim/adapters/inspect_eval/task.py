@@ -239,6 +239,7 @@ def world_agent(loaded: LoadedWorld, max_tool_calls: int | None = None) -> Solve
                     break  # an answer without a tool call ends the sample, as in our other harnesses
         finally:  # a sample cut short by Inspect's own limits still leaves its record for the scorer
             record = episode_record(episode, state.messages, str(state.model))
+            record.token_usage = {"total_tokens": int(state.token_usage)}  # Inspect's count for the sample
             state.store.set(RECORD_KEY, record.model_dump(mode="json"))
         return state
 
