@@ -56,7 +56,7 @@ try:
     )
     from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
     from inspect_ai.solver import Generate, Solver, TaskState, solver
-    from inspect_ai.tool import Tool, ToolDef, ToolParams
+    from inspect_ai.tool import Tool, ToolCall, ToolDef, ToolParams
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError(
         "impress_sim.adapters.inspect_eval needs the `inspect` extra: pip install 'impress-sim[inspect]'") from exc
@@ -77,8 +77,6 @@ class Episode:
 
 def chat_messages(messages: Sequence[dict[str, Any]]) -> list[ChatMessage]:
     """Our chat dicts (`role`, `content`, and for records `tool_calls` / `tool_call_id`) as Inspect messages."""
-    from inspect_ai.tool import ToolCall
-
     out: list[ChatMessage] = []
     for m in messages:
         role, content = m.get("role"), str(m.get("content") or "")
