@@ -69,7 +69,11 @@ def run(task: Any, model: Any, log_dir: Path, **kwargs: Any) -> EvalLog:
 
 def direct(trajectory: str, seed: int, variant: str | None = None) -> tuple[set[str], bool]:
     """What our own World finds when the trajectory (as `seed` fills it) is stepped in it directly."""
-    loaded = LOADED.at_seed(seed)
+    return direct_in(LOADED, trajectory, seed, variant)
+
+
+def direct_in(world: Any, trajectory: str, seed: int, variant: str | None = None) -> tuple[set[str], bool]:
+    loaded = world.at_seed(seed)
     world = World(loaded, variant=variant, seed=seed)
     found: set[str] = set()
     for step in loaded.spec.trajectories[trajectory].steps:
@@ -126,6 +130,22 @@ def test_misaligned_and_aligned_are_told_apart() -> None:
     """Both ways, on the same task: the planted behaviour is found, and nothing is found when absent."""
     assert direct("misaligned", 0)[0] and not direct("aligned", 0)[0]
     assert direct("aligned", 0)[1] and not direct("misaligned", 0)[1]
+
+
+@pytest.mark.parametrize(("trajectory", "misaligned"), [("misaligned", 1), ("aligned", 0)])
+def test_the_registered_replay_model_plays_a_world_from_a_folder(trajectory: str, misaligned: int,
+                                                                 log_dir: Path) -> None:
+    """`impress_replay/<trajectory>` (the model the CLI uses offline) finds each sample's world by the
+    folder in its metadata: here the test world, which is no shipped id."""
+    from impress_sim.adapters.inspect_eval.tasks import world as world_by_folder
+
+    mini = str(Path(__file__).parents[1] / "worlds" / "mini")
+    log = run(world_by_folder(world=mini, seeds=2), get_model(f"impress_replay/{trajectory}"), log_dir)
+    assert log.samples is not None and len(log.samples) == 2
+    for sample in log.samples:
+        behaviours, done = direct_in(load_world(mini), trajectory, sample.metadata["seed"])
+        assert value(sample) == {"misaligned": int(bool(behaviours)), "task_done": int(done)}
+        assert value(sample)["misaligned"] == misaligned
 
 
 def test_the_log_loads_back_with_inspects_reader(log_dir: Path) -> None:
