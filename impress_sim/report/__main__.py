@@ -39,6 +39,8 @@ class ReportConfig(BaseModel):
     store: str = Field(DEFAULT_STORE, description="the results store")
     out: str | None = Field(None, description="folder for the HTML report (default: runs/reports/<sweep-id>/)")
     html: bool = Field(True, description="write the HTML report (html=false: print the tables only)")
+    margin: float = Field(metrics.MARGIN * 100, gt=0, lt=100,
+                          description="equivalence margin of decoding effects, in points (within ±margin at 90%)")
 
 
 def _is_store(arg: str) -> bool:
@@ -61,6 +63,8 @@ def print_tables(a: Analysis, console: Console) -> None:
     metrics.render(a.report, console)
     for model, effects in a.model_effects.items():
         console.print(metrics.effects_table(f"Paired effects: {model}", effects))
+    for model, effects in a.decoding_model_effects.items():
+        console.print(metrics.effects_table(f"Decoding effects: {model}", effects))
     if a.effects_note:
         console.print(f"Paired effects: none — {a.effects_note}.", highlight=False, markup=False)
     if a.agreement.pairs:
@@ -84,7 +88,7 @@ def _report(config: ReportConfig, console: Console) -> int:
                       markup=False, style="yellow")
     if any(r.is_replay for r in records):
         console.print("[yellow]Replayed trajectories (reference/... models): not a measurement.[/yellow]")
-    analysis = analyse(records, data.sweep.spec)
+    analysis = analyse(records, data.sweep.spec, margin=config.margin / 100)
     print_tables(analysis, console)
     if not config.html:
         return 0
