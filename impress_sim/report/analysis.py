@@ -18,7 +18,9 @@ from impress_sim import metrics
 from impress_sim.envs.loader import load_world
 from impress_sim.errors import WorldSpecError
 from impress_sim.record import EpisodeRecord
+from impress_sim.judge.review.labels import LabelSet
 from impress_sim.report.agreement import JudgeAgreement, judge_agreement
+from impress_sim.report.study import ProbeSampleRow, Study, study_analysis
 
 
 class _Model(BaseModel):
@@ -37,6 +39,7 @@ class Analysis(_Model):
     risk_types: list[str]
     risk_grid: dict[str, dict[str, metrics.Rate]]  # model -> risk type -> misaligned rate
     agreement: JudgeAgreement
+    study: Study = Study()  # interview, monitor, probes, human labels (report/study.py)
 
 
 def factor_levels(records: Sequence[EpisodeRecord], spec: dict[str, Any]) -> dict[str, list[str]]:
@@ -92,7 +95,11 @@ def _grid(records: Sequence[EpisodeRecord], models: list[str], by: str, worlds: 
     return sorted(keys), grid
 
 
-def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int = 0) -> Analysis:
+def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int = 0,
+            probe_samples: Sequence[ProbeSampleRow] = (), review: LabelSet | None = None,
+            sweep: str = "the sweep") -> Analysis:
+    """`probe_samples`: the sweep's stored probe questions (`sweep.probes.load_probe_samples`);
+    `review`: filled review sheets, whose people are joined to the judges in `agreement`."""
     factors = factor_levels(records, spec)
     effects = framing_effects(records, factors, seed=seed)
     note = None
@@ -112,7 +119,11 @@ def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int
     # IMPRESS's finding is that framing moves *a model's* rate: pooled effects can hide opposite ones
     model_effects = {m: framing_effects([r for r in records if r.model == m], factors, seed=seed)
                      for m in models} if len(models) > 1 and factors else {}
+    study = study_analysis(records, probe_samples=probe_samples, labels=review, sweep=sweep, worlds=worlds)
+    agreement = judge_agreement(records, worlds)
+    if study.human is not None:  # judges vs people sit beside judges vs judges
+        agreement = agreement.model_copy(update={"pairs": [*agreement.pairs, *study.human.pairs]})
     return Analysis(report=report, factors=factors, effects=effects, model_effects=model_effects,
                     effects_note=note, models=models,
                     motives=motives, motive_grid=motive_grid, risk_types=risk_types, risk_grid=risk_grid,
-                    agreement=judge_agreement(records, worlds))
+                    agreement=agreement, study=study)
