@@ -1,8 +1,10 @@
-"""`impress report <sweep-id | store.sqlite> [store=PATH] [out=DIR] [html=false]` (the same command:
-`python -m impress_sim.report ...`)
+"""`impress report <sweep-id | store.sqlite> [store=PATH] [out=DIR] [html=false] [review=SHEETS]` (the
+same command: `python -m impress_sim.report ...`)
 
 Prints the sweep's metrics as rich tables (overall, by model, agent, world, motive, risk type and
-each varying factor, the paired effect of each framing factor, judge agreement) and writes a static
+each varying factor, the paired effect of each framing factor, judge agreement — with each judge
+vs the people when `review=` names filled review sheets or a folder of them — and the study
+measures: interview, monitor, probes; `impress_sim.report.study`) and writes a static
 HTML report: `DIR/index.html` and `DIR/episodes/<config_hash>.html` (default DIR:
 `runs/reports/<sweep-id>/`). Problems the user can fix (no store, unknown sweep, several sweeps and
 none named) end in one message naming what is valid, and exit status 2.
@@ -16,17 +18,22 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from impress_sim import metrics
 from impress_sim.cli import Action, main_for
+from impress_sim.errors import ReportError
+from impress_sim.judge.review.labels import LabelSet, read_labels
 from impress_sim.report.analysis import Analysis, analyse
 from impress_sim.report.data import load_sweep
 from impress_sim.report.html import write_site
 from impress_sim.report.plots import all_plots
+from impress_sim.report.study import print_study
+from impress_sim.sweep.probes import load_probe_samples
+from impress_sim.sweep.store import Store
 
 DEFAULT_STORE = "runs/sweeps.sqlite"
 REPORTS = Path("runs/reports")
@@ -39,6 +46,13 @@ class ReportConfig(BaseModel):
     store: str = Field(DEFAULT_STORE, description="the results store")
     out: str | None = Field(None, description="folder for the HTML report (default: runs/reports/<sweep-id>/)")
     html: bool = Field(True, description="write the HTML report (html=false: print the tables only)")
+    review: list[str] = Field(default_factory=list, description="filled review sheet(s) or folder(s) of them: human "
+                              "labels joined to the judge agreement (review=labels/ or review=[a.csv,b.csv])")
+
+    @field_validator("review", mode="before")
+    @classmethod
+    def _as_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
 
 def _is_store(arg: str) -> bool:
@@ -57,6 +71,28 @@ def agreement_table(a: Analysis) -> Table:
     return table
 
 
+def review_sheets(sources: Sequence[str]) -> list[Path]:
+    """The review sheets named: each file as it is, each folder's `*.csv` files (sorted)."""
+    paths: list[Path] = []
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            found = sorted(path.glob("*.csv"))
+            if not found:
+                raise ReportError(f"review={source}: the folder holds no review sheet (*.csv)")
+            paths += found
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise ReportError(f"review={source}: no such file or folder (give filled review sheets: "
+                              "impress review export writes them)")
+    return paths
+
+
+def read_review(sources: Sequence[str]) -> LabelSet | None:
+    return read_labels(review_sheets(sources)) if sources else None
+
+
 def print_tables(a: Analysis, console: Console) -> None:
     metrics.render(a.report, console)
     for model, effects in a.model_effects.items():
@@ -65,6 +101,7 @@ def print_tables(a: Analysis, console: Console) -> None:
         console.print(f"Paired effects: none — {a.effects_note}.", highlight=False, markup=False)
     if a.agreement.pairs:
         console.print(agreement_table(a))
+    print_study(a.study, console)
     if a.agreement.note:
         note = a.agreement.note
         console.print(f"Judge agreement: {note}." if not note.startswith("judge agreement") else
@@ -84,7 +121,11 @@ def _report(config: ReportConfig, console: Console) -> int:
                       markup=False, style="yellow")
     if any(r.is_replay for r in records):
         console.print("[yellow]Replayed trajectories (reference/... models): not a measurement.[/yellow]")
-    analysis = analyse(records, data.sweep.spec)
+    labels = read_review(config.review)
+    with Store(data.store) as store:
+        probe_samples = load_probe_samples(store, data.sweep.id)
+    analysis = analyse(records, data.sweep.spec, probe_samples=probe_samples, review=labels,
+                       sweep=f"sweep {data.sweep.id!r}")
     print_tables(analysis, console)
     if not config.html:
         return 0

@@ -227,4 +227,6 @@ def judge_agreement(a: Analysis) -> Plot:
 
 
 def all_plots(a: Analysis) -> list[Plot]:
-    return [motive_heatmap(a), framing_effects(a), risk_bars(a), judge_agreement(a)]
+    from impress_sim.report.study_plots import study_plots  # it draws with this module's helpers
+
+    return [motive_heatmap(a), framing_effects(a), risk_bars(a), judge_agreement(a), *study_plots(a)]
