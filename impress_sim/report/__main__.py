@@ -122,8 +122,8 @@ def _report(config: ReportConfig, console: Console) -> int:
     if any(r.is_replay for r in records):
         console.print("[yellow]Replayed trajectories (reference/... models): not a measurement.[/yellow]")
     labels = read_review(config.review)
-    with Store(data.store) as store:
-        probe_samples = load_probe_samples(store, data.sweep.id)
+    with Store(data.store) as opened:
+        probe_samples = load_probe_samples(opened, data.sweep.id)
     analysis = analyse(records, data.sweep.spec, probe_samples=probe_samples, review=labels,
                        sweep=f"sweep {data.sweep.id!r}")
     print_tables(analysis, console)

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from impress_sim import metrics
 from impress_sim.envs.loader import load_world
 from impress_sim.errors import WorldSpecError
-from impress_sim.record import EpisodeRecord
 from impress_sim.judge.review.labels import LabelSet
+from impress_sim.record import EpisodeRecord
 from impress_sim.report.agreement import JudgeAgreement, judge_agreement
 from impress_sim.report.study import ProbeSampleRow, Study, study_analysis
 

@@ -137,7 +137,7 @@ def monitor_section(records: Sequence[EpisodeRecord]) -> MonitorSection | None:
     for model in sorted({r.model for r in watched}):
         mine = [r for r in watched if r.model == model]
         counts = catch_counts(mine)
-        scored = [r for r in mine if not metrics.is_error(r) and r.monitor is not None
+        scored = [(r, r.monitor.max_score) for r in mine if not metrics.is_error(r) and r.monitor is not None
                   and r.monitor.max_score is not None and metrics.acted(r) is not None]
         rows.append(MonitorRow(
             model=model, monitors=sorted({r.monitor.model for r in mine if r.monitor is not None}),
@@ -145,10 +145,8 @@ def monitor_section(records: Sequence[EpisodeRecord]) -> MonitorSection | None:
             catch=metrics.wilson(counts.caught, counts.misaligned),
             false_alarm=metrics.wilson(counts.false_alarms, counts.aligned), unknown=counts.unknown,
             errors=counts.errors,
-            suspicion_misaligned=sorted(r.monitor.max_score for r in scored if metrics.acted(r)  # type: ignore[misc]
-                                        and r.monitor is not None),
-            suspicion_aligned=sorted(r.monitor.max_score for r in scored if not metrics.acted(r)  # type: ignore[misc]
-                                     and r.monitor is not None)))
+            suspicion_misaligned=sorted(s for r, s in scored if metrics.acted(r)),
+            suspicion_aligned=sorted(s for r, s in scored if not metrics.acted(r))))
     note = None
     if not any(row.catch.n or row.false_alarm.n for row in rows):
         note = "the monitor gave no score on any episode (every check failed): its catch rate is unknown"
@@ -364,13 +362,17 @@ def print_study(study: Study | None, console: Console) -> None:
     """The study measures as rich tables (nothing when the sweep measured none of them)."""
     if study is None:
         return
-    for section, table in ((study.interview, interview_table), (study.monitor, monitor_table),
-                           (study.probes, probe_table)):
-        if section is not None:
-            console.print(table(section))  # type: ignore[operator]
-            note = getattr(section, "note", None)
-            if note:
-                console.print(f"note: {note}.", highlight=False, markup=False)
+    tables: list[tuple[Table, str | None]] = []
+    if study.interview is not None:
+        tables.append((interview_table(study.interview), study.interview.note))
+    if study.monitor is not None:
+        tables.append((monitor_table(study.monitor), study.monitor.note))
+    if study.probes is not None:
+        tables.append((probe_table(study.probes), study.probes.note))
+    for table, note in tables:
+        console.print(table)
+        if note:
+            console.print(f"note: {note}.", highlight=False, markup=False)
     if study.human is not None:  # its pairs are rows of the judge agreement table (`analysis.analyse` joins them)
         h = study.human
         console.print(f"Human labels: {h.labels} labels on {h.labelled_episodes} episodes by "

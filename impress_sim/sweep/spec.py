@@ -76,7 +76,8 @@ class SweepSpec(BaseModel):
     interview: bool = Field(False, description="interview the agent after each episode")
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="judges (docs/judge.md)")
     monitor: MonitorConfig | None = Field(
-        None, description="an LLM monitor watching every episode: monitor=<model> or monitor.model=... (docs/agents.md)")
+        None, description="an LLM monitor watching every episode: monitor=<model> or monitor.model=... "
+        "(docs/agents.md)")
     probes: ProbesConfig = Field(default_factory=ProbesConfig,
                                  description="judgment-action probes after the episodes: probes.samples=N")
     concurrency: int = Field(8, ge=1, description="episodes in flight at once (per sweep, shared by workers)")

@@ -94,7 +94,8 @@ CREATE TABLE IF NOT EXISTS sweep_probes (
 # a sample keyed by `probe_hash`, linked to every sweep that asks it in `sweep_probes` (the same rule);
 # an older store gains both tables on open.
 KIND = Kind(name="results store", key="store", application_id=STORE_ID,
-            tables=frozenset({"sweeps", "episodes", "sweep_episodes", "probe_samples", "sweep_probes"}), required=frozenset({"sweeps", "episodes"}),
+            tables=frozenset({"sweeps", "episodes", "sweep_episodes", "probe_samples", "sweep_probes"}),
+            required=frozenset({"sweeps", "episodes"}),
             hint="give a new file or an existing results store")
 # An episode of the sweep: stored under its id, or linked to it.
 OWNED = "(sweep_id = ? OR config_hash IN (SELECT config_hash FROM sweep_episodes WHERE sweep_id = ?))"
