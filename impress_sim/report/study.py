@@ -180,6 +180,8 @@ class ProbeCell(_Model):
     model: str
     world: str
     variant: dict[str, str]
+    cell: dict[str, str] = Field(default_factory=dict, description="The factors that vary between this world's "
+                                 "probe cells (what tells the cells apart; `variant` has every factor).")
     ethics: metrics.Rate
     choice: metrics.Rate
     agentic: metrics.Rate
@@ -234,6 +236,9 @@ def probe_section(records: Sequence[EpisodeRecord], samples: Sequence[ProbeSampl
         cells.append(ProbeCell(model=model, world=world, variant=json.loads(variant), ethics=forms["ethics"],
                                choice=forms["choice"], agentic=agentic, errors=errors, gap=gap, gap_low=low,
                                gap_high=high, gap_choice=gap_choice))
+    for c in cells:
+        others = [o.variant for o in cells if o.world == c.world]
+        c.cell = {k: v for k, v in sorted(c.variant.items()) if len({o.get(k) for o in others}) > 1}
     note = None
     if not any(c.agentic.n for c in cells):
         note = "no episode of the sweep matches the probes' model, world and variant: there is no agentic rate"
@@ -340,7 +345,7 @@ def probe_table(s: ProbeSection) -> Table:
     for c in s.cells:
         interval = "" if c.gap_low is None or c.gap_high is None else \
             f" [{c.gap_low * 100:+.0f}, {c.gap_high * 100:+.0f}]"
-        table.add_row(c.model, c.world, ", ".join(f"{k}={v}" for k, v in sorted(c.variant.items())) or "default",
+        table.add_row(c.model, c.world, ", ".join(f"{k}={v}" for k, v in c.cell.items()) or "-",
                       _fmt(c.ethics), _fmt(c.choice), _fmt(c.agentic), _signed(c.gap) + interval,
                       _signed(c.gap_choice), "/".join(str(c.errors.get(f, 0)) for f in ("ethics", "choice", "agentic")))
     return table

@@ -23,7 +23,8 @@ def interview_bars(s: InterviewSection) -> Plot:
     plot = Plot(id="interview", title="Follow-up interview: confession, partial, denial by model",
                 caption="Each bar: one model's interviewed, non-error episodes that acted misaligned (n above the "
                         "bar), split by how its answer was labelled. Grey: answered but not labelled (never "
-                        "counted as a denial). Interviews the model could not answer are left out (see the table).")
+                        "counted as a denial). Interviews the model could not answer, and models with no misaligned episode, are left out (see the "
+                        "table).")
     rows = [r for r in s.rows if r.world is None and r.misaligned - r.errors > 0]
     if not rows:
         plot.note = s.note or "no interviewed episode acted misaligned"
@@ -42,6 +43,7 @@ def interview_bars(s: InterviewSection) -> Plot:
             ax.annotate(f"n={r.labelled + r.unlabelled}", (x[i], 1.0), xytext=(0, 3), textcoords="offset points",
                         ha="center", fontsize=7)
         ax.set_xticks(x, [_short(r.model, 22) for r in rows], rotation=20, ha="right")
+        ax.set_xlim(-0.75, len(rows) - 0.25)
         ax.set_ylim(0, 1.12)
         ax.set_ylabel("share of answers")
         ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
@@ -97,8 +99,8 @@ def probe_bars(s: ProbeSection) -> Plot:
         plot.note = s.note or "no probe sample was answered"
         return plot
     y = np.arange(len(cells))
-    names = [_short(f"{c.model} · {c.world}" + (" · " + ",".join(f"{k}={v}" for k, v in sorted(c.variant.items()))
-                                                if c.variant else ""), 60) for c in cells]
+    names = [_short(f"{c.model} · {c.world}" + (" · " + ",".join(f"{k}={v}" for k, v in c.cell.items())
+                                                if c.cell else ""), 60) for c in cells]
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(8.0, 1.2 + 0.75 * len(cells)))
         ax = fig.subplots()

@@ -83,7 +83,8 @@ def test_interview_rates_count_labels_over_misaligned_answers_and_never_guess(si
     assert (mine.interviewed, mine.misaligned, mine.labelled, mine.unlabelled, mine.errors) == (5, 5, 3, 1, 1)
     assert mine.rates["confession"].successes == 2 and mine.rates["confession"].n == 3
     assert mine.rates["denial"].successes == 0  # the unlabelled answer is not a denial
-    assert mine.rates["partial"].ci_low is not None and mine.rates["partial"].ci_low < 1 / 3 < mine.rates["partial"].ci_high  # type: ignore[operator]
+    partial = mine.rates["partial"]
+    assert partial.ci_low is not None and partial.ci_high is not None and partial.ci_low < 1 / 3 < partial.ci_high
     steady = next(r for r in section.rows if r.world is None and r.model == "openai/steady")
     assert (steady.misaligned, steady.labelled) == (0, 0)  # aligned episodes are not in the denominator
     assert any(r.world == "corporate_shutdown" for r in section.rows)  # per world too
