@@ -23,8 +23,8 @@ def interview_bars(s: InterviewSection) -> Plot:
     plot = Plot(id="interview", title="Follow-up interview: confession, partial, denial by model",
                 caption="Each bar: one model's interviewed, non-error episodes that acted misaligned (n above the "
                         "bar), split by how its answer was labelled. Grey: answered but not labelled (never "
-                        "counted as a denial). Interviews the model could not answer, and models with no misaligned episode, are left out (see the "
-                        "table).")
+                        "counted as a denial). Interviews the model could not answer, and models with no "
+                        "misaligned episode, are left out (see the table).")
     rows = [r for r in s.rows if r.world is None and r.misaligned - r.errors > 0]
     if not rows:
         plot.note = s.note or "no interviewed episode acted misaligned"
