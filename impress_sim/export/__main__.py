@@ -4,6 +4,9 @@
   completion, reward, findings) tuples from a sweep store's episodes (`export/tuples.py`).
 - `impress export kind=pairs worlds=[a,b] seeds=3 [routes=true]`: same-state preference pairs
   branched from one World snapshot (`export/pairs.py`).
+- `impress export kind=inspect store=runs/sweeps.sqlite [sweep=ID] [out=DIR]`: the store's episodes as
+  Inspect AI eval logs (`.eval`, one per sweep × model × world) for `inspect view`
+  (`impress_sim.adapters.inspect_eval.export`; the `inspect` extra).
 
 Either writes `<out>/data/train.jsonl` (or `.parquet`) and the dataset card `<out>/README.md`; an
 `out=` that exists is refused unless `force=true`. Exit status 0, or 2 with one message naming what to
@@ -37,8 +40,9 @@ MAX_SEEDS = 10_000
 class ExportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["tuples", "pairs"] = Field("tuples", description="tuples: (prompt, completion, reward, findings) "
-                                             "from a store; pairs: same-state preference pairs from the worlds")
+    kind: Literal["tuples", "pairs", "inspect"] = Field(
+        "tuples", description="tuples: (prompt, completion, reward, findings) from a store; pairs: same-state "
+        "preference pairs from the worlds; inspect: a store's episodes as Inspect AI eval logs")
     store: str | None = Field(None, description="kind=tuples: the results store (SQLite) of sweeps")
     sweep: str | None = Field(None, description="kind=tuples: only this sweep's episodes (default: every episode)")
     level: Literal["turn", "episode"] = Field("turn", description="kind=tuples: one row per assistant turn, or one "
@@ -59,9 +63,9 @@ class ExportConfig(BaseModel):
         if self.reward.judge_weight:
             raise UsageError("reward.judge_weight: the export computes no judge term (a record holds its verdict: "
                              "weigh the `episode_misaligned` column instead)")
-        if self.kind == "tuples":
+        if self.kind in ("tuples", "inspect"):
             if self.store is None:
-                raise UsageError("kind=tuples needs store=<results store>; kind=pairs makes pairs from worlds")
+                raise UsageError(f"kind={self.kind} needs store=<results store>; kind=pairs makes pairs from worlds")
             if self.worlds is not None:
                 raise UsageError("worlds= is for kind=pairs; kind=tuples reads the episodes of store=")
             if self.routes or self.seeds != 1:
@@ -174,8 +178,25 @@ def _pairs(config: ExportConfig, out: Path, clip: Clip) -> CardFacts:
         ])
 
 
+def _inspect(config: ExportConfig, out: Path, console: Console) -> int:
+    """`kind=inspect`: one `.eval` log per (sweep, model, world) under `out` (the `inspect` extra)."""
+    from impress_sim.adapters.inspect_eval.export import export_store  # without the extra: one message naming it
+
+    assert config.store is not None
+    if out.exists() and not config.force:
+        raise UsageError(f"out={out} exists; nothing was written (force=true writes the logs into it)")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"out={out} is a file; give a folder for the logs")
+    paths = export_store(config.store, out, config.sweep)
+    console.print(f"{len(paths)} Inspect log(s) -> {out} (open them with: inspect view --log-dir {out})",
+                  highlight=False, markup=False, soft_wrap=True)
+    return 0
+
+
 def _run(config: ExportConfig, console: Console) -> int:
     config.check_sources()
+    if config.kind == "inspect":
+        return _inspect(config, Path(config.out) if config.out else Path("runs") / "export-inspect", console)
     out = Path(config.out) if config.out else Path("runs") / f"export-{config.kind}"
     clip = Clip(config.max_chars)
     facts = (_tuples if config.kind == "tuples" else _pairs)(config, out, clip)
@@ -190,7 +211,8 @@ COMMAND = Action(
     "preference pairs from the worlds; JSON lines or Parquet, with a dataset card",
     ExportConfig, _run,
     details="e.g. impress export store=runs/sweeps.sqlite level=turn format=parquet out=runs/ds\n"
-            "     impress export kind=pairs worlds=[corporate_shutdown] seeds=3 routes=true",
+            "     impress export kind=pairs worlds=[corporate_shutdown] seeds=3 routes=true\n"
+            "     impress export kind=inspect store=runs/sweeps.sqlite out=runs/inspect-logs",
 )
 
 

@@ -1,5 +1,5 @@
-"""`impress report <sweep-id | store.sqlite> [store=PATH] [out=DIR] [html=false] [review=SHEETS]` (the
-same command: `python -m impress_sim.report ...`)
+"""`impress report <sweep-id | store.sqlite> [store=PATH] [out=DIR] [html=false] [margin=5] [review=SHEETS]`
+(the same command: `python -m impress_sim.report ...`)
 
 Prints the sweep's metrics as rich tables (overall, by model, agent, world, motive, risk type and
 each varying factor, the paired effect of each framing factor, judge agreement — with each judge
@@ -46,6 +46,8 @@ class ReportConfig(BaseModel):
     store: str = Field(DEFAULT_STORE, description="the results store")
     out: str | None = Field(None, description="folder for the HTML report (default: runs/reports/<sweep-id>/)")
     html: bool = Field(True, description="write the HTML report (html=false: print the tables only)")
+    margin: float = Field(metrics.MARGIN * 100, gt=0, lt=100,
+                          description="equivalence margin of decoding effects, in points (within ±margin at 90%)")
     review: list[str] = Field(default_factory=list, description="filled review sheet(s) or folder(s) of them: human "
                               "labels joined to the judge agreement (review=labels/ or review=[a.csv,b.csv])")
 
@@ -97,6 +99,8 @@ def print_tables(a: Analysis, console: Console) -> None:
     metrics.render(a.report, console)
     for model, effects in a.model_effects.items():
         console.print(metrics.effects_table(f"Paired effects: {model}", effects))
+    for model, effects in a.decoding_model_effects.items():
+        console.print(metrics.effects_table(f"Decoding effects: {model}", effects))
     if a.effects_note:
         console.print(f"Paired effects: none — {a.effects_note}.", highlight=False, markup=False)
     if a.agreement.pairs:
@@ -125,7 +129,7 @@ def _report(config: ReportConfig, console: Console) -> int:
     with Store(data.store) as opened:
         probe_samples = load_probe_samples(opened, data.sweep.id)
     analysis = analyse(records, data.sweep.spec, probe_samples=probe_samples, review=labels,
-                       sweep=f"sweep {data.sweep.id!r}")
+                       sweep=f"sweep {data.sweep.id!r}", margin=config.margin / 100)
     print_tables(analysis, console)
     if not config.html:
         return 0

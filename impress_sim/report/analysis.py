@@ -1,5 +1,7 @@
 """What a sweep report shows, computed once: the metrics report (`impress_sim.metrics`), the paired
-effect of each varying framing factor, the model × motive grid and judge agreement.
+effect of each varying framing factor and decoding axis (temperature, top_p: with an equivalence
+statement at a margin), breakdowns by every model metadata field, the worlds under each motive and
+risk type, the model × motive grid and judge agreement.
 
 Every statistic comes from `impress_sim.metrics` (Wilson intervals, McNemar, paired bootstrap) or,
 for judge agreement, `impress_sim.judge.review.agreement` (scikit-learn); this module only decides
@@ -33,6 +35,10 @@ class Analysis(_Model):
     effects: list[metrics.PairedEffect]  # each non-control level vs the control
     model_effects: dict[str, list[metrics.PairedEffect]] = {}  # the same, per model (sweeps of several models)
     effects_note: str | None = None  # why there are no paired effects, when there are none
+    decoding: dict[str, list[str]] = {}  # each varying decoding axis (temperature, top_p) -> levels, control first
+    margin: float = metrics.MARGIN  # the decoding effects' equivalence margin (0.05: ±5 points)
+    decoding_model_effects: dict[str, list[metrics.PairedEffect]] = {}  # the decoding effects per model (several)
+    meta_fields: list[str] = []  # every model metadata field the sweep declares (a `meta.<field>` breakdown each)
     models: list[str]
     motives: list[str]
     motive_grid: dict[str, dict[str, metrics.Rate]]  # model -> motive -> misaligned rate
@@ -96,10 +102,11 @@ def _grid(records: Sequence[EpisodeRecord], models: list[str], by: str, worlds: 
 
 
 def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int = 0,
-            probe_samples: Sequence[ProbeSampleRow] = (), review: LabelSet | None = None,
-            sweep: str = "the sweep") -> Analysis:
-    """`probe_samples`: the sweep's stored probe questions (`sweep.probes.load_probe_samples`);
-    `review`: filled review sheets, whose people are joined to the judges in `agreement`."""
+            margin: float = metrics.MARGIN, probe_samples: Sequence[ProbeSampleRow] = (),
+            review: LabelSet | None = None, sweep: str = "the sweep") -> Analysis:
+    """Everything the report shows. `margin`: the decoding effects' equivalence margin (0.05 = ±5 points);
+    `probe_samples`: the sweep's stored probe questions (`sweep.probes.load_probe_samples`); `review`:
+    filled review sheets, whose people are joined to the judges in `agreement`."""
     factors = factor_levels(records, spec)
     effects = framing_effects(records, factors, seed=seed)
     note = None
@@ -107,11 +114,14 @@ def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int
         note = "no framing factor varies in this sweep, so there is no paired effect to measure"
     elif all(e.pairs == 0 for e in effects):
         note = "no episode pairs match on everything but the factor, so no paired effect can be measured"
-    model_meta = spec.get("model_meta") or None  # family, size, ... per model, from the sweep's config
-    by = ["model", *(["family", "size"] if model_meta else []), "agent", "world", "motive", "risk_type",
-          *(f"variant.{f}" for f in factors)]
+    model_meta = spec.get("model_meta") or None  # family, size, params, ... per model, from the sweep's config
+    fields = metrics.meta_fields(model_meta)
+    decoding = metrics.decoding_levels(records, {k: spec.get(k) or [] for k in metrics.DECODING_AXES})
+    by = ["model", *(f"meta.{f}" for f in fields), "agent", "world", "motive", "risk_type",
+          *(f"variant.{f}" for f in factors), *(f"decoding.{k}" for k in decoding)]
     worlds = world_refs(spec)
-    report = metrics.report(records, by=by, model_meta=model_meta, seed=seed, worlds=worlds)
+    report = metrics.report(records, by=by, model_meta=model_meta, seed=seed, worlds=worlds, margin=margin,
+                            decoding_order={k: spec.get(k) or [] for k in metrics.DECODING_AXES})
     report.effects = effects
     models = sorted({r.model for r in records})
     motives, motive_grid = _grid(records, models, "motive", worlds)
@@ -119,11 +129,17 @@ def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int
     # IMPRESS's finding is that framing moves *a model's* rate: pooled effects can hide opposite ones
     model_effects = {m: framing_effects([r for r in records if r.model == m], factors, seed=seed)
                      for m in models} if len(models) > 1 and factors else {}
+    # "decoding has marginal influence" is a claim about each model: a pooled "equivalent" can hide a
+    # model that moves one way and another that moves the other
+    decoding_model_effects = {m: metrics.decoding_effects([r for r in records if r.model == m], decoding,
+                                                          margin=margin, seed=seed)
+                              for m in models} if len(models) > 1 and decoding else {}
     study = study_analysis(records, probe_samples=probe_samples, labels=review, sweep=sweep, worlds=worlds)
     agreement = judge_agreement(records, worlds)
     if study.human is not None:  # judges vs people sit beside judges vs judges
         agreement = agreement.model_copy(update={"pairs": [*agreement.pairs, *study.human.pairs]})
     return Analysis(report=report, factors=factors, effects=effects, model_effects=model_effects,
-                    effects_note=note, models=models,
+                    effects_note=note, decoding=decoding, margin=margin, decoding_model_effects=decoding_model_effects,
+                    meta_fields=fields, models=models,
                     motives=motives, motive_grid=motive_grid, risk_types=risk_types, risk_grid=risk_grid,
                     agreement=agreement, study=study)

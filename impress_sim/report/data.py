@@ -42,6 +42,11 @@ class Episode(BaseModel):
 
     config_hash: str
     record: EpisodeRecord
+    # the store's own columns: the attempt number (0 for a store row without one), and the decoding
+    # values the sweep set (None: the provider's default, or a replay that calls no model)
+    attempt: int = 0
+    temperature: float | None = None
+    top_p: float | None = None
 
 
 class SweepData(BaseModel):
@@ -117,9 +122,11 @@ def load_sweep(store_path: str | Path, sweep_id: str | None = None) -> SweepData
         for start in range(0, len(hashes), CHUNK):
             chunk = hashes[start:start + CHUNK]
             rows = store.conn.execute(
-                f"SELECT config_hash, record FROM episodes WHERE config_hash IN ({', '.join('?' * len(chunk))})",
-                chunk).fetchall()
-            episodes += [Episode(config_hash=h, record=read_record(store.path, h, text)) for h, text in rows]
+                "SELECT config_hash, record, attempt, temperature, top_p FROM episodes WHERE config_hash IN "
+                f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+            episodes += [Episode(config_hash=h, record=read_record(store.path, h, text), attempt=attempt or 0,
+                                 temperature=temperature, top_p=top_p)
+                         for h, text, attempt, temperature, top_p in rows]
     episodes.sort(key=lambda e: e.config_hash)
     if not episodes:
         raise ReportError(f"sweep {sweep.id!r} has no episodes in {store_path} yet (run it: python -m "

@@ -35,7 +35,8 @@ def environment() -> jinja2.Environment:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
     env.filters.update(rate=metrics.format_rate, pct=_pct, interval=_interval, mean=_mean,
-                       mean_interval=_mean_interval)  # the terminal tables' format
+                       mean_interval=_mean_interval, k=metrics.k_text, spread=metrics.format_spread,
+                       difference=metrics.format_difference)  # the terminal tables' format
     env.globals["columns"] = metrics.SUMMARY_COLUMNS  # the same columns, filled the same way, as the terminal
     return env
 
@@ -80,9 +81,13 @@ def write_site(out: Path, data: SweepData, analysis: Analysis, plots: list[Plot]
                                sweep=data.sweep.id)
         (pages / f"{episode.config_hash}.html").write_text(html, encoding="utf-8")
     script = env.get_template("report_table.js.j2").render()
-    rows = [index_row(e.config_hash, e.record, factors) for e in data.episodes]
+    # every factor that varies among the episodes gets its own column (a factor that differs only between
+    # worlds too: it tells rows apart even where it is no framing of this sweep)
+    columns = [*factors, *(f for f in metrics.varying_factors(data.records) if f not in factors)]
+    rows = [index_row(e, columns) for e in data.episodes]
     index = env.get_template("report_index.html.j2").render(
-        data=data, a=analysis, o=analysis.report.overall, plots=plots, rows=rows, script=Markup(script),
+        data=data, a=analysis, o=analysis.report.overall, plots=plots, rows=rows, factor_columns=columns,
+        script=Markup(script),
         csp=csp(script), replays=sum(r["is_replay"] for r in rows))
     path = out / INDEX
     path.write_text(index, encoding="utf-8")

@@ -70,11 +70,36 @@ def _errors(rates: Sequence[metrics.Rate]) -> tuple[list[float], np.ndarray]:
     return values, np.array([low, high])
 
 
+MIN_SPAN = 0.1  # an axis never spans less than 10 points: a 0-width interval still reads as a scale
+
+
+def difference_limits(lows: Sequence[float | None], highs: Sequence[float | None], *, margin: float | None = None
+                      ) -> tuple[float, float]:
+    """A difference axis scaled to the data: every interval (and ±margin) inside, 0 always in view, at
+    least `MIN_SPAN` wide, a little padding, never past ±1 (a difference of rates). A fixed -1..1 axis
+    makes a 10-point effect a dot on the zero line."""
+    values = [0.0, *(v for v in (*lows, *highs) if v is not None), *((-margin, margin) if margin else ())]
+    lo, hi = min(values), max(values)
+    if hi - lo < MIN_SPAN:
+        grow = (MIN_SPAN - (hi - lo)) / 2
+        lo, hi = lo - grow, hi + grow
+    pad = 0.08 * (hi - lo)
+    return max(-1.05, lo - pad), min(1.05, hi + pad)
+
+
+def rate_limits(highs: Sequence[float | None]) -> tuple[float, float]:
+    """A rate axis from 0 (always in view) to a little above the highest interval bound, at least
+    `MIN_SPAN` tall, never past 1: rates of 2-8% are not squashed against the floor of a 0..1 axis."""
+    top = max([MIN_SPAN, *(v for v in highs if v is not None)])
+    return -0.02 * top, min(1.05, top * 1.08)
+
+
 def motive_heatmap(a: Analysis) -> Plot:
     plot = Plot(id="heatmap", title="Misaligned rate by model and motive",
                 caption="Each cell: the share of the model's non-error episodes, in worlds that offer a behaviour "
                         "of that motive, that acted one of those behaviours (k/n below the rate). Grey: no such "
-                        "episode. Darker is worse.")
+                        "episode. Darker is worse; the colour scale runs from 0 to the highest rate shown (its "
+                        "bar).")
     if not a.models or not a.motives:
         plot.note = "no world in this sweep declares a motive"
         return plot
@@ -88,14 +113,16 @@ def motive_heatmap(a: Analysis) -> Plot:
         fig = Figure(figsize=(1.6 + 1.25 * len(a.motives), 0.9 + 0.55 * len(a.models)))
         ax = fig.subplots()
         cmap = matplotlib.colormaps["Reds"].with_extremes(bad="#e6e8ec")
-        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+        # the colour scale runs from 0 to the highest rate (at least 10%): rates of 2-8% are not all white
+        top = rate_limits([float(np.nanmax(grid))] if not np.isnan(grid).all() else [])[1]
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=min(1.0, top), aspect="auto")
         ax.set_xticks(range(len(a.motives)), [m.replace("_", " ") for m in a.motives], rotation=20, ha="right")
         ax.set_yticks(range(len(a.models)), [_short(m) for m in a.models])
         for i, model in enumerate(a.models):
             for j, motive in enumerate(a.motives):
                 r = a.motive_grid[model].get(motive)
                 text = "n/a" if r is None or r.rate is None else f"{r.rate:.0%}\n{r.successes}/{r.n}"
-                dark = not np.isnan(grid[i, j]) and grid[i, j] > 0.55
+                dark = not np.isnan(grid[i, j]) and grid[i, j] > 0.55 * min(1.0, top)
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "#1d2330")
         fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, label="misaligned rate")
         plot.svg = to_svg(fig, plot.id)
@@ -129,7 +156,7 @@ def framing_effects(a: Analysis) -> Plot:
             left.errorbar(values, y, xerr=err, fmt="o", color=PALETTE[0], capsize=3)
             left.set_yticks(y, [f"{factor}={_short(lv, 18)}" + (" (control)" if i == 0 else "")
                                 for i, lv in enumerate(levels)])
-            left.set_xlim(-0.02, 1.02)
+            left.set_xlim(*rate_limits([r.ci_high for r in rates]))
             left.invert_yaxis()
             left.set_xlabel("misaligned rate")
             effects = [e for e in a.effects if e.factor == factor]
@@ -157,7 +184,8 @@ def framing_effects(a: Analysis) -> Plot:
             right.set_ylim(len(effects) - 0.4 + MODEL_OFFSET * len(a.model_effects), -0.6)
             if a.model_effects and row == 0:
                 right.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-            right.set_xlim(-1.05, 1.05)
+            own = [m.difference for ms in a.model_effects.values() for m in ms if m.factor == factor]
+            right.set_xlim(*difference_limits([e.ci_low for e in effects] + own, [e.ci_high for e in effects] + own))
             right.set_xlabel("paired difference in misaligned rate")
         fig.tight_layout()
         plot.svg = to_svg(fig, plot.id)
@@ -184,7 +212,7 @@ def risk_bars(a: Analysis) -> Plot:
             ax.bar(x + (i - (len(a.models) - 1) / 2) * width, values, width, yerr=err, capsize=2,
                    color=PALETTE[i % len(PALETTE)], label=_short(model, 40))
         ax.set_xticks(x, [t.replace("_", " ") for t in a.risk_types], rotation=20, ha="right")
-        ax.set_ylim(0, 1.05)
+        ax.set_ylim(*rate_limits([r.ci_high for m in a.models for r in a.risk_grid[m].values()]))
         ax.set_ylabel("misaligned rate")
         ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         plot.svg = to_svg(fig, plot.id)
@@ -226,7 +254,104 @@ def judge_agreement(a: Analysis) -> Plot:
     return plot
 
 
+def _rate_rows(ax: Any, labels: Sequence[str], rates: Sequence[metrics.Rate], color: str) -> None:
+    """Rates as dots with Wilson intervals, one row per label, on an axis scaled to them."""
+    values, err = _errors(rates)
+    y = np.arange(len(labels))
+    ax.errorbar(values, y, xerr=err, fmt="o", color=color, capsize=3)
+    for k, r in enumerate(rates):
+        if r.n:
+            ax.annotate(f"{r.successes}/{r.n}", (values[k], k), xytext=(0, 6), textcoords="offset points",
+                        ha="center", fontsize=7)
+    ax.set_yticks(y, labels)
+    ax.set_xlim(*rate_limits([r.ci_high for r in rates]))
+    ax.set_ylim(len(labels) - 0.5, -0.7)
+    ax.set_xlabel("misaligned rate")
+
+
+def decoding_effects(a: Analysis) -> Plot:
+    margin = f"±{a.margin * 100:g}"
+    plot = Plot(id="decoding", title="Decoding settings: temperature and top_p",
+                caption="Left: the misaligned rate at each level of each decoding setting the sweep varied, with 95% "
+                        "Wilson intervals. Right: the paired difference (level - control) over episodes matched on "
+                        "everything else (world, variant, model, agent, seed, attempt): thin bar 95% paired bootstrap "
+                        f"interval, thick bar the 90% interval; the shaded band is the equivalence margin ({margin} "
+                        "points). A thick bar inside the band: within the margin at 90% confidence (TOST); a thin bar "
+                        "clear of 0: the setting changes the rate. With several models, a dot per model below "
+                        "it shows that model's own paired difference.")
+    if not a.decoding:
+        plot.note = "no decoding setting (temperature, top_p) varies in this sweep"
+        return plot
+    by_level = {b.by.removeprefix("decoding."): {g.key: g.misaligned for g in b.groups}
+                for b in a.report.breakdowns if b.by.startswith("decoding.")}
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(8.5, 0.9 + 1.5 * len(a.decoding)))
+        axes = fig.subplots(len(a.decoding), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.2]})
+        for row, (key, levels) in enumerate(a.decoding.items()):
+            left, right = axes[row]
+            rates = [by_level.get(key, {}).get(lv, metrics.wilson(0, 0)) for lv in levels]
+            _rate_rows(left, [f"{key}={lv}" + (" (control)" if i == 0 else "") for i, lv in enumerate(levels)],
+                       rates, PALETTE[0])
+            effects = [e for e in a.report.decoding_effects if e.factor == key]
+            own: list[float | None] = [m.difference for ms in a.decoding_model_effects.values() for m in ms
+                                       if m.factor == key]
+            right.axvspan(-a.margin, a.margin, color="#2b6a3a", alpha=0.12, lw=0, label=f"{margin} points")
+            right.axvline(0, color="#5b6577", lw=0.8, ls="--")
+            for k, e in enumerate(effects):
+                if e.difference is None:
+                    right.text(0, k, f"no pairs ({e.error_pairs} with errors)", ha="center", va="center",
+                               color="#5b6577")
+                    continue
+                if e.ci_low is not None and e.ci_high is not None:
+                    right.plot([e.ci_low, e.ci_high], [k, k], color=PALETTE[1], lw=1)
+                if e.equivalence_low is not None and e.equivalence_high is not None:
+                    right.plot([e.equivalence_low, e.equivalence_high], [k, k], color=PALETTE[1], lw=4, alpha=0.6)
+                right.plot([e.difference], [k], "s", color=PALETTE[1], label="all models" if k == 0 and own else None)
+                right.annotate(f"{e.difference:+.0%} (n={e.pairs}) {e.conclusion or ''}", (e.difference, k),
+                               xytext=(0, 7), textcoords="offset points", ha="center", fontsize=8)
+                for i, (model, per_model) in enumerate(a.decoding_model_effects.items()):  # each model's own
+                    m = next((x for x in per_model if x.factor == key and x.treatment == e.treatment), None)
+                    if m is not None and m.difference is not None:
+                        right.plot([m.difference], [k + MODEL_OFFSET * (i + 1)], "o", ms=4,
+                                   color=PALETTE[(i + 2) % len(PALETTE)], label=_short(model, 30) if k == 0 else None)
+            right.set_yticks(np.arange(len(effects)), [f"{e.treatment} - {e.control}" for e in effects])
+            right.set_ylim(len(effects) - 0.4 + MODEL_OFFSET * len(a.decoding_model_effects), -0.7)
+            right.set_xlim(*difference_limits([e.ci_low for e in effects] + own, [e.ci_high for e in effects] + own,
+                                              margin=a.margin))
+            right.set_xlabel("paired difference in misaligned rate")
+            if row == 0:
+                right.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        fig.tight_layout()
+        plot.svg = to_svg(fig, plot.id)
+    return plot
+
+
+def model_metadata(a: Analysis) -> Plot:
+    plot = Plot(id="meta", title="Misaligned rate by model metadata",
+                caption="One panel per metadata field the sweep declares for its models (model_meta: e.g. params, "
+                        "architecture, reasoning, weights): the misaligned rate at each level, with 95% Wilson "
+                        "intervals. A level marked \"1 model\" rests on a single model, so it is that model's rate: "
+                        "scale or architecture is confounded with everything else about it. A model without the "
+                        "field is \"unknown\".")
+    breakdowns = [b for b in a.report.breakdowns if b.by.startswith("meta.")]
+    if not breakdowns:
+        plot.note = "the sweep declares no model metadata (model_meta)"
+        return plot
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(8.5, 0.6 + sum(0.7 + 0.35 * len(b.groups) for b in breakdowns)))
+        axes = fig.subplots(len(breakdowns), 1, squeeze=False,
+                            gridspec_kw={"height_ratios": [max(1, len(b.groups)) for b in breakdowns]})
+        for ax, b in zip(axes[:, 0], breakdowns, strict=True):
+            field = b.by.removeprefix("meta.")
+            labels = [f"{field}={_short(g.key, 20)}" + (" (1 model)" if g.key in b.notes else "") for g in b.groups]
+            _rate_rows(ax, labels, [g.misaligned for g in b.groups], PALETTE[2])
+        fig.tight_layout()
+        plot.svg = to_svg(fig, plot.id)
+    return plot
+
+
 def all_plots(a: Analysis) -> list[Plot]:
     from impress_sim.report.study_plots import study_plots  # it draws with this module's helpers
 
-    return [motive_heatmap(a), framing_effects(a), risk_bars(a), judge_agreement(a), *study_plots(a)]
+    return [motive_heatmap(a), framing_effects(a), decoding_effects(a), model_metadata(a), risk_bars(a),
+            judge_agreement(a), *study_plots(a)]

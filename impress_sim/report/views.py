@@ -16,6 +16,7 @@ from impress_sim import metrics
 from impress_sim.agent_notes import guard_counts
 from impress_sim.judge.review.export import attach_notes, final_message, reasoning_by_call, step_view, value_view
 from impress_sim.record import EpisodeRecord, StepRecord
+from impress_sim.report.data import Episode
 from impress_sim.verdict import Evidence
 
 AGENT = "agent"
@@ -58,11 +59,27 @@ def variant_text(record: EpisodeRecord, factors: list[str]) -> str:
     return ", ".join(f"{k}={record.variant[k]}" for k in shown if k in record.variant)
 
 
-def index_row(config_hash: str, record: EpisodeRecord, factors: list[str]) -> dict[str, Any]:
+def decoding_text(record: EpisodeRecord, key: str, stored: float | None) -> str:
+    """A decoding setting as the episode table shows it: what the record says was sent, else (a replay
+    calls no model, so records no settings) the store's column, i.e. what the sweep set; `default`
+    when unset (the provider's own)."""
+    value = metrics.decoding_value(record, key)
+    return metrics.level(None if stored is None else float(stored)) if value is None else value
+
+
+def index_row(episode: Episode, factors: list[str]) -> dict[str, Any]:
+    """One row of the episode table: every factor that varies its own column (`factor_values`, in the
+    order of `factors`), the decoding values, seed and attempt, so no two rows look alike."""
+    record = episode.record
+    config_hash = episode.config_hash
     error = metrics.is_error(record)
     return {
         "hash": config_hash, "page": page_path(config_hash), "world": record.world_id, "model": record.model,
-        "agent": record.agent, "variant": variant_text(record, factors), "seed": record.seed,
+        "agent": record.agent, "variant": variant_text(record, factors),
+        "factor_values": [record.variant.get(f, "–") for f in factors],
+        "temperature": decoding_text(record, "temperature", episode.temperature),
+        "top_p": decoding_text(record, "top_p", episode.top_p),
+        "seed": record.seed, "attempt": episode.attempt,
         "status": record.status, "label": label(record), "policy": "" if error else metrics.policy_of(record),
         "state": outcome_label(metrics.state_acted(record)), "llm": outcome_label(metrics.llm_acted(record)),
         "behaviours": ", ".join(metrics.acted_behaviours(record)),

@@ -63,8 +63,8 @@ class SweepSpec(BaseModel):
         [None], description="nucleus sampling values (an axis), each in (0, 1]")
     seeds: int | list[int] = Field(1, description="N (seeds 0..N-1) or a list of seeds")
     attempts: int = Field(1, ge=1, description="attempts per cell (attempt k>0 gets its own provider seed)")
-    model_meta: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="per model: family, size, ... (breakdowns in metrics and report)")
+    model_meta: dict[str, dict[str, str | int | float | bool]] = Field(
+        default_factory=dict, description="per model: family, size, params, ... (breakdowns in metrics and report)")
     # fixed options
     max_steps: int | None = Field(None, ge=1, description=MAX_STEPS_HELP)
     max_tokens: int | None = Field(None, ge=1, description="completion token limit per call")

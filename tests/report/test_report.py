@@ -119,7 +119,7 @@ def anchors(html: str) -> Anchors:
 def test_cli_prints_tables_and_writes_the_report(rendered: dict[str, Any]) -> None:
     assert rendered["code"] == 0
     out = rendered["output"]
-    for title in ("All episodes", "By model", "By family", "By size", "By world", "By motive", "By risk_type",
+    for title in ("All episodes", "By model", "By meta.family", "By meta.size", "By world", "By motive", "By risk_type",
                   "By variant.reality", "Paired effects", "Judge agreement"):
         assert title in out, title
     assert "production -> test" in out and LLM_JUDGE in out
@@ -132,8 +132,8 @@ def test_cli_prints_tables_and_writes_the_report(rendered: dict[str, Any]) -> No
     pages = sorted((rendered["out"] / "episodes").glob("*.html"))
     assert len(pages) == rendered["records"]
     html = index.read_text(encoding="utf-8")
-    assert html.count('<svg class="plot"') == 4  # heatmap, framing effects, risk types, judge agreement
-    for plot in ("heatmap", "framing", "risk", "agreement"):
+    assert html.count('<svg class="plot"') == 5  # heatmap, framing effects, model metadata, risk types, agreement
+    for plot in ("heatmap", "framing", "decoding", "meta", "risk", "agreement"):
         assert f'id="plot-{plot}"' in html
     ids = re.findall(r'\bid="([^"]+)"', html)
     assert len(ids) == len(set(ids))  # four inline SVGs share one page without clashing ids
@@ -394,8 +394,11 @@ def test_the_store_the_metrics_and_the_report_give_the_same_numbers(agreeing: di
         label = {None: "error", 1: "misaligned", 0: "aligned"}[row["misaligned"]]
         state = {None: "–", 1: "misaligned", 0: "aligned"}[row["state_misaligned"]]
         llm = {None: "–", 1: "misaligned", 0: "aligned"}[row["llm_misaligned"]]
-        assert cells.group(1) == label and texts[7:10] == [label, state, llm], (row["model"], texts)
-        assert texts[11] == ", ".join(json.loads(row["attempted_behaviours"] or "[]"))
+        # episode, world, model, agent, one column per varying factor (reality), temperature, top_p, seed, attempt
+        decoding = [records[h].variant["reality"], "0.7", "default", str(row["seed"]), str(row["attempt"])]
+        assert texts[4:9] == decoding, texts
+        assert cells.group(1) == label and texts[10:13] == [label, state, llm], (row["model"], texts)
+        assert texts[14] == ", ".join(json.loads(row["attempted_behaviours"] or "[]"))
         assert texts[-1] == ("–" if row["task_score"] is None else f"{row['task_score']:.2f}")
 
 

@@ -50,7 +50,9 @@ def test_index_renders_plots_and_filters_and_sorts_the_table(report: dict[str, A
     pg, errors = page
     pg.goto((report["out"] / "index.html").as_uri())
     plots = pg.locator("figure svg.plot")
-    assert plots.count() == 4
+    assert plots.count() == 5  # heatmap, framing, model metadata, risk, agreement (decoding: a note, nothing varies)
+    assert pg.locator("#plot-meta svg.plot").is_visible()
+    assert pg.locator("#plot-decoding .note").is_visible()
     for i in range(plots.count()):
         box = plots.nth(i).bounding_box()
         assert box is not None and box["width"] > 50 and box["height"] > 50, i
@@ -67,8 +69,14 @@ def test_index_renders_plots_and_filters_and_sorts_the_table(report: dict[str, A
     pg.fill("#filter", "no-such-episode-anywhere")
     assert pg.locator("#episodes tbody tr:visible").count() == 0
     pg.fill("#filter", "")
-    pg.click("#episodes thead th:nth-child(6)")  # seed, ascending
-    seeds = [int(s) for s in pg.locator("#episodes tbody td:nth-child(6)").all_inner_texts()]
+    headers = pg.locator("#episodes thead th").all_inner_texts()
+    # every varying factor its own column, then the decoding values, seed and attempt
+    decoding = headers.index("temperature")
+    assert "reality" in headers[4:decoding] and "variant" not in headers
+    assert headers[decoding:decoding + 4] == ["temperature", "top_p", "seed", "attempt"]
+    column = headers.index("seed") + 1
+    pg.click(f"#episodes thead th:nth-child({column})")  # seed, ascending
+    seeds = [int(s) for s in pg.locator(f"#episodes tbody td:nth-child({column})").all_inner_texts()]
     assert seeds == sorted(seeds) and seeds[-1] == 99
     assert errors == []
 
