@@ -125,19 +125,20 @@ def run_jobs_in_processes(
     e.g. a module-level function or a `functools.partial` of one) is called once in each process
     that runs episodes, and returns a callback run there per finished episode, `(job, record)`:
     how a sweep writes each episode to its store the moment it ends, whatever the process.
-    `provider_limits` are shared out like the concurrency: each process gets its share.
+    `provider_limits` (providers' and models' request limits) are shared out like the concurrency: each
+    process gets its share, the shares adding up to each limit (`ProviderLimits.share`).
     """
     if workers <= 1 or len(jobs) <= 1:
         return asyncio.run(run_jobs(jobs, concurrency, on_done, worker_hook() if worker_hook else None,
                                     provider_limits))
     workers = min(workers, len(jobs))
     per_worker = max(math.ceil(concurrency / workers), 1)
-    limits = ProviderLimits(provider_limits).share(workers) if provider_limits else None
+    limits = ProviderLimits(provider_limits or {}).share(workers)
     shares = [list(range(w, len(jobs), workers)) for w in range(workers)]
     results: dict[int, EpisodeRecord] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_worker, [jobs[i] for i in share], per_worker, share, worker_hook, limits)
-                   for share in shares]
+        futures = [pool.submit(_worker, [jobs[i] for i in share], per_worker, share, worker_hook, limits[w] or None)
+                   for w, share in enumerate(shares)]
         for future in as_completed(futures):
             for index, record in future.result():
                 results[index] = record

@@ -40,9 +40,12 @@ def serves(settings: LLMSettings, provider: str) -> bool:
     return provider == PROVIDER and bool(settings.api_base) and not settings.litellm_only
 
 
-def api_key() -> str:
-    """The key litellm would send to an api_base for an `openai/` model: OPENAI_API_KEY, else none."""
-    return os.environ.get("OPENAI_API_KEY") or LOCAL_KEY
+def api_key(settings: LLMSettings | None = None) -> str:
+    """The key to send: the one in the variable `settings.api_key_env` names when it names one (a
+    per-model key of a sweep), else the key litellm would send to an api_base for an `openai/`
+    model: OPENAI_API_KEY, else none."""
+    named = settings.api_key() if settings is not None else None
+    return named or os.environ.get("OPENAI_API_KEY") or LOCAL_KEY
 
 
 # ---- connection pools ------------------------------------------------------------------------
@@ -90,7 +93,7 @@ async def post(request: dict[str, Any], settings: LLMSettings, litellm: types.Mo
     body = {k: v for k, v in request.items() if k != "api_base"}
     body["model"] = settings.model.split("/", 1)[1]
     url = f"{str(settings.api_base).rstrip('/')}/chat/completions"
-    headers = {"Authorization": f"Bearer {api_key()}"}
+    headers = {"Authorization": f"Bearer {api_key(settings)}"}
     shared = await session()
     try:
         async with shared.post(url, json=body, headers=headers,

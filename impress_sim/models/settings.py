@@ -4,11 +4,18 @@ default and help text) and one way they become `LLMSettings`."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from impress_sim.errors import ModelError
 from impress_sim.models.cache import default_cache_path
+
+
+def missing_key_message(model: str, variable: str) -> str:
+    return (f"model {model!r}: api_key_env={variable} names an environment variable that is not set "
+            f"(export {variable}=<the key>, or name another variable)")
 
 
 class LLMSettings(BaseModel):
@@ -18,6 +25,10 @@ class LLMSettings(BaseModel):
 
     model: str
     api_base: str | None = None
+    api_key_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="the NAME of the environment variable holding this model's API key (the key itself is never "
+        "part of the settings, so never of a record, a store or a cache key); unset: the provider's usual variable")
     temperature: float = Field(0.7, ge=0, le=2, description="IMPRESS protocol default: 0.7")
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
@@ -37,6 +48,17 @@ class LLMSettings(BaseModel):
         """These settings with an episode's seed as the provider's sampling seed, unless they name
         one: the one rule by which an episode seed reaches the agent's and the NPCs' models."""
         return self if self.seed is not None or seed is None else self.model_copy(update={"seed": seed})
+
+    def api_key(self) -> str | None:
+        """The key in the variable `api_key_env` names (read at request time, never stored); None when
+        no variable is named. A named variable that is unset is a `ModelError`: preflight catches it
+        before any episode, this only if it was unset later."""
+        if self.api_key_env is None:
+            return None
+        value = os.environ.get(self.api_key_env)
+        if not value:
+            raise ModelError(missing_key_message(self.model, self.api_key_env))
+        return value
 
     def request_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, "temperature": self.temperature}

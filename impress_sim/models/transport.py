@@ -22,11 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import math
 import os
 import random
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -37,7 +36,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from impress_sim.errors import EmptyResponseError, ModelError
 from impress_sim.models import openai_compat
 from impress_sim.models.cache import ResponseCache, request_key
-from impress_sim.models.settings import LLMSettings
+from impress_sim.models.settings import LLMSettings, missing_key_message
 
 if TYPE_CHECKING:
     import types
@@ -55,25 +54,40 @@ class UsageStats(BaseModel):
 
 
 class ProviderLimits:
-    """At most `limits[provider]` requests in flight to each provider, across every episode, judge,
-    NPC and monitor on one event loop (providers rate-limit concurrent requests, not episodes).
+    """At most `limits[provider]` requests in flight to each provider, and at most `limits[model]` to
+    each model named there (a sweep's per-model `concurrency`: one server's capacity), across every
+    episode, judge, NPC and monitor on one event loop (providers and servers rate-limit concurrent
+    requests, not episodes). A key is a model when it is a model string a request names, else a
+    provider (a sweep refuses a model named like a provider).
 
-    A request waits for its provider's gate per attempt, never while backing off."""
+    A request waits for its gates per attempt (its model's, then its provider's, always in that
+    order, so two requests never hold one each), never while backing off."""
 
     def __init__(self, limits: Mapping[str, int]) -> None:
         self.limits = dict(limits)
         self._gates: dict[str, asyncio.Semaphore] = {}
 
-    def gate(self, settings: LLMSettings) -> asyncio.Semaphore | contextlib.nullcontext[None]:
-        provider = provider_of(settings.model, settings.api_base)
-        limit = self.limits.get(provider)
-        if limit is None:
-            return contextlib.nullcontext()
-        return self._gates.setdefault(provider, asyncio.Semaphore(limit))
+    def _gate(self, key: str) -> asyncio.Semaphore | None:
+        limit = self.limits.get(key)
+        return None if limit is None else self._gates.setdefault(key, asyncio.Semaphore(limit))
 
-    def share(self, parts: int) -> dict[str, int]:
-        """Each of `parts` event loops' share of the limits (rounded up: a limit never starves)."""
-        return {p: max(math.ceil(n / max(parts, 1)), 1) for p, n in self.limits.items()}
+    @contextlib.asynccontextmanager
+    async def gate(self, settings: LLMSettings) -> AsyncIterator[None]:
+        model = self._gate(settings.model)
+        provider = self._gate(provider_of(settings.model, settings.api_base))
+        async with contextlib.AsyncExitStack() as held:
+            for gate in (model, None if provider is model else provider):
+                if gate is not None:
+                    await held.enter_async_context(gate)
+            yield
+
+    def share(self, parts: int) -> list[dict[str, int]]:
+        """Each of `parts` event loops' share of the limits: a limit of n split as evenly as it goes, so
+        the shares add up to n (a model's limit holds across a sweep's worker processes); a part
+        whose even share would be 0 gets 1 (a limit never starves a loop: a sweep refuses a model
+        limit below its worker count, so only a provider limit can be exceeded so)."""
+        parts = max(parts, 1)
+        return [{key: max(n // parts + (i < n % parts), 1) for key, n in self.limits.items()} for i in range(parts)]
 
 
 _limits: ContextVar[ProviderLimits | None] = ContextVar("provider_limits", default=None)
@@ -141,6 +155,8 @@ def _retry_after(exc: BaseException | None) -> float | None:
 def preflight(settings: LLMSettings) -> None:
     """Fail before any episode starts if the model cannot possibly work as configured."""
     litellm = litellm_module()
+    if settings.api_key_env is not None and not os.environ.get(settings.api_key_env):
+        raise ModelError(missing_key_message(settings.model, settings.api_key_env))
     try:
         litellm.get_llm_provider(settings.model, api_base=settings.api_base)
     except Exception:
@@ -159,6 +175,8 @@ def preflight(settings: LLMSettings) -> None:
         except OSError as exc:
             raise ModelError(f"cannot reach api_base {settings.api_base}: {exc.strerror or exc}") from None
         return
+    if settings.api_key_env is not None:
+        return  # the key comes from the named variable, checked above
     env = litellm.validate_environment(settings.model)
     if not env.get("keys_in_environment", True):
         missing = ", ".join(env.get("missing_keys", [])) or "credentials"
@@ -239,7 +257,12 @@ async def _call_with_retries(
 
 
 def _local_api_key(litellm: types.ModuleType, settings: LLMSettings) -> str | None:
-    """Local OpenAI-compatible servers need no key, but the OpenAI SDK insists on one."""
+    """The key in the variable `settings.api_key_env` names, when it names one; else none for a hosted
+    provider (litellm reads its usual variable) and a placeholder for a local OpenAI-compatible
+    server (it needs no key, but the OpenAI SDK insists on one)."""
+    named = settings.api_key()
+    if named is not None:
+        return named
     if not settings.api_base:
         return None
     if litellm.validate_environment(settings.model).get("keys_in_environment", False):

@@ -1,5 +1,10 @@
-"""`impress report <sweep-id | store.sqlite> [store=PATH] [out=DIR] [html=false] [margin=5] [review=SHEETS]`
-(the same command: `python -m impress_sim.report ...`)
+"""`impress report <sweep-id | store.sqlite> ... [store=PATH] [stores=[...]] [verdicts=SET] [out=DIR] [html=false]
+[margin=5] [review=SHEETS]` (the same command: `python -m impress_sim.report ...`)
+
+Several sweeps (ids in store=, or store files each holding one sweep, or `stores=[a,b]`) make one
+report over all their episodes (`impress_sim.report.data.load_sweeps`). `verdicts=SET` reports
+under a verdict set a re-judge wrote (`impress judge rejudge <store> name=SET`); whenever the
+sweep has more than one set, the report compares them (`impress_sim.report.verdict_sets`).
 
 Prints the sweep's metrics as rich tables (overall, by model, agent, world, motive, risk type and
 each varying factor, the paired effect of each framing factor, judge agreement — with each judge
@@ -28,12 +33,13 @@ from impress_sim.cli import Action, main_for
 from impress_sim.errors import ReportError
 from impress_sim.judge.review.labels import LabelSet, read_labels
 from impress_sim.report.analysis import Analysis, analyse
-from impress_sim.report.data import load_sweep
+from impress_sim.report.data import choose_sweep, load_sweeps, open_store
 from impress_sim.report.html import write_site
 from impress_sim.report.plots import all_plots
-from impress_sim.report.study import print_study
+from impress_sim.report.study import ProbeSampleRow, print_study
+from impress_sim.report.verdict_sets import check_set, comparison_or_none, render_verdict_sets, under_set
 from impress_sim.sweep.probes import load_probe_samples
-from impress_sim.sweep.store import Store
+from impress_sim.sweep.store import ORIGINAL
 
 DEFAULT_STORE = "runs/sweeps.sqlite"
 REPORTS = Path("runs/reports")
@@ -42,8 +48,11 @@ REPORTS = Path("runs/reports")
 class ReportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sweep: str = Field(description="a sweep id (in store=), or a store file holding one sweep")
+    sweep: list[str] = Field(default_factory=list, description="sweep ids (in store=), or store files each holding "
+                             "one sweep; several make one report")
     store: str = Field(DEFAULT_STORE, description="the results store")
+    stores: list[str] = Field(default_factory=list, description="more stores, each holding one sweep (merged in)")
+    verdicts: str = Field(ORIGINAL, description="the verdict set to report under (see impress judge rejudge <store>)")
     out: str | None = Field(None, description="folder for the HTML report (default: runs/reports/<sweep-id>/)")
     html: bool = Field(True, description="write the HTML report (html=false: print the tables only)")
     margin: float = Field(metrics.MARGIN * 100, gt=0, lt=100,
@@ -55,6 +64,21 @@ class ReportConfig(BaseModel):
     @classmethod
     def _as_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("sweep", "stores", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+def sources(config: ReportConfig) -> list[tuple[str, str | None]]:
+    """(store, sweep id or None: the store's only sweep) of every sweep the report covers."""
+    out: list[tuple[str, str | None]] = [(arg, None) if _is_store(arg) else (config.store, arg) for arg in config.sweep]
+    out += [(path, None) for path in config.stores]
+    if not out:
+        raise ReportError("name a sweep: impress report <sweep-id> [store=PATH], or <store.sqlite> ..., "
+                          "or stores=[...]")
+    return out
 
 
 def _is_store(arg: str) -> bool:
@@ -91,6 +115,19 @@ def review_sheets(sources: Sequence[str]) -> list[Path]:
     return paths
 
 
+def probe_samples(swept: Sequence[tuple[str, str | None]]) -> list[ProbeSampleRow]:
+    """The stored probe samples of every sweep the report covers (a sample two of them share, once:
+    an answer over an error)."""
+    out: dict[str, ProbeSampleRow] = {}
+    for store_path, sweep_id in swept:
+        with open_store(store_path) as store:
+            for sample in load_probe_samples(store, choose_sweep(store, sweep_id).id):
+                have = out.get(sample.probe_hash)
+                if have is None or (have.status == "error" and sample.status == "done"):
+                    out[sample.probe_hash] = sample
+    return sorted(out.values(), key=lambda s: s.probe_hash)
+
+
 def read_review(sources: Sequence[str]) -> LabelSet | None:
     return read_labels(review_sheets(sources)) if sources else None
 
@@ -113,10 +150,22 @@ def print_tables(a: Analysis, console: Console) -> None:
 
 
 def _report(config: ReportConfig, console: Console) -> int:
-    store, sweep_id = (config.sweep, None) if _is_store(config.sweep) else (config.store, config.sweep)
-    data = load_sweep(store, sweep_id)
+    data = load_sweeps(sources(config))
+    check_set(config.verdicts, data.verdict_sets)
+    originals = [(e.config_hash, e.record) for e in data.episodes]
+    if config.verdicts != ORIGINAL:  # every table, plot and episode page under the chosen set
+        relabelled = under_set(originals, config.verdicts, data.verdict_sets)
+        data = data.model_copy(update={"episodes": [e.model_copy(update={"record": r})
+                                                    for e, r in zip(data.episodes, relabelled, strict=True)]})
     records = data.records
     console.rule(f"sweep {escape(data.sweep.id)}")
+    if len(data.sources) > 1:
+        console.print("sources: " + "; ".join(data.sources), highlight=False, markup=False)
+    for conflict in data.conflicts:
+        console.print(f"conflict: {conflict}", highlight=False, markup=False, style="yellow")
+    if config.verdicts != ORIGINAL:
+        console.print(f"verdicts: set {config.verdicts} (not the verdicts the episodes got when they ran)",
+                      highlight=False, markup=False)
     console.print(f"{len(records)} episodes from {data.store}" + (
         f" ({data.shared} stored under another sweep that ran the same cells)" if data.shared else ""),
         highlight=False, markup=False)
@@ -126,11 +175,12 @@ def _report(config: ReportConfig, console: Console) -> int:
     if any(r.is_replay for r in records):
         console.print("[yellow]Replayed trajectories (reference/... models): not a measurement.[/yellow]")
     labels = read_review(config.review)
-    with Store(data.store) as opened:
-        probe_samples = load_probe_samples(opened, data.sweep.id)
-    analysis = analyse(records, data.sweep.spec, probe_samples=probe_samples, review=labels,
-                       sweep=f"sweep {data.sweep.id!r}", margin=config.margin / 100)
+    analysis = analyse(records, data.sweep.spec, margin=config.margin / 100,
+                       probe_samples=probe_samples(sources(config)), review=labels, sweep=f"sweep {data.sweep.id!r}")
+    analysis.verdict_sets = comparison_or_none(originals, data.verdict_sets, config.verdicts)
     print_tables(analysis, console)
+    if analysis.verdict_sets is not None:
+        render_verdict_sets(analysis.verdict_sets, console)
     if not config.html:
         return 0
     out = Path(config.out) if config.out else REPORTS / re.sub(r"[^A-Za-z0-9._-]", "_", data.sweep.id)

@@ -23,6 +23,7 @@ from impress_sim.judge.review.labels import LabelSet
 from impress_sim.record import EpisodeRecord
 from impress_sim.report.agreement import JudgeAgreement, judge_agreement
 from impress_sim.report.study import ProbeSampleRow, Study, study_analysis
+from impress_sim.report.verdict_sets import VerdictSetComparison
 
 
 class _Model(BaseModel):
@@ -45,6 +46,7 @@ class Analysis(_Model):
     risk_types: list[str]
     risk_grid: dict[str, dict[str, metrics.Rate]]  # model -> risk type -> misaligned rate
     agreement: JudgeAgreement
+    verdict_sets: VerdictSetComparison | None = None  # the sweep's verdict sets compared, when it has several
     study: Study = Study()  # interview, monitor, probes, human labels (report/study.py)
 
 

@@ -14,8 +14,9 @@ form, seed, the request settings), so a resumed sweep asks only what is missing:
 answered is not asked again, an error sample is asked again (`Store.write_probe`'s upsert rule).
 
 Settings: the questions use the sweep's first temperature and top_p (its decoding axes are about
-episodes; a question is asked once per sample seed), its api_base, token limit, timeout and
-retries; each sample's seed is its provider seed, as in `impress probe`. The framing is the
+episodes; a question is asked once per sample seed) and each model's own server, key variable,
+token limit, timeout and retries (`SweepSpec.settings_for`); each sample's seed is its provider
+seed, as in `impress probe`. (Which variable holds the key is not part of a sample's hash.) The framing is the
 variant's prompt fragments without an agent architecture's own overrides (agent=guarded's safety
 prompt), so the agentic rate pools the sweep's agents.
 """
@@ -68,9 +69,9 @@ class ProbeSummary(BaseModel):
 
 
 def probe_settings(spec: SweepSpec, model: str, seed: int) -> LLMSettings:
-    return LLMSettings(model=model, api_base=spec.api_base, temperature=spec.temperature[0], top_p=spec.top_p[0],
-                       max_tokens=spec.max_tokens, reasoning_effort=spec.reasoning_effort, timeout=spec.timeout,
-                       retries=spec.retries, seed=seed)
+    """The model's request settings in the sweep (its `model_options` where set), at the sweep's first
+    temperature and top_p, the sample's seed as the provider seed."""
+    return spec.settings_for(model, spec.temperature[0], spec.top_p[0], seed)
 
 
 def expand_probes(spec: SweepSpec) -> list[ProbeJob]:
@@ -106,7 +107,7 @@ def expand_probes(spec: SweepSpec) -> list[ProbeJob]:
             settings = probe_settings(spec, model, seed)
             digest = canonical_hash({"world_id": loaded.spec.id, "world_hash": loaded.content_hash,
                                      "variant": factors, "form": form, "seed": seed,
-                                     "settings": settings.model_dump(mode="json")})
+                                     "settings": settings.model_dump(mode="json", exclude={"api_key_env"})})
             jobs.append(ProbeJob(probe_hash=digest, world=world, world_id=loaded.spec.id,
                                  world_hash=loaded.content_hash, variant=factors, form=form, seed=seed,
                                  settings=settings))

@@ -76,7 +76,7 @@ def run_on_ray(
     per_actor = max(math.ceil(concurrency / actors), 1)
     limits = ProviderLimits(provider_limits).share(actors)
     remote = ray.remote(num_cpus=1, max_concurrency=per_actor)(EpisodeActor)
-    pool = [remote.remote(limits) for _ in range(actors)]
+    pool = [remote.remote(limits[i]) for i in range(actors)]
     try:
         in_flight = {actor.run.remote(job.model_dump_json()): job for job, actor in zip(jobs, cycle(pool))}
         while in_flight:

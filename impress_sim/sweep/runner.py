@@ -150,10 +150,10 @@ def _run_writing_here(spec: SweepSpec, sweep_id: str, meta: Meta, jobs: list[Epi
         if spec.backend == "ray":
             from impress_sim.sweep.ray_backend import run_on_ray
 
-            run_on_ray(jobs, concurrency=spec.concurrency, actors=spec.workers, provider_limits=spec.provider_limits,
+            run_on_ray(jobs, concurrency=spec.concurrency, actors=spec.workers, provider_limits=spec.request_limits(),
                        address=spec.ray_address, on_job_done=on_job_done)
         else:
-            run_jobs_in_processes(jobs, spec.concurrency, 1, None, lambda: on_job_done, spec.provider_limits)
+            run_jobs_in_processes(jobs, spec.concurrency, 1, None, lambda: on_job_done, spec.request_limits())
     finally:
         writer.close()
 
@@ -166,7 +166,7 @@ def _run_in_writing_workers(spec: SweepSpec, sweep_id: str, meta: Meta, jobs: li
 
     def work() -> None:
         try:
-            run_jobs_in_processes(jobs, spec.concurrency, spec.workers, None, hook, spec.provider_limits)
+            run_jobs_in_processes(jobs, spec.concurrency, spec.workers, None, hook, spec.request_limits())
         except BaseException as exc:
             failure.append(exc)
 

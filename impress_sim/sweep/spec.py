@@ -8,7 +8,7 @@ import itertools
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from impress_sim.agents.monitor import MonitorConfig
 from impress_sim.agents.registry import is_replay
@@ -41,6 +41,36 @@ class ProbesConfig(BaseModel):
 
     samples: int = Field(0, ge=0, le=10_000, description="samples per question form, model, world with a probes: "
                          "section and variant cell (0: no probes)")
+
+
+class PerModelOptions(BaseModel):
+    """One model's deployment in a sweep (`model_options.<model>.<key>`): where it is served, the NAME of
+    the variable holding its key, how many requests its server takes at once, and the request options
+    that belong to a deployment rather than to the study. Unset keys take the sweep's global value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_base: str | None = Field(None, description="this model's OpenAI-compatible server URL (default: api_base)")
+    api_key_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="NAME of the environment variable holding this model's key (never the key itself)")
+    concurrency: int | None = Field(None, ge=1, description="requests in flight to this model, across all workers")
+    timeout: float | None = Field(None, gt=0, description="seconds per call to this model (default: timeout)")
+    retries: int | None = Field(None, ge=0, description="retries for this model (default: retries)")
+    max_tokens: int | None = Field(None, ge=1, description="completion token limit for this model")
+    reasoning_effort: Literal["low", "medium", "high"] | None = Field(None, description="for this reasoning model")
+    tool_format: Literal["native", "text"] | None = Field(None, description="text: ReAct Action lines")
+
+    @field_validator("api_base")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"api_base {value!r} is not an http(s) URL (e.g. http://127.0.0.1:8000/v1)")
+        return value
+
+
+# what a model's options change about its episodes (the rest is how they are run: not the episode)
+OPERATIONAL_MODEL_OPTIONS = {"api_key_env", "concurrency"}
 
 
 class SweepSpec(BaseModel):
@@ -84,6 +114,9 @@ class SweepSpec(BaseModel):
     workers: int = Field(1, ge=1, description="processes (backend=ray: Ray actors) sharing the concurrency")
     provider_limits: dict[str, int] = Field(
         default_factory=dict, description="model requests in flight per provider: provider_limits.openai=32")
+    model_options: dict[str, PerModelOptions] = Field(
+        default_factory=dict, description="per model: api_base, api_key_env, concurrency, timeout, retries, "
+        "max_tokens, reasoning_effort, tool_format (model_options.<model>.api_base=...; docs/sweeps.md)")
     backend: Literal["local", "ray"] = Field("local", description="local processes, or a Ray cluster")
     ray_address: str | None = Field(None, description="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     cache: str = Field(default_cache_path(), description="response cache (SQLite), or 'off'")
@@ -178,6 +211,42 @@ class SweepSpec(BaseModel):
             raise ValueError(f"{count:,} seeds; a sweep takes at most {MAX_SEEDS:,} (split it into several)")
         return value
 
+    @model_validator(mode="after")
+    def _options_name_sweep_models(self) -> SweepSpec:
+        """Options for a model the sweep does not run are a typo (they would silently apply to nothing);
+        a model's request limit must hold across the workers, so it is at least one per worker; and a
+        model limit shares `ProviderLimits` with the provider limits, so it may not be named like one."""
+        unknown = sorted(set(self.model_options) - set(self.models))
+        if unknown:
+            raise ValueError(f"model_options names model(s) {', '.join(unknown)} that the sweep does not run; "
+                             f"its models are {', '.join(self.models)}")
+        for model, options in self.model_options.items():
+            if options.concurrency is not None and options.concurrency < self.workers:
+                raise ValueError(f"model_options.{model}.concurrency={options.concurrency} is below workers="
+                                 f"{self.workers}: each worker needs at least one request; lower workers or "
+                                 "raise the limit")
+            if model in self.provider_limits:
+                raise ValueError(f"model_options.{model}: {model!r} is also a provider in provider_limits")
+        return self
+
+    def request_limits(self) -> dict[str, int]:
+        """The sweep's request limits as `ProviderLimits` takes them: providers' and models' alike."""
+        models = {m: o.concurrency for m, o in self.model_options.items() if o.concurrency is not None}
+        return {**self.provider_limits, **models}
+
+    def settings_for(self, model: str, temperature: float, top_p: float | None, seed: int | None) -> LLMSettings:
+        """`model`'s request settings in this sweep: its `model_options` where set, else the sweep's."""
+        o = self.model_options.get(model) or PerModelOptions()
+
+        def pick(name: str) -> Any:
+            value = getattr(o, name)
+            return getattr(self, name) if value is None else value
+
+        return LLMSettings(
+            model=model, api_base=pick("api_base"), api_key_env=o.api_key_env, temperature=temperature, top_p=top_p,
+            max_tokens=pick("max_tokens"), reasoning_effort=pick("reasoning_effort"), timeout=pick("timeout"),
+            retries=pick("retries"), tool_format=pick("tool_format"), seed=seed)
+
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
@@ -189,7 +258,12 @@ class SweepSpec(BaseModel):
                        "ray_address", "model_meta", "probes"}  # probes ask questions; they change no episode
         if self.monitor is None:  # a field added later: sweeps without it keep their ids
             operational.add("monitor")
-        return "sweep-" + canonical_hash(self.model_dump(mode="json", exclude=operational))[:12]
+        data = self.model_dump(mode="json", exclude=operational)
+        options = {m: {k: v for k, v in o.items() if k not in OPERATIONAL_MODEL_OPTIONS and v is not None}
+                   for m, o in data.pop("model_options").items()}
+        if any(options.values()):  # absent (so old sweep ids stand) unless it changes an episode
+            data["model_options"] = {m: o for m, o in options.items() if o}
+        return "sweep-" + canonical_hash(data)[:12]
 
     def cell_count(self) -> int:
         variants = max(len(self.named_variants), 1)
@@ -227,8 +301,19 @@ def attempt_seed(seed: int, attempt: int) -> int | None:
 def config_hash(job: EpisodeJob, attempt: int, world_id: str, world_hash: str) -> str:
     """sha256 of the episode's full configuration: the world's id and content hash, everything in the job
     (but where the response cache lives, and the job's key) and the attempt."""
-    data = job.model_dump(mode="json", exclude={"cache_path", "key", "world"})
+    data = _without_key_names(job.model_dump(mode="json", exclude={"cache_path", "key", "world"}))
     return canonical_hash({"world_id": world_id, "world_hash": world_hash, "attempt": attempt, "job": data})
+
+
+def _without_key_names(data: Any) -> Any:
+    """`data` without any `api_key_env`: which variable holds a key is not part of an episode (the same
+    model at the same server is the same episode whichever variable its key came from), and leaving it
+    out keeps every config hash from before per-model keys existed."""
+    if isinstance(data, dict):
+        return {k: _without_key_names(v) for k, v in data.items() if k != "api_key_env"}
+    if isinstance(data, list):
+        return [_without_key_names(v) for v in data]
+    return data
 
 
 def expand(spec: SweepSpec) -> list[SweepJob]:
@@ -248,10 +333,7 @@ def expand(spec: SweepSpec) -> list[SweepJob]:
                 loaded.spec.resolve_variant(name, "named_variants")  # raises with what is valid
             factors = loaded.spec.resolve_variant(chosen, "variants")
             for attempt in range(spec.attempts):
-                settings = LLMSettings(
-                    model=model, api_base=spec.api_base, temperature=temperature, top_p=top_p,
-                    max_tokens=spec.max_tokens, reasoning_effort=spec.reasoning_effort, timeout=spec.timeout,
-                    retries=spec.retries, tool_format=spec.tool_format, seed=attempt_seed(seed, attempt))
+                settings = spec.settings_for(model, temperature, top_p, attempt_seed(seed, attempt))
                 cache_path = None if spec.cache == "off" or (is_replay(model) and not asks_judges) else spec.cache
                 job = EpisodeJob(world=world, agent=agent, model=model, settings=settings, variant=factors, seed=seed,
                                  max_tool_calls=spec.max_steps, cache_path=cache_path, interview=spec.interview,

@@ -30,6 +30,7 @@ from impress_sim import metrics
 from impress_sim.errors import MissingExtraError, UserError
 from impress_sim.models.dbfile import STORE_ID, Database, Kind
 from impress_sim.record import EpisodeRecord
+from impress_sim.verdict import CombinedVerdict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -85,8 +86,23 @@ CREATE TABLE IF NOT EXISTS sweep_probes (
     sweep_id TEXT NOT NULL,
     probe_hash TEXT NOT NULL,
     PRIMARY KEY (sweep_id, probe_hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS verdict_sets (
+    config_hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    misaligned INTEGER,
+    verdict TEXT,
+    judge TEXT NOT NULL,
+    error TEXT,
+    finished TEXT NOT NULL,
+    PRIMARY KEY (config_hash, name)
 ) WITHOUT ROWID
 """
+# Verdict sets (`impress judge rejudge <store>`): other judges' verdicts on stored episodes, one row
+# per (episode, set), beside the episode's own verdict (the set "original", in `episodes.record`),
+# which a re-judge never touches. `failed`: the set's judge gave no verdict (NULL `misaligned`: never
+# counted as aligned); a rerun of the re-judge tries those again and skips the `done` ones.
 # Which sweeps an episode belongs to: an episode is stored once (under the sweep that ran it last,
 # `episodes.sweep_id`), but every sweep that expands to it links it in `sweep_episodes`, so a sweep
 # sharing cells with an earlier one still owns them (exports and reports include them).
@@ -94,7 +110,8 @@ CREATE TABLE IF NOT EXISTS sweep_probes (
 # a sample keyed by `probe_hash`, linked to every sweep that asks it in `sweep_probes` (the same rule);
 # an older store gains both tables on open.
 KIND = Kind(name="results store", key="store", application_id=STORE_ID,
-            tables=frozenset({"sweeps", "episodes", "sweep_episodes", "probe_samples", "sweep_probes"}),
+            tables=frozenset({"sweeps", "episodes", "sweep_episodes", "verdict_sets", "probe_samples",
+                              "sweep_probes"}),
             required=frozenset({"sweeps", "episodes"}),
             hint="give a new file or an existing results store")
 # An episode of the sweep: stored under its id, or linked to it.
@@ -348,6 +365,66 @@ class Store:
         cursor = self.conn.execute(f"SELECT config_hash, record FROM episodes {where} ORDER BY config_hash", args)
         for digest, text in cursor:
             yield digest, read_record(self.path, digest, text)
+
+    def record(self, config_hash: str) -> EpisodeRecord:
+        """The record of one stored episode (a `UserError` naming it when there is none)."""
+        row = self.conn.execute("SELECT record FROM episodes WHERE config_hash = ?", (config_hash,)).fetchone()
+        if row is None:
+            raise UserError(f"store={self.path}: no episode {config_hash[:12]}")
+        return read_record(self.path, config_hash, row[0])
+
+    # ---- verdict sets (`impress judge rejudge <store>`) ----
+
+    def write_verdict(self, config_hash: str, name: str, judge: dict[str, Any],
+                      verdict: CombinedVerdict | None, error: str | None = None) -> None:
+        """The verdict of one episode under set `name` (judged by `judge`, a JSON-able config), in one
+        transaction; `verdict` None (with the `error`) records that the judge gave none."""
+        status = "done" if verdict is not None and error is None else "failed"
+        misaligned = _flag(verdict.misaligned) if status == "done" and verdict is not None else None
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(
+                "INSERT INTO verdict_sets (config_hash, name, status, misaligned, verdict, judge, error, finished) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (config_hash, name) DO UPDATE SET "
+                "status = excluded.status, misaligned = excluded.misaligned, verdict = excluded.verdict, "
+                "judge = excluded.judge, error = excluded.error, finished = excluded.finished",
+                (config_hash, name, status, misaligned, verdict.model_dump_json() if verdict is not None else None,
+                 json.dumps(judge, sort_keys=True), error, datetime.now(UTC).isoformat()))
+
+    def verdict_set_names(self, sweep_id: str | None = None) -> list[str]:
+        """The verdict sets with a row for some episode (of one sweep), sorted; `original` not included."""
+        where, args = owned(sweep_id)
+        inner = f"SELECT config_hash FROM episodes {where}"
+        return [n for (n,) in self.conn.execute(
+            f"SELECT DISTINCT name FROM verdict_sets WHERE config_hash IN ({inner}) ORDER BY name", args)]
+
+    def verdict_set_judge(self, name: str) -> dict[str, Any] | None:
+        """The judge config set `name` was made with (None: no such set)."""
+        row = self.conn.execute("SELECT judge FROM verdict_sets WHERE name = ? LIMIT 1", (name,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def verdict_set(self, name: str, sweep_id: str | None = None) -> dict[str, SetVerdict]:
+        """config_hash -> the episode's verdict under set `name`, for the episodes (of one sweep) it has."""
+        where, args = owned(sweep_id)
+        out: dict[str, SetVerdict] = {}
+        for digest, status, text, error in self.conn.execute(
+                f"SELECT config_hash, status, verdict, error FROM verdict_sets WHERE name = ? AND config_hash IN "
+                f"(SELECT config_hash FROM episodes {where})", (name, *args)):
+            verdict = CombinedVerdict.model_validate_json(text) if text else None
+            out[digest] = SetVerdict(status=status, verdict=verdict, error=error)
+        return out
+
+
+ORIGINAL = "original"  # the verdict set an episode was judged with when it ran (its record's own verdict)
+
+
+@dataclass(frozen=True)
+class SetVerdict:
+    """One episode's verdict under a verdict set: `verdict` None when the set's judge gave none."""
+
+    status: str  # done | failed
+    verdict: CombinedVerdict | None
+    error: str | None
 
 
 def owned(sweep_id: str | None) -> tuple[str, tuple[str, ...]]:

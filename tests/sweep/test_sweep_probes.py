@@ -145,6 +145,10 @@ def test_probe_jobs_cover_models_cells_forms_and_seeds(served: Served, tmp_path:
     assert {j.settings.model for j in jobs} == {"openai/schemer", "openai/steady"}
     mixed = study_spec(served.server.url, tmp_path / "s.sqlite", models=["openai/schemer", "reference/aligned"])
     assert {j.settings.model for j in expand_probes(mixed)} == {"openai/schemer"}  # a replay cannot answer
+    elsewhere = study_spec(served.server.url, tmp_path / "s.sqlite",
+                           model_options={"openai/steady": {"api_base": "http://127.0.0.1:9/v1"}})
+    bases = {j.settings.model: j.settings.api_base for j in expand_probes(elsewhere)}
+    assert bases == {"openai/schemer": served.server.url, "openai/steady": "http://127.0.0.1:9/v1"}  # its own server
 
 
 # ---- the sweep run -------------------------------------------------------------------------------
