@@ -1,5 +1,5 @@
-"""`impress report <sweep-id | store.sqlite> ... [store=PATH] [stores=[...]] [verdicts=SET] [out=DIR] [html=false]`
-(the same command: `python -m impress_sim.report ...`)
+"""`impress report <sweep-id | store.sqlite> ... [store=PATH] [stores=[...]] [verdicts=SET] [out=DIR] [html=false]
+[margin=5] [review=SHEETS]` (the same command: `python -m impress_sim.report ...`)
 
 Several sweeps (ids in store=, or store files each holding one sweep, or `stores=[a,b]`) make one
 report over all their episodes (`impress_sim.report.data.load_sweeps`). `verdicts=SET` reports
@@ -7,7 +7,9 @@ under a verdict set a re-judge wrote (`impress judge rejudge <store> name=SET`);
 sweep has more than one set, the report compares them (`impress_sim.report.verdict_sets`).
 
 Prints the sweep's metrics as rich tables (overall, by model, agent, world, motive, risk type and
-each varying factor, the paired effect of each framing factor, judge agreement) and writes a static
+each varying factor, the paired effect of each framing factor, judge agreement — with each judge
+vs the people when `review=` names filled review sheets or a folder of them — and the study
+measures: interview, monitor, probes; `impress_sim.report.study`) and writes a static
 HTML report: `DIR/index.html` and `DIR/episodes/<config_hash>.html` (default DIR:
 `runs/reports/<sweep-id>/`). Problems the user can fix (no store, unknown sweep, several sweeps and
 none named) end in one message naming what is valid, and exit status 2.
@@ -29,11 +31,14 @@ from rich.table import Table
 from impress_sim import metrics
 from impress_sim.cli import Action, main_for
 from impress_sim.errors import ReportError
+from impress_sim.judge.review.labels import LabelSet, read_labels
 from impress_sim.report.analysis import Analysis, analyse
-from impress_sim.report.data import load_sweeps
+from impress_sim.report.data import choose_sweep, load_sweeps, open_store
 from impress_sim.report.html import write_site
 from impress_sim.report.plots import all_plots
+from impress_sim.report.study import ProbeSampleRow, print_study
 from impress_sim.report.verdict_sets import check_set, comparison_or_none, render_verdict_sets, under_set
+from impress_sim.sweep.probes import load_probe_samples
 from impress_sim.sweep.store import ORIGINAL
 
 DEFAULT_STORE = "runs/sweeps.sqlite"
@@ -52,6 +57,13 @@ class ReportConfig(BaseModel):
     html: bool = Field(True, description="write the HTML report (html=false: print the tables only)")
     margin: float = Field(metrics.MARGIN * 100, gt=0, lt=100,
                           description="equivalence margin of decoding effects, in points (within ±margin at 90%)")
+    review: list[str] = Field(default_factory=list, description="filled review sheet(s) or folder(s) of them: human "
+                              "labels joined to the judge agreement (review=labels/ or review=[a.csv,b.csv])")
+
+    @field_validator("review", mode="before")
+    @classmethod
+    def _as_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
     @field_validator("sweep", "stores", mode="before")
     @classmethod
@@ -85,6 +97,41 @@ def agreement_table(a: Analysis) -> Table:
     return table
 
 
+def review_sheets(sources: Sequence[str]) -> list[Path]:
+    """The review sheets named: each file as it is, each folder's `*.csv` files (sorted)."""
+    paths: list[Path] = []
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            found = sorted(path.glob("*.csv"))
+            if not found:
+                raise ReportError(f"review={source}: the folder holds no review sheet (*.csv)")
+            paths += found
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise ReportError(f"review={source}: no such file or folder (give filled review sheets: "
+                              "impress review export writes them)")
+    return paths
+
+
+def probe_samples(swept: Sequence[tuple[str, str | None]]) -> list[ProbeSampleRow]:
+    """The stored probe samples of every sweep the report covers (a sample two of them share, once:
+    an answer over an error)."""
+    out: dict[str, ProbeSampleRow] = {}
+    for store_path, sweep_id in swept:
+        with open_store(store_path) as store:
+            for sample in load_probe_samples(store, choose_sweep(store, sweep_id).id):
+                have = out.get(sample.probe_hash)
+                if have is None or (have.status == "error" and sample.status == "done"):
+                    out[sample.probe_hash] = sample
+    return sorted(out.values(), key=lambda s: s.probe_hash)
+
+
+def read_review(sources: Sequence[str]) -> LabelSet | None:
+    return read_labels(review_sheets(sources)) if sources else None
+
+
 def print_tables(a: Analysis, console: Console) -> None:
     metrics.render(a.report, console)
     for model, effects in a.model_effects.items():
@@ -95,6 +142,7 @@ def print_tables(a: Analysis, console: Console) -> None:
         console.print(f"Paired effects: none — {a.effects_note}.", highlight=False, markup=False)
     if a.agreement.pairs:
         console.print(agreement_table(a))
+    print_study(a.study, console)
     if a.agreement.note:
         note = a.agreement.note
         console.print(f"Judge agreement: {note}." if not note.startswith("judge agreement") else
@@ -126,7 +174,9 @@ def _report(config: ReportConfig, console: Console) -> int:
                       markup=False, style="yellow")
     if any(r.is_replay for r in records):
         console.print("[yellow]Replayed trajectories (reference/... models): not a measurement.[/yellow]")
-    analysis = analyse(records, data.sweep.spec, margin=config.margin / 100)
+    labels = read_review(config.review)
+    analysis = analyse(records, data.sweep.spec, margin=config.margin / 100,
+                       probe_samples=probe_samples(sources(config)), review=labels, sweep=f"sweep {data.sweep.id!r}")
     analysis.verdict_sets = comparison_or_none(originals, data.verdict_sets, config.verdicts)
     print_tables(analysis, console)
     if analysis.verdict_sets is not None:

@@ -19,8 +19,10 @@ from pydantic import BaseModel, ConfigDict
 from impress_sim import metrics
 from impress_sim.envs.loader import load_world
 from impress_sim.errors import WorldSpecError
+from impress_sim.judge.review.labels import LabelSet
 from impress_sim.record import EpisodeRecord
 from impress_sim.report.agreement import JudgeAgreement, judge_agreement
+from impress_sim.report.study import ProbeSampleRow, Study, study_analysis
 from impress_sim.report.verdict_sets import VerdictSetComparison
 
 
@@ -45,6 +47,7 @@ class Analysis(_Model):
     risk_grid: dict[str, dict[str, metrics.Rate]]  # model -> risk type -> misaligned rate
     agreement: JudgeAgreement
     verdict_sets: VerdictSetComparison | None = None  # the sweep's verdict sets compared, when it has several
+    study: Study = Study()  # interview, monitor, probes, human labels (report/study.py)
 
 
 def factor_levels(records: Sequence[EpisodeRecord], spec: dict[str, Any]) -> dict[str, list[str]]:
@@ -101,8 +104,11 @@ def _grid(records: Sequence[EpisodeRecord], models: list[str], by: str, worlds: 
 
 
 def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int = 0,
-            margin: float = metrics.MARGIN) -> Analysis:
-    """Everything the report shows. `margin`: the decoding effects' equivalence margin (0.05 = ±5 points)."""
+            margin: float = metrics.MARGIN, probe_samples: Sequence[ProbeSampleRow] = (),
+            review: LabelSet | None = None, sweep: str = "the sweep") -> Analysis:
+    """Everything the report shows. `margin`: the decoding effects' equivalence margin (0.05 = ±5 points);
+    `probe_samples`: the sweep's stored probe questions (`sweep.probes.load_probe_samples`); `review`:
+    filled review sheets, whose people are joined to the judges in `agreement`."""
     factors = factor_levels(records, spec)
     effects = framing_effects(records, factors, seed=seed)
     note = None
@@ -130,8 +136,12 @@ def analyse(records: Sequence[EpisodeRecord], spec: dict[str, Any], *, seed: int
     decoding_model_effects = {m: metrics.decoding_effects([r for r in records if r.model == m], decoding,
                                                           margin=margin, seed=seed)
                               for m in models} if len(models) > 1 and decoding else {}
+    study = study_analysis(records, probe_samples=probe_samples, labels=review, sweep=sweep, worlds=worlds)
+    agreement = judge_agreement(records, worlds)
+    if study.human is not None:  # judges vs people sit beside judges vs judges
+        agreement = agreement.model_copy(update={"pairs": [*agreement.pairs, *study.human.pairs]})
     return Analysis(report=report, factors=factors, effects=effects, model_effects=model_effects,
                     effects_note=note, decoding=decoding, margin=margin, decoding_model_effects=decoding_model_effects,
                     meta_fields=fields, models=models,
                     motives=motives, motive_grid=motive_grid, risk_types=risk_types, risk_grid=risk_grid,
-                    agreement=judge_agreement(records, worlds))
+                    agreement=agreement, study=study)

@@ -351,5 +351,7 @@ def model_metadata(a: Analysis) -> Plot:
 
 
 def all_plots(a: Analysis) -> list[Plot]:
+    from impress_sim.report.study_plots import study_plots  # it draws with this module's helpers
+
     return [motive_heatmap(a), framing_effects(a), decoding_effects(a), model_metadata(a), risk_bars(a),
-            judge_agreement(a)]
+            judge_agreement(a), *study_plots(a)]

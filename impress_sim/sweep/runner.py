@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -24,6 +25,9 @@ from impress_sim.models.cache import ResponseCache
 from impress_sim.preflight import check_jobs
 from impress_sim.record import EpisodeRecord
 from impress_sim.sweep.spec import SweepJob, SweepSpec, expand
+
+if TYPE_CHECKING:
+    from impress_sim.sweep.probes import ProbeSummary
 from impress_sim.sweep.store import Store, SweepLock, Tally
 
 Meta = dict[str, tuple[int, str | None, float | None, float | None]]  # hash -> attempt, variant name, temp, top_p
@@ -37,6 +41,7 @@ class SweepSummary:
     skipped: int
     ran: int
     errors: int
+    probes: ProbeSummary | None = None  # the probe questions (probes.samples=N), when the sweep asks them
 
 
 class StoreWriter:
@@ -88,12 +93,21 @@ def run_sweep(spec: SweepSpec, console: Console | None = None) -> SweepSummary:
     sweep_id = spec.sweep_id()
     jobs = list({sj.config_hash: sj for sj in expand(spec)}.values())  # identical cells are one episode
     preflight(spec, jobs)
+    if spec.probes.samples:  # a probe set that would ask nothing is refused before any episode runs
+        from impress_sim.sweep.probes import expand_probes
+
+        expand_probes(spec)
     with contextlib.ExitStack() as held:
         with Store(spec.store) as store:  # checked (a file that is not a store is refused) before the lock file
             held.enter_context(SweepLock(spec.store))
             store.add_sweep(sweep_id, spec.model_dump(mode="json"), [sj.config_hash for sj in jobs])
             done = store.done_hashes()
-        return _run_pending(spec, sweep_id, jobs, done, console)
+        summary = _run_pending(spec, sweep_id, jobs, done, console)
+        if spec.probes.samples:  # after the episodes, under the same lock: the questions not yet answered
+            from impress_sim.sweep.probes import run_sweep_probes
+
+            summary.probes = run_sweep_probes(spec, sweep_id, console)
+        return summary
 
 
 def _run_pending(spec: SweepSpec, sweep_id: str, jobs: list[SweepJob], done: set[str],

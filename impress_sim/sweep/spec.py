@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from impress_sim.agents.monitor import MonitorConfig
 from impress_sim.agents.registry import is_replay
 from impress_sim.cli import MAX_STEPS_HELP
 from impress_sim.envs.loader import load_world
@@ -30,6 +31,16 @@ def _listed(value: object) -> object:
 
 
 MAX_SEEDS = 1_000_000  # episodes per cell: a typo with many zeros is refused, not expanded
+
+
+class ProbesConfig(BaseModel):
+    """The `probes.` key group of a sweep (`probes.samples=10`; off, 0 samples, by default): the
+    ethics and choice questions asked after the episodes (`impress_sim.sweep.probes`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    samples: int = Field(0, ge=0, le=10_000, description="samples per question form, model, world with a probes: "
+                         "section and variant cell (0: no probes)")
 
 
 class PerModelOptions(BaseModel):
@@ -94,6 +105,11 @@ class SweepSpec(BaseModel):
     tool_format: Literal["native", "text"] = Field("native", description="text: ReAct Action lines")
     interview: bool = Field(False, description="interview the agent after each episode")
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="judges (docs/judge.md)")
+    monitor: MonitorConfig | None = Field(
+        None, description="an LLM monitor watching every episode: monitor=<model> or monitor.model=... "
+        "(docs/agents.md)")
+    probes: ProbesConfig = Field(default_factory=ProbesConfig,
+                                 description="judgment-action probes after the episodes: probes.samples=N")
     concurrency: int = Field(8, ge=1, description="episodes in flight at once (per sweep, shared by workers)")
     workers: int = Field(1, ge=1, description="processes (backend=ray: Ray actors) sharing the concurrency")
     provider_limits: dict[str, int] = Field(
@@ -168,6 +184,11 @@ class SweepSpec(BaseModel):
     def _judge_shorthand(cls, value: object) -> object:
         return {"model": value} if isinstance(value, str) else value
 
+    @field_validator("monitor", mode="before")
+    @classmethod
+    def _monitor_shorthand(cls, value: object) -> object:
+        return {"model": value} if isinstance(value, str) else value
+
     @field_validator("provider_limits")
     @classmethod
     def _known_providers(cls, value: dict[str, int]) -> dict[str, int]:
@@ -234,7 +255,9 @@ class SweepSpec(BaseModel):
         if self.name:
             return self.name
         operational = {"name", "concurrency", "workers", "cache", "store", "quiet", "provider_limits", "backend",
-                       "ray_address", "model_meta"}
+                       "ray_address", "model_meta", "probes"}  # probes ask questions; they change no episode
+        if self.monitor is None:  # a field added later: sweeps without it keep their ids
+            operational.add("monitor")
         data = self.model_dump(mode="json", exclude=operational)
         options = {m: {k: v for k, v in o.items() if k not in OPERATIONAL_MODEL_OPTIONS and v is not None}
                    for m, o in data.pop("model_options").items()}
@@ -314,7 +337,7 @@ def expand(spec: SweepSpec) -> list[SweepJob]:
                 cache_path = None if spec.cache == "off" or (is_replay(model) and not asks_judges) else spec.cache
                 job = EpisodeJob(world=world, agent=agent, model=model, settings=settings, variant=factors, seed=seed,
                                  max_tool_calls=spec.max_steps, cache_path=cache_path, interview=spec.interview,
-                                 judge=spec.judge)
+                                 judge=spec.judge, monitor=spec.monitor)
                 digest = config_hash(job, attempt, loaded.spec.id, loaded.content_hash)
                 out.append(SweepJob(job=job.model_copy(update={"key": digest}), attempt=attempt, config_hash=digest,
                                     world_id=loaded.spec.id, world_hash=loaded.content_hash, variant_name=name))

@@ -67,6 +67,26 @@ CREATE TABLE IF NOT EXISTS sweep_episodes (
     config_hash TEXT NOT NULL,
     PRIMARY KEY (sweep_id, config_hash)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS probe_samples (
+    probe_hash TEXT PRIMARY KEY,
+    sweep_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'error')),
+    model TEXT NOT NULL,
+    world TEXT NOT NULL,
+    world_hash TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    form TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    misaligned INTEGER,
+    error TEXT,
+    sample TEXT NOT NULL,
+    finished TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweep_probes (
+    sweep_id TEXT NOT NULL,
+    probe_hash TEXT NOT NULL,
+    PRIMARY KEY (sweep_id, probe_hash)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS verdict_sets (
     config_hash TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -86,8 +106,12 @@ CREATE TABLE IF NOT EXISTS verdict_sets (
 # Which sweeps an episode belongs to: an episode is stored once (under the sweep that ran it last,
 # `episodes.sweep_id`), but every sweep that expands to it links it in `sweep_episodes`, so a sweep
 # sharing cells with an earlier one still owns them (exports and reports include them).
+# `probe_samples` holds a sweep's judgment-action probe questions (`impress_sim.sweep.probes`), one row
+# a sample keyed by `probe_hash`, linked to every sweep that asks it in `sweep_probes` (the same rule);
+# an older store gains both tables on open.
 KIND = Kind(name="results store", key="store", application_id=STORE_ID,
-            tables=frozenset({"sweeps", "episodes", "sweep_episodes", "verdict_sets"}),
+            tables=frozenset({"sweeps", "episodes", "sweep_episodes", "verdict_sets", "probe_samples",
+                              "sweep_probes"}),
             required=frozenset({"sweeps", "episodes"}),
             hint="give a new file or an existing results store")
 # An episode of the sweep: stored under its id, or linked to it.
@@ -267,6 +291,42 @@ class Store:
             self.conn.execute("INSERT OR IGNORE INTO sweep_episodes (sweep_id, config_hash) VALUES (?, ?)",
                               (sweep_id, config_hash))
             return cursor.rowcount > 0
+
+    def write_probe(self, row: dict[str, Any], sweep_id: str) -> bool:
+        """One probe sample (the `probe_samples` columns but `sweep_id` and `finished`), in one
+        transaction, linked to the sweep; the same upsert rule as `write`: an answer replaces any row,
+        an error only an error."""
+        values = {**row, "sweep_id": sweep_id, "finished": datetime.now(UTC).isoformat()}
+        columns = list(values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "probe_hash")
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            cursor = self.conn.execute(
+                f"INSERT INTO probe_samples ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+                f"ON CONFLICT (probe_hash) DO UPDATE SET {updates} "
+                "WHERE probe_samples.status = 'error' OR excluded.status = 'done'", list(values.values()))
+            self.conn.execute("INSERT OR IGNORE INTO sweep_probes (sweep_id, probe_hash) VALUES (?, ?)",
+                              (sweep_id, row["probe_hash"]))
+            return cursor.rowcount > 0
+
+    def link_probes(self, sweep_id: str, probe_hashes: Iterable[str]) -> None:
+        """Mark probe samples as the sweep's (whichever sweep asked them), in one transaction."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany("INSERT OR IGNORE INTO sweep_probes (sweep_id, probe_hash) VALUES (?, ?)",
+                                  ((sweep_id, h) for h in probe_hashes))
+
+    def probe_done_hashes(self) -> set[str]:
+        return {h for (h,) in self.conn.execute("SELECT probe_hash FROM probe_samples WHERE status = 'done'")}
+
+    def probe_rows(self, sweep_id: str) -> list[dict[str, Any]]:
+        """The probe samples the sweep asked (or linked), ordered by hash, as column -> value."""
+        cursor = self.conn.execute(
+            "SELECT probe_hash, model, world, world_hash, variant, form, seed, status, misaligned, error "
+            "FROM probe_samples WHERE sweep_id = ? OR probe_hash IN "
+            "(SELECT probe_hash FROM sweep_probes WHERE sweep_id = ?) ORDER BY probe_hash", (sweep_id, sweep_id))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
 
     def done_hashes(self) -> set[str]:
         return {h for (h,) in self.conn.execute("SELECT config_hash FROM episodes WHERE status = 'done'")}
