@@ -57,3 +57,18 @@ def launched(executable: str) -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@contextmanager
+def watched_page(browser: Any, width: int = 1280, height: int = 900) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh page in its own context, and every console error and uncaught page error it sees (a
+    test asserts the list is empty at the end); the context is closed on exit."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    try:
+        yield page, errors
+    finally:
+        context.close()

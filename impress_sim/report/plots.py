@@ -20,6 +20,7 @@ from typing import Any
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict
 
@@ -55,6 +56,18 @@ def to_svg(fig: Figure, prefix: str) -> str:
     text = re.sub(r'url\(#([^)]+)\)', rf'url(#{prefix}-\1)', text)
     text = re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', text)
     return text.replace("<svg ", f'<svg class="plot" role="img" aria-label="{prefix}" ', 1)
+
+
+def finish(plot: Plot, fig: Figure, tight: bool = True) -> None:
+    """Lay the figure out (unless it placed its own axes) and render it into the plot."""
+    if tight:
+        fig.tight_layout()
+    plot.svg = to_svg(fig, plot.id)
+
+
+def legend_outside(ax: Axes, fontsize: int = 8) -> None:
+    """The legend to the right of the axes, where it covers no data."""
+    ax.legend(fontsize=fontsize, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
 
 
 def _short(label: str, limit: int = 28) -> str:
@@ -125,7 +138,7 @@ def motive_heatmap(a: Analysis) -> Plot:
                 dark = not np.isnan(grid[i, j]) and grid[i, j] > 0.55 * min(1.0, top)
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "#1d2330")
         fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, label="misaligned rate")
-        plot.svg = to_svg(fig, plot.id)
+        finish(plot, fig, tight=False)
     return plot
 
 
@@ -183,12 +196,11 @@ def framing_effects(a: Analysis) -> Plot:
             right.set_yticks(ys, [f"{_short(e.treatment, 18)} - {_short(e.control, 18)}" for e in effects])
             right.set_ylim(len(effects) - 0.4 + MODEL_OFFSET * len(a.model_effects), -0.6)
             if a.model_effects and row == 0:
-                right.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+                legend_outside(right, 7)
             own = [m.difference for ms in a.model_effects.values() for m in ms if m.factor == factor]
             right.set_xlim(*difference_limits([e.ci_low for e in effects] + own, [e.ci_high for e in effects] + own))
             right.set_xlabel("paired difference in misaligned rate")
-        fig.tight_layout()
-        plot.svg = to_svg(fig, plot.id)
+        finish(plot, fig)
     if a.effects_note:
         plot.note = a.effects_note
     return plot
@@ -214,8 +226,8 @@ def risk_bars(a: Analysis) -> Plot:
         ax.set_xticks(x, [t.replace("_", " ") for t in a.risk_types], rotation=20, ha="right")
         ax.set_ylim(*rate_limits([r.ci_high for m in a.models for r in a.risk_grid[m].values()]))
         ax.set_ylabel("misaligned rate")
-        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        plot.svg = to_svg(fig, plot.id)
+        legend_outside(ax)
+        finish(plot, fig, tight=False)
     return plot
 
 
@@ -248,9 +260,8 @@ def judge_agreement(a: Analysis) -> Plot:
             ax.set_xlabel(label)
         axes[0].set_yticks(y, names)
         axes[0].invert_yaxis()
-        axes[1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-        fig.tight_layout()
-        plot.svg = to_svg(fig, plot.id)
+        legend_outside(axes[1])
+        finish(plot, fig)
     return plot
 
 
@@ -320,9 +331,8 @@ def decoding_effects(a: Analysis) -> Plot:
                                               margin=a.margin))
             right.set_xlabel("paired difference in misaligned rate")
             if row == 0:
-                right.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        fig.tight_layout()
-        plot.svg = to_svg(fig, plot.id)
+                legend_outside(right, 7)
+        finish(plot, fig)
     return plot
 
 
@@ -345,8 +355,7 @@ def model_metadata(a: Analysis) -> Plot:
             field = b.by.removeprefix("meta.")
             labels = [f"{field}={_short(g.key, 20)}" + (" (1 model)" if g.key in b.notes else "") for g in b.groups]
             _rate_rows(ax, labels, [g.misaligned for g in b.groups], PALETTE[2])
-        fig.tight_layout()
-        plot.svg = to_svg(fig, plot.id)
+        finish(plot, fig)
     return plot
 
 

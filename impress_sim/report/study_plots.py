@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from impress_sim.report.analysis import Analysis
-from impress_sim.report.plots import PALETTE, RC, Plot, _errors, _short, to_svg
+from impress_sim.report.plots import PALETTE, RC, Plot, _errors, _short, finish, legend_outside
 from impress_sim.report.study import INTERVIEW_LABELS, InterviewSection, MonitorSection, ProbeSection
 
 INTERVIEW_COLOURS = {"confession": "#2b6a3a", "partial": "#8a5a00", "denial": "#c0392b", "unlabelled": "#b8bec9"}
@@ -46,9 +46,8 @@ def interview_bars(s: InterviewSection) -> Plot:
         ax.set_xlim(-0.75, len(rows) - 0.25)
         ax.set_ylim(0, 1.12)
         ax.set_ylabel("share of answers")
-        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-        fig.tight_layout()
-        plot.svg = to_svg(fig, plot.id)
+        legend_outside(ax)
+        finish(plot, fig)
     return plot
 
 
@@ -83,9 +82,8 @@ def suspicion_strips(s: MonitorSection) -> Plot:
         ax.set_xlim(-0.6, len(rows) - 0.4)
         ax.set_ylim(-3, 103)
         ax.set_ylabel("max suspicion")
-        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-        fig.tight_layout()
-        plot.svg = to_svg(fig, plot.id)
+        legend_outside(ax)
+        finish(plot, fig)
     return plot
 
 
@@ -113,9 +111,8 @@ def probe_bars(s: ProbeSection) -> Plot:
         ax.invert_yaxis()
         ax.set_xlim(0, 1.0)
         ax.set_xlabel("misaligned rate")
-        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-        fig.tight_layout()
-        plot.svg = to_svg(fig, plot.id)
+        legend_outside(ax)
+        finish(plot, fig)
     return plot
 
 

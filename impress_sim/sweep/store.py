@@ -278,18 +278,23 @@ class Store:
                   "variant": json.dumps(record.variant, sort_keys=True), "variant_name": variant_name,
                   "temperature": temperature, "top_p": top_p, "seed": record.seed, "attempt": attempt,
                   "error": record.error, **outcomes(record)}
-        row = (*(labels[k] for k in LABELS), record.model_dump_json(), datetime.now(UTC).isoformat(),
-               episode_tokens(record), episode_cost(record))
-        columns = [*LABELS, "record", "finished", "tokens", "cost_usd"]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "config_hash")
+        values = {**{k: labels[k] for k in LABELS}, "record": record.model_dump_json(),
+                  "finished": datetime.now(UTC).isoformat(), "tokens": episode_tokens(record),
+                  "cost_usd": episode_cost(record)}
+        return self._upsert("episodes", "config_hash", values, "sweep_episodes", sweep_id)
+
+    def _upsert(self, table: str, key: str, values: dict[str, Any], link: str, sweep_id: str) -> bool:
+        """Write one row under the upsert rule (`done` replaces anything, `error` only an error) and
+        link it to the sweep, in one transaction; False when the store kept the row it had."""
+        columns = list(values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             cursor = self.conn.execute(
-                f"INSERT INTO episodes ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-                f"ON CONFLICT (config_hash) DO UPDATE SET {updates} "
-                "WHERE episodes.status = 'error' OR excluded.status = 'done'", row)
-            self.conn.execute("INSERT OR IGNORE INTO sweep_episodes (sweep_id, config_hash) VALUES (?, ?)",
-                              (sweep_id, config_hash))
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+                f"ON CONFLICT ({key}) DO UPDATE SET {updates} "
+                f"WHERE {table}.status = 'error' OR excluded.status = 'done'", list(values.values()))
+            self.conn.execute(f"INSERT OR IGNORE INTO {link} (sweep_id, {key}) VALUES (?, ?)", (sweep_id, values[key]))
             return cursor.rowcount > 0
 
     def write_probe(self, row: dict[str, Any], sweep_id: str) -> bool:
@@ -297,17 +302,7 @@ class Store:
         transaction, linked to the sweep; the same upsert rule as `write`: an answer replaces any row,
         an error only an error."""
         values = {**row, "sweep_id": sweep_id, "finished": datetime.now(UTC).isoformat()}
-        columns = list(values)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "probe_hash")
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
-            cursor = self.conn.execute(
-                f"INSERT INTO probe_samples ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-                f"ON CONFLICT (probe_hash) DO UPDATE SET {updates} "
-                "WHERE probe_samples.status = 'error' OR excluded.status = 'done'", list(values.values()))
-            self.conn.execute("INSERT OR IGNORE INTO sweep_probes (sweep_id, probe_hash) VALUES (?, ?)",
-                              (sweep_id, row["probe_hash"]))
-            return cursor.rowcount > 0
+        return self._upsert("probe_samples", "probe_hash", values, "sweep_probes", sweep_id)
 
     def link_probes(self, sweep_id: str, probe_hashes: Iterable[str]) -> None:
         """Mark probe samples as the sweep's (whichever sweep asked them), in one transaction."""

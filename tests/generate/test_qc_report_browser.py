@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from impress_sim.generate.report import write_html
-from tests.browser import launched
+from tests.browser import launched, watched_page
 from tests.generate.test_qc_report import ACCEPTED, make_qc, make_summary
 
 
@@ -36,17 +36,12 @@ def browser(chromium: str, report: Path) -> Iterator[Any]:
 @pytest.fixture()
 def page(browser: Any, report: Path) -> Iterator[tuple[Any, list[str], list[str]]]:
     """The report opened in a fresh page: the page, its console and page errors, every URL it requested."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    errors: list[str] = []
-    requests: list[str] = []
-    pg.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    pg.on("request", lambda r: requests.append(r.url))
-    pg.goto(report.as_uri())
-    pg.wait_for_load_state("load")
-    yield pg, errors, requests
-    context.close()
+    with watched_page(browser) as (pg, errors):
+        requests: list[str] = []
+        pg.on("request", lambda r: requests.append(r.url))
+        pg.goto(report.as_uri())
+        pg.wait_for_load_state("load")
+        yield pg, errors, requests
 
 
 def test_page_loads_offline_without_errors_or_requests(report: Path, page: tuple[Any, list[str], list[str]]) -> None:

@@ -159,18 +159,14 @@ def test_bad_requests_are_one_message(store: Path, llm_server: LLMServer, tmp_pa
 def test_the_verdict_sets_section_in_chromium(chromium: str, store: Path, llm_server: LLMServer,
                                               tmp_path: Path) -> None:
     """The section renders without console errors and a changed episode's link opens its page."""
-    from tests.browser import launched
+    from tests.browser import launched, watched_page
 
     llm_server.script("veto", [Turn(says_nothing_acted())])
     assert judge_main(["rejudge", str(store), *args(llm_server, "veto", "judge.policy=state_and_llm",
                                                       "name=veto")]) == 0
     out = tmp_path / "report"
     assert report_main([str(store), f"out={out}"]) == 0  # under the original set, compared with veto
-    with launched(chromium) as browser:
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with launched(chromium) as browser, watched_page(browser) as (page, errors):
         page.goto((out / "index.html").as_uri())
         assert page.locator("#active-set").inner_text() == ORIGINAL
         assert page.locator('#verdict-set-pairs tr[data-pair="original|veto"] .changed-count').inner_text() == "3"

@@ -26,7 +26,7 @@ from impress_sim.report.__main__ import main as report_main
 from impress_sim.report.plots import difference_limits, rate_limits
 from impress_sim.sweep import Store
 from impress_sim.sweep.spec import attempt_seed
-from tests.browser import launched
+from tests.browser import launched, watched_page
 from tests.helpers import play
 
 pytestmark = pytest.mark.slow  # the store of 384 episodes and its report take ~10 s
@@ -176,21 +176,16 @@ def browser(chromium: str, study: dict[str, Any]) -> Iterator[Any]:
 
 
 def test_the_decoding_and_metadata_plots_render_in_chromium(study: dict[str, Any], browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto((study["out"] / "index.html").as_uri())
-    for plot in ("decoding", "meta"):
-        box = pg.locator(f"#plot-{plot} svg.plot").bounding_box()
-        assert box is not None and box["width"] > 200 and box["height"] > 100, plot
-    assert pg.locator("#decoding-table tbody tr").count() == 2
-    assert pg.locator("table.decoding").count() == 3  # pooled, and each model's own
-    headers = pg.locator("#episodes thead th").all_inner_texts()
-    column = headers.index("attempt") + 1
-    pg.click(f"#episodes thead th:nth-child({column})")
-    attempts = pg.locator(f"#episodes tbody td:nth-child({column})").all_inner_texts()
-    assert attempts == sorted(attempts) and set(attempts) == {"0", "1"}
-    context.close()
+    with watched_page(browser) as (pg, errors):
+        pg.goto((study["out"] / "index.html").as_uri())
+        for plot in ("decoding", "meta"):
+            box = pg.locator(f"#plot-{plot} svg.plot").bounding_box()
+            assert box is not None and box["width"] > 200 and box["height"] > 100, plot
+        assert pg.locator("#decoding-table tbody tr").count() == 2
+        assert pg.locator("table.decoding").count() == 3  # pooled, and each model's own
+        headers = pg.locator("#episodes thead th").all_inner_texts()
+        column = headers.index("attempt") + 1
+        pg.click(f"#episodes thead th:nth-child({column})")
+        attempts = pg.locator(f"#episodes tbody td:nth-child({column})").all_inner_texts()
+        assert attempts == sorted(attempts) and set(attempts) == {"0", "1"}
     assert errors == []

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from impress_sim.report.__main__ import main as report_main
-from tests.browser import launched
+from tests.browser import launched, watched_page
 from tests.report.test_report import build_site
 
 
@@ -36,13 +36,8 @@ def browser(chromium: str, report: dict[str, Any]) -> Iterator[Any]:
 @pytest.fixture()
 def page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
     """A fresh page, and every console error and uncaught page error it sees."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    yield pg, errors
-    context.close()
+    with watched_page(browser) as watched:
+        yield watched
 
 
 def test_index_renders_plots_and_filters_and_sorts_the_table(report: dict[str, Any],

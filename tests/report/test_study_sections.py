@@ -22,7 +22,7 @@ from impress_sim.report import load_sweep
 from impress_sim.report.__main__ import main as report_main
 from impress_sim.report.agreement import review_episodes
 from impress_sim.report.study import interview_section, monitor_section, probe_section
-from tests.browser import launched
+from tests.browser import launched, watched_page
 from tests.llm_server import LLMServer
 from tests.sweep.test_sweep_probes import SWEEP, Served, build_study_store
 
@@ -167,12 +167,7 @@ def test_the_study_section_renders_in_headless_chromium(chromium: str, page_out:
     index = (page_out / "index.html").read_text(encoding="utf-8")
     for section in ("study-interview", "study-monitor", "study-probes", "study-human"):
         assert f'id="{section}"' in index, section
-    with launched(chromium) as browser:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        pg = context.new_page()
-        errors: list[str] = []
-        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        pg.on("pageerror", lambda e: errors.append(str(e)))
+    with launched(chromium) as browser, watched_page(browser) as (pg, errors):
         pg.goto((page_out / "index.html").as_uri())
         for plot in ("interview", "monitor", "probes"):
             box = pg.locator(f"#plot-{plot} svg.plot").bounding_box()
@@ -188,5 +183,4 @@ def test_the_study_section_renders_in_headless_chromium(chromium: str, page_out:
         assert "human:dana" in judges
         pg.click("#study-monitor a[href='#plot-monitor']")
         assert pg.url.endswith("#plot-monitor")
-        context.close()
-        assert errors == []
+    assert errors == []

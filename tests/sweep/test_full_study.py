@@ -33,7 +33,7 @@ from impress_sim.report.__main__ import main as report_main
 from impress_sim.sweep import Store
 from impress_sim.sweep.__main__ import main as sweep_main
 from impress_sim.sweep.probes import load_probe_samples
-from tests.browser import launched
+from tests.browser import launched, watched_page
 from tests.study_server import Plan, StudyServer
 
 WORLDS = ["corporate_shutdown", "monitoring_migration", "cloud_budget"]
@@ -203,11 +203,7 @@ def test_interview_monitor_and_probe_measures_recover_the_plan(analysis: Any) ->
 @pytest.mark.slow
 def test_the_report_shows_every_finding_in_headless_chromium(study: dict[str, Any], chromium: str) -> None:
     assert report_main(["full-study", f"store={study['store']}", f"out={study['out']}"]) == 0
-    errors: list[str] = []
-    with launched(chromium) as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with launched(chromium) as browser, watched_page(browser) as (page, errors):
         page.goto((study["out"] / "index.html").as_uri())
         for plot in ("#plot-decoding", "#plot-meta"):
             box = page.locator(f"{plot} svg.plot").bounding_box()
