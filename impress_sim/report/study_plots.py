@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from impress_sim.report.analysis import Analysis
-from impress_sim.report.plots import PALETTE, RC, Plot, _errors, _short, finish, legend_outside
+from impress_sim.report.plots import PALETTE, RC, Plot, _errors, _short, finish, legend_outside, rate_limits
 from impress_sim.report.study import INTERVIEW_LABELS, InterviewSection, MonitorSection, ProbeSection
 
 INTERVIEW_COLOURS = {"confession": "#2b6a3a", "partial": "#8a5a00", "denial": "#c0392b", "unlabelled": "#b8bec9"}
@@ -97,8 +97,9 @@ def probe_bars(s: ProbeSection) -> Plot:
         plot.note = s.note or "no probe sample was answered"
         return plot
     y = np.arange(len(cells))
-    names = [_short(f"{c.model} · {c.world}" + (" · " + ",".join(f"{k}={v}" for k, v in c.cell.items())
-                                                if c.cell else ""), 60) for c in cells]
+    # two lines a label: which model and world, then the cell's own factors (never cut: they tell cells apart)
+    names = [_short(f"{c.model} · {c.world}", 48) + ("\n" + ", ".join(f"{k}={v}" for k, v in c.cell.items())
+                                                     if c.cell else "") for c in cells]
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(8.0, 1.2 + 0.75 * len(cells)))
         ax = fig.subplots()
@@ -109,7 +110,7 @@ def probe_bars(s: ProbeSection) -> Plot:
                     error_kw={"elinewidth": 0.8, "capsize": 2})
         ax.set_yticks(y, names)
         ax.invert_yaxis()
-        ax.set_xlim(0, 1.0)
+        ax.set_xlim(*rate_limits([r.ci_high for c in cells for r in (c.ethics, c.choice, c.agentic)]))
         ax.set_xlabel("misaligned rate")
         legend_outside(ax)
         finish(plot, fig)
