@@ -8,6 +8,7 @@ test proves the lookup Inspect does without reinstalling impress-sim. Skips only
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -38,16 +39,32 @@ def inspect_cli() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "inspect_ai"]
 
 
+def installed_here() -> bool:
+    """Whether the installed impress-sim (as a fresh process sees it, without our PYTHONPATH) is this
+    checkout and declares the entry point: `pip install -e ".[inspect]"` here, as .ci/run does."""
+    found = subprocess.run([sys.executable, "-c", "import impress_sim; print(impress_sim.__file__)"],
+                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, cwd="/",
+                           capture_output=True, text=True, timeout=60)
+    declared = any(e.name == "impress_sim" for e in importlib.metadata.entry_points(group="inspect_ai"))
+    return declared and found.returncode == 0 and Path(found.stdout.strip()).resolve().is_relative_to(ROOT)
+
+
 def entry_point_env(tmp_path: Path) -> dict[str, str]:
-    """An environment whose PYTHONPATH holds this checkout and a distribution declaring our entry point."""
+    """The environment `inspect` runs in. Installed from this checkout: as installed (Inspect names a
+    task by its package only when that package is installed: in site-packages, or editable per its
+    direct_url.json, which a PYTHONPATH entry holding an egg-info would hide). Otherwise (a worktree
+    beside the install): this checkout on PYTHONPATH and a distribution declaring our entry point."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert ENTRY_POINT.replace(" = ", ' = "') + '"' in pyproject, "pyproject.toml no longer declares the entry point"
+    env = {**os.environ, "INSPECT_LOG_DIR": str(tmp_path / "logs")}
+    if installed_here():
+        env.pop("PYTHONPATH", None)
+        return env
     dist = tmp_path / "site" / "impress_sim_entry-0.0.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: impress-sim-entry\nVersion: 0.0\n")
     (dist / "entry_points.txt").write_text(f"[inspect_ai]\n{ENTRY_POINT}\n")
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert ENTRY_POINT.replace(" = ", ' = "') + '"' in pyproject, "pyproject.toml no longer declares the entry point"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path / "site")]),
-           "INSPECT_LOG_DIR": str(tmp_path / "logs")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(tmp_path / "site")])
     return env
 
 
