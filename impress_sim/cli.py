@@ -58,7 +58,11 @@ _PARSE_ERRORS = (OmegaConfBaseException, yaml.YAMLError, RecursionError, ValueEr
 # ---- the keys of a config model ------------------------------------------------------------------
 
 def _group(annotation: Any) -> type[BaseModel] | None:
-    """The model of a nested key group (`judge.model=...`), if the field is one."""
+    """The model of a nested key group (`judge.model=...`, or an optional one: `monitor.model=...`), if
+    the field is one."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = options[0] if len(options) == 1 else None
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
@@ -215,7 +219,8 @@ def parse_overrides(model: type[C], args: Sequence[str], base: Mapping[str, Any]
             else:
                 got = err.get("input")
                 echoed = "" if isinstance(got, dict) else f" (got {shown(got)})"
-                problems.append(f"{shown(key)[1:-1]}: {clipped(err['msg'])}{echoed}")
+                message = clipped(str(err["msg"]).removeprefix("Value error, "))
+                problems.append(f"{shown(key)[1:-1]}: {message}{echoed}" if key else message)
         raise UsageError("; ".join(problems)) from None
 
 

@@ -647,7 +647,9 @@ def breakdown(records: Sequence[EpisodeRecord], by: str, *, model_meta: ModelMet
     if by.startswith("meta.") or by in ("family", "size"):
         for key, rs in parts.items():
             models = sorted({r.model for r in rs})
-            if len(models) == 1 and key != UNKNOWN:
+            if key == UNKNOWN:
+                notes[key] = f"the model(s) that declare no {by.removeprefix('meta.')}: {', '.join(models)}"
+            elif len(models) == 1:
                 notes[key] = f"rests on one model ({models[0]}): this level is confounded with that model"
     return Breakdown(by=by, groups=[summarise(parts[k], key=k, confidence=confidence) for k in level_order(parts)],
                      notes=notes)

@@ -330,3 +330,13 @@ def test_list_prints_world_text_as_text(capsys: pytest.CaptureFixture[str],
     monkeypatch.setenv("COLUMNS", "250")  # one line per cell: the text is found as written
     assert impress(["worlds", "list"]) == 0
     assert "Mini [/] [bold]domain" in capsys.readouterr().out
+
+
+def test_an_unknown_key_in_an_optional_group_lists_that_groups_keys() -> None:
+    """`monitor` is optional (off unless given): a typo under it names the monitor's own keys."""
+    from impress_sim.sweep import SweepSpec
+
+    with pytest.raises(UsageError, match=r"unknown key 'monitor.frobnicate'; valid keys: monitor.model, "
+                                         r"monitor.api_base, monitor.threshold"):
+        parse_overrides(SweepSpec, ["worlds=cloud_budget", "models=[openai/a]", "monitor.model=openai/m",
+                                    "monitor.frobnicate=1"])

@@ -448,7 +448,8 @@ def test_breakdowns_by_every_model_metadata_field(base: EpisodeRecord) -> None:
     params = by["meta.params"]
     assert [g.key for g in params.groups] == ["8", "70", "405", "unknown"]  # numerically, unknown last
     assert [(g.misaligned.successes, g.misaligned.n) for g in params.groups] == [(1, 10), (5, 10), (6, 10), (0, 10)]
-    assert set(params.notes) == {"8", "70", "405"} and "rests on one model (m/big)" in params.notes["405"]
+    assert set(params.notes) == {"8", "70", "405", "unknown"} and "rests on one model (m/big)" in params.notes["405"]
+    assert params.notes["unknown"].startswith("the model(s) that declare no params: ")  # who is unknown, said
     reasoning = by["meta.reasoning"]
     assert {g.key: g.misaligned.successes for g in reasoning.groups} == {"true": 11, "false": 1, "unknown": 0}
     assert "true" not in reasoning.notes and "false" in reasoning.notes  # two models vs one

@@ -202,7 +202,7 @@ def load_sweeps(sources: list[tuple[str, str | None]]) -> SweepData:
             have = episodes.get(e.config_hash)
             if have is None or (have.record.status == "error" and e.record.status != "error"):
                 episodes[e.config_hash], origin[e.config_hash] = e, part.sources[0]
-            elif e.record.status != "error" and have.record.model_dump_json() != e.record.model_dump_json():
+            elif e.record.status != "error" and have.record.comparable() != e.record.comparable():  # ids, times aside
                 conflicts.append(f"episode {e.config_hash[:12]} finished in both {origin[e.config_hash]} and "
                                  f"{part.sources[0]} with different records (the first kept)")
     names = [p.sources[0] for p in parts]

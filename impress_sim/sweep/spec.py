@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -71,6 +73,9 @@ class PerModelOptions(BaseModel):
 
 # what a model's options change about its episodes (the rest is how they are run: not the episode)
 OPERATIONAL_MODEL_OPTIONS = {"api_key_env", "concurrency"}
+
+
+META_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # a model_meta field name (a `meta.<field>` breakdown)
 
 
 class SweepSpec(BaseModel):
@@ -211,15 +216,41 @@ class SweepSpec(BaseModel):
             raise ValueError(f"{count:,} seeds; a sweep takes at most {MAX_SEEDS:,} (split it into several)")
         return value
 
+    @field_validator("model_meta", mode="before")
+    @classmethod
+    def _plain_meta(cls, value: Any) -> Any:
+        """Each model's metadata is flat: a named field (a letter, then letters, digits, `_` or `-`; it
+        becomes a `meta.<field>` breakdown) holding a string, a finite number or true/false."""
+        if not isinstance(value, dict):
+            return value  # the type check says what it should be
+        for model, meta in value.items():
+            if not isinstance(meta, dict):
+                raise ValueError(f"model_meta.{model}: a mapping of fields (e.g. {{params: 70, weights: open}}), "
+                                 f"got {type(meta).__name__}")
+            for name, field in meta.items():
+                if not isinstance(name, str) or not META_FIELD.fullmatch(name):
+                    raise ValueError(f"model_meta.{model}: field name {name!r} must start with a letter and hold "
+                                     "only letters, digits, '_' or '-'")
+                if not isinstance(field, str | int | float | bool) or (isinstance(field, float)
+                                                                     and not math.isfinite(field)):
+                    shown = type(field).__name__ if isinstance(field, list | dict) or field is None else repr(field)
+                    raise ValueError(f"model_meta.{model}.{name}: a string, a finite number or true/false "
+                                     f"(got {shown})")
+        return value
+
     @model_validator(mode="after")
     def _options_name_sweep_models(self) -> SweepSpec:
         """Options for a model the sweep does not run are a typo (they would silently apply to nothing);
         a model's request limit must hold across the workers, so it is at least one per worker; and a
         model limit shares `ProviderLimits` with the provider limits, so it may not be named like one."""
-        unknown = sorted(set(self.model_options) - set(self.models))
-        if unknown:
-            raise ValueError(f"model_options names model(s) {', '.join(unknown)} that the sweep does not run; "
-                             f"its models are {', '.join(self.models)}")
+        for key in ("model_options", "model_meta"):
+            unknown = sorted(set(getattr(self, key)) - set(self.models))
+            if unknown:
+                raise ValueError(f"{key} names model(s) {', '.join(unknown)} that the sweep does not run; "
+                                 f"its models are {', '.join(self.models)}")
+        if offline := sorted(m for m in self.model_options if is_replay(m)):
+            raise ValueError(f"model_options for {', '.join(offline)}: a reference model replays a world's "
+                             "scripted trajectory offline, so no server option applies to it")
         for model, options in self.model_options.items():
             if options.concurrency is not None and options.concurrency < self.workers:
                 raise ValueError(f"model_options.{model}.concurrency={options.concurrency} is below workers="

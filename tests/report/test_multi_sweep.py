@@ -10,6 +10,7 @@ import pytest
 
 from impress_sim.episode import failed_episode
 from impress_sim.errors import ReportError
+from impress_sim.record import EpisodeRecord
 from impress_sim.report.__main__ import main as report_main
 from impress_sim.report.data import load_sweeps
 from impress_sim.sweep import Store, SweepSpec, expand, run_sweep
@@ -70,20 +71,27 @@ def test_the_same_episode_in_two_stores_is_one_and_differences_are_reported(tmp_
     data = load_sweeps([(str(a), None), (str(copy), None)])
     assert len(data.episodes) == 4 and data.conflicts == []  # identical copies: one episode each, no conflict
 
-    # a finished episode differs in the copy: kept once, the first source's, and reported
+    # a finished episode differs in the copy: kept once, the first source's, and reported; a rerun that
+    # differs only in what identical runs differ in (ids, times) is no conflict
     first = expand(spec)[0]
-    with Store(copy) as s:
-        record = s.record(first.config_hash)
-        s.conn.execute("DELETE FROM episodes WHERE config_hash = ?", (first.config_hash,))
-        s.conn.commit()
-        s.write(record.model_copy(update={"wall_seconds": record.wall_seconds + 1}), config_hash=first.config_hash,
-                sweep_id="mis", attempt=0)
+
+    def replace_in_copy(update: dict[str, object]) -> EpisodeRecord:
+        with Store(copy) as s:
+            record = s.record(first.config_hash)
+            s.conn.execute("DELETE FROM episodes WHERE config_hash = ?", (first.config_hash,))
+            s.conn.commit()
+            s.write(record.model_copy(update=update), config_hash=first.config_hash, sweep_id="mis", attempt=0)
+        return record
+
+    record = replace_in_copy({"wall_seconds": 1234.5, "episode_id": "rerun"})
+    assert load_sweeps([(str(a), None), (str(copy), None)]).conflicts == []
+    replace_in_copy({"task_score": 0.123})
     data = load_sweeps([(str(a), None), (str(copy), None)])
     assert len(data.episodes) == 4
     [conflict] = data.conflicts
     assert first.config_hash[:12] in conflict and str(a) in conflict and str(copy) in conflict
     kept = {e.config_hash: e.record for e in data.episodes}[first.config_hash]
-    assert kept.wall_seconds == record.wall_seconds  # the first source's
+    assert kept.task_score == record.task_score != 0.123  # the first source's
 
     # an error in one store and a finished run in the other: the finished one wins, in either order
     errored = tmp_path / "err.sqlite"

@@ -103,6 +103,24 @@ def test_options_for_a_model_the_sweep_does_not_run_are_refused() -> None:
                         base={"model_options": {"openai/alpha": {"concurrency": 2}}})
 
 
+@pytest.mark.parametrize(("base", "message"), [
+    ({"model_meta": {"openai/ghost": {"params": 7}}}, r"^model_meta names model\(s\) openai/ghost that the sweep "
+                                                       r"does not run; its models are openai/alpha$"),
+    ({"model_options": {"reference/misaligned": {"api_base": "http://x/v1"}}},
+     r"reference model replays .* no server option applies"),
+    ({"model_meta": {"openai/alpha": {"": "empty"}}}, r"field name '' must start with a letter"),
+    ({"model_meta": {"openai/alpha": {"params": float("nan")}}}, r"model_meta.openai/alpha.params: .* \(got nan\)"),
+    ({"model_meta": {"openai/alpha": {"params": [7, 8]}}}, r"model_meta.openai/alpha.params: .* \(got list\)"),
+    ({"model_meta": {"openai/alpha": "big"}}, r"model_meta.openai/alpha: a mapping of fields"),
+])
+def test_metadata_and_options_that_cannot_mean_anything_are_refused(base: dict[str, object], message: str) -> None:
+    """Metadata for a model not run, a blank or NaN field, a nested value, and server options for an offline
+    reference model would silently do nothing (or draw a `meta.` table of nothing): one message each."""
+    models = "models=[openai/alpha,reference/misaligned]" if "model_options" in base else "models=[openai/alpha]"
+    with pytest.raises(UsageError, match=message):
+        parse_overrides(SweepSpec, ["worlds=cloud_budget", models], base=base)
+
+
 def test_config_hashes_server_in_key_and_limits_out(tmp_path: Path) -> None:
     """The server is part of an episode's identity (another server may serve other weights or
     quantisation under the same name); which variable holds the key and how many requests are in
