@@ -183,10 +183,10 @@ def _inspect(config: ExportConfig, out: Path, console: Console) -> int:
     from impress_sim.adapters.inspect_eval.export import export_store  # without the extra: one message naming it
 
     assert config.store is not None
-    if out.exists() and not config.force:
-        raise UsageError(f"out={out} exists; nothing was written (force=true writes the logs into it)")
     if out.exists() and not out.is_dir():
         raise UsageError(f"out={out} is a file; give a folder for the logs")
+    if out.exists() and not config.force:
+        raise UsageError(f"out={out} exists; nothing was written (force=true writes the logs into it)")
     paths = export_store(config.store, out, config.sweep)
     console.print(f"{len(paths)} Inspect log(s) -> {out} (open them with: inspect view --log-dir {out})",
                   highlight=False, markup=False, soft_wrap=True)

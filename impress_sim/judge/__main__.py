@@ -151,7 +151,7 @@ async def rejudge_store(config: RejudgeConfig, console: Console) -> int:
     was refused (its world changed since it ran)."""
     path = Path(config.records[0])
     name = set_name(config)
-    if name == ORIGINAL:
+    if name.casefold() == ORIGINAL:  # `Original` beside `original` would read as the same set
         raise UsageError(f"name={ORIGINAL} is the verdict set the episodes were judged with when they ran; "
                          "give the new set another name")
     judge = config.judge.model_dump(mode="json")

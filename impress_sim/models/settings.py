@@ -14,7 +14,7 @@ from impress_sim.models.cache import default_cache_path
 
 
 def missing_key_message(model: str, variable: str) -> str:
-    return (f"model {model!r}: api_key_env={variable} names an environment variable that is not set "
+    return (f"model {model!r}: api_key_env={variable} names an environment variable that is not set or is empty "
             f"(export {variable}=<the key>, or name another variable)")
 
 

@@ -33,7 +33,7 @@ from impress_sim.cli import Action, main_for
 from impress_sim.errors import ReportError
 from impress_sim.judge.review.labels import LabelSet, read_labels
 from impress_sim.report.analysis import Analysis, analyse
-from impress_sim.report.data import choose_sweep, load_sweeps, open_store
+from impress_sim.report.data import choose_sweep, list_sweeps, load_sweeps, open_store
 from impress_sim.report.html import write_site
 from impress_sim.report.plots import all_plots
 from impress_sim.report.study import ProbeSampleRow, print_study
@@ -65,6 +65,14 @@ class ReportConfig(BaseModel):
     def _as_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
+    @field_validator("margin")
+    @classmethod
+    def _in_points(cls, value: float) -> float:
+        if value < 0.5:
+            raise ValueError(f"the margin is in points: margin=5 means ±5 points ({value:g} would be ±{value:g} "
+                             "points, smaller than any study can resolve)")
+        return value
+
     @field_validator("sweep", "stores", mode="before")
     @classmethod
     def _listed(cls, value: object) -> object:
@@ -76,13 +84,19 @@ def sources(config: ReportConfig) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = [(arg, None) if _is_store(arg) else (config.store, arg) for arg in config.sweep]
     out += [(path, None) for path in config.stores]
     if not out:
+        held = ""
+        if Path(config.store).is_file():
+            with open_store(config.store) as store:
+                held = f"; {config.store} holds: {', '.join(s.id for s in list_sweeps(store)) or 'no sweep'}"
         raise ReportError("name a sweep: impress report <sweep-id> [store=PATH], or <store.sqlite> ..., "
-                          "or stores=[...]")
+                          f"or stores=[...]{held}")
     return out
 
 
 def _is_store(arg: str) -> bool:
-    return Path(arg).is_file() or arg.endswith((".sqlite", ".sqlite3", ".db"))
+    """A path given where a sweep id may be: anything that exists (a folder is then refused as no store,
+    naming it) or ends like a SQLite file."""
+    return Path(arg).exists() or arg.endswith((".sqlite", ".sqlite3", ".db"))
 
 
 def agreement_table(a: Analysis) -> Table:

@@ -143,6 +143,8 @@ def test_bad_requests_are_one_message(store: Path, llm_server: LLMServer, tmp_pa
     capsys.readouterr()
     assert judge_main(["rejudge", str(store), *args(llm_server, "j", "name=original")]) == 2
     assert "name=original is the verdict set" in capsys.readouterr().err
+    assert judge_main(["rejudge", str(store), *args(llm_server, "j", "name=Original")]) == 2  # any case
+    assert "name=original is the verdict set" in capsys.readouterr().err
     assert judge_main(["rejudge", str(store), *args(llm_server, "j", "sweep=nope")]) == 2
     assert "sweep=nope: no such sweep" in (err := capsys.readouterr().err) and "base" in err
     assert judge_main(["rejudge", str(store), *args(llm_server, "j", "name=x")]) == 0

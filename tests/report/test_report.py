@@ -240,6 +240,15 @@ def test_bad_inputs_give_clear_errors(site: dict[str, Any], tmp_path: Path,
     assert "holds 2 sweeps" in err and "alpha" in err and "beta" in err
     assert report_main(["alpha", f"store={two}"]) == 2
     assert "has no episodes" in capsys.readouterr().err
+    assert report_main([f"store={two}"]) == 2  # no sweep named: the store's sweeps are listed
+    assert f"{two} holds: alpha, beta" in capsys.readouterr().err
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    assert report_main([str(folder)]) == 2  # a folder given as the store is named, not the default store
+    err = capsys.readouterr().err
+    assert str(folder) in err and "not a results store" in err
+    assert report_main([SWEEP, f"store={site['store']}", "margin=0.05", "html=false"]) == 2  # points, not a share
+    assert "margin=5 means ±5 points" in capsys.readouterr().err
     cache = tmp_path / "cache.sqlite"  # some other SQLite file is refused, and left as it was
     with contextlib.closing(sqlite3.connect(cache)) as conn:
         conn.execute("CREATE TABLE responses (key TEXT)")
