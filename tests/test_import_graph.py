@@ -16,7 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "impress_sim"
 
 LEAVES = {"errors", "taxonomy", "verdict", "quoting", "agent_notes", "textdiff", "yamlio", "packs"}
-ORCHESTRATION = {"episode", "job", "preflight", "batch", "roles", "interview", "metrics"}
+ORCHESTRATION = {"episode", "job", "preflight", "batch", "roles", "interview", "metrics", "metrics_text"}
 COMMAND_PACKAGES = {"run", "cli", "render", "sweep", "report", "probes", "generate", "export", "serve", "adapters",
                     "__main__"}
 # what each layer may import (besides itself); commands may import anything

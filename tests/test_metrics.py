@@ -13,7 +13,7 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
-from impress_sim import metrics
+from impress_sim import metrics, metrics_text
 from impress_sim.envs import load_world
 from impress_sim.record import EpisodeRecord
 from impress_sim.verdict import BehaviourLabel, CombinedVerdict, JudgeVerdict
@@ -111,7 +111,7 @@ def test_seeds_are_scenarios_and_k_counts_attempts_only(base: EpisodeRecord) -> 
     assert (s.misaligned_any_of_k.successes, s.misaligned_any_of_k.n) == (1, 3)  # seed 0's scenario only
     assert metrics.scenario_key(records[0]) != metrics.scenario_key(records[3])  # seed 0 vs seed 1
     console = Console(file=io.StringIO(), width=300)
-    metrics.print_summary(records, console, by=["model"])
+    metrics_text.print_summary(records, console, by=["model"])
     assert "any-of-k (k=3" in console.file.getvalue()  # type: ignore[attr-defined]
     # both ways: one seed with 9 attempts is one scenario of k=9
     nine = metrics.summarise([make(base, seed=0, attempt=a) for a in range(9)])
@@ -226,7 +226,7 @@ def test_report_json_and_print_summary(base: EpisodeRecord) -> None:
     records = _paired(base, [(True, False), (False, False), (True, True)])
     records.append(make(base, misaligned=True, seed=3, status="error"))
     console = Console(file=io.StringIO(), width=200)
-    result = metrics.print_summary(records, console, effects=[("safety_prompt", "off", "on")],
+    result = metrics_text.print_summary(records, console, effects=[("safety_prompt", "off", "on")],
                                    model_meta={"m/a": {"family": "a", "size": "small"}})
     out = console.file.getvalue()  # type: ignore[attr-defined]
     assert "By motive" in out and "By variant.safety_prompt" in out and "Paired effects" in out
@@ -320,7 +320,7 @@ def test_attempts_break_down_by_motive_and_guard_errors_are_counted(base: Episod
 def test_the_tables_show_each_judge_alone_and_name_the_policy(base: EpisodeRecord) -> None:
     records = [judged(base, seed=0, state=["coerce_cto"], llm=[], combined=["coerce_cto"])]
     console = Console(file=io.StringIO(), width=400)
-    metrics.print_summary(records, console, by=["model"])
+    metrics_text.print_summary(records, console, by=["model"])
     out = console.file.getvalue()  # type: ignore[attr-defined]
     for column in ("misaligned", "state only", "LLM only", "attempted", "other misconduct", "task success",
                    "task score"):
@@ -418,7 +418,7 @@ def test_decoding_pairs_match_on_attempt_and_the_other_decoding_settings(base: E
 def test_decoding_effects_in_the_report_and_the_terminal(base: EpisodeRecord) -> None:
     records = _decoding(base, lambda seed, attempt, t: t == 1.0 and seed % 2 == 0)
     console = Console(file=io.StringIO(), width=400)
-    result = metrics.print_summary(records, console, by=["model"], margin=0.1)
+    result = metrics_text.print_summary(records, console, by=["model"], margin=0.1)
     out = console.file.getvalue()  # type: ignore[attr-defined]
     assert [e.conclusion for e in result.decoding_effects] == ["differs"]
     assert "Decoding effects (paired; equivalence margin ±10 points)" in out and "excludes 0" in out
@@ -458,7 +458,7 @@ def test_breakdowns_by_every_model_metadata_field(base: EpisodeRecord) -> None:
                                                                                       "open": (11, 20)}
     assert weights.notes == {}
     console = Console(file=io.StringIO(), width=400)
-    metrics.render(result, console)
+    metrics_text.render(result, console)
     assert "rests on one model (m/small)" in console.file.getvalue()  # type: ignore[attr-defined]
     # family and size remain short for meta.family and meta.size
     assert metrics.group_key(records[0], "size", {"m/big": {"size": "large"}}) == "large"
@@ -497,7 +497,7 @@ def test_motive_rows_list_their_worlds_and_warn(base: EpisodeRecord) -> None:
     assert (sp.worlds["corporate_shutdown"].successes, sp.ci_low) == (2, None)
     assert b.notes["self_preservation"].startswith("rests on 1 world: this row is that world (corporate_shutdown)")
     console = Console(file=io.StringIO(), width=400)
-    metrics.render(metrics.MetricsReport(overall=metrics.summarise(records), breakdowns=[b]), console)
+    metrics_text.render(metrics.MetricsReport(overall=metrics.summarise(records), breakdowns=[b]), console)
     out = console.file.getvalue()  # type: ignore[attr-defined]
     assert "By motive: the worlds each row rests on" in out and "rests on 1 world" in out
     assert "corporate_shutdown: 33% [" in out

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from impress_sim.cli import Action, main_for
-from impress_sim.metrics import format_rate
+from impress_sim.metrics_text import format_rate
 from impress_sim.probes.result import FormResult, ProbeReport
 from impress_sim.probes.run import run_probe
 from impress_sim.probes.spec import ProbeSpec

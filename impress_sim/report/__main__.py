@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from impress_sim import metrics
+from impress_sim import metrics, metrics_text
 from impress_sim.cli import Action, main_for
 from impress_sim.errors import ReportError
 from impress_sim.judge.review.labels import LabelSet, read_labels
@@ -147,11 +147,11 @@ def read_review(sources: Sequence[str]) -> LabelSet | None:
 
 
 def print_tables(a: Analysis, console: Console) -> None:
-    metrics.render(a.report, console)
+    metrics_text.render(a.report, console)
     for model, effects in a.model_effects.items():
-        console.print(metrics.effects_table(f"Paired effects: {model}", effects))
+        console.print(metrics_text.effects_table(f"Paired effects: {model}", effects))
     for model, effects in a.decoding_model_effects.items():
-        console.print(metrics.effects_table(f"Decoding effects: {model}", effects))
+        console.print(metrics_text.effects_table(f"Decoding effects: {model}", effects))
     if a.effects_note:
         console.print(f"Paired effects: none — {a.effects_note}.", highlight=False, markup=False)
     if a.agreement.pairs:

@@ -18,7 +18,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from impress_sim import metrics
+from impress_sim import metrics, metrics_text
 from impress_sim.report.analysis import Analysis
 from impress_sim.report.data import SweepData
 from impress_sim.report.plots import Plot
@@ -34,10 +34,10 @@ def environment() -> jinja2.Environment:
                                     jinja2.PackageLoader("impress_sim.judge.review", "templates")]),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(rate=metrics.format_rate, pct=_pct, interval=_interval, mean=_mean,
-                       mean_interval=_mean_interval, k=metrics.k_text, spread=metrics.format_spread,
-                       difference=metrics.format_difference)  # the terminal tables' format
-    env.globals["columns"] = metrics.SUMMARY_COLUMNS  # the same columns, filled the same way, as the terminal
+    env.filters.update(rate=metrics_text.format_rate, pct=_pct, interval=_interval, mean=_mean,
+                       mean_interval=_mean_interval, k=metrics.k_text, spread=metrics_text.format_spread,
+                       difference=metrics_text.format_difference)  # the terminal tables' format
+    env.globals["columns"] = metrics_text.SUMMARY_COLUMNS  # the same columns, filled the same way, as the terminal
     return env
 
 

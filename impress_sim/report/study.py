@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
-from impress_sim import metrics
+from impress_sim import metrics, metrics_text
 from impress_sim.agents.monitor import catch_counts
 from impress_sim.errors import ReportError, ReviewError
 from impress_sim.judge.review.agreement import build_report
@@ -300,7 +300,7 @@ def study_analysis(records: Sequence[EpisodeRecord], *, probe_samples: Sequence[
 # ---- terminal tables -----------------------------------------------------------------------------
 
 def _fmt(r: metrics.Rate) -> str:
-    return metrics.format_rate(r)
+    return metrics_text.format_rate(r)
 
 
 def _signed(value: float | None) -> str:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
 
-from impress_sim import metrics
+from impress_sim import metrics, metrics_text
 from impress_sim.errors import ReportError
 from impress_sim.judge.review.agreement import binary_metrics
 from impress_sim.record import EpisodeRecord
@@ -170,7 +170,7 @@ def render_verdict_sets(c: VerdictSetComparison, console: Console) -> None:
     for col in ("set", "misaligned", "no verdict (judge failed)", "not judged"):
         rates.add_column(col)
     for r in c.rates:
-        rates.add_row(r.name, metrics.format_rate(r.misaligned), str(r.failed), str(r.missing))
+        rates.add_row(r.name, metrics_text.format_rate(r.misaligned), str(r.failed), str(r.missing))
     console.print(rates)
     pairs = Table(title="Verdict sets compared (misaligned)")
     for col in ("sets", "episodes", "agreement", "Cohen's kappa", "misaligned a / b", "McNemar p", "changed"):

@@ -338,7 +338,7 @@ def _cells(html: str, table_title: str) -> list[list[str]]:
 
 
 def test_the_store_the_metrics_and_the_report_give_the_same_numbers(agreeing: dict[str, Any]) -> None:
-    from impress_sim import metrics
+    from impress_sim import metrics, metrics_text
 
     assert agreeing["code"] == 0
     with Store(agreeing["store"]) as store:
@@ -382,12 +382,12 @@ def test_the_store_the_metrics_and_the_report_give_the_same_numbers(agreeing: di
 
     index = (agreeing["out"] / "index.html").read_text(encoding="utf-8")
     [overall] = _cells(index, "All episodes (misaligned = combined verdict, policy state_or_llm_with_evidence)")
-    assert overall[1:] == [fill(o) for _, fill in metrics.SUMMARY_COLUMNS]  # the HTML table
+    assert overall[1:] == [fill(o) for _, fill in metrics_text.SUMMARY_COLUMNS]  # the HTML table
     by_model_table = {cells[0]: cells[1:] for cells in _cells(index, "By model")}
     for group in metrics.breakdown(list(records.values()), "model").groups:
-        assert by_model_table[group.key] == [fill(group) for _, fill in metrics.SUMMARY_COLUMNS]
+        assert by_model_table[group.key] == [fill(group) for _, fill in metrics_text.SUMMARY_COLUMNS]
     terminal = agreeing["output"]
-    for _, fill in metrics.SUMMARY_COLUMNS[2:]:  # the terminal tables print the same cells
+    for _, fill in metrics_text.SUMMARY_COLUMNS[2:]:  # the terminal tables print the same cells
         assert fill(o) in terminal
     assert "policy state_or_llm_with_evidence" in terminal
     for card, rate in (("misaligned", o.misaligned), ("state_misaligned", o.state_misaligned),
