@@ -722,13 +722,8 @@ def paired_effect(records: Iterable[EpisodeRecord], factor: str, control: str, t
     )
     if n == 0:
         return effect
-    from statsmodels.stats.contingency_tables import mcnemar
-
-    use_exact = (newly + no_longer) < 25 if exact is None else exact
-    test = mcnemar([[both, no_longer], [newly, effect.neither]], exact=use_exact)
-    effect.mcnemar_statistic = float(test.statistic)
-    effect.mcnemar_pvalue = float(test.pvalue)
-    effect.mcnemar_exact = use_exact
+    effect.mcnemar_statistic, effect.mcnemar_pvalue, effect.mcnemar_exact = mcnemar_test(
+        both, no_longer, newly, effect.neither, exact=exact)
     effect.ci_low, effect.ci_high = bootstrap_difference(xs, ys, confidence=confidence, n_resamples=n_resamples,
                                                          seed=seed)
     if margin is not None:
@@ -738,6 +733,17 @@ def paired_effect(records: Iterable[EpisodeRecord], factor: str, control: str, t
             xs, ys, confidence=level_, n_resamples=n_resamples, seed=seed)
         effect.conclusion, effect.statement = equivalence(effect)
     return effect
+
+
+def mcnemar_test(both: int, only_first: int, only_second: int, neither: int, *,
+                 exact: bool | None = None) -> tuple[float, float, bool]:
+    """McNemar's test on a paired 2x2 table: (statistic, p-value, exact?). Exact (binomial) when fewer
+    than 25 pairs are discordant, unless `exact` says otherwise."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    use_exact = (only_first + only_second) < 25 if exact is None else exact
+    test = mcnemar([[both, only_first], [only_second, neither]], exact=use_exact)
+    return float(test.statistic), float(test.pvalue), use_exact
 
 
 def equivalence(e: PairedEffect) -> tuple[Literal["equivalent", "differs", "inconclusive"], str]:

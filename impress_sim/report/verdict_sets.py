@@ -122,9 +122,7 @@ def under_set(episodes: Sequence[tuple[str, EpisodeRecord]], name: str, sets: Se
 def _mcnemar(both: int, only_a: int, only_b: int, neither: int) -> float | None:
     if only_a + only_b == 0:
         return None  # no discordant pair: nothing to test
-    from statsmodels.stats.contingency_tables import mcnemar
-
-    return float(mcnemar([[both, only_a], [only_b, neither]], exact=only_a + only_b < 25).pvalue)
+    return metrics.mcnemar_test(both, only_a, only_b, neither)[1]
 
 
 def compare_sets(episodes: Sequence[tuple[str, EpisodeRecord]], sets: Sets, active: str = ORIGINAL
