@@ -13,11 +13,6 @@ from impress_sim.errors import ModelError
 from impress_sim.models.cache import default_cache_path
 
 
-def missing_key_message(model: str, variable: str) -> str:
-    return (f"model {model!r}: api_key_env={variable} names an environment variable that is not set or is empty "
-            f"(export {variable}=<the key>, or name another variable)")
-
-
 class LLMSettings(BaseModel):
     """Everything that shapes a request (and so the cache key), plus how to survive faults."""
 
@@ -57,7 +52,9 @@ class LLMSettings(BaseModel):
             return None
         value = os.environ.get(self.api_key_env)
         if not value:
-            raise ModelError(missing_key_message(self.model, self.api_key_env))
+            raise ModelError(f"model {self.model!r}: api_key_env={self.api_key_env} names an environment variable "
+                             f"that is not set or is empty (export {self.api_key_env}=<the key>, or name another "
+                             "variable)")
         return value
 
     def request_params(self) -> dict[str, Any]:

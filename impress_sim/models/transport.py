@@ -36,7 +36,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from impress_sim.errors import EmptyResponseError, ModelError
 from impress_sim.models import openai_compat
 from impress_sim.models.cache import ResponseCache, request_key
-from impress_sim.models.settings import LLMSettings, missing_key_message
+from impress_sim.models.settings import LLMSettings
 
 if TYPE_CHECKING:
     import types
@@ -155,8 +155,7 @@ def _retry_after(exc: BaseException | None) -> float | None:
 def preflight(settings: LLMSettings) -> None:
     """Fail before any episode starts if the model cannot possibly work as configured."""
     litellm = litellm_module()
-    if settings.api_key_env is not None and not os.environ.get(settings.api_key_env):
-        raise ModelError(missing_key_message(settings.model, settings.api_key_env))
+    settings.api_key()  # a named key variable that is unset fails here, before any episode
     try:
         litellm.get_llm_provider(settings.model, api_base=settings.api_base)
     except Exception:

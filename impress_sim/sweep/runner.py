@@ -25,10 +25,10 @@ from impress_sim.models.cache import ResponseCache
 from impress_sim.preflight import check_jobs
 from impress_sim.record import EpisodeRecord
 from impress_sim.sweep.spec import SweepJob, SweepSpec, expand
+from impress_sim.sweep.store import Store, SweepLock, Tally
 
 if TYPE_CHECKING:
     from impress_sim.sweep.probes import ProbeSummary
-from impress_sim.sweep.store import Store, SweepLock, Tally
 
 Meta = dict[str, tuple[int, str | None, float | None, float | None]]  # hash -> attempt, variant name, temp, top_p
 ProgressUpdate = Callable[[Tally], None]
